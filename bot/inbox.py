@@ -1,0 +1,165 @@
+"""Recording each inbound message exactly once and answering WeChat's retries with the same reply."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.privacy import mask_openid
+from handlers.context import Incoming, Reply
+from handlers.tickets import queue_push
+from storage.db import transaction
+from storage.models import InboundMessage, Worker
+
+log = logging.getLogger(__name__)
+
+APOLOGY = (
+    "抱歉,系统刚才出了点问题,但您的消息已经保存,工作人员会尽快处理。\n"
+    "如有危险请立即拨打120(急救)、119(火警)或110(报警)。"
+)
+
+
+class MalformedMessage(ValueError):
+    """The XML parsed, but is not a WeChat message we can key and store."""
+
+
+class StorageUnavailable(RuntimeError):
+    """The message could not be stored at all; WeChat should retry it."""
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """The fields of one inbound message, before it is stored."""
+
+    dedup_key: str
+    openid: str
+    msg_type: str
+    raw: str
+    content: str | None = None
+    media_id: str | None = None
+    event: str | None = None
+    event_key: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    label: str | None = None
+
+
+def record_from_wechat(message: Any, raw: str) -> InboundRecord:
+    """Read a wechatpy message or event into an InboundRecord; MalformedMessage if it lacks its keys."""
+    try:
+        openid, created = message.source, message.time
+        msg_id = message.id
+        msg_type = message.type
+    except (TypeError, ValueError) as exc:
+        raise MalformedMessage(f"bad field: {exc}") from exc
+    if not openid or not created:
+        raise MalformedMessage("FromUserName and CreateTime are required")
+    event = getattr(message, "event", None) or None
+    key = f"msg:{msg_id}" if msg_id else f"evt:{openid}:{created}:{event or msg_type}"
+    return InboundRecord(
+        dedup_key=key,
+        openid=openid,
+        msg_type=msg_type,
+        raw=raw,
+        content=getattr(message, "content", None) or getattr(message, "recognition", None),
+        media_id=getattr(message, "media_id", None),
+        event=event,
+        event_key=getattr(message, "key", None) or getattr(message, "scene_id", None),
+        latitude=_float(message, "location_x", "latitude"),
+        longitude=_float(message, "location_y", "longitude"),
+        label=getattr(message, "label", None),
+    )
+
+
+def _float(message: Any, *names: str) -> float | None:
+    for name in names:
+        value = getattr(message, name, None)
+        if value not in (None, ""):
+            try:
+                return float(value)
+            except ValueError as exc:
+                raise MalformedMessage(f"{name} is not a number") from exc
+    return None
+
+
+def to_incoming(message: InboundMessage) -> Incoming:
+    """The handler's view of a stored message."""
+    return Incoming(
+        message_id=message.id,
+        openid=message.openid,
+        msg_type=message.msg_type,
+        text=message.content,
+        media_id=message.media_id,
+        event=message.event,
+        event_key=message.event_key,
+        latitude=message.latitude,
+        longitude=message.longitude,
+        label=message.label,
+    )
+
+
+Handler = Callable[[Session, Incoming], Reply]
+
+
+def receive(
+    factory: sessionmaker[Session], record: InboundRecord, handle: Handler, now: datetime
+) -> str | None:
+    """Store and handle a message once; a retry gets the first reply. Returns the reply text."""
+    try:
+        with factory() as session:
+            session.begin()
+            message = InboundMessage(**asdict(record), received_at=now)
+            session.add(message)
+            try:
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                return _earlier_reply(session, record.dedup_key)
+            reply = handle(session, to_incoming(message))
+            message.reply, message.ticket_id = reply.text, reply.ticket_id
+            session.commit()
+            log.info(
+                "handled %s from %s ticket=%s", record.msg_type, mask_openid(record.openid), reply.ticket_id
+            )
+            return reply.text
+    except Exception:
+        log.exception("handler failed for %s from %s", record.msg_type, mask_openid(record.openid))
+        return _keep_failed(factory, record, now)
+
+
+def _earlier_reply(session: Session, dedup_key: str) -> str | None:
+    """The reply already given to the first copy of a retried message."""
+    with session.begin():
+        message = session.scalar(select(InboundMessage).where(InboundMessage.dedup_key == dedup_key))
+        return message.reply if message else None
+
+
+def _keep_failed(factory: sessionmaker[Session], record: InboundRecord, now: datetime) -> str:
+    """Even when handling fails the message is kept, and the duty desk is asked to look at it."""
+    try:
+        with transaction(factory) as session:
+            existing = session.scalar(
+                select(InboundMessage).where(InboundMessage.dedup_key == record.dedup_key)
+            )
+            if existing is not None:
+                return existing.reply or APOLOGY
+            message = InboundMessage(**asdict(record), received_at=now, status="failed", reply=APOLOGY)
+            session.add(message)
+            session.flush()
+            _alert_duty_desk(session, message, now)
+            return APOLOGY
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable("could not store the inbound message") from exc
+
+
+def _alert_duty_desk(session: Session, message: InboundMessage, now: datetime) -> None:
+    text = f"【需人工处理】居民消息 {message.id}({message.msg_type})未能自动处理,请在后台查看并联系居民。"
+    for worker in session.scalars(select(Worker).where(Worker.role == "community")):
+        queue_push(session, now, worker=worker, kind="failed_message", text=text, message_id=message.id)

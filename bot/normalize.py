@@ -1,0 +1,71 @@
+"""Text normalization shared by the intent classifier and the router.
+
+Residents type in simplified or traditional characters, with full-width letters, emoji and
+punctuation, and voice transcripts are full of fillers (喂, 那个, 嗯...). Everything downstream
+matches substrings, so it sees one canonical form: simplified, half-width, lower-case, with no
+whitespace, punctuation or fillers.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+import unicodedata
+import warnings
+
+import zhconv
+
+FILLERS = ("就是说", "那个", "喂", "嘛", "呃", "嗯", "啊", "哎")
+
+# 喂 also means "to feed" (喂药, 喂猫) and 嘛 ends 干嘛, so those two are only dropped where they
+# cannot be part of a word: 喂 as a phone greeting, 嘛 as a sentence-final particle.
+_EDGE_FILLERS = "|".join(word for word in FILLERS if word not in {"喂", "嘛"})
+_GREETINGS = "你好|您好|在吗|在不在"
+_LEADING = re.compile(rf"^(?:{_EDGE_FILLERS}|喂+(?=$|{_EDGE_FILLERS}|{_GREETINGS}))+")
+_TRAILING = re.compile(rf"(?:{_EDGE_FILLERS}|(?<![干搞])嘛)+$")
+# Pure hesitation sounds: never part of a word, so they go wherever they are.
+_HESITATIONS = re.compile("[呃嗯]")
+
+
+def normalize(text: str) -> str:
+    """A resident's message as simplified, half-width, lower-case text without punctuation or fillers."""
+    clauses = (_strip_fillers(clause) for clause in _clauses(_prepare(text)))
+    return "".join(clauses)
+
+
+def fold(text: str) -> str:
+    """Like normalize but keeps fillers: for keywords and phrases written by staff."""
+    return "".join(_clauses(_prepare(text)))
+
+
+def _prepare(text: str) -> str:
+    """Full-width to half-width, traditional to simplified, lower-case."""
+    _load_zhconv()
+    return zhconv.convert(unicodedata.normalize("NFKC", text), "zh-hans").lower()
+
+
+def _clauses(text: str) -> list[str]:
+    """The runs of letters and digits between whitespace, punctuation and symbols (emoji included)."""
+    groups = itertools.groupby(text, key=_is_word_char)
+    return ["".join(chars) for is_word, chars in groups if is_word]
+
+
+def _is_word_char(char: str) -> bool:
+    """Letters (CJK included) and digits; everything else separates clauses."""
+    return unicodedata.category(char)[0] in "LN"
+
+
+def _strip_fillers(clause: str) -> str:
+    """Drop fillers at the edges of a clause, and hesitation sounds anywhere."""
+    clause = _TRAILING.sub("", _LEADING.sub("", clause))
+    return _HESITATIONS.sub("", clause)
+
+
+@functools.cache
+def _load_zhconv() -> None:
+    """Load zhconv's dictionary once, on first use."""
+    # zhconv opens its dictionary file without closing it; the warning is not ours to fix.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        zhconv.loaddict()

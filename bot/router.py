@@ -1,0 +1,78 @@
+"""Picks the one handler for a message: by type and event, and for text by intent. Emergency first."""
+
+from __future__ import annotations
+
+from bot.normalize import normalize
+from handlers.binding import handle_binding, looks_like_binding, parse_address
+from handlers.context import Incoming, Reply, Services
+from handlers.conversation import handle_chat, handle_help, handle_my_tickets
+from handlers.emergency import handle_emergency
+from handlers.events import handle_menu_click, handle_subscribe, handle_unsubscribe
+from handlers.media import handle_image, handle_location, handle_voice_without_text
+from handlers.requests import handle_request
+from handlers.residents import resident_for, take_pending_category
+from storage.models import Resident
+
+MY_TICKETS = frozenset({"我的工单", "查工单", "查询工单", "工单进度", "查进度", "我的报修"})
+HELP_WORDS = frozenset({"", "帮助", "help", "菜单", "功能", "怎么用"})
+HUMAN_WORDS = ("人工", "找网格员", "叫网格员", "网格员联系我", "找社区", "找工作人员")
+SILENT_EVENTS = frozenset({"view", "location", "templatesendjobfinish", "scan"})
+
+
+def route(services: Services, incoming: Incoming) -> Reply:
+    """Handle one verified message or event and return what the resident sees."""
+    resident = resident_for(services, incoming.openid)
+    if incoming.msg_type == "event":
+        return _route_event(services, resident, incoming)
+    if incoming.msg_type == "text" or (incoming.msg_type == "voice" and incoming.text):
+        return route_text(services, resident, incoming.text or "", incoming.message_id)
+    if incoming.msg_type == "voice":
+        category = take_pending_category(services, resident)
+        return handle_voice_without_text(services, resident, incoming, category)
+    if incoming.msg_type == "image":
+        return handle_image(services, resident, incoming, take_pending_category(services, resident))
+    if incoming.msg_type == "location":
+        return handle_location(services, resident, incoming)
+    return handle_help(services)
+
+
+def route_text(services: Services, resident: Resident, text: str, message_id: int) -> Reply:
+    """Text and voice transcripts: emergency, then commands, then the classified request."""
+    result = services.classifier.classify(text)
+    if result.category == "emergency":
+        return handle_emergency(services, resident, text, kind=result.kind, message_id=message_id)
+    normalized = normalize(text)
+    if looks_like_binding(normalized) or parse_address(normalized):
+        return handle_binding(services, resident, parse_address(normalized))
+    if normalized in MY_TICKETS:
+        return handle_my_tickets(services, resident)
+    pending = take_pending_category(services, resident)
+    if result.category != "other":
+        return handle_request(
+            services, resident, result.category, text, kind=result.kind, message_id=message_id
+        )
+    if pending is not None:
+        return handle_request(services, resident, pending, text, message_id=message_id)
+    if any(word in normalized for word in HUMAN_WORDS):
+        return handle_request(
+            services, resident, "inquiry", f"居民请求人工联系:{text}", message_id=message_id
+        )
+    if result.is_chat:
+        return handle_chat(result.matched)
+    if normalized in HELP_WORDS:
+        return handle_help(services)
+    # Nothing recognised: a person reads it rather than a resident's message going nowhere.
+    return handle_request(services, resident, "other", text, message_id=message_id)
+
+
+def _route_event(services: Services, resident: Resident, incoming: Incoming) -> Reply:
+    event = (incoming.event or "").lower()
+    if event in ("subscribe", "subscribe_scan"):
+        return handle_subscribe(services, resident)
+    if event == "unsubscribe":
+        return handle_unsubscribe(resident)
+    if event == "click":
+        return handle_menu_click(services, resident, incoming.event_key, incoming.message_id)
+    if event in SILENT_EVENTS:
+        return Reply(None)
+    return handle_help(services)

@@ -1,0 +1,110 @@
+"""The /wechat endpoint: verify, decrypt, parse, de-duplicate, route, and reply inside WeChat's 5 seconds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+from flask import Blueprint, Response, abort, request
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.parser import parse_message
+from wechatpy.replies import TextReply
+from wechatpy.utils import check_signature
+
+from bot.inbox import InboundRecord, MalformedMessage, StorageUnavailable, record_from_wechat
+from config.settings import WeChatSettings
+
+log = logging.getLogger(__name__)
+
+Process = Callable[[InboundRecord], "str | None"]
+XML = "application/xml; charset=utf-8"
+
+
+def make_webhook(wechat: WeChatSettings, process: Process) -> Blueprint:
+    """A blueprint serving /wechat for one Official Account, in plaintext or safe (AES) mode."""
+    blueprint = Blueprint("wechat", __name__)
+    crypto = WeChatCrypto(wechat.token, wechat.aes_key, wechat.appid) if wechat.safe_mode else None
+
+    @blueprint.get("/wechat")
+    def verify_url() -> Response:
+        """WeChat's URL verification: echo echostr when the signature holds."""
+        _require_signature(wechat.token, request.args)
+        return Response(request.args.get("echostr", ""), content_type="text/plain")
+
+    @blueprint.post("/wechat")
+    def receive_message() -> Response:
+        """One message or event from WeChat."""
+        encrypted = request.args.get("encrypt_type", "raw") == "aes"
+        if not encrypted:
+            _require_signature(wechat.token, request.args)
+        body = request.get_data(cache=False)
+        xml = _decrypt(crypto, body, request.args) if encrypted else _text(body)
+        message = _parse(xml)
+        try:
+            record = record_from_wechat(message, xml)
+        except MalformedMessage as exc:
+            abort(400, description=str(exc))
+        try:
+            reply = process(record)
+        except StorageUnavailable:
+            log.exception("inbound message not stored; WeChat will retry")
+            abort(503, description="temporarily unavailable")
+        return _render(reply, message, crypto if encrypted else None, request.args)
+
+    return blueprint
+
+
+def _require_signature(token: str, args: Mapping[str, str]) -> None:
+    try:
+        check_signature(token, args.get("signature", ""), args.get("timestamp", ""), args.get("nonce", ""))
+    except InvalidSignatureException:
+        abort(403, description="invalid signature")
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        abort(400, description="body is not UTF-8")
+
+
+def _decrypt(crypto: WeChatCrypto | None, body: bytes, args: Mapping[str, str]) -> str:
+    """Verify msg_signature over the Encrypt field and decrypt; 403 when forged, 400 when malformed."""
+    if crypto is None:
+        abort(400, description="safe mode (encrypt_type=aes) is not configured")
+    if not args.get("msg_signature"):
+        abort(403, description="missing msg_signature")
+    try:
+        return crypto.decrypt_message(
+            _text(body), args["msg_signature"], args.get("timestamp", ""), args.get("nonce", "")
+        )
+    except InvalidSignatureException:
+        abort(403, description="invalid msg_signature")
+    except Exception as exc:
+        log.info("undecryptable body: %s", type(exc).__name__)
+        abort(400, description="cannot decrypt message")
+
+
+def _parse(xml: str) -> Any:
+    try:
+        message = parse_message(xml)
+    except (ExpatError, KeyError, AttributeError, TypeError, ValueError):
+        abort(400, description="malformed XML")
+    if message is None:
+        abort(400, description="empty body")
+    return message
+
+
+def _render(
+    reply: str | None, message: Any, crypto: WeChatCrypto | None, args: Mapping[str, str]
+) -> Response:
+    """A passive text reply, encrypted in safe mode; 'success' acknowledges without one."""
+    if not reply:
+        return Response("success", content_type="text/plain")
+    xml = TextReply(message=message, content=reply).render()
+    if crypto is not None:
+        xml = crypto.encrypt_message(xml, args.get("nonce", ""), args.get("timestamp"))
+    return Response(xml, content_type=XML)

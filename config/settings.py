@@ -1,0 +1,185 @@
+"""GridDesk settings: documented defaults < a config file < GRIDDESK_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = Path(__file__).resolve().parent / "griddesk.toml"
+ENV_PREFIX = "GRIDDESK_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or of the wrong type."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """Time allowed to sign for and to resolve one kind of ticket."""
+
+    ack_minutes: int
+    resolve_hours: int
+
+
+@dataclass(frozen=True)
+class WeChatSettings:
+    """Official Account credentials; an empty secret means sandbox mode."""
+
+    token: str
+    appid: str
+    secret: str
+    aes_key: str
+
+    @property
+    def safe_mode(self) -> bool:
+        """True when an EncodingAESKey is configured."""
+        return bool(self.aes_key)
+
+
+@dataclass(frozen=True)
+class DispatcherSettings:
+    """How the outbox dispatcher paces and retries pushes."""
+
+    interval_seconds: float
+    batch_size: int
+    max_attempts: int
+    backoff_seconds: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything GridDesk is configured with."""
+
+    database_url: str
+    host: str
+    port: int
+    max_body_bytes: int
+    wechat: WeChatSettings
+    community_name: str
+    duty_phone: str
+    dispatcher: DispatcherSettings
+    demo_path: Path
+    intents_path: Path
+    timezone: str
+    deadlines: Mapping[str, Deadline]
+
+    @property
+    def sandbox(self) -> bool:
+        """No app secret: nothing can be sent to WeChat."""
+        return not self.wechat.secret
+
+    def deadline(self, key: str) -> Deadline:
+        """The deadline for a ticket kind, falling back to 'other'."""
+        return self.deadlines.get(key) or self.deadlines["other"]
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    root: Path = PROJECT_ROOT,
+) -> Settings:
+    """Build Settings from the defaults, an optional config file and the environment."""
+    environ = os.environ if environ is None else environ
+    values = _read_toml(DEFAULTS_FILE)
+    config_file = config_file or _path_from_env(environ)
+    if config_file is not None:
+        _merge(values, _read_toml(config_file), source=str(config_file))
+    _apply_environment(values, environ)
+    return _build(values, root)
+
+
+def _path_from_env(environ: Mapping[str, str]) -> Path | None:
+    name = environ.get(ENV_PREFIX + "CONFIG")
+    return Path(name) if name else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix: str = "") -> None:
+    """Overlay override onto base, refusing keys the defaults do not know (typos would be silent)."""
+    for key, value in override.items():
+        dotted = f"{prefix}{key}"
+        if key not in base:
+            raise SettingsError(f"{source}: unknown setting '{dotted}'")
+        if isinstance(value, Mapping) and isinstance(base[key], dict):
+            _merge(base[key], value, source, dotted + ".")
+        else:
+            base[key] = _coerce(base[key], value, dotted)
+
+
+def _apply_environment(values: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for path, default in _leaves(values):
+        name = ENV_PREFIX + "_".join(path).upper()
+        if name in environ:
+            _set(values, path, _coerce(default, environ[name], name))
+
+
+def _leaves(values: Mapping[str, Any], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            found.extend(_leaves(value, (*path, key)))
+        else:
+            found.append(((*path, key), value))
+    return found
+
+
+def _set(values: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        values = values[key]
+    values[path[-1]] = value
+
+
+def _coerce(default: Any, value: Any, name: str) -> Any:
+    """Convert value to the type of the default it replaces."""
+    try:
+        if isinstance(default, bool):
+            return (
+                value if isinstance(value, bool) else str(value).strip().lower() in {"1", "true", "yes", "on"}
+            )
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{name}: expected a number, got {value!r}") from exc
+    return str(value) if isinstance(default, str) else value
+
+
+def _build(values: Mapping[str, Any], root: Path) -> Settings:
+    database_url = values["database"]["url"] or f"sqlite:///{root / 'var' / 'griddesk.db'}"
+    aes_key = values["wechat"]["aes_key"]
+    if aes_key and len(aes_key) != 43:
+        raise SettingsError("wechat.aes_key (EncodingAESKey) must be 43 characters long")
+    return Settings(
+        database_url=database_url,
+        host=values["server"]["host"],
+        port=values["server"]["port"],
+        max_body_bytes=values["server"]["max_body_bytes"],
+        wechat=WeChatSettings(**values["wechat"]),
+        community_name=values["community"]["name"],
+        duty_phone=values["community"]["duty_phone"],
+        dispatcher=DispatcherSettings(**values["dispatcher"]),
+        demo_path=_resolve(root, values["paths"]["demo"]),
+        intents_path=_resolve(root, values["paths"]["intents"]),
+        timezone=values["timezone"]["name"],
+        deadlines={key: Deadline(**value) for key, value in values["deadlines"].items()},
+    )
+
+
+def _resolve(root: Path, path: str) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else root / candidate

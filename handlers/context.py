@@ -1,0 +1,45 @@
+"""What every handler receives and returns: plain values, no XML or HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.intents import IntentClassifier
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message or event from a resident, already verified, decrypted and parsed."""
+
+    message_id: int
+    openid: str
+    msg_type: str
+    text: str | None = None
+    media_id: str | None = None
+    event: str | None = None
+    event_key: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Services:
+    """The narrow set of dependencies a handler may use, for one unit of work."""
+
+    session: Session
+    settings: Settings
+    classifier: IntentClassifier
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the resident sees (None: acknowledge silently) and the ticket the message belongs to."""
+
+    text: str | None
+    ticket_id: int | None = None

@@ -1,0 +1,41 @@
+"""Emergencies: tell the resident what to do right now, and page the worker and the leader at once."""
+
+from __future__ import annotations
+
+from handlers.context import Reply, Services
+from handlers.tickets import open_ticket
+from storage.models import Resident, Ticket
+
+ADVICE = {
+    "medical": "请立即拨打120急救电话!",
+    "fire": "请立即拨打119,先离开危险区域,不要乘坐电梯!",
+    "gas": "请不要开关电器、不要点火,打开门窗,离开屋子后拨打119或燃气抢修电话!",
+    "police": "请先确保自身安全,立即拨打110报警!",
+    "suicide": "请立即拨打110或120。您并不孤单,我们马上联系您。心理援助热线:12356。",
+    "missing": "请立即拨打110报警,说清楚老人的衣着和最后出现的地点。",
+    "trapped": "请不要强行扒门,按电梯里的警铃,或拨打119求救!",
+}
+DEFAULT_ADVICE = "如有生命危险,请立即拨打120(急救)、119(火警)或110(报警)!"
+
+
+def handle_emergency(
+    services: Services, resident: Resident, summary: str, *, kind: str | None, message_id: int | None
+) -> Reply:
+    """Open an urgent ticket; the reply leads with the number to call."""
+    ticket = open_ticket(services, resident, "emergency", summary, kind=kind, message_id=message_id)
+    return Reply(_reply_text(services, ticket, kind), ticket.id)
+
+
+def _reply_text(services: Services, ticket: Ticket, kind: str | None) -> str:
+    helpers = [f"网格员{ticket.assignee.name}"] if ticket.assignee else []
+    if ticket.grid and ticket.grid.leader and ticket.grid.leader is not ticket.assignee:
+        helpers.append(f"网格长{ticket.grid.leader.name}")
+    notified = "和".join(helpers) or "社区值班人员"
+    lines = [
+        ADVICE.get(kind or "", DEFAULT_ADVICE),
+        f"我们已通知{notified},马上联系您。工单号 #{ticket.id}。",
+        f"社区值班电话:{services.settings.duty_phone}",
+    ]
+    if ticket.resident.building is None:
+        lines.append("请告诉我们您的详细地址(几号楼几单元几室),方便我们赶到。")
+    return "\n".join(lines)

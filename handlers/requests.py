@@ -1,0 +1,52 @@
+"""Requests that open an ordinary ticket: repair, bill, medicine, health, dispute, inquiry, other."""
+
+from __future__ import annotations
+
+from handlers.context import Reply, Services
+from handlers.texts import ASK_ADDRESS, CATEGORY_LABELS, duration
+from handlers.tickets import assignee_phrase, open_ticket
+from storage.models import Resident, Ticket
+
+HINTS = {
+    "bill": "办理时请准备好户号或缴费卡号。",
+    "medicine": "请把药名、规格和数量告诉我们,也可以拍一张药盒的照片发过来。",
+    "health": "如果情况突然加重,请直接拨打120。",
+    "dispute": "网格员会先了解情况,再约双方一起协调。",
+    "inquiry": "",
+    "other": "网格员会看到您的留言并联系您。",
+}
+
+REPAIR_HINTS = {
+    "water": "漏水严重的话,请先关闭家里的总水阀。",
+    "power": "请先不要触碰电线和开关,注意安全。",
+    "gas": "如果闻到煤气味,请立即关闭燃气阀门、打开窗户,不要开关电器。",
+    "elevator": "如有人被困电梯,请按电梯里的警铃或拨打电梯内的救援电话。",
+}
+
+
+def handle_request(
+    services: Services,
+    resident: Resident,
+    category: str,
+    summary: str,
+    *,
+    kind: str | None = None,
+    message_id: int | None = None,
+) -> Reply:
+    """Open a ticket of this category and tell the resident who will help and when."""
+    ticket = open_ticket(services, resident, category, summary, kind=kind, message_id=message_id)
+    hint = REPAIR_HINTS.get(kind or "", "") if category == "repair" else HINTS.get(category, "")
+    return Reply(confirmation(ticket, hint), ticket.id)
+
+
+def confirmation(ticket: Ticket, hint: str = "") -> str:
+    """The resident's receipt: ticket number, the named helper, the time they will hear back."""
+    label = CATEGORY_LABELS[ticket.category]
+    minutes = int((ticket.ack_due_at - ticket.created_at).total_seconds() // 60)
+    lines = [
+        f"已收到您的{label}请求,工单号 #{ticket.id}。",
+        f"{assignee_phrase(ticket)}会在{duration(minutes)}内联系您。{hint}".rstrip(),
+    ]
+    if ticket.resident.building is None:
+        lines.append(ASK_ADDRESS)
+    return "\n".join(lines)

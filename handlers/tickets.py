@@ -1,0 +1,230 @@
+"""The one path every ticket is opened by: assignee, deadlines, audit trail and pushes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers.context import Services
+from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, duration, local_time
+from storage.models import Grid, InboundMessage, OutboxMessage, Resident, Ticket, TicketEvent, Worker
+
+OPEN_STATUSES = ("new", "assigned", "acknowledged", "in_progress", "reopened")
+UTILITY_REPAIRS = frozenset({"water", "power", "gas", "heating"})
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Who gets a ticket, and why (shown to the worker when it is not the usual one)."""
+
+    worker: Worker | None
+    grid: Grid | None
+    reason: str
+
+
+def choose_assignee(duty_desk: list[Worker], grid: Grid | None) -> Assignment:
+    """The grid's worker; their backup (AB岗) when off duty; then the leader; else the community duty desk."""
+    if grid is not None:
+        if grid.worker is not None and grid.worker.on_duty:
+            return Assignment(grid.worker, grid, "grid_worker")
+        backup = grid.worker.backup if grid.worker is not None else None
+        if backup is not None and backup.on_duty:
+            return Assignment(backup, grid, "backup")
+        if grid.leader is not None and grid.leader.on_duty:
+            return Assignment(grid.leader, grid, "leader")
+    duty = next((w for w in duty_desk if w.on_duty), None)
+    return Assignment(duty, grid, "community" if duty else "unassigned")
+
+
+def community_desk(services: Services) -> list[Worker]:
+    """Community duty accounts, the queue for residents not yet bound to a building."""
+    query = select(Worker).where(Worker.role == "community").order_by(Worker.id)
+    return list(services.session.scalars(query))
+
+
+def deadline_key(category: str, kind: str | None) -> str:
+    """Settings key for a ticket's deadlines: utility repairs are due sooner than others."""
+    if category == "repair" and kind in UTILITY_REPAIRS:
+        return "repair_utility"
+    return category
+
+
+def open_ticket(
+    services: Services,
+    resident: Resident,
+    category: str,
+    summary: str,
+    *,
+    kind: str | None = None,
+    message_id: int | None = None,
+) -> Ticket:
+    """Open, assign and announce a ticket in the caller's transaction."""
+    grid = resident.building.grid if resident.building else None
+    assignment = choose_assignee(community_desk(services), grid)
+    deadline = services.settings.deadline(deadline_key(category, kind))
+    ticket = Ticket(
+        category=category,
+        kind=kind,
+        priority=_priority(category, kind),
+        status="assigned" if assignment.worker else "new",
+        summary=summary[:500],
+        resident=resident,
+        grid=grid,
+        assignee=assignment.worker,
+        ack_due_at=services.now + timedelta(minutes=deadline.ack_minutes),
+        resolve_due_at=services.now + timedelta(hours=deadline.resolve_hours),
+        created_at=services.now,
+        updated_at=services.now,
+    )
+    services.session.add(ticket)
+    services.session.flush()
+    record_event(services, ticket, "opened", "居民", summary[:200])
+    if assignment.worker is not None:
+        note = f"{ROLE_LABELS.get(assignment.worker.role, '')}{assignment.worker.name}({assignment.reason})"
+        record_event(services, ticket, "assigned", "系统", note)
+    _announce(services, ticket, assignment, message_id)
+    return ticket
+
+
+def _priority(category: str, kind: str | None) -> str:
+    if category == "emergency":
+        return "urgent"
+    if category == "medicine" or (category == "repair" and kind in UTILITY_REPAIRS):
+        return "high"
+    return "normal"
+
+
+def record_event(services: Services, ticket: Ticket, kind: str, actor: str, note: str | None = None) -> None:
+    """Append one line to the ticket's audit trail."""
+    services.session.add(
+        TicketEvent(ticket=ticket, kind=kind, actor=actor, note=note, created_at=services.now)
+    )
+
+
+def _announce(services: Services, ticket: Ticket, assignment: Assignment, message_id: int | None) -> None:
+    text = new_ticket_push(services, ticket, assignment)
+    kind = "emergency" if ticket.category == "emergency" else "new_ticket"
+    recipients = _recipients(services, ticket, assignment)
+    for worker in recipients:
+        queue_push(
+            services.session,
+            services.now,
+            worker=worker,
+            kind=kind,
+            text=text,
+            ticket=ticket,
+            message_id=message_id,
+        )
+
+
+def _recipients(services: Services, ticket: Ticket, assignment: Assignment) -> list[Worker]:
+    """The assignee; for emergencies also the grid leader, and the duty desk when nobody else is there."""
+    recipients = [assignment.worker] if assignment.worker else []
+    if not recipients:
+        recipients = community_desk(services)
+    if ticket.category == "emergency":
+        extra = [ticket.grid.leader] if ticket.grid and ticket.grid.leader else community_desk(services)
+        recipients += [w for w in extra if w not in recipients]
+    return recipients
+
+
+def new_ticket_push(services: Services, ticket: Ticket, assignment: Assignment) -> str:
+    """The push a worker reads: what, who, where, and by when."""
+    resident = ticket.resident
+    tz = services.settings.timezone
+    title = (
+        "【紧急求助】"
+        if ticket.category == "emergency"
+        else f"【新工单 · {CATEGORY_LABELS[ticket.category]}】"
+    )
+    lines = [
+        f"{title} #{ticket.id}",
+        f"居民:{resident.name or '未登记姓名'} {resident.phone or ''}".rstrip(),
+        f"地址:{resident.address or '未登记住址'}",
+        f"内容:{ticket.summary}",
+    ]
+    if assignment.reason == "backup" and ticket.grid and ticket.grid.worker:
+        lines.append(f"({ticket.grid.worker.name}不在岗,由您AB岗代办)")
+    if ticket.category == "emergency":
+        lines.append("请立即联系居民并赶往现场。")
+    ack_minutes = int((ticket.ack_due_at - ticket.created_at).total_seconds() // 60)
+    lines.append(
+        f"请在{duration(ack_minutes)}内签收(回复“签收 {ticket.id}”),"
+        f"{local_time(ticket.resolve_due_at, tz)}前办结。"
+    )
+    return "\n".join(lines)
+
+
+def queue_push(
+    session: Session,
+    now: datetime,
+    *,
+    kind: str,
+    text: str,
+    worker: Worker | None = None,
+    resident: Resident | None = None,
+    ticket: Ticket | None = None,
+    message_id: int | None = None,
+) -> OutboxMessage:
+    """Write a push into the outbox; the dispatcher sends it after this transaction commits."""
+    if worker is not None:
+        recipient, name = worker.openid or worker.wecom_userid or f"worker:{worker.id}", worker.name
+    elif resident is not None:
+        recipient, name = resident.openid, resident.name or "居民"
+    else:
+        raise ValueError("a push needs a worker or a resident")
+    row = OutboxMessage(
+        kind=kind,
+        recipient=recipient,
+        recipient_name=name,
+        worker_id=worker.id if worker else None,
+        resident_id=resident.id if resident else None,
+        ticket_id=ticket.id if ticket else None,
+        message_id=message_id,
+        text=text,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def open_tickets(services: Services, resident: Resident) -> list[Ticket]:
+    """The resident's tickets that are not finished, newest first."""
+    query = (
+        select(Ticket)
+        .where(Ticket.resident_id == resident.id, Ticket.status.in_(OPEN_STATUSES))
+        .order_by(Ticket.id.desc())
+    )
+    return list(services.session.scalars(query))
+
+
+def attach_message(services: Services, ticket: Ticket, message_id: int, what: str) -> None:
+    """Link a follow-up (photo, location) to an open ticket and tell whoever holds it."""
+    message = services.session.get(InboundMessage, message_id)
+    if message is not None:
+        message.ticket_id = ticket.id
+    record_event(services, ticket, "follow_up", "居民", what)
+    ticket.updated_at = services.now
+    holder = ticket.assignee
+    if holder is not None:
+        text = f"【工单补充 #{ticket.id}】居民{what}。\n原内容:{ticket.summary}"
+        queue_push(
+            services.session,
+            services.now,
+            worker=holder,
+            kind="follow_up",
+            text=text,
+            ticket=ticket,
+            message_id=message_id,
+        )
+
+
+def assignee_phrase(ticket: Ticket) -> str:
+    """'网格员王芳' or '社区值班人员': who the resident should expect."""
+    if ticket.assignee is None:
+        return "社区值班人员"
+    return f"{ROLE_LABELS.get(ticket.assignee.role, '工作人员')}{ticket.assignee.name}"

@@ -1,0 +1,186 @@
+"""GridDesk's composition root and command line: `uv run run.py [serve|say|classify|tickets|outbox]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.intents import IntentClassifier, load_classifier
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.app import create_app, utc_now
+from bot.messenger import ConsoleMessenger
+from bot.say import say, utterance
+from bot.scheduler import build_scheduler
+from config.settings import Settings, SettingsError, load_settings
+from storage.db import make_engine, make_session_factory, transaction, upgrade
+from storage.demo import load_community
+from storage.queries import outbox_rows, ticket_rows
+
+log = logging.getLogger("griddesk")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The long-lived parts, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+
+
+def open_runtime(settings: Settings, migrate: bool = True) -> Runtime:
+    """Connect to the database, upgrade its schema, and load the demo community in sandbox mode."""
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    if migrate:
+        upgrade(engine)
+        if settings.sandbox:
+            with transaction(factory) as session:
+                load_community(session, settings.demo_path, utc_now())
+    return Runtime(settings, engine, factory)
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the webhook and the scheduler in this process."""
+    host, port = args.host or settings.host, args.port or settings.port
+    runtime = open_runtime(settings)
+    classifier = load_classifier(settings.intents_path)
+    app = create_app(settings, runtime.factory, classifier)
+    scheduler = build_scheduler(settings, runtime.factory, ConsoleMessenger(), utc_now)
+    scheduler.start()
+    print(banner(settings, host, port), flush=True)
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        scheduler.shutdown(wait=False)
+        runtime.engine.dispose()
+    return 0
+
+
+def banner(settings: Settings, host: str, port: int) -> str:
+    """What the person who started GridDesk needs to know to try it."""
+    mode = (
+        "SANDBOX (no WeChat app secret: pushes print here)" if settings.sandbox else "LIVE Official Account"
+    )
+    if not settings.sandbox:
+        mode += "; WeChat push channels are not built yet, so pushes print here"
+    safe = "safe mode (AES) on" if settings.wechat.safe_mode else "plaintext mode"
+    lines = [
+        "GridDesk 网格服务台",
+        f"  mode:     {mode}, {safe}",
+        f"  webhook:  http://{host}:{port}/wechat",
+        f"  database: {settings.database_url}",
+    ]
+    if settings.sandbox:
+        lines += [
+            "  try, in a second terminal:",
+            '    uv run run.py say --as demo-resident-zhang "卫生间水管漏水了"',
+            '    uv run run.py say --as demo-resident-zhang "我的工单"',
+            "  demo openids: see README.md (residents demo-resident-zhang / -liu / -sun)",
+        ]
+    return "\n".join(lines)
+
+
+def say_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Send one message as a resident to the running server."""
+    try:
+        said = utterance(
+            " ".join(args.text) or None,
+            voice=args.voice,
+            image=args.image,
+            click=args.click,
+            event=args.event,
+            location=args.location,
+        )
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    runtime = open_runtime(settings, migrate=False)
+    url = args.url or f"http://{settings.host}:{settings.port}/wechat"
+    return say(settings, runtime.factory, args.openid, said, url, sys.stdout)
+
+
+def classify_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the classification of each text as one JSON object a line."""
+    classifier: IntentClassifier = load_classifier(settings.intents_path)
+    texts = args.text or (line.rstrip("\n") for line in sys.stdin)
+    for text in texts:
+        if text.strip():
+            print(json.dumps(classifier.classify(text).as_dict(), ensure_ascii=False), flush=True)
+    return 0
+
+
+def listing_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Print tickets or outbox rows, as JSON lines or a short table."""
+    runtime = open_runtime(settings)
+    with transaction(runtime.factory) as session:
+        rows = (
+            ticket_rows(session, args.limit)
+            if args.command == "tickets"
+            else outbox_rows(session, args.limit)
+        )
+    for row in rows:
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print("  ".join(str(value).replace("\n", " ")[:40] for value in row.values()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="run.py", description="GridDesk 网格服务台")
+    commands = parser.add_subparsers(dest="command")
+    serve_parser = commands.add_parser("serve", help="run the webhook and scheduler (the default)")
+    serve_parser.add_argument("--host")
+    serve_parser.add_argument("--port", type=int)
+    serve_parser.set_defaults(func=serve)
+
+    say_parser = commands.add_parser("say", help="send a signed WeChat message as a resident")
+    say_parser.add_argument("--as", dest="openid", required=True, help="the resident's openid")
+    say_parser.add_argument("text", nargs="*", help="what the resident says")
+    say_parser.add_argument("--voice", action="store_true", help="send as voice; the text is the transcript")
+    say_parser.add_argument("--image", action="store_true", help="send a photo")
+    say_parser.add_argument("--click", metavar="KEY", help="tap a menu item, e.g. MENU_SOS")
+    say_parser.add_argument("--event", choices=["subscribe", "unsubscribe"])
+    say_parser.add_argument("--location", metavar="LAT,LNG[,LABEL]")
+    say_parser.add_argument("--url", help="the webhook URL (default: from settings)")
+    say_parser.set_defaults(func=say_command)
+
+    classify_parser = commands.add_parser("classify", help="classify texts (arguments or stdin lines)")
+    classify_parser.add_argument("text", nargs="*")
+    classify_parser.set_defaults(func=classify_command)
+
+    for name in ("tickets", "outbox"):
+        listing = commands.add_parser(name, help=f"list {name}, newest first")
+        listing.add_argument("--json", action="store_true", help="one JSON object a line")
+        listing.add_argument("--limit", type=int, default=200)
+        listing.set_defaults(func=listing_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run one command (serve when none is given)."""
+    argv = list(argv or [])
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["serve", *argv]
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Werkzeug's access log prints full query strings, which carry residents' openids.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return args.func(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

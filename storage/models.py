@@ -1,0 +1,201 @@
+"""SQLAlchemy 2.0 typed models: the community, its residents, tickets, messages and the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC without a zone (same on SQLite and PostgreSQL), returns aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert an aware datetime to naive UTC for storage."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Mark a stored naive UTC value as UTC."""
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with UTC-aware datetimes."""
+
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012
+
+
+class Worker(Base):
+    """A grid worker, grid leader, or community / street office account."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    role: Mapped[str] = mapped_column(String(20), default="worker")
+    backup_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
+    on_duty: Mapped[bool] = mapped_column(default=True)
+    openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    wecom_userid: Mapped[str | None] = mapped_column(String(64))
+
+    # post_update: two workers may back each other up (AB岗), a cycle in the rows.
+    backup: Mapped[Worker | None] = relationship(remote_side=[id], post_update=True)
+
+
+class Grid(Base):
+    """A patch of the community looked after by one worker."""
+
+    __tablename__ = "grids"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(30), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
+    leader_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
+
+    worker: Mapped[Worker | None] = relationship(foreign_keys=[worker_id])
+    leader: Mapped[Worker | None] = relationship(foreign_keys=[leader_id])
+    buildings: Mapped[list[Building]] = relationship(back_populates="grid")
+
+
+class Building(Base):
+    """A residential building; it belongs to exactly one grid."""
+
+    __tablename__ = "buildings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(30), unique=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
+
+    grid: Mapped[Grid] = relationship(back_populates="buildings")
+
+
+class Resident(Base):
+    """A person who messages the Official Account, known by their openid."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id"))
+    unit: Mapped[str | None] = mapped_column(String(10))
+    room: Mapped[str | None] = mapped_column(String(10))
+    household_category: Mapped[str] = mapped_column(String(20), default="ordinary")
+    lives_alone: Mapped[bool] = mapped_column(default=False)
+    subscribed: Mapped[bool] = mapped_column(default=True)
+    last_message_at: Mapped[datetime | None]
+    # A menu tap (报修, 缴费 ...) says what the next message is about.
+    pending_category: Mapped[str | None] = mapped_column(String(20))
+    pending_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    building: Mapped[Building | None] = relationship()
+
+    @property
+    def address(self) -> str | None:
+        """Building, unit and room as residents write them, or None when unbound."""
+        if self.building is None:
+            return None
+        unit = f"{self.unit}单元" if self.unit else ""
+        return f"{self.building.name}{unit}{self.room or ''}"
+
+
+class Ticket(Base):
+    """One request from a resident, carried until it is resolved."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_resident_status", "resident_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str | None] = mapped_column(String(20))
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    summary: Mapped[str] = mapped_column(Text)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
+    ack_due_at: Mapped[datetime]
+    resolve_due_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    resident: Mapped[Resident] = relationship()
+    grid: Mapped[Grid | None] = relationship()
+    assignee: Mapped[Worker | None] = relationship()
+    events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id")
+
+
+class TicketEvent(Base):
+    """The audit trail: who did what to a ticket, and when."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(80))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class InboundMessage(Base):
+    """Every message and event WeChat delivered, kept whether or not it opened a ticket."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # MsgId, or FromUserName+CreateTime for events: WeChat's retries share it.
+    dedup_key: Mapped[str] = mapped_column(String(120), unique=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    msg_type: Mapped[str] = mapped_column(String(20))
+    event: Mapped[str | None] = mapped_column(String(30))
+    event_key: Mapped[str | None] = mapped_column(String(120))
+    content: Mapped[str | None] = mapped_column(Text)
+    media_id: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(String(200))
+    raw: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="handled")
+    reply: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    """A push owed to a worker or resident, written in the same transaction as its cause."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    channel: Mapped[str] = mapped_column(String(20), default="auto")
+    recipient: Mapped[str] = mapped_column(String(64))
+    recipient_name: Mapped[str] = mapped_column(String(50))
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

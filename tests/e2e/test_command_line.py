@@ -1,0 +1,132 @@
+"""The README's commands, run as a user would: serve in one process, say/tickets/outbox/classify in others."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "run.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """`run.py serve` on a free port and a fresh database; yields the environment to reach it."""
+    folder = tmp_path_factory.mktemp("cli")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
+    env |= {
+        "GRIDDESK_DATABASE_URL": f"sqlite:///{folder / 'cli.db'}",
+        "GRIDDESK_SERVER_PORT": str(port),
+        "GRIDDESK_DISPATCHER_INTERVAL_SECONDS": "0.5",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "run.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        _wait_until_up(port, process)
+        yield env
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+    output = (folder / "server.log").read_text()
+    assert "Traceback" not in output, output
+
+
+def _wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(100):
+        if process.poll() is not None:
+            raise RuntimeError("run.py serve exited early")
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise RuntimeError("run.py serve did not come up")
+
+
+@pytest.mark.parametrize(
+    ("openid", "text", "reply_words", "push_to"),
+    [
+        ("demo-resident-zhang", "卫生间水管漏水了", ["报修", "网格员王芳"], "王芳(demo-worker-wang)· 已送达"),
+        ("demo-resident-liu", "电费怎么充", ["缴费", "网格员李骁"], "李骁(demo-worker-li)· 已送达"),
+        ("demo-resident-zhang", "糖尿病的药快吃完了", ["买药"], "王芳(demo-worker-wang)· 已送达"),
+        ("demo-resident-liu", "想请社区医生上门看看", ["看病就医"], "李骁(demo-worker-li)· 已送达"),
+        ("demo-resident-zhang", "楼下烧烤油烟呛人", ["邻里纠纷"], "王芳(demo-worker-wang)· 已送达"),
+        ("demo-resident-liu", "残疾人补贴怎么申请", ["咨询"], "李骁(demo-worker-li)· 已送达"),
+        ("demo-resident-sun", "家里没有自来水了", ["网格员李骁"], "李骁(demo-worker-li)· 已送达"),
+        ("demo-resident-zhang", "救命", ["120", "赵建国"], "赵建国(demo-leader-zhao)· 已送达"),
+    ],
+)
+def test_say_shows_the_reply_and_the_delivered_push(server, openid, text, reply_words, push_to) -> None:
+    result = run(server, "say", "--as", openid, text)
+    assert result.returncode == 0, result.stdout + result.stderr
+    reply, _, pushes = result.stdout.partition("【推送")
+    assert all(word in reply for word in reply_words), result.stdout
+    assert push_to in result.stdout and text in pushes
+
+
+def test_say_voice_without_transcript(server) -> None:
+    result = run(server, "say", "--as", "demo-resident-liu", "--voice")
+    assert result.returncode == 0 and "语音留言" in result.stdout and "已送达" in result.stdout
+
+
+def test_say_to_a_server_that_is_not_running_explains(server) -> None:
+    result = run(
+        server, "say", "--as", "demo-resident-liu", "--url", f"http://127.0.0.1:{free_port()}/wechat", "hi"
+    )
+    assert result.returncode == 1 and "Is `uv run run.py` running?" in result.stdout
+
+
+def test_tickets_and_outbox_print_json_lines(server) -> None:
+    run(server, "say", "--as", "demo-resident-liu", "空调不制冷")
+    tickets = [json.loads(line) for line in run(server, "tickets", "--json").stdout.splitlines()]
+    newest = tickets[0]
+    assert {"number", "category", "status", "resident", "assignee", "created"} <= newest.keys()
+    assert (newest["category"], newest["resident"], newest["assignee"]) == (
+        "repair",
+        "demo-resident-liu",
+        "李骁",
+    )
+    outbox = [json.loads(line) for line in run(server, "outbox", "--json").stdout.splitlines()]
+    assert {"recipient", "channel", "status", "text"} <= outbox[0].keys()
+    assert any(row["ticket"] == newest["number"] and row["channel"] == "console" for row in outbox)
+
+
+def test_classify_reads_arguments_and_stdin() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
+    by_args = run(env, "classify", "家里着火了", "谢谢")
+    lines = [json.loads(line) for line in by_args.stdout.splitlines()]
+    assert [line["category"] for line in lines] == ["emergency", "other"]
+    assert set(lines[0]) == {"text", "category", "confidence", "matched"} and lines[0]["matched"]
+    by_stdin = run(env, "classify", stdin="马桶不下水\n\n降压药没有了\n")
+    assert [json.loads(line)["category"] for line in by_stdin.stdout.splitlines()] == ["repair", "medicine"]

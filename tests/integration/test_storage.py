@@ -1,0 +1,64 @@
+"""The schema comes from migrations, the demo loads idempotently, and a failing handler loses nothing."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, inspect, select
+
+from bot.app import create_app
+from handlers.context import Incoming, Reply
+from storage.db import make_engine, transaction, upgrade
+from storage.demo import load_community
+from storage.models import Base, Building, InboundMessage, OutboxMessage, Resident, Worker
+from tests.support import WeChatServer
+
+
+def test_migrations_build_exactly_the_models_schema(settings) -> None:
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    upgrade(engine)  # a second start changes nothing
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+    assert "alembic_version" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings, factory) -> None:
+    with factory() as session:
+        assert session.connection().exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert session.connection().exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_loading_the_demo_twice_changes_nothing(settings, factory, clock) -> None:
+    def counts() -> tuple[int, ...]:
+        with transaction(factory) as session:
+            return tuple(
+                session.scalar(select(func.count()).select_from(m)) for m in (Worker, Building, Resident)
+            )
+
+    before = counts()
+    with transaction(factory) as session:
+        load_community(session, settings.demo_path, clock())
+    assert counts() == before == (5, 8, 3)
+    with transaction(factory) as session:
+        wang = session.scalar(select(Worker).where(Worker.openid == "demo-worker-wang"))
+        assert wang.backup.name == "李骁"
+
+
+def test_a_failing_handler_keeps_the_message_and_alerts_the_duty_desk(
+    settings, factory, classifier, clock
+) -> None:
+    def broken(services, incoming: Incoming) -> Reply:
+        raise RuntimeError("bug in a handler")
+
+    app = create_app(settings, factory, classifier, clock, router=broken)
+    wechat = WeChatServer(app.test_client(), settings.wechat)
+    reply = wechat.say("demo-resident-zhang", "家里水管漏了")
+    assert "消息已经保存" in reply and "120" in reply
+    with transaction(factory) as session:
+        message = session.scalar(select(InboundMessage))
+        assert (message.status, message.content) == ("failed", "家里水管漏了")
+        alert = session.scalar(select(OutboxMessage))
+        assert alert.recipient == "demo-community-duty" and str(message.id) in alert.text

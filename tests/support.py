@@ -1,0 +1,60 @@
+"""Test helpers: a movable clock, and a resident's phone that talks to the webhook like WeChat does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from bot.simulator import message_xml, read_reply, sign
+from config.settings import WeChatSettings
+
+
+@dataclass
+class FakeClock:
+    """A clock tests move by hand instead of sleeping."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        """The current fake time."""
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        """Move time forward, e.g. advance(minutes=5)."""
+        self.now += timedelta(**kwargs)
+
+
+@dataclass
+class WeChatServer:
+    """Sends what WeChat's servers would send to /wechat: signed, and encrypted in safe mode."""
+
+    client: FlaskClient
+    wechat: WeChatSettings
+
+    def post(self, openid: str, msg_type: str = "text", **fields: str) -> TestResponse:
+        """POST one message or event; returns the raw HTTP response."""
+        body = message_xml(openid, msg_type, fields)
+        return self.post_xml(body)
+
+    def post_xml(self, body: str) -> TestResponse:
+        """POST a prepared XML body, signed (and encrypted) as WeChat would."""
+        signed = sign(self.wechat.token, body, aes_key=self.wechat.aes_key, appid=self.wechat.appid)
+        return self.client.post("/wechat", query_string=signed.params, data=signed.body.encode())
+
+    def reply(self, response: TestResponse) -> str | None:
+        """The text the resident sees for a response."""
+        assert response.status_code == 200, response.get_data(as_text=True)
+        w = self.wechat
+        return read_reply(response.get_data(as_text=True), token=w.token, aes_key=w.aes_key, appid=w.appid)
+
+    def say(self, openid: str, text: str) -> str | None:
+        """A resident sends text; returns what they see."""
+        return self.reply(self.post(openid, "text", Content=text))
+
+    def event(self, openid: str, event: str, key: str | None = None) -> str | None:
+        """A resident's follow, unfollow or menu tap; returns what they see."""
+        fields = {"Event": event} | ({"EventKey": key} if key else {})
+        return self.reply(self.post(openid, "event", **fields))

@@ -1,0 +1,92 @@
+"""normalize(): one canonical form for what residents type and say."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.normalize import FILLERS, fold, normalize
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我爸在衛生間摔倒了", "我爸在卫生间摔倒了"),
+        ("電費怎麼交", "电费怎么交"),
+        ("燃氣洩漏了", "燃气泄漏了"),
+    ],
+)
+def test_traditional_becomes_simplified(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+def test_full_width_becomes_half_width_and_latin_lower_case() -> None:
+    assert normalize("ＷｉＦｉ坏了，３号楼") == "wifi坏了3号楼"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("救命!!!", "救命"),
+        ("救命！！😭😭", "救命"),
+        ("  家里 停水\n了 ", "家里停水了"),
+        ("【通知】“电费”~交了吗？", "通知电费交了吗"),
+        ("★★谢谢★★👍", "谢谢"),
+    ],
+)
+def test_whitespace_punctuation_and_emoji_are_removed(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("喂,你好,那个,我家那个水管漏了啊", "你好我家那个水管漏了"),
+        ("喂喂喂,听得到吗", "听得到吗"),
+        ("喂您好,电梯坏了", "您好电梯坏了"),
+        ("嗯,就是说,我家,呃,停电了", "我家停电了"),
+        ("我家嗯嗯水管漏了", "我家水管漏了"),
+        ("哎,快来人啊", "快来人"),
+        ("帮帮忙嘛", "帮帮忙"),
+        ("嗯嗯", ""),
+    ],
+)
+def test_voice_fillers_are_removed(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["喂药喂不进去", "楼道里有人喂猫", "你们这是干嘛", "3号楼2单元301"],
+)
+def test_filler_characters_inside_words_are_kept(text: str) -> None:
+    assert normalize(text) == text
+
+
+def test_fillers_list_is_the_documented_one() -> None:
+    assert set(FILLERS) == {"喂", "那个", "嘛", "呃", "嗯", "啊", "哎", "就是说"}
+
+
+def test_fold_keeps_fillers_for_staff_written_words() -> None:
+    assert fold("那個 ＯＫ！") == "那个ok"
+
+
+def test_dictionary_is_loaded_lazily_and_without_resource_warnings() -> None:
+    # A fresh interpreter: in this process another test has already loaded the dictionary.
+    code = (
+        "import zhconv.zhconv as z\n"
+        "from bot.normalize import normalize\n"
+        "assert z.zhcdicts is None, 'dictionary loaded at import time'\n"
+        "assert normalize('衛生間') == '卫生间'\n"
+        "import gc; gc.collect()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ResourceWarning" not in result.stderr
