@@ -9,11 +9,11 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.intents import IntentClassifier, load_classifier
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import create_app, utc_now
+from bot.intents import IntentClassifier, load_classifier
 from bot.messenger import ConsoleMessenger
 from bot.say import say, utterance
 from bot.scheduler import build_scheduler
@@ -174,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Werkzeug's access log prints full query strings, which carry residents' openids.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # The dispatcher runs every few seconds; its per-run lines would drown everything else.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except SettingsError as exc:

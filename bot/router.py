@@ -43,7 +43,7 @@ def route_text(services: Services, resident: Resident, text: str, message_id: in
         return handle_emergency(services, resident, text, kind=result.kind, message_id=message_id)
     normalized = normalize(text)
     if looks_like_binding(normalized) or parse_address(normalized):
-        return handle_binding(services, resident, parse_address(normalized))
+        return handle_binding(services, resident, parse_address(normalized), message_id)
     if normalized in MY_TICKETS:
         return handle_my_tickets(services, resident)
     pending = take_pending_category(services, resident)

@@ -9,7 +9,14 @@ from sqlalchemy import select
 
 from handlers.context import Reply, Services
 from handlers.texts import BIND_EXAMPLE
-from handlers.tickets import choose_assignee, community_desk, open_tickets, queue_push, record_event
+from handlers.tickets import (
+    choose_assignee,
+    community_desk,
+    new_ticket_push,
+    open_tickets,
+    queue_push,
+    record_event,
+)
 from storage.models import Building, Resident
 
 _NUMBER = r"[0-9零一二两三四五六七八九十]+"
@@ -58,7 +65,9 @@ def _to_int(text: str) -> int:
     return int("".join(str(_DIGITS[ch]) for ch in text))
 
 
-def handle_binding(services: Services, resident: Resident, address: Address | None) -> Reply:
+def handle_binding(
+    services: Services, resident: Resident, address: Address | None, message_id: int | None = None
+) -> Reply:
     """Bind the resident to a known building and hand their unplaced tickets to its grid."""
     if address is None:
         return Reply(f"请按“绑定 楼号单元房号”的格式回复,例如“绑定 {BIND_EXAMPLE}”。")
@@ -68,7 +77,7 @@ def handle_binding(services: Services, resident: Resident, address: Address | No
             f"没有找到“{address.building}”,请核对楼号后再发一次;也可以回复“人工”,由社区工作人员联系您。"
         )
     resident.building, resident.unit, resident.room = building, address.unit, address.room
-    moved = _hand_over_unplaced(services, resident)
+    moved = _hand_over_unplaced(services, resident, message_id)
     worker = building.grid.worker
     lines = [f"登记成功:{resident.address},属于{building.grid.name}。"]
     if worker is not None:
@@ -78,7 +87,7 @@ def handle_binding(services: Services, resident: Resident, address: Address | No
     return Reply("\n".join(lines))
 
 
-def _hand_over_unplaced(services: Services, resident: Resident) -> list[int]:
+def _hand_over_unplaced(services: Services, resident: Resident, message_id: int | None) -> list[int]:
     """Tickets opened before the resident was bound go from the duty desk to their grid."""
     grid = resident.building.grid if resident.building else None
     moved = []
@@ -92,7 +101,7 @@ def _hand_over_unplaced(services: Services, resident: Resident) -> list[int]:
         ticket.updated_at = services.now
         record_event(services, ticket, "reassigned", "系统", f"居民登记住址 {resident.address}")
         if assignment.worker is not None:
-            text = f"【工单转入 #{ticket.id}】居民已登记住址 {resident.address}。\n内容:{ticket.summary}"
+            text = new_ticket_push(services, ticket, assignment)
             queue_push(
                 services.session,
                 services.now,
@@ -100,6 +109,7 @@ def _hand_over_unplaced(services: Services, resident: Resident) -> list[int]:
                 kind="reassigned",
                 text=text,
                 ticket=ticket,
+                message_id=message_id,
             )
         moved.append(ticket.id)
     return sorted(moved)

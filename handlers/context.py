@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.intents import IntentClassifier
 from sqlalchemy.orm import Session
 
+from bot.intents import IntentClassifier
 from config.settings import Settings
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.context import Reply, Services
-from handlers.tickets import open_ticket
+from handlers.tickets import assignee_phrase, open_ticket, worker_title
 from storage.models import Resident, Ticket
 
 ADVICE = {
@@ -27,9 +27,10 @@ def handle_emergency(
 
 
 def _reply_text(services: Services, ticket: Ticket, kind: str | None) -> str:
-    helpers = [f"网格员{ticket.assignee.name}"] if ticket.assignee else []
-    if ticket.grid and ticket.grid.leader and ticket.grid.leader is not ticket.assignee:
-        helpers.append(f"网格长{ticket.grid.leader.name}")
+    helpers = [assignee_phrase(ticket, with_phone=True)] if ticket.assignee else []
+    leader = ticket.grid.leader if ticket.grid else None
+    if leader is not None and leader is not ticket.assignee:
+        helpers.append(worker_title(leader))
     notified = "和".join(helpers) or "社区值班人员"
     lines = [
         ADVICE.get(kind or "", DEFAULT_ADVICE),

@@ -45,7 +45,7 @@ def confirmation(ticket: Ticket, hint: str = "") -> str:
     minutes = int((ticket.ack_due_at - ticket.created_at).total_seconds() // 60)
     lines = [
         f"已收到您的{label}请求,工单号 #{ticket.id}。",
-        f"{assignee_phrase(ticket)}会在{duration(minutes)}内联系您。{hint}".rstrip(),
+        f"{assignee_phrase(ticket, with_phone=True)}会在{duration(minutes)}内联系您。{hint}".rstrip(),
     ]
     if ticket.resident.building is None:
         lines.append(ASK_ADDRESS)

@@ -83,8 +83,9 @@ def open_ticket(
     services.session.flush()
     record_event(services, ticket, "opened", "居民", summary[:200])
     if assignment.worker is not None:
-        note = f"{ROLE_LABELS.get(assignment.worker.role, '')}{assignment.worker.name}({assignment.reason})"
-        record_event(services, ticket, "assigned", "系统", note)
+        record_event(
+            services, ticket, "assigned", "系统", f"{worker_title(assignment.worker)}({assignment.reason})"
+        )
     _announce(services, ticket, assignment, message_id)
     return ticket
 
@@ -223,8 +224,16 @@ def attach_message(services: Services, ticket: Ticket, message_id: int, what: st
         )
 
 
-def assignee_phrase(ticket: Ticket) -> str:
-    """'网格员王芳' or '社区值班人员': who the resident should expect."""
-    if ticket.assignee is None:
+def assignee_phrase(ticket: Ticket, with_phone: bool = False) -> str:
+    """'网格员王芳', '网格员王芳(电话 139…)' or '社区值班台': who the resident should expect."""
+    worker = ticket.assignee
+    if worker is None:
         return "社区值班人员"
-    return f"{ROLE_LABELS.get(ticket.assignee.role, '工作人员')}{ticket.assignee.name}"
+    phrase = worker_title(worker)
+    return f"{phrase}(电话 {worker.phone})" if with_phone and worker.phone else phrase
+
+
+def worker_title(worker: Worker) -> str:
+    """'网格员王芳', '网格长赵建国'; desks such as 社区值班台 go by their own name."""
+    role = ROLE_LABELS.get(worker.role, "") if worker.role in ("worker", "leader") else ""
+    return f"{role}{worker.name}"

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bot.intents import IntentClassifier, load_classifier
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import create_app
+from bot.intents import IntentClassifier, load_classifier
 from config.settings import Settings, load_settings
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.demo import load_community

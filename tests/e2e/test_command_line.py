@@ -9,10 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.conftest import TEST_AES_KEY, TEST_APPID
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +41,13 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """`run.py serve` on a free port and a fresh database; yields the environment to reach it."""
-    folder = tmp_path_factory.mktemp("cli")
+    with running_server(tmp_path_factory.mktemp("cli")) as env:
+        yield env
+
+
+@contextmanager
+def running_server(folder: Path, **settings: str) -> Iterator[dict[str, str]]:
+    """Start `run.py` (serve) with GRIDDESK_* settings; stop it and check its log on the way out."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
     env |= {
@@ -46,6 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         "GRIDDESK_SERVER_PORT": str(port),
         "GRIDDESK_DISPATCHER_INTERVAL_SECONDS": "0.5",
         "PYTHONUNBUFFERED": "1",
+        **settings,
     }
     log = (folder / "server.log").open("w")
     process = subprocess.Popen(
@@ -93,6 +103,14 @@ def test_say_shows_the_reply_and_the_delivered_push(server, openid, text, reply_
     reply, _, pushes = result.stdout.partition("【推送")
     assert all(word in reply for word in reply_words), result.stdout
     assert push_to in result.stdout and text in pushes
+
+
+def test_say_in_safe_mode_encrypts_both_ways(tmp_path: Path) -> None:
+    aes = {"GRIDDESK_WECHAT_AES_KEY": TEST_AES_KEY, "GRIDDESK_WECHAT_APPID": TEST_APPID}
+    with running_server(tmp_path, **aes) as env:
+        result = run(env, "say", "--as", "demo-resident-liu", "单元楼的电梯停了")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "网格员李骁" in result.stdout and "李骁(demo-worker-li)· 已送达" in result.stdout
 
 
 def test_say_voice_without_transcript(server) -> None:
