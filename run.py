@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import create_app, utc_now
-from bot.intents import IntentClassifier, load_classifier
+from bot.intents import IntentClassifier, IntentRulesError, load_classifier
 from bot.messenger import ConsoleMessenger
 from bot.say import say, utterance
 from bot.scheduler import build_scheduler
@@ -178,11 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
-        settings = load_settings()
-    except SettingsError as exc:
+        return args.func(load_settings(), args)
+    except (SettingsError, IntentRulesError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    return args.func(settings, args)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,16 @@ def test_tickets_and_outbox_print_json_lines(server) -> None:
     assert any(row["ticket"] == newest["number"] and row["channel"] == "console" for row in outbox)
 
 
+def test_a_broken_rules_file_is_a_clear_error(tmp_path: Path) -> None:
+    rules = tmp_path / "intents.toml"
+    rules.write_text('[categories.repair.patterns]\n"(漏水" = 3\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
+    result = run(env | {"GRIDDESK_PATHS_INTENTS": str(rules)}, "classify", "水管漏了")
+    assert result.returncode == 2
+    assert "configuration error" in result.stderr and "repair" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_classify_reads_arguments_and_stdin() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
     by_args = run(env, "classify", "家里着火了", "谢谢")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from storage.db import transaction
-from storage.models import InboundMessage, Resident
+from storage.models import InboundMessage, Resident, Worker
 from tests.conftest import pushes, tickets
 
 ZHANG = "demo-resident-zhang"  # 3号楼, grid 1: worker 王芳, leader 赵建国
@@ -242,3 +242,12 @@ def test_every_message_is_stored_and_linked_to_its_ticket(wechat, factory) -> No
         rows = list(session.scalars(select(InboundMessage).order_by(InboundMessage.id)))
         assert [(m.content, m.ticket_id) for m in rows] == [("谢谢", None), ("家里没有自来水了", 1)]
         assert all(m.reply for m in rows)
+
+
+def test_with_nobody_on_duty_the_ticket_waits_in_the_queue(wechat, factory) -> None:
+    with transaction(factory) as session:
+        session.execute(update(Worker).values(on_duty=False))
+    reply = wechat.say(NEWCOMER, "家里水管漏了")
+    assert "#1" in reply and "社区值班人员" in reply
+    [ticket] = tickets(factory)
+    assert (ticket.status, ticket.assignee) == ("new", None)
