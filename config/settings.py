@@ -52,6 +52,20 @@ class DispatcherSettings:
 
 
 @dataclass(frozen=True)
+class EscalationSettings:
+    """Deadline warnings, the escalation ladder, emergency paging and rating time-outs."""
+
+    sweep_interval_seconds: float
+    warn_at_fraction: float
+    top_repeats: int
+    emergency_repage_minutes: int
+    emergency_overdue_repage_minutes: int
+    rating_timeout_hours: int
+    max_extension_hours: int
+    invite_hours: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything GridDesk is configured with."""
 
@@ -63,6 +77,7 @@ class Settings:
     community_name: str
     duty_phone: str
     dispatcher: DispatcherSettings
+    escalation: EscalationSettings
     demo_path: Path
     intents_path: Path
     timezone: str
@@ -173,6 +188,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         community_name=values["community"]["name"],
         duty_phone=values["community"]["duty_phone"],
         dispatcher=DispatcherSettings(**values["dispatcher"]),
+        escalation=EscalationSettings(**values["escalation"]),
         demo_path=_resolve(root, values["paths"]["demo"]),
         intents_path=_resolve(root, values["paths"]["intents"]),
         timezone=values["timezone"]["name"],

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.context import Services
+from handlers.ladder import START_LEVELS
 from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, duration, local_time
 from storage.models import Grid, InboundMessage, OutboxMessage, Resident, Ticket, TicketEvent, Worker
 
@@ -78,6 +79,8 @@ def open_ticket(
         resolve_due_at=services.now + timedelta(hours=deadline.resolve_hours),
         created_at=services.now,
         updated_at=services.now,
+        escalation_level=START_LEVELS[assignment.reason],
+        last_paged_at=services.now,
     )
     services.session.add(ticket)
     services.session.flush()

@@ -131,11 +131,47 @@ class Ticket(Base):
     resolve_due_at: Mapped[datetime]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    # Escalation rung now holding the ticket: 0 worker, 1 backup, 2 leader, 3 community, 4 street.
+    escalation_level: Mapped[int] = mapped_column(default=0)
+    # Pages sent at the current rung after the first (bounded), or emergency re-pages so far.
+    repeat_pages: Mapped[int] = mapped_column(default=0)
+    last_paged_at: Mapped[datetime | None]
+    ack_warned_at: Mapped[datetime | None]
+    resolve_warned_at: Mapped[datetime | None]
+    overdue_paged_at: Mapped[datetime | None]
+    rating: Mapped[int | None]
+    rating_requested_at: Mapped[datetime | None]
+    # Optimistic lock: two sweeps (or a sweep and a worker) changing one ticket cannot both win.
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     resident: Mapped[Resident] = relationship()
     grid: Mapped[Grid | None] = relationship()
     assignee: Mapped[Worker | None] = relationship()
     events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id")
+
+
+class WorkerInvite(Base):
+    """A one-time code that makes whoever sends "绑定 <code>" a worker, created by `run.py worker invite`."""
+
+    __tablename__ = "worker_invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    role: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    # Comma-separated grid codes: one for a worker, several for a leader, none for community/street.
+    grid_codes: Mapped[str] = mapped_column(String(200), default="")
+    backup_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
 
 
 class TicketEvent(Base):
