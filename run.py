@@ -18,9 +18,10 @@ from bot.messenger import ConsoleMessenger
 from bot.say import say, utterance
 from bot.scheduler import build_scheduler
 from config.settings import Settings, SettingsError, load_settings
+from handlers.invites import ROLES, InviteError, create_invite
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.demo import load_community
-from storage.queries import outbox_rows, ticket_rows
+from storage.queries import outbox_rows, staff, ticket_rows
 
 log = logging.getLogger("griddesk")
 
@@ -52,7 +53,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     runtime = open_runtime(settings)
     classifier = load_classifier(settings.intents_path)
     app = create_app(settings, runtime.factory, classifier)
-    scheduler = build_scheduler(settings, runtime.factory, ConsoleMessenger(), utc_now)
+    scheduler = build_scheduler(settings, runtime.factory, ConsoleMessenger(), utc_now, classifier)
     scheduler.start()
     print(banner(settings, host, port), flush=True)
     try:
@@ -133,6 +134,36 @@ def listing_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def worker_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Invite a worker (prints a one-time binding code) or list the staff register."""
+    runtime = open_runtime(settings)
+    with transaction(runtime.factory) as session:
+        if args.action == "list":
+            for worker in staff(session):
+                print(json.dumps(worker, ensure_ascii=False))
+            return 0
+        try:
+            invite = create_invite(
+                session,
+                utc_now(),
+                name=args.name,
+                role=args.role,
+                grid_codes=tuple(args.grid),
+                backup=args.backup,
+                phone=args.phone,
+                hours=settings.escalation.invite_hours,
+            )
+        except InviteError as exc:
+            print(f"cannot invite: {exc}", file=sys.stderr)
+            return 2
+        print(f"Binding code for {invite.name} ({invite.role}): {invite.code}")
+        print(
+            f'Ask them to send "绑定 {invite.code}" to the Official Account within '
+            f"{settings.escalation.invite_hours} hours. The code works once."
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="run.py", description="GridDesk 网格服务台")
@@ -157,6 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
     classify_parser.add_argument("text", nargs="*")
     classify_parser.set_defaults(func=classify_command)
 
+    worker_parser = commands.add_parser("worker", help="invite grid workers, list staff")
+    worker_actions = worker_parser.add_subparsers(dest="action", required=True)
+    invite = worker_actions.add_parser("invite", help="print a one-time code that binds a worker's WeChat")
+    invite.add_argument("--name", required=True)
+    invite.add_argument("--grid", action="append", default=[], help="grid code; repeat for a leader's grids")
+    invite.add_argument("--role", choices=ROLES, default="worker")
+    invite.add_argument("--backup", help="the AB岗 backup's name")
+    invite.add_argument("--phone")
+    worker_actions.add_parser("list", help="the staff register, one JSON object a line")
+    worker_parser.set_defaults(func=worker_command)
+
     for name in ("tickets", "outbox"):
         listing = commands.add_parser(name, help=f"list {name}, newest first")
         listing.add_argument("--json", action="store_true", help="one JSON object a line")
@@ -176,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # The dispatcher runs every few seconds; its per-run lines would drown everything else.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return args.func(load_settings(), args)
     except (SettingsError, IntentRulesError) as exc:

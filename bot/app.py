@@ -37,7 +37,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
 
     def handle(session: Session, incoming: Incoming) -> Reply:
-        return router(Services(session, settings, classifier, clock()), incoming)
+        return router(Services(session, settings, classifier, clock(), incoming.message_id), incoming)
 
     def process(record: InboundRecord) -> str | None:
         return receive(session_factory, record, handle, clock())

@@ -30,17 +30,17 @@ _HESITATIONS = re.compile("[呃嗯]")
 
 def normalize(text: str) -> str:
     """A resident's message as simplified, half-width, lower-case text without punctuation or fillers."""
-    clauses = (_strip_fillers(clause) for clause in _clauses(_prepare(text)))
+    clauses = (_strip_fillers(clause) for clause in _clauses(simplify(text)))
     return "".join(clauses)
 
 
 def fold(text: str) -> str:
     """Like normalize but keeps fillers: for keywords and phrases written by staff."""
-    return "".join(_clauses(_prepare(text)))
+    return "".join(_clauses(simplify(text)))
 
 
-def _prepare(text: str) -> str:
-    """Full-width to half-width, traditional to simplified, lower-case."""
+def simplify(text: str) -> str:
+    """Full-width to half-width, traditional to simplified, lower-case; spaces and punctuation kept."""
     _load_zhconv()
     return zhconv.convert(unicodedata.normalize("NFKC", text), "zh-hans").lower()
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from bot.normalize import normalize
 from handlers.binding import handle_binding, looks_like_binding, parse_address
 from handlers.context import Incoming, Reply, Services
 from handlers.conversation import handle_chat, handle_help, handle_my_tickets
 from handlers.emergency import handle_emergency
 from handlers.events import handle_menu_click, handle_subscribe, handle_unsubscribe
+from handlers.invites import invite_code_in, redeem_invite
 from handlers.media import handle_image, handle_location, handle_voice_without_text
 from handlers.requests import handle_request
+from handlers.resident_commands import awaiting_rating, cancel_number, handle_cancel, handle_rating, rating_in
 from handlers.residents import resident_for, take_pending_category
-from storage.models import Resident
+from handlers.worker_commands import handle_worker_message, looks_like_worker_command
+from storage.models import Resident, Worker
 
 MY_TICKETS = frozenset({"我的工单", "查工单", "查询工单", "工单进度", "查进度", "我的报修"})
 HELP_WORDS = frozenset({"", "帮助", "help", "菜单", "功能", "怎么用"})
@@ -20,7 +25,14 @@ SILENT_EVENTS = frozenset({"view", "location", "templatesendjobfinish", "scan"})
 
 
 def route(services: Services, incoming: Incoming) -> Reply:
-    """Handle one verified message or event and return what the resident sees."""
+    """Handle one verified message or event and return what the sender sees."""
+    if incoming.msg_type == "text" and incoming.text:
+        code = invite_code_in(incoming.text)
+        if code is not None:
+            return redeem_invite(services, incoming.openid, code)
+        worker = services.session.scalar(select(Worker).where(Worker.openid == incoming.openid))
+        if worker is not None:
+            return handle_worker_message(services, worker, incoming.text)
     resident = resident_for(services, incoming.openid)
     if incoming.msg_type == "event":
         return _route_event(services, resident, incoming)
@@ -42,6 +54,15 @@ def route_text(services: Services, resident: Resident, text: str, message_id: in
     if result.category == "emergency":
         return handle_emergency(services, resident, text, kind=result.kind, message_id=message_id)
     normalized = normalize(text)
+    rated = awaiting_rating(services, resident)
+    score = rating_in(normalized) if rated is not None else None
+    if rated is not None and score is not None:
+        return handle_rating(services, rated, score)
+    is_cancel, number = cancel_number(normalized)
+    if is_cancel:
+        return handle_cancel(services, resident, number)
+    if looks_like_worker_command(text):
+        return Reply("这是网格员使用的工单指令。如需帮助,请直接说说您遇到的问题;回复“我的工单”可查看进度。")
     if looks_like_binding(normalized) or parse_address(normalized):
         return handle_binding(services, resident, parse_address(normalized), message_id)
     if normalized in MY_TICKETS:

@@ -82,7 +82,7 @@ def say(
         out.write(f"GridDesk answered {response.status_code}: {response.text.strip()}\n")
         return 1
     reply = read_reply(response.text, token=wechat.token, aes_key=wechat.aes_key, appid=wechat.appid)
-    out.write(f"【居民 {openid} 看到的回复】\n{reply or '(无回复)'}\n")
+    out.write(f"【{openid} 看到的回复】\n{reply or '(无回复)'}\n")
     key = record_from_wechat(parse_message(body), body).dedup_key
     _print_pushes(factory, key, out, wait_seconds)
     return 0

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from handlers.context import Reply, Services
+from handlers.ladder import START_LEVELS
 from handlers.texts import BIND_EXAMPLE
 from handlers.tickets import (
     choose_assignee,
     community_desk,
+    hand_to,
     new_ticket_push,
     open_tickets,
     queue_push,
@@ -95,13 +97,14 @@ def _hand_over_unplaced(services: Services, resident: Resident, message_id: int 
         if ticket.grid is not None:
             continue
         assignment = choose_assignee(community_desk(services), grid)
-        ticket.grid, ticket.assignee = grid, assignment.worker
+        ticket.grid = grid
+        hand_to(services, ticket, assignment.worker, START_LEVELS[assignment.reason])
         if ticket.status == "new" and assignment.worker is not None:
             ticket.status = "assigned"
         ticket.updated_at = services.now
         record_event(services, ticket, "reassigned", "系统", f"居民登记住址 {resident.address}")
         if assignment.worker is not None:
-            text = new_ticket_push(services, ticket, assignment)
+            text = new_ticket_push(services, ticket, via_backup=assignment.reason == "backup")
             queue_push(
                 services.session,
                 services.now,

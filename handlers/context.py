@@ -35,6 +35,8 @@ class Services:
     settings: Settings
     classifier: IntentClassifier
     now: datetime
+    # The inbound message being handled (None for scheduled work): pushes it causes are traced to it.
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)

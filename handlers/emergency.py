@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from handlers.context import Reply, Services
-from handlers.tickets import assignee_phrase, open_ticket, worker_title
-from storage.models import Resident, Ticket
+from handlers.requests import same_open_ticket
+from handlers.tickets import assignee_phrase, open_ticket, queue_push, record_event, worker_title
+from storage.models import InboundMessage, Resident, Ticket
 
 ADVICE = {
     "medical": "请立即拨打120急救电话!",
@@ -21,9 +22,36 @@ DEFAULT_ADVICE = "如有生命危险,请立即拨打120(急救)、119(火警)或
 def handle_emergency(
     services: Services, resident: Resident, summary: str, *, kind: str | None, message_id: int | None
 ) -> Reply:
-    """Open an urgent ticket; the reply leads with the number to call."""
-    ticket = open_ticket(services, resident, "emergency", summary, kind=kind, message_id=message_id)
+    """Open an urgent ticket (or re-page the open one); the reply leads with the number to call."""
+    ticket = same_open_ticket(services, resident, "emergency", None)
+    if ticket is None:
+        ticket = open_ticket(services, resident, "emergency", summary, kind=kind, message_id=message_id)
+    else:
+        _page_again(services, ticket, summary, message_id)
     return Reply(_reply_text(services, ticket, kind), ticket.id)
+
+
+def _page_again(services: Services, ticket: Ticket, text: str, message_id: int | None) -> None:
+    """A second call for help while one is open re-pages whoever holds it and the grid leader."""
+    if message_id is not None:
+        message = services.session.get(InboundMessage, message_id)
+        if message is not None:
+            message.ticket_id = ticket.id
+    record_event(services, ticket, "follow_up", "居民", f"再次求助:{text}")
+    push = (
+        f"【紧急·再次求助】 #{ticket.id}\n居民又发来:{text}\n地址:{ticket.resident.address or '未登记住址'}"
+    )
+    leader = ticket.grid.leader if ticket.grid else None
+    for worker in {w.id: w for w in (ticket.assignee, leader) if w is not None}.values():
+        queue_push(
+            services.session,
+            services.now,
+            worker=worker,
+            kind="emergency",
+            text=push,
+            ticket=ticket,
+            message_id=message_id,
+        )
 
 
 def _reply_text(services: Services, ticket: Ticket, kind: str | None) -> str:

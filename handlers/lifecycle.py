@@ -80,10 +80,26 @@ def may_act(worker: Worker, ticket: Ticket) -> bool:
 
 def tell_resident(services: Services, ticket: Ticket, text: str, kind: str = "status") -> None:
     """Queue a status update for the resident who opened the ticket."""
-    queue_push(services.session, services.now, resident=ticket.resident, kind=kind, text=text, ticket=ticket)
+    queue_push(
+        services.session,
+        services.now,
+        resident=ticket.resident,
+        kind=kind,
+        text=text,
+        ticket=ticket,
+        message_id=services.message_id,
+    )
 
 
 def tell_worker(services: Services, worker: Worker | None, ticket: Ticket, text: str, kind: str) -> None:
     """Queue a push to one worker, if there is one."""
     if worker is not None:
-        queue_push(services.session, services.now, worker=worker, kind=kind, text=text, ticket=ticket)
+        queue_push(
+            services.session,
+            services.now,
+            worker=worker,
+            kind=kind,
+            text=text,
+            ticket=ticket,
+            message_id=services.message_id,
+        )

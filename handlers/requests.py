@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from handlers.context import Reply, Services
-from handlers.texts import ASK_ADDRESS, CATEGORY_LABELS, duration
-from handlers.tickets import assignee_phrase, open_ticket
+from handlers.texts import ASK_ADDRESS, CATEGORY_LABELS, STATUS_LABELS, duration
+from handlers.tickets import assignee_phrase, attach_message, open_ticket, open_tickets
 from storage.models import Resident, Ticket
 
 HINTS = {
@@ -33,10 +33,35 @@ def handle_request(
     kind: str | None = None,
     message_id: int | None = None,
 ) -> Reply:
-    """Open a ticket of this category and tell the resident who will help and when."""
+    """Open a ticket of this category (or add to the open one about the same thing) and say who helps."""
+    same = same_open_ticket(services, resident, category, kind)
+    if same is not None:
+        return add_to_open_ticket(services, same, summary, message_id)
     ticket = open_ticket(services, resident, category, summary, kind=kind, message_id=message_id)
     hint = REPAIR_HINTS.get(kind or "", "") if category == "repair" else HINTS.get(category, "")
     return Reply(confirmation(ticket, hint), ticket.id)
+
+
+def same_open_ticket(
+    services: Services, resident: Resident, category: str, kind: str | None
+) -> Ticket | None:
+    """The resident's open ticket about the same thing: same category, and same kind when both have one."""
+    for ticket in open_tickets(services, resident):
+        if ticket.category == category and (kind is None or ticket.kind is None or ticket.kind == kind):
+            return ticket
+    return None
+
+
+def add_to_open_ticket(services: Services, ticket: Ticket, text: str, message_id: int | None) -> Reply:
+    """A repeat goes to the ticket already open, and to whoever holds it."""
+    if message_id is not None:
+        attach_message(services, ticket, message_id, f"再次来信:{text}")
+    status = STATUS_LABELS[ticket.status]
+    return Reply(
+        f"您反映的问题已在工单 #{ticket.id} 中办理({status}),这条消息已转给{assignee_phrase(ticket)}。"
+        f"回复“我的工单”可以查看进度。",
+        ticket.id,
+    )
 
 
 def confirmation(ticket: Ticket, hint: str = "") -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -109,7 +110,7 @@ def record_event(services: Services, ticket: Ticket, kind: str, actor: str, note
 
 
 def _announce(services: Services, ticket: Ticket, assignment: Assignment, message_id: int | None) -> None:
-    text = new_ticket_push(services, ticket, assignment)
+    text = new_ticket_push(services, ticket, via_backup=assignment.reason == "backup")
     kind = "emergency" if ticket.category == "emergency" else "new_ticket"
     recipients = _recipients(services, ticket, assignment)
     for worker in recipients:
@@ -135,26 +136,25 @@ def _recipients(services: Services, ticket: Ticket, assignment: Assignment) -> l
     return recipients
 
 
-def new_ticket_push(services: Services, ticket: Ticket, assignment: Assignment) -> str:
+def new_ticket_push(
+    services: Services, ticket: Ticket, *, heading: str = "新工单", via_backup: bool = False
+) -> str:
     """The push a worker reads: what, who, where, and by when."""
     resident = ticket.resident
     tz = services.settings.timezone
-    title = (
-        "【紧急求助】"
-        if ticket.category == "emergency"
-        else f"【新工单 · {CATEGORY_LABELS[ticket.category]}】"
-    )
+    label = CATEGORY_LABELS[ticket.category]
+    title = "【紧急求助】" if ticket.category == "emergency" else f"【{heading} · {label}】"
     lines = [
         f"{title} #{ticket.id}",
         f"居民:{resident.name or '未登记姓名'} {resident.phone or ''}".rstrip(),
         f"地址:{resident.address or '未登记住址'}",
         f"内容:{ticket.summary}",
     ]
-    if assignment.reason == "backup" and ticket.grid and ticket.grid.worker:
+    if via_backup and ticket.grid and ticket.grid.worker:
         lines.append(f"({ticket.grid.worker.name}不在岗,由您AB岗代办)")
     if ticket.category == "emergency":
         lines.append("请立即联系居民并赶往现场。")
-    ack_minutes = int((ticket.ack_due_at - ticket.created_at).total_seconds() // 60)
+    ack_minutes = math.ceil((ticket.ack_due_at - services.now).total_seconds() / 60)
     lines.append(
         f"请在{duration(ack_minutes)}内签收(回复“签收 {ticket.id}”),"
         f"{local_time(ticket.resolve_due_at, tz)}前办结。"
@@ -194,6 +194,15 @@ def queue_push(
     )
     session.add(row)
     return row
+
+
+def hand_to(services: Services, ticket: Ticket, worker: Worker | None, level: int) -> None:
+    """Give a ticket to someone new, who gets a fresh window to sign for it."""
+    window = services.settings.deadline(deadline_key(ticket.category, ticket.kind)).ack_minutes
+    ticket.assignee = worker
+    ticket.escalation_level, ticket.repeat_pages = level, 0
+    ticket.ack_due_at = services.now + timedelta(minutes=window)
+    ticket.last_paged_at, ticket.ack_warned_at, ticket.acknowledged_at = services.now, None, None
 
 
 def open_tickets(services: Services, resident: Resident) -> list[Ticket]:

@@ -116,7 +116,12 @@ class Ticket(Base):
     """One request from a resident, carried until it is resolved."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_resident_status", "resident_id", "status"),)
+    __table_args__ = (
+        Index("ix_tickets_resident_status", "resident_id", "status"),
+        # The deadline sweep asks "which open tickets are due" every minute.
+        Index("ix_tickets_status_ack_due", "status", "ack_due_at"),
+        Index("ix_tickets_status_resolve_due", "status", "resolve_due_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     category: Mapped[str] = mapped_column(String(20))

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from storage.models import InboundMessage, OutboxMessage, Ticket
+from storage.models import Grid, InboundMessage, OutboxMessage, Ticket, Worker
 
 
 def ticket_rows(session: Session, limit: int = 200) -> list[dict[str, Any]]:
@@ -55,6 +55,24 @@ def outbox_rows(session: Session, limit: int = 200, message_id: int | None = Non
         }
         for row in session.scalars(query)
     ]
+
+
+def staff(session: Session) -> list[dict[str, Any]]:
+    """Every worker, leader and office account with their grids and backup."""
+    grids = list(session.scalars(select(Grid).order_by(Grid.code)))
+    rows = []
+    for worker in session.scalars(select(Worker).order_by(Worker.id)):
+        rows.append(
+            {
+                "name": worker.name,
+                "role": worker.role,
+                "grids": [g.code for g in grids if worker.id in (g.worker_id, g.leader_id)],
+                "backup": worker.backup.name if worker.backup else None,
+                "on_duty": worker.on_duty,
+                "bound": worker.openid is not None,
+            }
+        )
+    return rows
 
 
 def message_id_for(session: Session, dedup_key: str) -> int | None:

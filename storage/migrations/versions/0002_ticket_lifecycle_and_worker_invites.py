@@ -46,10 +46,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('rating', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('rating_requested_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('version', sa.Integer(), nullable=False, server_default='1'))
+        batch_op.create_index('ix_tickets_status_ack_due', ['status', 'ack_due_at'], unique=False)
+        batch_op.create_index('ix_tickets_status_resolve_due', ['status', 'resolve_due_at'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.drop_index('ix_tickets_status_resolve_due')
+        batch_op.drop_index('ix_tickets_status_ack_due')
         batch_op.drop_column('version')
         batch_op.drop_column('rating_requested_at')
         batch_op.drop_column('rating')

@@ -1,0 +1,270 @@
+"""What grid workers, leaders and offices do from WeChat: sign, progress, resolve, send back, reassign..."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.normalize import simplify
+from handlers.context import Reply, Services
+from handlers.invites import find_worker
+from handlers.ladder import LEADER, WORKER, ladder
+from handlers.lifecycle import TransitionError, apply, may_act, tell_resident, tell_worker
+from handlers.texts import CATEGORY_LABELS, STATUS_LABELS, local_time
+from handlers.tickets import OPEN_STATUSES, hand_to, new_ticket_push, worker_title
+from storage.models import Grid, Ticket, Worker
+
+COMMAND = re.compile(
+    r"^(?P<verb>签收|接单|进度|办结|退单|转派|延期|我的工单|上班|下班|帮助)\s*#?(?P<number>\d+)?\s*(?P<rest>.*)$",
+    re.DOTALL,
+)
+WORKER_HELP = (
+    "工单指令(编号即工单号):\n"
+    "签收 12 —— 接下工单\n"
+    "进度 12 已联系物业 —— 记录进展,居民会收到\n"
+    "办结 12 已修好 —— 办结,系统请居民评价\n"
+    "退单 12 原因 —— 退回网格长重新派单\n"
+    "转派 12 姓名 —— 网格长、社区转给他人\n"
+    "延期 12 24 原因 —— 办结期限延后24小时\n"
+    "我的工单 · 上班 · 下班"
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A parsed worker command."""
+
+    verb: str
+    number: int | None
+    rest: str
+
+
+def parse_command(text: str) -> Command | None:
+    """Read a command, tolerant of spaces, full-width digits and traditional characters."""
+    match = COMMAND.match(simplify(text).strip())
+    if match is None:
+        return None
+    number = match.group("number")
+    verb = "签收" if match.group("verb") == "接单" else match.group("verb")
+    return Command(verb, int(number) if number else None, " ".join(match.group("rest").split()))
+
+
+def looks_like_worker_command(text: str) -> bool:
+    """True for text a resident might send by mistake that only workers may use."""
+    command = parse_command(text)
+    return command is not None and command.verb not in ("我的工单", "帮助")
+
+
+def handle_worker_message(services: Services, worker: Worker, text: str) -> Reply:
+    """Run one command from a bound worker; anything else gets the command list."""
+    command = parse_command(text)
+    if command is None or command.verb == "帮助":
+        return Reply(WORKER_HELP)
+    if command.verb in PLAIN_COMMANDS:
+        return PLAIN_COMMANDS[command.verb](services, worker)
+    if command.number is None:
+        return Reply(f"请写上工单号,例如“{command.verb} 12”。")
+    ticket = services.session.get(Ticket, command.number)
+    if ticket is None:
+        return Reply(f"没有找到工单 #{command.number},请核对编号。")
+    if not may_act(worker, ticket):
+        return Reply(f"工单 #{ticket.id} 不属于您负责的网格,无法操作。")
+    try:
+        return TICKET_COMMANDS[command.verb](services, worker, ticket, command.rest)
+    except TransitionError as refusal:
+        return Reply(str(refusal))
+
+
+def _acknowledge(services: Services, worker: Worker, ticket: Ticket, _: str) -> Reply:
+    apply(services, ticket, "acknowledge", worker.name)
+    ticket.assignee = worker
+    tell_resident(
+        services,
+        ticket,
+        f"您的工单 #{ticket.id} 已由{worker_title(worker)}签收,会尽快联系您"
+        f"{f'(电话 {worker.phone})' if worker.phone else ''}。",
+    )
+    resident = ticket.resident
+    return Reply(
+        f"已签收工单 #{ticket.id}。\n居民:{resident.name or '未登记姓名'} {resident.phone or ''}\n"
+        f"地址:{resident.address or '未登记住址'}\n内容:{ticket.summary}\n"
+        f"请在{local_time(ticket.resolve_due_at, services.settings.timezone)}前办结,"
+        f"办好后回复“办结 {ticket.id} 处理说明”。"
+    )
+
+
+def _progress(services: Services, worker: Worker, ticket: Ticket, note: str) -> Reply:
+    if not note:
+        return Reply(f"请写上进展,例如“进度 {ticket.id} 已联系物业,明天上午来修”。")
+    apply(services, ticket, "progress", worker.name, note)
+    tell_resident(services, ticket, f"工单 #{ticket.id} 有新进展:{note}({worker_title(worker)})")
+    return Reply(f"已记录工单 #{ticket.id} 的进展,居民会收到通知。")
+
+
+def _resolve(services: Services, worker: Worker, ticket: Ticket, note: str) -> Reply:
+    apply(services, ticket, "resolve", worker.name, note or None)
+    ticket.rating_requested_at = services.now
+    done = f":{note}" if note else "。"
+    tell_resident(
+        services,
+        ticket,
+        f"您的工单 #{ticket.id} 已办结{done}\n请为这次服务评价:回复 1 满意,2 基本满意,3 不满意。",
+        kind="rating_request",
+    )
+    return Reply(f"工单 #{ticket.id} 已办结,已请居民评价。辛苦了!")
+
+
+def _send_back(services: Services, worker: Worker, ticket: Ticket, reason: str) -> Reply:
+    if not reason:
+        return Reply(f"请写上退单原因,例如“退单 {ticket.id} 不属于本网格”。")
+    rungs = [rung for rung in ladder(services.session, ticket) if rung.level >= LEADER]
+    target = next((w for rung in rungs for w in rung.workers if w.id != worker.id), None)
+    if target is None:
+        return Reply("没有可以重新派单的网格长或社区值班人员,请直接电话联系社区。")
+    apply(services, ticket, "send_back", worker.name, reason)
+    hand_to(services, ticket, target, level=max(LEADER, _level_of(services, ticket, target)))
+    tell_worker(
+        services,
+        target,
+        ticket,
+        f"【退单】工单 #{ticket.id} 被{worker_title(worker)}退回:{reason}\n内容:{ticket.summary}\n"
+        f"请回复“转派 {ticket.id} 姓名”重新派单,或“签收 {ticket.id}”自己处理。",
+        kind="sent_back",
+    )
+    return Reply(f"已退回工单 #{ticket.id},{worker_title(target)}会重新安排。")
+
+
+def _reassign(services: Services, worker: Worker, ticket: Ticket, name: str) -> Reply:
+    if worker.role not in ("leader", "community", "street"):
+        return Reply("只有网格长和社区、街道工作人员可以转派工单。需要别人处理请用“退单”。")
+    target = find_worker(services.session, name) if name else None
+    if target is None:
+        return Reply(f"没有找到名为“{name}”的工作人员,请核对姓名,例如“转派 {ticket.id} 李骁”。")
+    previous = ticket.assignee
+    apply(services, ticket, "reassign", worker.name, f"转派给{target.name}")
+    hand_to(services, ticket, target, level=_level_of(services, ticket, target))
+    tell_worker(
+        services, target, ticket, new_ticket_push(services, ticket, heading="转派工单"), kind="reassigned"
+    )
+    if previous is not None and previous.id != target.id:
+        tell_worker(
+            services,
+            previous,
+            ticket,
+            f"工单 #{ticket.id} 已由{worker.name}转派给{target.name}。",
+            "reassigned",
+        )
+    tell_resident(services, ticket, f"您的工单 #{ticket.id} 已转由{worker_title(target)}负责,会尽快联系您。")
+    return Reply(f"已把工单 #{ticket.id} 转派给{worker_title(target)}。")
+
+
+def _extend(services: Services, worker: Worker, ticket: Ticket, rest: str) -> Reply:
+    hours_text, _, reason = rest.partition(" ")
+    limit = services.settings.escalation.max_extension_hours
+    if not hours_text.isdigit() or not reason.strip() or not 1 <= int(hours_text) <= limit:
+        return Reply(f"请写上延期小时数(1到{limit})和原因,例如“延期 {ticket.id} 24 等配件”。")
+    if services.now >= ticket.resolve_due_at:
+        return Reply(f"工单 #{ticket.id} 已超过办结期限,不能再延期,请联系网格长。")
+    hours = int(hours_text)
+    apply(services, ticket, "extend", worker.name, f"延期{hours}小时:{reason.strip()}")
+    ticket.resolve_due_at += timedelta(hours=hours)
+    ticket.resolve_warned_at = ticket.overdue_paged_at = None
+    when = local_time(ticket.resolve_due_at, services.settings.timezone)
+    leader = ticket.grid.leader if ticket.grid else None
+    if leader is not None and leader.id != worker.id:
+        tell_worker(
+            services,
+            leader,
+            ticket,
+            f"{worker_title(worker)}将工单 #{ticket.id} 延期{hours}小时:{reason.strip()}",
+            kind="extended",
+        )
+    tell_resident(services, ticket, f"您的工单 #{ticket.id} 预计在{when}前办好。原因:{reason.strip()}")
+    return Reply(f"工单 #{ticket.id} 已延期到{when}。")
+
+
+def _my_tickets(services: Services, worker: Worker) -> Reply:
+    query = (
+        select(Ticket)
+        .where(Ticket.assignee_id == worker.id, Ticket.status.in_(OPEN_STATUSES))
+        .order_by(Ticket.ack_due_at)
+        .limit(20)
+    )
+    tickets = list(services.session.scalars(query))
+    if not tickets:
+        return Reply("您手上没有未办结的工单。")
+    lines = [f"您有{len(tickets)}个未办结的工单:"]
+    for ticket in tickets:
+        lines.append(
+            f"#{ticket.id} {CATEGORY_LABELS[ticket.category]} · {STATUS_LABELS[ticket.status]} · "
+            f"{ticket.resident.address or '未登记住址'} · {_due_phrase(services, ticket)}"
+        )
+    return Reply("\n".join(lines))
+
+
+def _due_phrase(services: Services, ticket: Ticket) -> str:
+    signed = ticket.acknowledged_at is not None
+    due = ticket.resolve_due_at if signed else ticket.ack_due_at
+    overdue = "(已超时)" if due <= services.now else ""
+    return f"{local_time(due, services.settings.timezone)}前{'办结' if signed else '签收'}{overdue}"
+
+
+def _on_duty(services: Services, worker: Worker) -> Reply:
+    worker.on_duty = True
+    returned = _take_back_unsigned(services, worker)
+    back = f"AB岗代收的{len(returned)}个未签收工单已转回给您。" if returned else "新工单会直接派给您。"
+    return Reply(f"已上班。{back}")
+
+
+def _off_duty(services: Services, worker: Worker) -> Reply:
+    worker.on_duty = False
+    backup = worker.backup
+    if backup is not None and backup.on_duty:
+        return Reply(f"已下班,辛苦了!下班期间新工单由AB岗{backup.name}代办。回复“上班”恢复接单。")
+    return Reply(
+        "已下班。注意:您没有在岗的AB岗,下班期间新工单会转给网格长或社区值班。"
+        "请联系网格长设置AB岗。回复“上班”恢复接单。"
+    )
+
+
+def _take_back_unsigned(services: Services, worker: Worker) -> list[Ticket]:
+    """Tickets of the worker's grids that the backup holds but has not signed for come back."""
+    grid_ids = select(Grid.id).where(Grid.worker_id == worker.id)
+    query = select(Ticket).where(
+        Ticket.grid_id.in_(grid_ids),
+        Ticket.status == "assigned",
+        Ticket.assignee_id != worker.id,
+        Ticket.assignee_id == worker.backup_id,
+    )
+    tickets = list(services.session.scalars(query))
+    for ticket in tickets:
+        apply(services, ticket, "reassign", "系统", f"{worker.name}上班,转回")
+        hand_to(services, ticket, worker, level=WORKER)
+    return tickets
+
+
+def _level_of(services: Services, ticket: Ticket, worker: Worker) -> int:
+    """Where a person stands on this ticket's ladder (the grid worker's level when not on it)."""
+    for rung in ladder(services.session, ticket):
+        if worker in rung.workers:
+            return rung.level
+    return WORKER
+
+
+PLAIN_COMMANDS: dict[str, Callable[[Services, Worker], Reply]] = {
+    "我的工单": _my_tickets,
+    "上班": _on_duty,
+    "下班": _off_duty,
+}
+TICKET_COMMANDS: dict[str, Callable[[Services, Worker, Ticket, str], Reply]] = {
+    "签收": _acknowledge,
+    "进度": _progress,
+    "办结": _resolve,
+    "退单": _send_back,
+    "转派": _reassign,
+    "延期": _extend,
+}

@@ -1,0 +1,40 @@
+"""The scheduler runs the outbox dispatcher and the deadline sweep, and only speaks up when a sweep acted."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot import scheduler as scheduler_module
+from bot.messenger import ConsoleMessenger
+from config.settings import load_settings
+from handlers.escalation import SweepResult
+from tests.support import FakeClock
+
+
+@pytest.fixture
+def scheduler() -> BackgroundScheduler:
+    """A scheduler built from the documented defaults, never started; nothing here touches a database."""
+    settings = load_settings(environ={})
+    return scheduler_module.build_scheduler(settings, None, ConsoleMessenger(), FakeClock(), None)
+
+
+def test_the_deadline_sweep_runs_every_minute_one_at_a_time(scheduler) -> None:
+    job = scheduler.get_job("deadline-sweep")
+    assert job.trigger.interval == timedelta(seconds=60)
+    assert (job.max_instances, job.coalesce) == (1, True)
+    assert scheduler.get_job("dispatch-outbox") is not None
+
+
+def test_the_sweep_logs_only_when_it_did_something(scheduler, monkeypatch, caplog) -> None:
+    results = iter([SweepResult(), SweepResult(escalated=2, warned=1)])
+    monkeypatch.setattr(scheduler_module, "sweep", lambda *args: next(results))
+    job = scheduler.get_job("deadline-sweep")
+    with caplog.at_level(logging.INFO, logger="bot.scheduler"):
+        job.func()
+        assert caplog.messages == []
+        job.func()
+    assert caplog.messages == ["deadline sweep: warned=1 escalated=2"]
