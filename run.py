@@ -20,7 +20,7 @@ from bot.scheduler import build_scheduler
 from config.settings import Settings, SettingsError, load_settings
 from handlers.invites import ROLES, InviteError, create_invite
 from storage.db import make_engine, make_session_factory, transaction, upgrade
-from storage.demo import load_community
+from storage.demo import seed_community
 from storage.queries import outbox_rows, staff, ticket_rows
 
 log = logging.getLogger("griddesk")
@@ -43,7 +43,8 @@ def open_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         upgrade(engine)
         if settings.sandbox:
             with transaction(factory) as session:
-                load_community(session, settings.demo_path, utc_now())
+                if seed_community(session, settings.demo_path, utc_now()):
+                    log.info("demo community loaded from %s", settings.demo_path)
     return Runtime(settings, engine, factory)
 
 

@@ -17,6 +17,14 @@ WORKER_FIELDS = ("name", "role", "phone", "on_duty", "wecom_userid")
 RESIDENT_FIELDS = ("name", "phone", "unit", "room", "household_category", "lives_alone")
 
 
+def seed_community(session: Session, path: Path, now: datetime) -> bool:
+    """Load the community into an empty register; later starts keep what people changed since."""
+    if session.scalar(select(Grid.id).limit(1)) is not None:
+        return False
+    load_community(session, path, now)
+    return True
+
+
 def load_community(session: Session, path: Path, now: datetime) -> None:
     """Create or update everything the file describes; running it twice changes nothing."""
     with path.open("rb") as handle:

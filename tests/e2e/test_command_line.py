@@ -125,6 +125,32 @@ def test_say_to_a_server_that_is_not_running_explains(server) -> None:
     assert result.returncode == 1 and "Is `uv run run.py` running?" in result.stdout
 
 
+def test_worker_invite_prints_a_code_that_binds_once(server) -> None:
+    # A community-office account, so the demo grids the other tests use keep their workers.
+    invited = run(
+        server, "worker", "invite", "--name", "周敏", "--role", "community", "--phone", "13900000009"
+    )
+    assert invited.returncode == 0, invited.stderr
+    code = invited.stdout.split("Binding code for 周敏 (community): ")[1].split()[0]
+    first = run(server, "say", "--as", "o-zhoumin", f"绑定 {code}")
+    assert "绑定成功" in first.stdout and "全社区" in first.stdout
+    again = run(server, "say", "--as", "o-someone-else", f"绑定 {code}")
+    assert "无效" in again.stdout
+    staff = [json.loads(line) for line in run(server, "worker", "list").stdout.splitlines()]
+    zhou = {"name": "周敏", "role": "community", "grids": [], "backup": None, "on_duty": True, "bound": True}
+    assert zhou in staff
+    refused = run(server, "worker", "invite", "--name", "吴刚", "--grid", "G9")
+    assert refused.returncode == 2 and "no grid with code 'G9'" in refused.stderr
+
+
+def test_a_worker_signs_with_say_and_the_resident_is_told(server) -> None:
+    opened = run(server, "say", "--as", "demo-resident-liu", "楼上邻居太吵了")
+    number = opened.stdout.split("工单号 #")[1].split("。")[0]
+    signed = run(server, "say", "--as", "demo-worker-li", f"签收 {number}")
+    assert f"已签收工单 #{number}" in signed.stdout
+    assert "刘建华(demo-resident-liu)· 已送达" in signed.stdout and "已由网格员李骁签收" in signed.stdout
+
+
 def test_tickets_and_outbox_print_json_lines(server) -> None:
     run(server, "say", "--as", "demo-resident-liu", "空调不制冷")
     tickets = [json.loads(line) for line in run(server, "tickets", "--json").stdout.splitlines()]

@@ -9,7 +9,7 @@ from sqlalchemy import func, inspect, select
 from bot.app import create_app
 from handlers.context import Incoming, Reply
 from storage.db import make_engine, transaction, upgrade
-from storage.demo import load_community
+from storage.demo import load_community, seed_community
 from storage.models import Base, Building, InboundMessage, OutboxMessage, Resident, Worker
 from tests.support import WeChatServer
 
@@ -62,3 +62,11 @@ def test_a_failing_handler_keeps_the_message_and_alerts_the_duty_desk(
         assert (message.status, message.content) == ("failed", "家里水管漏了")
         alert = session.scalar(select(OutboxMessage))
         assert alert.recipient == "demo-community-duty" and str(message.id) in alert.text
+
+
+def test_the_demo_is_seeded_once_and_later_changes_survive(settings, factory, clock) -> None:
+    with transaction(factory) as session:
+        session.scalar(select(Worker).where(Worker.openid == "demo-worker-chen")).on_duty = True
+        assert seed_community(session, settings.demo_path, clock()) is False
+    with transaction(factory) as session:
+        assert session.scalar(select(Worker.on_duty).where(Worker.openid == "demo-worker-chen")) is True
