@@ -66,6 +66,34 @@ class EscalationSettings:
 
 
 @dataclass(frozen=True)
+class CheckInSettings:
+    """The daily check-in of elders living alone."""
+
+    default_time: str
+    reminder_after_minutes: int
+    knock_after_minutes: int
+    quiet_start: str
+    quiet_end: str
+    catch_up_hours: int
+
+
+@dataclass(frozen=True)
+class VisitSettings:
+    """Home visit cadence (三访) in days, by household category."""
+
+    hardship_days: int
+    key_days: int
+    ordinary_days: int
+    remind_days_before: int
+
+    def cadence_days(self, household_category: str) -> int:
+        """Days between visits for a household category (ordinary when unknown)."""
+        return {"hardship": self.hardship_days, "key": self.key_days}.get(
+            household_category, self.ordinary_days
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything GridDesk is configured with."""
 
@@ -78,6 +106,8 @@ class Settings:
     duty_phone: str
     dispatcher: DispatcherSettings
     escalation: EscalationSettings
+    checkins: CheckInSettings
+    visits: VisitSettings
     demo_path: Path
     intents_path: Path
     timezone: str
@@ -189,6 +219,8 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         duty_phone=values["community"]["duty_phone"],
         dispatcher=DispatcherSettings(**values["dispatcher"]),
         escalation=EscalationSettings(**values["escalation"]),
+        checkins=CheckInSettings(**values["checkins"]),
+        visits=VisitSettings(**values["visits"]),
         demo_path=_resolve(root, values["paths"]["demo"]),
         intents_path=_resolve(root, values["paths"]["intents"]),
         timezone=values["timezone"]["name"],

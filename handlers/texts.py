@@ -14,6 +14,7 @@ CATEGORY_LABELS = {
     "dispute": "邻里纠纷",
     "inquiry": "咨询",
     "other": "留言",
+    "knock": "敲门探访",
 }
 
 STATUS_LABELS = {

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Building, Grid, Resident, Worker
+from storage.models import Building, FamilyContact, Grid, Resident, Worker
 
 HOUSEHOLD_CATEGORIES = ("hardship", "key", "ordinary")
 WORKER_FIELDS = ("name", "role", "phone", "on_duty", "wecom_userid")
@@ -87,3 +87,16 @@ def _upsert_resident(
             f"resident {spec['openid']}: household_category must be one of {HOUSEHOLD_CATEGORIES}"
         )
     resident.building = buildings[spec["building"]] if "building" in spec else None
+    if "family" in spec:
+        resident.family = [FamilyContact(**contact) for contact in spec["family"]]
+    checkin_time = spec.get("checkin_time", "09:00" if spec.get("lives_alone") else None)
+    resident.checkin_minute = minutes_after_midnight(checkin_time) if checkin_time else None
+
+
+def minutes_after_midnight(clock_time: str) -> int:
+    """'09:30' -> 570."""
+    hours, _, minutes = clock_time.strip().partition(":")
+    value = int(hours) * 60 + int(minutes or 0)
+    if not 0 <= value < 24 * 60:
+        raise ValueError(f"not a time of day: {clock_time!r}")
+    return value

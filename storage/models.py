@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -96,12 +107,18 @@ class Resident(Base):
     lives_alone: Mapped[bool] = mapped_column(default=False)
     subscribed: Mapped[bool] = mapped_column(default=True)
     last_message_at: Mapped[datetime | None]
+    # Minutes after local midnight of the daily check-in ping; None: not in the check-in population.
+    checkin_minute: Mapped[int | None] = mapped_column(index=True)
+    last_visit_at: Mapped[datetime | None]
     # A menu tap (报修, 缴费 ...) says what the next message is about.
     pending_category: Mapped[str | None] = mapped_column(String(20))
     pending_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
     building: Mapped[Building | None] = relationship()
+    family: Mapped[list[FamilyContact]] = relationship(
+        back_populates="resident", cascade="all, delete-orphan", order_by="FamilyContact.id"
+    )
 
     @property
     def address(self) -> str | None:
@@ -110,6 +127,56 @@ class Resident(Base):
             return None
         unit = f"{self.unit}单元" if self.unit else ""
         return f"{self.building.name}{unit}{self.room or ''}"
+
+
+class FamilyContact(Base):
+    """A relative told when an elder misses a check-in."""
+
+    __tablename__ = "family_contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    relation: Mapped[str | None] = mapped_column(String(20))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    openid: Mapped[str | None] = mapped_column(String(64))
+
+    resident: Mapped[Resident] = relationship(back_populates="family")
+
+
+class CheckIn(Base):
+    """One resident's daily check-in: pinged, reminded, answered, or missed (a 敲门 task)."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        UniqueConstraint("resident_id", "day", name="uq_checkins_resident_day"),
+        Index("ix_checkins_status_pinged", "status", "pinged_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    # The local calendar day the check-in is for.
+    day: Mapped[date] = mapped_column(Date)
+    # pinged, reminded, missed (knock task open), answered, help, unreachable
+    status: Mapped[str] = mapped_column(String(20))
+    pinged_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    missed_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    answer: Mapped[str | None] = mapped_column(String(200))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+
+
+class Visit(Base):
+    """A worker's home visit (走访), which resets the household's visit clock (三访)."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"))
+    visited_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class Ticket(Base):
