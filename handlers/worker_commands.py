@@ -16,12 +16,14 @@ from handlers.ladder import LEADER, WORKER, ladder
 from handlers.lifecycle import TransitionError, apply, may_act, tell_resident, tell_worker
 from handlers.texts import CATEGORY_LABELS, STATUS_LABELS, local_time
 from handlers.tickets import OPEN_STATUSES, hand_to, new_ticket_push, worker_title
+from handlers.visits import record_visit
 from storage.models import Grid, Ticket, Worker
 
 COMMAND = re.compile(
     r"^(?P<verb>签收|接单|进度|办结|退单|转派|延期|我的工单|上班|下班|帮助)\s*#?(?P<number>\d+)?\s*(?P<rest>.*)$",
     re.DOTALL,
 )
+VISIT = re.compile(r"^走访\s*(?P<target>\S*)\s*(?P<note>.*)$", re.DOTALL)
 WORKER_HELP = (
     "工单指令(编号即工单号):\n"
     "签收 12 —— 接下工单\n"
@@ -30,6 +32,7 @@ WORKER_HELP = (
     "退单 12 原因 —— 退回网格长重新派单\n"
     "转派 12 姓名 —— 网格长、社区转给他人\n"
     "延期 12 24 原因 —— 办结期限延后24小时\n"
+    "走访 3号楼2单元301 情况 —— 记录入户走访\n"
     "我的工单 · 上班 · 下班"
 )
 
@@ -61,6 +64,9 @@ def looks_like_worker_command(text: str) -> bool:
 
 def handle_worker_message(services: Services, worker: Worker, text: str) -> Reply:
     """Run one command from a bound worker; anything else gets the command list."""
+    visit = VISIT.match(simplify(text).strip())
+    if visit is not None:
+        return record_visit(services, worker, visit.group("target"), visit.group("note").strip())
     command = parse_command(text)
     if command is None or command.verb == "帮助":
         return Reply(WORKER_HELP)

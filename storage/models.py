@@ -289,7 +289,11 @@ class OutboxMessage(Base):
     """A push owed to a worker or resident, written in the same transaction as its cause."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_due", "status", "next_attempt_at"),
+        # Daily digests check "did this person get today's list already?" by kind and time.
+        Index("ix_outbox_kind_created", "kind", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))

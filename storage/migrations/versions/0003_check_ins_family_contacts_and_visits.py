@@ -61,6 +61,9 @@ def upgrade() -> None:
     with op.batch_alter_table('checkins', schema=None) as batch_op:
         batch_op.create_index('ix_checkins_status_pinged', ['status', 'pinged_at'], unique=False)
 
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_kind_created', ['kind', 'created_at'], unique=False)
+
     with op.batch_alter_table('residents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('checkin_minute', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('last_visit_at', sa.DateTime(), nullable=True))
@@ -71,6 +74,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_kind_created')
+
     with op.batch_alter_table('residents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_residents_checkin_minute'))
         batch_op.drop_column('last_visit_at')
