@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,8 +21,9 @@ from bot.scheduler import build_scheduler
 from config.settings import Settings, SettingsError, load_settings
 from handlers.invites import ROLES, InviteError, create_invite
 from storage.db import make_engine, make_session_factory, transaction, upgrade
-from storage.demo import seed_community
+from storage.demo import minutes_after_midnight, seed_community
 from storage.queries import outbox_rows, staff, ticket_rows
+from storage.register import RegisterFileError, export_register, import_register
 
 log = logging.getLogger("griddesk")
 
@@ -165,6 +167,33 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def residents_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Import the household register (台账) from CSV or XLSX, or export it."""
+    runtime = open_runtime(settings)
+    with transaction(runtime.factory) as session:
+        if args.action == "export":
+            count = export_register(session, args.file or sys.stdout)
+            if args.file:
+                print(f"wrote {count} residents to {args.file}", file=sys.stderr)
+            return 0
+        try:
+            report = import_register(
+                session,
+                args.file,
+                default_checkin_minute=minutes_after_midnight(settings.checkins.default_time),
+                now=utc_now(),
+            )
+        except RegisterFileError as exc:
+            print(f"cannot import {args.file}: {exc}", file=sys.stderr)
+            return 2
+    for line in [*map(str, report.bad), *report.notes]:
+        print(line)
+    if report.ignored_columns:
+        print(f"ignored columns: {', '.join(report.ignored_columns)}")
+    print(report.summary)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="run.py", description="GridDesk 网格服务台")
@@ -199,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--phone")
     worker_actions.add_parser("list", help="the staff register, one JSON object a line")
     worker_parser.set_defaults(func=worker_command)
+
+    residents_parser = commands.add_parser("residents", help="import or export the household register (台账)")
+    residents_actions = residents_parser.add_subparsers(dest="action", required=True)
+    importing = residents_actions.add_parser("import", help="create or update residents from CSV or XLSX")
+    importing.add_argument("file", type=Path, help="CSV (UTF-8 or GBK) or XLSX; see docs/register.md")
+    exporting = residents_actions.add_parser("export", help="write the register as CSV (stdout) or XLSX")
+    exporting.add_argument("file", type=Path, nargs="?", help="CSV, or XLSX when it ends in .xlsx")
+    residents_parser.set_defaults(func=residents_command)
 
     for name in ("tickets", "outbox"):
         listing = commands.add_parser(name, help=f"list {name}, newest first")

@@ -24,6 +24,7 @@ _EDGE_FILLERS = "|".join(word for word in FILLERS if word not in {"喂", "嘛"})
 _GREETINGS = "你好|您好|在吗|在不在"
 _LEADING = re.compile(rf"^(?:{_EDGE_FILLERS}|喂+(?=$|{_EDGE_FILLERS}|{_GREETINGS}))+")
 _TRAILING = re.compile(rf"(?:{_EDGE_FILLERS}|(?<![干搞])嘛)+$")
+_CHINESE_DIGITS = dict(zip("零一二两三四五六七八九", (0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9), strict=True))
 # Pure hesitation sounds: never part of a word, so they go wherever they are.
 _HESITATIONS = re.compile("[呃嗯]")
 
@@ -69,3 +70,15 @@ def _load_zhconv() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         zhconv.loaddict()
+
+
+def int_from_text(text: str) -> int:
+    """Arabic or simple Chinese numerals up to 99."""
+    if text.isdigit():
+        return int(text)
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return (_CHINESE_DIGITS.get(tens, 1) if tens else 1) * 10 + (
+            _CHINESE_DIGITS.get(ones, 0) if ones else 0
+        )
+    return int("".join(str(_CHINESE_DIGITS[ch]) for ch in text))

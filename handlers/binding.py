@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from bot.normalize import int_from_text
 from handlers.context import Reply, Services
 from handlers.ladder import START_LEVELS
 from handlers.texts import BIND_EXAMPLE
@@ -20,6 +21,7 @@ from handlers.tickets import (
     record_event,
 )
 from storage.models import Building, Resident
+from storage.register import adopt_register_entry
 
 _NUMBER = r"[0-9零一二两三四五六七八九十]+"
 ADDRESS = re.compile(
@@ -27,7 +29,6 @@ ADDRESS = re.compile(
     rf"(?:(?P<unit>{_NUMBER})(?:单元|门))?(?P<room>[0-9]{{3,4}})(?:室|号|房)?$"
 )
 BIND_COMMAND = re.compile(r"^(?:绑定|登记)")
-_DIGITS = dict(zip("零一二两三四五六七八九", (0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9), strict=True))
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ def parse_address(normalized: str) -> Address | None:
         return None
     unit = match.group("unit")
     return Address(
-        building=f"{_to_int(match.group('building'))}号楼",
-        unit=str(_to_int(unit)) if unit else None,
+        building=f"{int_from_text(match.group('building'))}号楼",
+        unit=str(int_from_text(unit)) if unit else None,
         room=match.group("room"),
     )
 
@@ -55,16 +56,6 @@ def parse_address(normalized: str) -> Address | None:
 def looks_like_binding(normalized: str) -> bool:
     """'绑定 ...' is meant as a binding even when the address is malformed."""
     return bool(BIND_COMMAND.match(normalized))
-
-
-def _to_int(text: str) -> int:
-    """Arabic or simple Chinese numerals up to 99."""
-    if text.isdigit():
-        return int(text)
-    if "十" in text:
-        tens, _, ones = text.partition("十")
-        return (_DIGITS.get(tens, 1) if tens else 1) * 10 + (_DIGITS.get(ones, 0) if ones else 0)
-    return int("".join(str(_DIGITS[ch]) for ch in text))
 
 
 def handle_binding(
@@ -79,9 +70,12 @@ def handle_binding(
             f"没有找到“{address.building}”,请核对楼号后再发一次;也可以回复“人工”,由社区工作人员联系您。"
         )
     resident.building, resident.unit, resident.room = building, address.unit, address.room
+    adopted = adopt_register_entry(services.session, resident)
     moved = _hand_over_unplaced(services, resident, message_id)
     worker = building.grid.worker
     lines = [f"登记成功:{resident.address},属于{building.grid.name}。"]
+    if adopted:
+        lines.append("已和社区台账中的登记信息关联。")
     if worker is not None:
         lines.append(f"您的网格员是{worker.name},电话 {worker.phone or '见小区公告栏'}。")
     if moved:

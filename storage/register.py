@@ -1,0 +1,740 @@
+"""The household register (台账): staff spreadsheets (CSV or XLSX) in and out, and binding to its entries.
+
+Residents imported from a register have no WeChat openid yet; they get a placeholder (`register:<uuid>`)
+until the person binds their address on WeChat and `adopt_register_entry` merges the entry into them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import enum
+import io
+import re
+import unicodedata
+import uuid
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+from xml.etree.ElementTree import ParseError
+
+from sqlalchemy import Select, delete, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from bot.normalize import fold, int_from_text, simplify
+from bot.privacy import mask_phone
+from storage.models import Base, Building, CheckIn, FamilyContact, Resident
+
+PLACEHOLDER_PREFIX = "register:"
+PERSON_HEADERS = ("姓名", "电话", "楼号", "单元", "房号", "户别", "是否独居", "签到时间")
+FAMILY_HEADER_PARTS = ("姓名", "关系", "电话", "微信openid")
+OPENID_HEADER = "微信openid"
+REQUIRED_COLUMNS = ("name", "building", "room")
+HEADER_SEARCH_ROWS = 10
+
+# Header spellings staff use, compared after fold(): simplified, half-width, no spaces or punctuation.
+_ALIASES = {
+    "name": ("姓名", "居民姓名", "名字"),
+    "phone": ("电话", "手机", "联系电话", "手机号", "手机号码", "电话号码", "联系方式"),
+    "building": ("楼号", "楼栋", "楼栋号", "楼"),
+    "unit": ("单元", "单元号"),
+    "room": ("房号", "门牌", "门牌号", "房间号", "室号"),
+    "category": ("户别", "户类", "户类别", "家庭类别", "人员类别"),
+    "alone": ("是否独居", "独居"),
+    "checkin": ("签到时间", "报平安时间"),
+    "openid": ("微信openid", "openid"),
+}
+_HEADER_KEYS = {alias: key for key, aliases in _ALIASES.items() for alias in aliases}
+_FAMILY_HEADER = re.compile(r"^家属(\d?)(姓名|关系|电话|手机|联系电话|微信openid|openid)$")
+_FAMILY_PARTS = (
+    {"姓名": "name", "关系": "relation"}
+    | dict.fromkeys(("电话", "手机", "联系电话"), "phone")
+    | dict.fromkeys(("微信openid", "openid"), "openid")
+)
+_TRAILING_NOTE = re.compile(r"[(\[【].*?[)\]】]\s*$")
+
+_CATEGORIES = {
+    "hardship": ("特困", "特困户", "hardship"),
+    "key": ("重点", "重点户", "key"),
+    "ordinary": ("普通", "普通户", "一般", "一般户", "ordinary", ""),
+}
+_CATEGORY_VALUES = {word: category for category, words in _CATEGORIES.items() for word in words}
+_CATEGORY_LABELS = {"hardship": "特困", "key": "重点", "ordinary": "普通"}
+_YES = {"是", "是的", "独居", "y", "yes", "1", "true", "√", "✓", "对"}
+_NO = {"否", "不是", "非独居", "n", "no", "0", "false", "×", "x", ""}
+_NO_CHECKIN = {"不签到", "无", "-"}
+_BUILDING = re.compile(r"^(?P<number>[0-9零一二两三四五六七八九十]+)(?:号楼|号|栋|幢|楼|#楼|#)?$")
+_UNIT = re.compile(r"^(?P<number>[0-9零一二两三四五六七八九十]+)(?:单元|门)?$")
+_ROOM = re.compile(r"^(?P<number>[0-9]{1,6})(?:室|号|房)?$")
+_MOBILE = re.compile(r"^(?:\+?86)?(1[3-9][0-9]{9})$")
+# Beijing, Shanghai, Tianjin ... have 3-digit area codes (010, 02x); everywhere else has 4.
+_LANDLINE = re.compile(r"^(0(?:10|2[0-9])|0[3-9][0-9]{2})-?([0-9]{7,8})(?:-([0-9]{1,6}))?$")
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2})?$")
+_CLOCK_WORDS = re.compile(r"^(\d{1,2})[点时](?:(\d{1,2})分?|(半))?$")
+_CJK_NAME = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\s]+$")
+_MAX_LENGTHS = {"name": 50, "relation": 20, "openid": 64, "unit": 10, "room": 10}
+
+Cell = str | int | float | bool | time | datetime | None
+Contact = tuple[str, str | None, str | None, str | None]  # name, relation, phone, openid
+T = TypeVar("T")
+
+
+def family_headers(count: int) -> list[str]:
+    """家属姓名, 家属关系, 家属电话, 家属微信openid, 家属2姓名 ... for count contacts."""
+    return [f"家属{n if n > 1 else ''}{part}" for n in range(1, count + 1) for part in FAMILY_HEADER_PARTS]
+
+
+TEMPLATE_HEADERS = (*PERSON_HEADERS, *family_headers(2), OPENID_HEADER)
+
+
+class RegisterFileError(ValueError):
+    """The file cannot be read, or has no recognisable header row."""
+
+
+class _Checkin(enum.Enum):
+    """A check-in cell that names no time."""
+
+    DEFAULT = "blank: the default time for those living alone"
+    KEEP = "no column: keep the stored time"
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that was not loaded, with its spreadsheet row number and why."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        """'row 7: phone '138****0000' is not a phone number'."""
+        return f"row {self.line}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        """'created 3, updated 1, unchanged 5, bad 2'."""
+        counts = f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}"
+        return f"{counts}, bad {len(self.bad)}"
+
+
+@dataclass
+class _Entry:
+    """One good row of the file, resolved against the database's buildings."""
+
+    line: int
+    name: str | None
+    building: Building
+    unit: str | None
+    room: str
+    openid: str | None
+    # Resident attributes set by the file's optional columns; a column the file lacks is left alone.
+    fields: dict[str, Any]
+    checkin: int | _Checkin | None
+    family: list[Contact] | None
+
+
+class _RowError(ValueError):
+    """Why a row cannot be loaded."""
+
+
+def is_placeholder(openid: str | None) -> bool:
+    """True for the openid of a register entry nobody has bound on WeChat yet."""
+    return bool(openid and openid.startswith(PLACEHOLDER_PREFIX))
+
+
+# Reading files
+
+
+def read_rows(path: Path) -> tuple[list[list[Cell]], list[str]]:
+    """The rows of an XLSX file's first sheet or of a CSV file, and notes about what the reader dropped."""
+    try:
+        if zipfile.is_zipfile(path):
+            return _read_xlsx(path)
+        return _read_csv(path.read_bytes()), []
+    except OSError as exc:
+        raise RegisterFileError(exc.strerror or str(exc)) from exc
+
+
+def _read_xlsx(path: Path) -> tuple[list[list[Cell]], list[str]]:
+    """Cell values (not formulas) of the first sheet, read in openpyxl's streaming read-only mode."""
+    # Imported here: the webhook imports this module for binding and has no use for openpyxl.
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    with warnings.catch_warnings(record=True) as caught:
+        # openpyxl warns about parts it drops (styles, drawings, extensions); none holds register data,
+        # so they are told to the operator as notes. Other warnings keep their usual handling.
+        warnings.filterwarnings("always", category=UserWarning, module="openpyxl")
+        try:
+            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except (InvalidFileException, KeyError, ValueError, ParseError, zipfile.BadZipFile) as exc:
+            raise RegisterFileError(f"not a readable XLSX workbook ({exc})") from exc
+        try:
+            sheet = workbook.worksheets[0]
+            # Some programs record a wrong sheet size, which would cut the rows short.
+            sheet.reset_dimensions()
+            rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+        finally:
+            workbook.close()
+    notes = []
+    for warning in caught:
+        if issubclass(warning.category, UserWarning) and "openpyxl" in warning.filename:
+            notes.append(f"XLSX reader: {warning.message}")
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return rows, notes
+
+
+def _read_csv(data: bytes) -> list[list[Cell]]:
+    """Records of a CSV file (or tab-separated text) in any encoding Excel saves."""
+    text = _decode(data)
+    delimiter = "\t" if text[:4096].count("\t") > text[:4096].count(",") else ","
+    try:
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
+        raise RegisterFileError(f"not a readable CSV file ({exc})") from exc
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 with or without BOM, else GB18030 (what Excel on Chinese Windows saves), or UTF-16 with BOM."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" not in text:
+            return text
+    raise RegisterFileError("not a text file in UTF-8 or GB18030, nor an XLSX workbook")
+
+
+# Recognising the header
+
+
+def find_header(rows: Sequence[Sequence[Cell]]) -> tuple[int, dict[int, str], list[str]]:
+    """The header's index in rows, column index -> column key, and the header cells not understood."""
+    for index, cells in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        columns, ignored = _header_columns(cells)
+        if all(key in columns.values() for key in REQUIRED_COLUMNS):
+            return index, columns, ignored
+    wanted = "姓名, 楼号 and 房号"
+    raise RegisterFileError(f"no header row with at least {wanted} in the first {HEADER_SEARCH_ROWS} rows")
+
+
+def _header_columns(cells: Sequence[Cell]) -> tuple[dict[int, str], list[str]]:
+    """Column index -> key for the header cells understood; the others by their text."""
+    columns: dict[int, str] = {}
+    ignored = []
+    for index, cell in enumerate(cells):
+        text = _text(cell)
+        key = column_key(text)
+        if key is None or key in columns.values():
+            if text:
+                ignored.append(text)
+            continue
+        columns[index] = key
+    return columns, ignored
+
+
+def column_key(header: str) -> str | None:
+    """'联系电话' -> 'phone', '家屬2姓名' -> 'family2.name', '签到时间(HH:MM)' -> 'checkin'; else None."""
+    folded = fold(_TRAILING_NOTE.sub("", simplify(header).strip()))
+    if folded in _HEADER_KEYS:
+        return _HEADER_KEYS[folded]
+    match = _FAMILY_HEADER.match(folded)
+    if match is None:
+        return None
+    return f"family{match.group(1) or 1}.{_FAMILY_PARTS[match.group(2)]}"
+
+
+# Parsing cells
+
+
+def _text(value: Cell) -> str:
+    """A cell as trimmed half-width text; whole-number floats lose '.0' (Excel keeps phones as numbers)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def _word(value: Cell) -> str:
+    """A cell as simplified, lower-case text without spaces, for matching fixed words and numbers."""
+    return re.sub(r"\s+", "", simplify(_text(value)))
+
+
+def _limited(key: str, text: str) -> str:
+    """Refuse text longer than its database column."""
+    if len(text) > _MAX_LENGTHS[key]:
+        raise ValueError(f"{key} is longer than {_MAX_LENGTHS[key]} characters")
+    return text
+
+
+def parse_name(value: Cell) -> str | None:
+    """A person's name; spaces that align short Chinese names in a sheet ('张  三') are dropped."""
+    text = re.sub(r"\s+", " ", _text(value))
+    if _CJK_NAME.match(text):
+        text = text.replace(" ", "")
+    return _limited("name", text) if text else None
+
+
+def parse_phone(value: Cell) -> str | None:
+    """'138 0000 0101', '+8613800000101' -> '13800000101'; '(010)12345678' -> '010-12345678'."""
+    text = _text(value)
+    if not text:
+        return None
+    compact = re.sub(r"[\s()]", "", text)
+    if match := _MOBILE.match(compact.replace("-", "")):
+        return match.group(1)
+    if match := _LANDLINE.match(compact):
+        area, number, extension = match.groups()
+        return f"{area}-{number}" + (f"-{extension}" if extension else "")
+    raise ValueError(
+        f"phone '{mask_phone(text)}' is not a phone number (a mobile, or a landline with its area code)"
+    )
+
+
+def parse_building(value: Cell) -> str:
+    """'3', '3号楼', '三号楼', '3栋', '3#' -> '3号楼', the name binding gives buildings."""
+
+    text = _word(value)
+    if not text:
+        raise ValueError("building is missing")
+    match = _BUILDING.match(text)
+    return f"{int_from_text(match.group('number'))}号楼" if match else text
+
+
+def parse_unit(value: Cell) -> str | None:
+    """'2', '2单元', '二单元' -> '2', as binding stores units; blank -> None."""
+
+    text = _word(value)
+    if not text:
+        return None
+    match = _UNIT.match(text)
+    if match is None:
+        raise ValueError(f"unit '{text}' is not a unit number")
+    return str(int_from_text(match.group("number")))
+
+
+def parse_room(value: Cell) -> str:
+    """'301', '301室' -> '301'."""
+    text = _word(value)
+    if not text:
+        raise ValueError("room is missing")
+    match = _ROOM.match(text)
+    if match is None:
+        raise ValueError(f"room '{text}' is not a room number")
+    return match.group("number")
+
+
+def parse_category(value: Cell) -> str:
+    """特困 / 重点 / 普通 (blank: 普通) -> hardship / key / ordinary."""
+    text = _word(value)
+    if text not in _CATEGORY_VALUES:
+        raise ValueError(f"household category '{text}' is not one of 特困, 重点, 普通")
+    return _CATEGORY_VALUES[text]
+
+
+def parse_yes_no(value: Cell) -> bool:
+    """是 / 是的 / Y / 1 / √ -> True; 否 / N / 0 / blank -> False."""
+    text = _word(value)
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise ValueError(f"lives alone '{text}' is neither 是 nor 否")
+
+
+def parse_checkin(value: Cell) -> int | _Checkin | None:
+    """'08:30', '8点半', an Excel time -> minutes after midnight; 不签到 -> None; blank -> the default."""
+    if isinstance(value, time):
+        return value.hour * 60 + value.minute
+    # A time cell in a workbook without styles reads as a fraction of a day.
+    if isinstance(value, float) and 0 <= value < 1:
+        return round(value * 24 * 60) % (24 * 60)
+    text = _word(value)
+    if not text:
+        return _Checkin.DEFAULT
+    if text in _NO_CHECKIN:
+        return None
+    match = _CLOCK.match(text) or _CLOCK_WORDS.match(text)
+    hours, minutes = (int(match.group(1)), _clock_minutes(match)) if match else (99, 0)
+    if not (0 <= hours < 24 and 0 <= minutes < 60):
+        raise ValueError(f"check-in time '{text}' is not a time of day like 08:30")
+    return hours * 60 + minutes
+
+
+def _clock_minutes(match: re.Match[str]) -> int:
+    """Minutes of a matched clock time: '08:30' -> 30, '8点半' -> 30, '8点' -> 0."""
+    if match.re is _CLOCK_WORDS and match.group(3):
+        return 30
+    return int(match.group(2) or 0)
+
+
+def parse_openid(value: Cell) -> str | None:
+    """A WeChat openid, or None when blank."""
+    text = re.sub(r"\s+", "", _text(value))
+    return _limited("openid", text) if text else None
+
+
+# Rows
+
+
+# Optional columns: Resident attribute, column key, parser.
+_OPTIONAL_FIELDS: tuple[tuple[str, str, Callable[[Cell], Any]], ...] = (
+    ("phone", "phone", parse_phone),
+    ("household_category", "category", parse_category),
+    ("lives_alone", "alone", parse_yes_no),
+)
+
+
+def _parse_entry(
+    line: int, cells: Sequence[Cell], columns: dict[int, str], buildings: dict[str, Building]
+) -> _Entry:
+    """A row as an entry, or _RowError listing everything wrong with it."""
+    values = {key: cells[index] if index < len(cells) else None for index, key in columns.items()}
+    errors: list[str] = []
+
+    def attempt(parse: Callable[[Cell], T], key: str) -> T | None:
+        try:
+            return parse(values.get(key))
+        except ValueError as exc:
+            errors.append(str(exc))
+            return None
+
+    name, openid = attempt(parse_name, "name"), attempt(parse_openid, "openid")
+    if not _text(values.get("name")) and openid is None:
+        errors.append("name is missing")
+    building = _known_building(attempt(parse_building, "building"), buildings, errors)
+    unit, room = attempt(parse_unit, "unit"), attempt(parse_room, "room")
+    fields = {attr: attempt(parse, key) for attr, key, parse in _OPTIONAL_FIELDS if key in values}
+    checkin = attempt(parse_checkin, "checkin") if "checkin" in values else _Checkin.KEEP
+    family = _family(values, errors) if any(key.startswith("family") for key in values) else None
+    if errors or building is None or room is None:
+        raise _RowError("; ".join(errors))
+    return _Entry(line, name, building, unit, room, openid, fields, checkin, family)
+
+
+def _known_building(name: str | None, buildings: dict[str, Building], errors: list[str]) -> Building | None:
+    """The community's building of that name; an unknown one is the row's error."""
+    if name is None:
+        return None
+    if name not in buildings:
+        errors.append(f"building '{name}' is not one of the community's buildings")
+    return buildings.get(name)
+
+
+def _family(values: dict[str, Cell], errors: list[str]) -> list[Contact]:
+    """The family contacts of a row, in column order (家属, 家属2, ...); blank ones are skipped."""
+    numbers = sorted({int(key[6:].split(".")[0]) for key in values if key.startswith("family")})
+    contacts = []
+    for number in numbers:
+        cell = {
+            part: values.get(f"family{number}.{part}") for part in ("name", "relation", "phone", "openid")
+        }
+        if not any(_text(value) for value in cell.values()):
+            continue
+        try:
+            contacts.append(_contact(cell))
+        except ValueError as exc:
+            errors.append(f"family contact {number}: {exc}")
+    return contacts
+
+
+def _contact(cell: dict[str, Cell]) -> Contact:
+    """One family contact; a name is needed for any other detail to be useful."""
+    name = parse_name(cell["name"])
+    if name is None:
+        raise ValueError("name is missing")
+    relation = _limited("relation", _text(cell["relation"])) or None
+    return name, relation, parse_phone(cell["phone"]), parse_openid(cell["openid"])
+
+
+# Importing
+
+
+def import_register(
+    session: Session, path: Path, *, default_checkin_minute: int, now: datetime
+) -> ImportReport:
+    """Create or update the residents a register file lists; bad rows are reported and skipped."""
+    rows, notes = read_rows(path)
+    header, columns, ignored = find_header(rows)
+    report = ImportReport(ignored_columns=ignored, notes=notes)
+    buildings = {building.name: building for building in session.scalars(select(Building))}
+    seen: dict[Resident, int] = {}
+    for line, cells in enumerate(rows[header + 1 :], start=header + 2):
+        if not any(_text(cell) for cell in cells):
+            continue
+        try:
+            entry = _parse_entry(line, cells, columns, buildings)
+            outcome = _store(session, entry, seen, default_checkin_minute, now)
+        except _RowError as exc:
+            report.bad.append(BadRow(line, str(exc)))
+            continue
+        setattr(report, outcome, getattr(report, outcome) + 1)
+    session.flush()
+    return report
+
+
+def _store(
+    session: Session, entry: _Entry, seen: dict[Resident, int], default_minute: int, now: datetime
+) -> str:
+    """Create or update the entry's resident; returns 'created', 'updated' or 'unchanged'."""
+    resident = _find_resident(session, entry)
+    if resident in seen:
+        raise _RowError(f"same resident as row {seen[resident]}")
+    created = resident is None
+    if resident is None:
+        if entry.name is None:
+            raise _RowError("name is missing (needed for a resident not yet in the register)")
+        resident = Resident(
+            openid=entry.openid or f"{PLACEHOLDER_PREFIX}{uuid.uuid4().hex}",
+            created_at=now,
+            household_category="ordinary",
+            lives_alone=False,
+        )
+        session.add(resident)
+    changed = _apply(resident, entry, default_minute)
+    seen[resident] = entry.line
+    return "created" if created else "updated" if changed else "unchanged"
+
+
+def _find_resident(session: Session, entry: _Entry) -> Resident | None:
+    """By openid when the row has one, else by address and name (or the one unnamed WeChat user there)."""
+    if entry.openid is not None:
+        found = session.scalar(select(Resident).where(Resident.openid == entry.openid))
+        if found is not None:
+            return found
+    if entry.name is None:
+        return None
+    here = list(session.scalars(_at_address(entry.building, entry.unit, entry.room)))
+    named = [resident for resident in here if resident.name == entry.name]
+    # Someone who bound this address on WeChat before the register arrived has no name yet.
+    unnamed = [resident for resident in here if resident.name is None and not is_placeholder(resident.openid)]
+    candidates = named or (unnamed if len(unnamed) == 1 else [])
+    if not candidates:
+        return None
+    if entry.openid is not None and not is_placeholder(candidates[0].openid):
+        raise _RowError("openid differs from that of the WeChat user already bound as this resident")
+    return candidates[0]
+
+
+def _at_address(building: Building, unit: str | None, room: str | None) -> Select[tuple[Resident]]:
+    """Residents bound to one building, unit and room, oldest first."""
+    same_unit = Resident.unit.is_(None) if unit is None else Resident.unit == unit
+    query = select(Resident).where(Resident.building_id == building.id, same_unit, Resident.room == room)
+    return query.order_by(Resident.id)
+
+
+def _apply(resident: Resident, entry: _Entry, default_minute: int) -> bool:
+    """Write the entry onto the resident; True when anything changed."""
+    before = _snapshot(resident)
+    was_alone = resident.lives_alone
+    if entry.name is not None:
+        resident.name = entry.name
+    if entry.openid is not None:
+        resident.openid = entry.openid
+    resident.building, resident.unit, resident.room = entry.building, entry.unit, entry.room
+    for attribute, value in entry.fields.items():
+        setattr(resident, attribute, value)
+    resident.checkin_minute = _checkin_minute(entry.checkin, resident, was_alone, default_minute)
+    if entry.family is not None and _contacts(resident) != entry.family:
+        resident.family = [
+            FamilyContact(name=name, relation=relation, phone=phone, openid=openid)
+            for name, relation, phone, openid in entry.family
+        ]
+    return _snapshot(resident) != before
+
+
+def _checkin_minute(
+    choice: int | _Checkin | None, resident: Resident, was_alone: bool, default: int
+) -> int | None:
+    """The file's time; blank: the default for those living alone; no column: kept unless 独居 changed."""
+    if not isinstance(choice, _Checkin):
+        return choice
+    unchanged = resident.id is not None and resident.lives_alone == was_alone
+    if choice is _Checkin.KEEP and unchanged:
+        return resident.checkin_minute
+    return default if resident.lives_alone else None
+
+
+def _contacts(resident: Resident) -> list[Contact]:
+    """The resident's family contacts as plain tuples."""
+    return [(c.name, c.relation, c.phone, c.openid) for c in resident.family]
+
+
+def _snapshot(resident: Resident) -> tuple[Any, ...]:
+    """Everything an import may change, for telling updated from unchanged."""
+    return (
+        resident.openid,
+        resident.name,
+        resident.phone,
+        resident.building,
+        resident.unit,
+        resident.room,
+        resident.household_category,
+        resident.lives_alone,
+        resident.checkin_minute,
+        _contacts(resident),
+    )
+
+
+# Exporting
+
+
+def register_table(session: Session) -> tuple[list[str], list[list[str]]]:
+    """Headers (the template's, plus 家属3... when needed) and one row per resident with an address."""
+    query = select(Resident).where(Resident.building_id.is_not(None))
+    loaded = query.options(selectinload(Resident.building), selectinload(Resident.family))
+    residents = list(session.scalars(loaded))
+    residents.sort(key=lambda r: (_natural(r.building.name), _natural(r.unit), _natural(r.room), r.id))
+    family_columns = max([2, *(len(resident.family) for resident in residents)])
+    headers = [*PERSON_HEADERS, *family_headers(family_columns), OPENID_HEADER]
+    return headers, [_export_row(resident, family_columns) for resident in residents]
+
+
+def _export_row(resident: Resident, family_columns: int) -> list[str]:
+    """One resident under the export headers."""
+    if resident.checkin_minute is not None:
+        checkin = f"{resident.checkin_minute // 60:02d}:{resident.checkin_minute % 60:02d}"
+    else:
+        # Blank would mean "the default time" for someone living alone.
+        checkin = "不签到" if resident.lives_alone else ""
+    row = [
+        resident.name or "",
+        resident.phone or "",
+        resident.building.name,
+        resident.unit or "",
+        resident.room or "",
+        _CATEGORY_LABELS.get(resident.household_category, resident.household_category),
+        "是" if resident.lives_alone else "否",
+        checkin,
+    ]
+    contacts = _contacts(resident)
+    for index in range(family_columns):
+        contact = contacts[index] if index < len(contacts) else ("", None, None, None)
+        row += [value or "" for value in contact]
+    return [*row, "" if is_placeholder(resident.openid) else resident.openid]
+
+
+def _natural(text: str | None) -> tuple[tuple[int, int, str], ...]:
+    """Sort key putting '2号楼' before '10号楼'."""
+    chunks = re.findall(r"\d+|\D+", text or "")
+    return tuple((0, int(chunk), "") if chunk.isdigit() else (1, 0, chunk) for chunk in chunks)
+
+
+def export_register(session: Session, destination: Path | TextIO) -> int:
+    """Write the register to a stream (CSV) or a file (XLSX when it ends in .xlsx); returns the row count."""
+    headers, rows = register_table(session)
+    if isinstance(destination, Path) and destination.suffix.lower() == ".xlsx":
+        _write_xlsx(destination, headers, rows)
+    elif isinstance(destination, Path):
+        # With a BOM, Excel opens the file as UTF-8 instead of guessing the system code page.
+        with destination.open("w", encoding="utf-8-sig", newline="") as handle:
+            csv.writer(handle).writerows([headers, *rows])
+    else:
+        csv.writer(destination).writerows([headers, *rows])
+    return len(rows)
+
+
+def _write_xlsx(path: Path, headers: list[str], rows: list[list[str]]) -> None:
+    """One sheet; every value is text, so Excel keeps phone numbers and times as written."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("台账")
+    sheet.append(headers)
+    for row in rows:
+        sheet.append([value or None for value in row])
+    workbook.save(path)
+
+
+# Binding
+
+
+def adopt_register_entry(session: Session, resident: Resident) -> bool:
+    """After a resident binds their address, merge the register's unbound entry for it into their row.
+
+    The register's details (name, phone, household category, living alone, check-in time, family)
+    are copied onto the resident, whatever pointed at the entry (visits, check-ins ...) moves to the
+    resident, and the entry is deleted. False when no entry, or several, could be the resident.
+    """
+    session.flush()
+    entry = _entry_for(session, resident)
+    if entry is None:
+        return False
+    _copy_register_details(entry, resident)
+    _move_references(session, entry, resident)
+    session.delete(entry)
+    session.flush()
+    return True
+
+
+def _entry_for(session: Session, resident: Resident) -> Resident | None:
+    """The one placeholder entry at the resident's address (by name too, when the resident has one)."""
+    if resident.building is None or is_placeholder(resident.openid):
+        return None
+    here = session.scalars(_at_address(resident.building, resident.unit, resident.room))
+    entries = [other for other in here if is_placeholder(other.openid)]
+    if resident.name is not None:
+        entries = [entry for entry in entries if entry.name == resident.name]
+    return entries[0] if len(entries) == 1 else None
+
+
+def _copy_register_details(entry: Resident, resident: Resident) -> None:
+    """The register knows the household; what the resident has and the register lacks is kept."""
+    resident.name = entry.name or resident.name
+    resident.phone = entry.phone or resident.phone
+    resident.household_category = entry.household_category
+    resident.lives_alone = entry.lives_alone
+    resident.checkin_minute = entry.checkin_minute
+    visits = [moment for moment in (resident.last_visit_at, entry.last_visit_at) if moment is not None]
+    resident.last_visit_at = max(visits, default=None)
+    if entry.family:
+        resident.family = [
+            FamilyContact(name=c.name, relation=c.relation, phone=c.phone, openid=c.openid)
+            for c in entry.family
+        ]
+
+
+def _move_references(session: Session, entry: Resident, resident: Resident) -> None:
+    """Point rows that referred to the entry at the resident, whichever tables they are in."""
+    # A check-in day is unique per resident: the resident's own record of a day wins.
+    own_days = select(CheckIn.day).where(CheckIn.resident_id == resident.id)
+    session.execute(delete(CheckIn).where(CheckIn.resident_id == entry.id, CheckIn.day.in_(own_days)))
+    # Other modules add tables that point at residents; any row left pointing at the entry would
+    # block deleting it, so every foreign key to residents is followed, not a fixed list.
+    for model, column_name in _resident_references():
+        column = getattr(model, column_name)
+        session.execute(update(model).where(column == entry.id).values({column_name: resident.id}))
+
+
+def _resident_references() -> list[tuple[type[Base], str]]:
+    """(model, attribute) for every mapped column holding a resident's id, family contacts aside."""
+    residents_id = Resident.__table__.c.id
+    found = []
+    for mapper in Base.registry.mappers:
+        if mapper.class_ is FamilyContact:
+            continue
+        for attribute in mapper.column_attrs:
+            column = attribute.columns[0]
+            if any(key.column is residents_id for key in column.foreign_keys):
+                found.append((mapper.class_, attribute.key))
+    return found

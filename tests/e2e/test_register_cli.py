@@ -1,0 +1,88 @@
+"""`run.py residents import/export`, run as a grid worker's office would: real files, a real database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = "姓名,电话,楼号,单元,房号,户别,是否独居,签到时间,家属姓名,家属关系,家属电话"
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """One command-line call, as a user would type it."""
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=ROOT, env=env, text=True, capture_output=True, timeout=60
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A fresh sandbox database (the demo community is loaded on first use), ignoring the developer's."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
+    return clean | {"GRIDDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'register.db'}"}
+
+
+def test_import_reports_bad_rows_and_a_second_import_changes_nothing(tmp_path, env) -> None:
+    register = tmp_path / "台账.csv"
+    rows = [
+        HEADER,
+        "王秀英,13800000111,2号楼,1,402,特困,是,08:30,李强,儿子,13800000211",
+        "赵德明,13800001234567,六号楼,2,1101,普通,否,,,,",
+        "钱芳,13800000113,9号楼,1,101,普通,否,,,,",
+    ]
+    register.write_text("\n".join(rows) + "\n", encoding="gb18030")
+
+    first = run(env, "residents", "import", str(register))
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [
+        "row 3: phone '138****4567' is not a phone number (a mobile, or a landline with its area code)",
+        "row 4: building '9号楼' is not one of the community's buildings",
+        "created 1, updated 0, unchanged 0, bad 2",
+    ]
+    assert "13800001234567" not in first.stdout + first.stderr
+    again = run(env, "residents", "import", str(register))
+    assert again.stdout.splitlines()[-1] == "created 0, updated 0, unchanged 1, bad 2"
+
+
+def test_export_to_stdout_and_xlsx_round_trips(tmp_path, env) -> None:
+    template = ROOT / "config" / "register-template.csv"
+    assert run(env, "residents", "import", str(template)).stdout.endswith(
+        "created 2, updated 0, unchanged 0, bad 0\n"
+    )
+
+    printed = run(env, "residents", "export")
+    workbook = tmp_path / "export.xlsx"
+    saved = run(env, "residents", "export", str(workbook))
+    reimported = run(env, "residents", "import", str(workbook))
+
+    header, *rows = list(csv.reader(io.StringIO(printed.stdout)))
+    assert header == next(csv.reader(io.StringIO(template.read_text(encoding="utf-8-sig"))))
+    assert len(rows) == 3 + 2 and {"王秀英", "赵德明", "张秀兰"} <= {row[0] for row in rows}
+    assert saved.returncode == 0 and f"wrote 5 residents to {workbook}" in saved.stderr
+    assert reimported.stdout.splitlines() == ["created 0, updated 0, unchanged 5, bad 0"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "No such file or directory"),
+        ("备注\n随便写的\n".encode(), "no header row with at least 姓名, 楼号 and 房号"),
+    ],
+)
+def test_an_unreadable_file_exits_2(tmp_path, env, content, message) -> None:
+    register = tmp_path / "register.csv"
+    if content is not None:
+        register.write_bytes(content)
+
+    result = run(env, "residents", "import", str(register))
+
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr

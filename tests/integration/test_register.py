@@ -1,0 +1,500 @@
+"""The household register (台账): staff spreadsheets in, the same spreadsheet out, and binding to it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from datetime import time, timedelta
+from pathlib import Path
+
+import openpyxl
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.db import transaction
+from storage.models import Building, FamilyContact, Resident, Ticket, Visit, Worker
+from storage.register import (
+    TEMPLATE_HEADERS,
+    ImportReport,
+    RegisterFileError,
+    adopt_register_entry,
+    export_register,
+    import_register,
+    is_placeholder,
+)
+from tests.support import FakeClock
+
+ROOT = Path(__file__).resolve().parents[2]
+NINE_AM = 9 * 60
+HEADER = [
+    "姓名",
+    "电话",
+    "楼号",
+    "单元",
+    "房号",
+    "户别",
+    "是否独居",
+    "签到时间",
+    "家属姓名",
+    "家属关系",
+    "家属电话",
+]
+
+
+def write_csv(path: Path, rows: list[list[object]], encoding: str = "utf-8-sig") -> Path:
+    """A CSV file as Excel saves it."""
+    with path.open("w", encoding=encoding, newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+def write_xlsx(path: Path, rows: list[list[object]]) -> Path:
+    """An XLSX workbook whose first sheet holds the rows."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    workbook.create_sheet("说明").append(["this second sheet is not read"])
+    workbook.save(path)
+    return path
+
+
+def load(factory: sessionmaker[Session], path: Path, clock: FakeClock) -> ImportReport:
+    """Import a file in one transaction, as the command line does."""
+    with transaction(factory) as session:
+        return import_register(session, path, default_checkin_minute=NINE_AM, now=clock())
+
+
+def resident(factory: sessionmaker[Session], name: str) -> Resident:
+    """The resident of that name, with address and family loaded."""
+    with transaction(factory) as session:
+        found = session.scalars(select(Resident).where(Resident.name == name)).one()
+        _ = found.building, found.family
+        return found
+
+
+def count(factory: sessionmaker[Session], model: type) -> int:
+    """Rows of one model."""
+    with transaction(factory) as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_good_rows_create_residents_with_their_address_and_family(tmp_path, factory, clock) -> None:
+    header = [*HEADER, "家属微信openid", "家属2姓名", "家属2关系", "家属2电话"]
+    path = write_csv(
+        tmp_path / "register.csv",
+        [
+            header,
+            [
+                "王秀英",
+                "138 0000 0111",
+                "2",
+                "1单元",
+                "402室",
+                "特困",
+                "是",
+                "8:30",
+                "李强",
+                "儿子",
+                "13800000211",
+                "o-liqiang",
+                "李娟",
+                "女儿",
+                "13800000212",
+            ],
+            ["赵德明", "13800000112", "六号楼", "二", "1101", "普通", "否", "", "", "", "", "", "", "", ""],
+            ["钱  芳", "010-66660000", "4栋", "", "101", "重点", "Y", "", "", "", "", "", "", "", ""],
+        ],
+    )
+
+    report = load(factory, path, clock)
+
+    assert (report.created, report.updated, report.unchanged, report.bad) == (3, 0, 0, [])
+    wang = resident(factory, "王秀英")
+    assert (wang.address, wang.phone, wang.household_category) == ("2号楼1单元402", "13800000111", "hardship")
+    assert (wang.lives_alone, wang.checkin_minute) == (True, 8 * 60 + 30)
+    assert [(c.name, c.relation, c.phone, c.openid) for c in wang.family] == [
+        ("李强", "儿子", "13800000211", "o-liqiang"),
+        ("李娟", "女儿", "13800000212", None),
+    ]
+    assert is_placeholder(wang.openid)
+    zhao = resident(factory, "赵德明")
+    assert (zhao.address, zhao.lives_alone, zhao.checkin_minute, zhao.family) == (
+        "6号楼2单元1101",
+        False,
+        None,
+        [],
+    )
+    qian = resident(factory, "钱芳")  # spaces that align two-character names are not part of them
+    assert (qian.address, qian.phone, qian.household_category) == ("4号楼101", "010-66660000", "key")
+    assert qian.checkin_minute == NINE_AM  # living alone, no time given: the default
+
+
+def test_headers_may_be_traditional_full_width_spaced_or_annotated(tmp_path, factory, clock) -> None:
+    header = ["*姓 名", "聯繫電話", "樓號", "單元", "房號", "戶別", "獨居", "报平安时间(HH:MM)", "备注"]
+    path = write_csv(
+        tmp_path / "register.csv",
+        [header, ["周大爷", "13800000113", "３號樓", "１", "３０２", "普通", "是的", "7点半", "腿脚不便"]],
+    )
+
+    report = load(factory, path, clock)
+
+    assert (report.created, report.bad, report.ignored_columns) == (1, [], ["备注"])
+    zhou = resident(factory, "周大爷")
+    assert (zhou.address, zhou.lives_alone, zhou.checkin_minute) == ("3号楼1单元302", True, 7 * 60 + 30)
+
+
+def test_bad_rows_are_reported_by_row_number_and_good_rows_still_load(tmp_path, factory, clock) -> None:
+    path = write_csv(
+        tmp_path / "register.csv",
+        [
+            HEADER,
+            ["甲", "13800000121", "1号楼", "1", "101", "普通", "否", "", "", "", ""],
+            ["乙", "13800000122", "9号楼", "1", "102", "普通", "否", "", "", "", ""],
+            ["丙", "1380000", "1号楼", "1", "103", "普通", "否", "", "", "", ""],
+            ["丁", "13800000124", "1号楼", "1", "104", "困难户", "否", "", "", "", ""],
+            ["戊", "13800000125", "1号楼", "1", "105", "普通", "是", "25:00", "", "", ""],
+            ["", "13800000126", "1号楼", "1", "106", "普通", "否", "", "", "", ""],
+            [],
+            ["己", "13800000127", "1号楼", "1", "107", "普通", "否", "", "", "儿子", "13800000227"],
+            ["庚", "13800000128", "1号楼", "1", "108", "普通", "否", "", "", "", ""],
+        ],
+    )
+
+    report = load(factory, path, clock)
+
+    assert [str(bad) for bad in report.bad] == [
+        "row 3: building '9号楼' is not one of the community's buildings",
+        "row 4: phone '*******' is not a phone number (a mobile, or a landline with its area code)",
+        "row 5: household category '困难户' is not one of 特困, 重点, 普通",
+        "row 6: check-in time '25:00' is not a time of day like 08:30",
+        "row 7: name is missing",
+        "row 9: family contact 1: name is missing",
+    ]
+    assert (report.created, report.summary) == (2, "created 2, updated 0, unchanged 0, bad 6")
+    assert [resident(factory, name).room for name in ("甲", "庚")] == ["101", "108"]
+
+
+def test_a_bad_phone_is_shown_masked(tmp_path, factory, clock) -> None:
+    path = write_csv(
+        tmp_path / "register.csv",
+        [HEADER, ["甲", "12345678901", "1号楼", "1", "101", "普通", "否", "", "", "", ""]],
+    )
+
+    [bad] = load(factory, path, clock).bad
+
+    assert "123****8901" in bad.reason and "12345678901" not in bad.reason
+
+
+def test_the_same_person_twice_in_one_file_is_a_bad_row(tmp_path, factory, clock) -> None:
+    row = ["甲", "13800000121", "1号楼", "1", "101", "普通", "否", "", "", "", ""]
+    path = write_csv(tmp_path / "register.csv", [HEADER, row, row])
+
+    report = load(factory, path, clock)
+
+    assert report.created == 1 and [str(bad) for bad in report.bad] == ["row 3: same resident as row 2"]
+
+
+def test_importing_the_same_file_twice_changes_nothing(tmp_path, factory, clock) -> None:
+    path = write_csv(
+        tmp_path / "register.csv",
+        [
+            HEADER,
+            [
+                "王秀英",
+                "13800000111",
+                "2号楼",
+                "1",
+                "402",
+                "特困",
+                "是",
+                "08:30",
+                "李强",
+                "儿子",
+                "13800000211",
+            ],
+            ["赵德明", "13800000112", "6号楼", "2", "1101", "普通", "否", "", "", "", ""],
+        ],
+    )
+    load(factory, path, clock)
+    family_ids = [contact.id for contact in resident(factory, "王秀英").family]
+
+    again = load(factory, path, clock)
+
+    assert (again.created, again.updated, again.unchanged, again.bad) == (0, 0, 2, [])
+    assert count(factory, Resident) == 3 + 2
+    assert [contact.id for contact in resident(factory, "王秀英").family] == family_ids
+
+
+def test_a_changed_row_updates_the_resident_in_place_and_replaces_the_family(
+    tmp_path, factory, clock
+) -> None:
+    first = ["王秀英", "13800000111", "2号楼", "1", "402", "普通", "否", "", "李强", "儿子", "13800000211"]
+    load(factory, write_csv(tmp_path / "v1.csv", [HEADER, first]), clock)
+    before = resident(factory, "王秀英")
+    changed = ["王秀英", "13800000999", "2号楼", "1", "402", "特困", "是", "", "李娟", "女儿", "13800000212"]
+
+    report = load(factory, write_csv(tmp_path / "v2.csv", [HEADER, changed]), clock)
+
+    after = resident(factory, "王秀英")
+    assert (report.created, report.updated) == (0, 1)
+    assert (after.id, after.openid) == (before.id, before.openid)
+    assert (after.phone, after.household_category, after.checkin_minute) == (
+        "13800000999",
+        "hardship",
+        NINE_AM,
+    )
+    assert [(c.name, c.relation) for c in after.family] == [("李娟", "女儿")]
+    assert count(factory, FamilyContact) == 1 + 1  # the demo's 张伟, and 李娟; 李强 is gone
+
+
+def test_columns_the_file_lacks_are_left_as_they_are(tmp_path, factory, clock) -> None:
+    path = write_csv(tmp_path / "names.csv", [["姓名", "楼号", "单元", "房号"], ["张秀兰", "3", "2", "301"]])
+
+    report = load(factory, path, clock)
+
+    zhang = resident(factory, "张秀兰")
+    assert (report.unchanged, zhang.openid, zhang.phone) == (1, "demo-resident-zhang", "13800000101")
+    assert (zhang.household_category, zhang.checkin_minute, len(zhang.family)) == ("hardship", NINE_AM, 1)
+
+
+def test_a_gb18030_csv_from_excel_on_chinese_windows(tmp_path, factory, clock) -> None:
+    row = ["鄭秀蘭", "13800000131", "8号楼", "1", "201", "重点", "否", "", "", "", ""]
+    path = write_csv(tmp_path / "gbk.csv", [HEADER, row], encoding="gb18030")
+    assert not path.read_bytes().startswith(b"\xef\xbb\xbf")
+
+    report = load(factory, path, clock)
+
+    assert (report.created, report.bad) == (1, [])
+    assert resident(factory, "鄭秀蘭").address == "8号楼1单元201"  # names are kept as written
+
+
+def test_an_xlsx_with_a_title_row_numbers_and_time_cells(tmp_path, factory, clock) -> None:
+    path = write_xlsx(
+        tmp_path / "register.xlsx",
+        [
+            ["幸福里社区第一网格台账"],
+            [*HEADER, "家属2姓名", "家属2电话"],
+            [
+                "孙大妈",
+                13800000141,
+                1,
+                2,
+                201,
+                "特困",
+                "是",
+                time(7, 45),
+                "孙强",
+                "儿子",
+                13800000241,
+                "孙丽",
+                None,
+            ],
+            ["李大爷", 13800000142, "2号楼", 1, 202, "普通", "否", None, None, None, None, None, None],
+            ["吴奶奶", "13800000143", "10号楼", 1, 203, "普通", "否", None, None, None, None, None, None],
+        ],
+    )
+
+    report = load(factory, path, clock)
+
+    assert report.created == 3 - 1
+    assert [str(bad) for bad in report.bad] == [
+        "row 5: building '10号楼' is not one of the community's buildings"
+    ]
+    sun = resident(factory, "孙大妈")
+    assert (sun.address, sun.phone, sun.checkin_minute) == ("1号楼2单元201", "13800000141", 7 * 60 + 45)
+    assert [(c.name, c.phone) for c in sun.family] == [("孙强", "13800000241"), ("孙丽", None)]
+
+
+def test_an_xlsx_that_openpyxl_warns_about_loads_with_a_note(tmp_path, factory, clock) -> None:
+    saved = write_xlsx(
+        tmp_path / "saved.xlsx",
+        [HEADER, ["孙大妈", "13800000141", "1", "2", "201", "特困", "是", time(7, 45)]],
+    )
+    # Some export tools write a workbook without a stylesheet: times then read as fractions of a day.
+    path = tmp_path / "no-styles.xlsx"
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            empty = b'<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>'
+            target.writestr(item, empty if item.filename == "xl/styles.xml" else source.read(item))
+
+    report = load(factory, path, clock)
+
+    assert (report.created, report.bad) == (1, [])
+    assert report.notes == ["XLSX reader: Workbook contains no stylesheet, using openpyxl's defaults"]
+    assert resident(factory, "孙大妈").checkin_minute == 7 * 60 + 45
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "no header row"),
+        ("备注,说明\n随便写的\n".encode(), "no header row with at least 姓名, 楼号 and 房号"),
+        (b"\x00\x01\x02\x03\x04", "not a text file"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "not a text file"),
+    ],
+)
+def test_an_unreadable_file_is_refused_before_anything_changes(
+    tmp_path, factory, clock, content, reason
+) -> None:
+    path = tmp_path / "register.csv"
+    path.write_bytes(content)
+
+    with pytest.raises(RegisterFileError, match=reason):
+        load(factory, path, clock)
+    assert count(factory, Resident) == 3
+
+
+def test_a_word_document_named_xlsx_is_refused(tmp_path, factory, clock) -> None:
+    path = tmp_path / "register.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("word/document.xml", "<document/>")
+
+    with pytest.raises(RegisterFileError, match="not a readable XLSX workbook"):
+        load(factory, path, clock)
+
+
+def test_the_template_loads_into_the_demo_community(factory, clock) -> None:
+    report = load(factory, ROOT / "config" / "register-template.csv", clock)
+
+    assert (report.created, report.bad, report.ignored_columns) == (2, [], [])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_export_then_import_changes_nothing(tmp_path, factory, clock, suffix) -> None:
+    rows = [
+        ["王秀英", "13800000111", "2号楼", "1", "402", "特困", "是", "08:30", "李强", "儿子", "13800000211"],
+        ["赵德明", "010-66660000", "6号楼", "", "1101", "普通", "否", "06:00", "", "", ""],
+    ]
+    load(factory, write_csv(tmp_path / "register.csv", [HEADER, *rows]), clock)
+    with transaction(factory) as session:
+        # Someone living alone but taken out of the daily check-in stays out after a round trip.
+        sun = session.scalars(select(Resident).where(Resident.openid == "demo-resident-sun")).one()
+        sun.checkin_minute = None
+    exported = tmp_path / f"export{suffix}"
+    with transaction(factory) as session:
+        written = export_register(session, exported)
+
+    report = load(factory, exported, clock)
+
+    assert written == 3 + 2
+    assert (report.created, report.updated, report.unchanged, report.bad) == (0, 0, 5, [])
+    assert resident(factory, "孙桂英").checkin_minute is None
+
+
+def test_the_export_has_the_templates_headers_and_hides_placeholders(tmp_path, factory, clock) -> None:
+    row = ["王秀英", "13800000111", "2号楼", "1", "402", "特困", "是", "08:30", "李强", "儿子", "13800000211"]
+    load(factory, write_csv(tmp_path / "register.csv", [HEADER, row]), clock)
+    stream = io.StringIO()
+    with transaction(factory) as session:
+        export_register(session, stream)
+
+    header, *rows = list(csv.reader(io.StringIO(stream.getvalue())))
+
+    assert tuple(header) == TEMPLATE_HEADERS
+    by_name = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert [row[0] for row in rows] == ["王秀英", "张秀兰", "刘建华", "孙桂英"]  # by building, unit, room
+    assert by_name["王秀英"]["微信openid"] == "" and by_name["张秀兰"]["微信openid"] == "demo-resident-zhang"
+    assert by_name["张秀兰"]["家属微信openid"] == "demo-family-zhangwei"
+
+
+def test_a_resident_who_bound_on_wechat_first_gets_the_registers_details(tmp_path, factory, clock) -> None:
+    with transaction(factory) as session:
+        building = session.scalars(select(Building).where(Building.name == "2号楼")).one()
+        session.add(Resident(openid="o-early", building=building, unit="1", room="402", created_at=clock()))
+    row = ["王秀英", "13800000111", "2号楼", "1", "402", "特困", "是", "08:30", "李强", "儿子", "13800000211"]
+
+    report = load(factory, write_csv(tmp_path / "register.csv", [HEADER, row]), clock)
+
+    assert (report.created, report.updated) == (0, 1)
+    wang = resident(factory, "王秀英")
+    assert (wang.openid, wang.checkin_minute, len(wang.family)) == ("o-early", 8 * 60 + 30, 1)
+
+
+# Binding: a WeChat user binding an address takes over the register's entry for it.
+
+
+def register_wang(tmp_path: Path, factory: sessionmaker[Session], clock: FakeClock) -> int:
+    """Import 王秀英 at 2号楼1单元402 and record a worker's visit to her; returns her entry's id."""
+    row = ["王秀英", "13800000111", "2号楼", "1", "402", "特困", "是", "08:30", "李强", "儿子", "13800000211"]
+    load(factory, write_csv(tmp_path / "register.csv", [HEADER, row]), clock)
+    with transaction(factory) as session:
+        entry = session.scalars(select(Resident).where(Resident.name == "王秀英")).one()
+        wang_worker = session.scalars(select(Worker).where(Worker.openid == "demo-worker-wang")).one()
+        entry.last_visit_at = clock() - timedelta(days=3)
+        session.add(Visit(resident_id=entry.id, worker_id=wang_worker.id, visited_at=entry.last_visit_at))
+        return entry.id
+
+
+def bind(session: Session, openid: str, building: str, unit: str | None, room: str) -> Resident:
+    """What handle_binding does to the sender's row."""
+    sender = session.scalars(select(Resident).where(Resident.openid == openid)).one()
+    sender.building = session.scalars(select(Building).where(Building.name == building)).one()
+    sender.unit, sender.room = unit, room
+    return sender
+
+
+def test_binding_to_a_registered_address_adopts_the_register_entry(tmp_path, factory, clock) -> None:
+    entry_id = register_wang(tmp_path, factory, clock)
+    with transaction(factory) as session:
+        sender = Resident(openid="o-wang", created_at=clock(), last_message_at=clock())
+        session.add(sender)
+        session.flush()
+        session.add(
+            Ticket(
+                category="repair",
+                summary="水管漏了",
+                resident_id=sender.id,
+                ack_due_at=clock(),
+                resolve_due_at=clock(),
+                created_at=clock(),
+                updated_at=clock(),
+            )
+        )
+    with transaction(factory) as session:
+        adopted = adopt_register_entry(session, bind(session, "o-wang", "2号楼", "1", "402"))
+
+    assert adopted is True
+    wang = resident(factory, "王秀英")
+    assert (wang.openid, wang.phone, wang.household_category) == ("o-wang", "13800000111", "hardship")
+    assert (wang.lives_alone, wang.checkin_minute, wang.last_visit_at) == (
+        True,
+        510,
+        clock() - timedelta(days=3),
+    )
+    assert [(c.name, c.phone) for c in wang.family] == [("李强", "13800000211")]
+    with transaction(factory) as session:
+        assert session.get(Resident, entry_id) is None
+        assert [visit.resident_id for visit in session.scalars(select(Visit))] == [wang.id]
+        assert [ticket.resident_id for ticket in session.scalars(select(Ticket))] == [wang.id]
+    assert count(factory, FamilyContact) == 1 + 1
+
+
+def test_binding_elsewhere_or_as_someone_else_adopts_nothing(tmp_path, factory, clock) -> None:
+    register_wang(tmp_path, factory, clock)
+    with transaction(factory) as session:
+        session.add(Resident(openid="o-other", created_at=clock()))
+        session.add(Resident(openid="o-named", name="王建国", created_at=clock()))
+    with transaction(factory) as session:
+        elsewhere = adopt_register_entry(session, bind(session, "o-other", "2号楼", "1", "403"))
+        someone_else = adopt_register_entry(session, bind(session, "o-named", "2号楼", "1", "402"))
+
+    assert (elsewhere, someone_else) == (False, False)
+    assert is_placeholder(resident(factory, "王秀英").openid)
+
+
+def test_two_register_entries_at_one_address_are_not_guessed_between(tmp_path, factory, clock) -> None:
+    rows = [
+        ["王秀英", "13800000111", "2号楼", "1", "402", "特困", "是", "", "", "", ""],
+        ["王建国", "13800000112", "2号楼", "1", "402", "特困", "否", "", "", "", ""],
+    ]
+    load(factory, write_csv(tmp_path / "register.csv", [HEADER, *rows]), clock)
+    with transaction(factory) as session:
+        session.add(Resident(openid="o-wang", created_at=clock()))
+    with transaction(factory) as session:
+        adopted = adopt_register_entry(session, bind(session, "o-wang", "2号楼", "1", "402"))
+
+    assert adopted is False
+    assert count(factory, Resident) == 3 + 2 + 1
