@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from bot.normalize import normalize
 from handlers.binding import handle_binding, looks_like_binding, parse_address
+from handlers.checkins import note_checkin
 from handlers.context import Incoming, Reply, Services
 from handlers.conversation import handle_chat, handle_help, handle_my_tickets
 from handlers.emergency import handle_emergency
@@ -34,6 +35,10 @@ def route(services: Services, incoming: Incoming) -> Reply:
         if worker is not None:
             return handle_worker_message(services, worker, incoming.text)
     resident = resident_for(services, incoming.openid)
+    # Any message counts as today's check-in; a plain "1" or "2" answering it is handled there.
+    answered = note_checkin(services, resident, incoming)
+    if answered is not None:
+        return answered
     if incoming.msg_type == "event":
         return _route_event(services, resident, incoming)
     if incoming.msg_type == "text" or (incoming.msg_type == "voice" and incoming.text):

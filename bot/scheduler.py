@@ -1,4 +1,4 @@
-"""APScheduler wiring: the clock that drives the outbox dispatcher and the deadline sweep."""
+"""APScheduler wiring: the clock that drives the outbox dispatcher, the deadline sweep and the check-ins."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ from bot.dispatcher import dispatch_due
 from bot.intents import IntentClassifier
 from bot.messenger import Messenger
 from config.settings import Settings
+from handlers.checkins import CheckInResult, PingSweep, call_list_sweep, knock_sweep, remind_sweep
 from handlers.escalation import sweep
 
 log = logging.getLogger(__name__)
+# Check-in times are whole minutes; each sweep is idempotent, so a late or doubled run is harmless.
+CHECKIN_SWEEP_SECONDS = 60.0
 
 
 def build_scheduler(
@@ -24,7 +27,7 @@ def build_scheduler(
     clock: Clock,
     classifier: IntentClassifier,
 ) -> BackgroundScheduler:
-    """A scheduler (not yet started) that dispatches the outbox and sweeps ticket deadlines."""
+    """A scheduler (not yet started): outbox dispatch, the deadline sweep and the check-in sweeps."""
     scheduler = BackgroundScheduler(timezone=settings.timezone)
 
     def dispatch() -> None:
@@ -36,6 +39,19 @@ def build_scheduler(
         result = sweep(factory, settings, classifier, clock())
         if result.total:
             log.info("deadline sweep: %s", result.summary())
+
+    ping_sweep = PingSweep(factory, settings)
+
+    def checkin_pings() -> None:
+        now = clock()
+        _log_checkins("pings", ping_sweep(now))
+        _log_checkins("call lists", call_list_sweep(factory, settings, now))
+
+    def checkin_reminders() -> None:
+        _log_checkins("reminders", remind_sweep(factory, settings, clock()))
+
+    def checkin_knocks() -> None:
+        _log_checkins("knock tasks", knock_sweep(factory, settings, classifier, clock()))
 
     scheduler.add_job(
         dispatch,
@@ -53,4 +69,19 @@ def build_scheduler(
         max_instances=1,
         coalesce=True,
     )
+    for job, name in (
+        (checkin_pings, "checkin-pings"),
+        (checkin_reminders, "checkin-reminders"),
+        (checkin_knocks, "checkin-knocks"),
+    ):
+        scheduler.add_job(
+            job, "interval", seconds=CHECKIN_SWEEP_SECONDS, id=name, max_instances=1, coalesce=True
+        )
     return scheduler
+
+
+def _log_checkins(what: str, result: CheckInResult) -> None:
+    if result.failed:
+        log.warning("check-in %s: %s", what, result.summary())
+    elif result.total:
+        log.info("check-in %s: %s", what, result.summary())

@@ -62,6 +62,7 @@ def open_ticket(
     *,
     kind: str | None = None,
     message_id: int | None = None,
+    actor: str = "居民",
 ) -> Ticket:
     """Open, assign and announce a ticket in the caller's transaction."""
     grid = resident.building.grid if resident.building else None
@@ -85,7 +86,7 @@ def open_ticket(
     )
     services.session.add(ticket)
     services.session.flush()
-    record_event(services, ticket, "opened", "居民", summary[:200])
+    record_event(services, ticket, "opened", actor, summary[:200])
     if assignment.worker is not None:
         record_event(
             services, ticket, "assigned", "系统", f"{worker_title(assignment.worker)}({assignment.reason})"

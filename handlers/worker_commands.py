@@ -113,6 +113,10 @@ def _progress(services: Services, worker: Worker, ticket: Ticket, note: str) -> 
 
 def _resolve(services: Services, worker: Worker, ticket: Ticket, note: str) -> Reply:
     apply(services, ticket, "resolve", worker.name, note or None)
+    if ticket.category == "knock":
+        # A door-knock is the worker's own check on an elder: nothing for the elder to rate.
+        apply(services, ticket, "close", worker.name, "敲门探访已完成")
+        return Reply(f"敲门探访 #{ticket.id} 已办结,家属会收到您的说明。辛苦了!")
     ticket.rating_requested_at = services.now
     done = f":{note}" if note else "。"
     tell_resident(
