@@ -14,6 +14,7 @@ from bot.messenger import Messenger
 from config.settings import Settings
 from handlers.checkins import CheckInResult, PingSweep, call_list_sweep, knock_sweep, remind_sweep
 from handlers.escalation import sweep
+from handlers.visits import send_visit_digests
 
 log = logging.getLogger(__name__)
 # Check-in times are whole minutes; each sweep is idempotent, so a late or doubled run is harmless.
@@ -53,6 +54,11 @@ def build_scheduler(
     def checkin_knocks() -> None:
         _log_checkins("knock tasks", knock_sweep(factory, settings, classifier, clock()))
 
+    def visit_digests() -> None:
+        sent = send_visit_digests(factory, settings, clock())
+        if sent:
+            log.info("visit digests: %s sent", sent)
+
     scheduler.add_job(
         dispatch,
         "interval",
@@ -77,6 +83,8 @@ def build_scheduler(
         scheduler.add_job(
             job, "interval", seconds=CHECKIN_SWEEP_SECONDS, id=name, max_instances=1, coalesce=True
         )
+    # Hourly and idempotent per day, so a restart after the digest hour still sends the day's lists.
+    scheduler.add_job(visit_digests, "interval", hours=1, id="visit-digests", max_instances=1, coalesce=True)
     return scheduler
 
 

@@ -73,6 +73,8 @@ def _in_scope(worker: Worker) -> ColumnElement[bool]:
 
 def send_visit_digests(factory: sessionmaker[Session], settings: Settings, now: datetime) -> int:
     """Once a day: each worker gets the visits coming due, each leader the overdue ones. Returns pushes."""
+    if now.astimezone(ZoneInfo(settings.timezone)).hour < settings.visits.digest_hour:
+        return 0
     with transaction(factory) as session:
         due = _households_due(session, settings.visits, now)
         sent_today = _digests_sent_since(session, _local_midnight(now, settings.timezone))

@@ -59,6 +59,13 @@ def test_due_visits_are_reminded_once_a_day_and_overdue_ones_reach_the_leader(
     assert not any("张秀兰" in p.text for p in pushes(factory)[before:])
 
 
+def test_digests_wait_for_the_morning(factory, settings, clock) -> None:
+    clock.advance(days=5, hours=14)  # 00:00 in Shanghai
+    assert send_visit_digests(factory, settings, clock()) == 0
+    clock.advance(hours=8)
+    assert send_visit_digests(factory, settings, clock()) == 1
+
+
 def test_ordinary_households_are_due_quarterly(factory, settings, clock) -> None:
     clock.advance(days=80)
     send_visit_digests(factory, settings, clock())
