@@ -85,6 +85,7 @@ class VisitSettings:
     key_days: int
     ordinary_days: int
     remind_days_before: int
+    digest_hour: int
 
     def cadence_days(self, household_category: str) -> int:
         """Days between visits for a household category (ordinary when unknown)."""
