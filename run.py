@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import create_app, utc_now
+from bot.channels import build_messenger
 from bot.intents import IntentClassifier, IntentRulesError, load_classifier
-from bot.messenger import ConsoleMessenger
 from bot.say import say, utterance
 from bot.scheduler import build_scheduler
 from config.settings import Settings, SettingsError, load_settings
@@ -56,7 +56,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     runtime = open_runtime(settings)
     classifier = load_classifier(settings.intents_path)
     app = create_app(settings, runtime.factory, classifier)
-    scheduler = build_scheduler(settings, runtime.factory, ConsoleMessenger(), utc_now, classifier)
+    messenger = build_messenger(settings, runtime.factory, utc_now)
+    scheduler = build_scheduler(settings, runtime.factory, messenger, utc_now, classifier)
     scheduler.start()
     print(banner(settings, host, port), flush=True)
     try:
@@ -72,8 +73,6 @@ def banner(settings: Settings, host: str, port: int) -> str:
     mode = (
         "SANDBOX (no WeChat app secret: pushes print here)" if settings.sandbox else "LIVE Official Account"
     )
-    if not settings.sandbox:
-        mode += "; WeChat push channels are not built yet, so pushes print here"
     safe = "safe mode (AES) on" if settings.wechat.safe_mode else "plaintext mode"
     lines = [
         "GridDesk 网格服务台",

@@ -1,22 +1,38 @@
-"""Sends due outbox rows through a messenger, with retries and exponential backoff."""
+"""Sends due outbox rows through a messenger: each row claimed under a lease, retried with backoff.
+
+At least once, never twice on purpose: a row is claimed with a conditional UPDATE (only one dispatcher
+wins it), sent, then settled. A dispatcher that dies mid-send leaves its lease to run out, and the next
+one sends the row again; a row marked sent is never picked up again.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
+import time
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.messenger import Messenger, Push, SendError
+from bot.messenger import Delivery, Messenger, Push, SendError, Throttled, Undeliverable
+from bot.outcomes import ALERT_KIND, give_up
 from config.settings import DispatcherSettings
 from storage.db import transaction
-from storage.models import OutboxMessage
+from storage.models import InboundMessage, OutboxMessage, Resident, Worker
 
 log = logging.getLogger(__name__)
-URGENT_KINDS = ("emergency",)
+# Sent first: emergencies, and alerts that an emergency page did not arrive.
+URGENT_KINDS = ("emergency", ALERT_KIND)
+# Rows taken per claim: few enough that one slow row does not keep many others waiting.
+CLAIM_CHUNK = 10
+# What opens WeChat's 48-hour customer-service window besides a message: following, scanning a QR
+# code, and the menu buttons that push an event (wechatpy lower-cases event names).
+WINDOW_EVENTS = ("subscribe", "subscribe_scan", "scan", "click", "scancode_push", "scancode_waitmsg")
 
 
 @dataclass
@@ -26,6 +42,37 @@ class DispatchResult:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    undeliverable: int = 0
+    throttled: int = 0
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One dispatcher run: who claims, at what time, and a lease clock that moves on while the run lasts."""
+
+    factory: sessionmaker[Session]
+    settings: DispatcherSettings
+    claimer: str
+    at: datetime
+    started: float
+
+    def lease_clock(self) -> datetime:
+        # A long batch must not hand out leases that are already stale when they are granted.
+        return self.at + timedelta(seconds=time.monotonic() - self.started)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """Rows taken by one conditional UPDATE: the name they are held under, and until when."""
+
+    holder: str
+    lease_until: datetime
+    pushes: list[Push]
+
+
+def new_claimer() -> str:
+    """A name for one dispatcher run, unique across processes and hosts."""
+    return uuid.uuid4().hex
 
 
 def dispatch_due(
@@ -33,57 +80,254 @@ def dispatch_due(
     messenger: Messenger,
     settings: DispatcherSettings,
     now: datetime,
+    *,
+    claimer: str | None = None,
 ) -> DispatchResult:
-    """Send every pending push that is due, emergencies first; each row is settled in its own transaction."""
-    result = DispatchResult()
-    for push in _due(factory, settings.batch_size, now):
-        try:
-            messenger.send(push)
-        except SendError as exc:
-            dead = _record_failure(factory, push.outbox_id, str(exc), settings, now)
-            result.dead += dead
-            result.retried += not dead
-        else:
-            _mark_sent(factory, push.outbox_id, messenger.channel, now)
-            result.sent += 1
+    """Send up to a batch of due pushes, emergencies first: claimed a few at a time, each settled alone."""
+    run = _Run(factory, settings, claimer or new_claimer(), now, time.monotonic())
+    result = DispatchResult(dead=_bury_exhausted(run))
+    left, sequence = settings.batch_size, 0
+    while left > 0:
+        sequence += 1
+        claim = _claim(run, min(CLAIM_CHUNK, left), f"{run.claimer}/{sequence}")
+        if not claim.pushes:
+            break
+        left -= len(claim.pushes)
+        _send_claimed(run, messenger, claim, result)
     return result
 
 
-def _due(factory: sessionmaker[Session], limit: int, now: datetime) -> list[Push]:
-    query = (
-        select(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.kind.in_(URGENT_KINDS).desc(), OutboxMessage.id)
+def _send_claimed(run: _Run, messenger: Messenger, claim: _Claim, result: DispatchResult) -> None:
+    half_lease = timedelta(seconds=run.settings.lease_seconds / 2)
+    for index, push in enumerate(claim.pushes):
+        if run.lease_clock() > claim.lease_until - half_lease:
+            # Sending is slow (timeouts): hand back the rest before the lease runs out under them.
+            _release(run, claim.holder, [p.outbox_id for p in claim.pushes[index:]])
+            return
+        _send(run, messenger, push, claim.holder, result)
+
+
+def _send(run: _Run, messenger: Messenger, push: Push, holder: str, result: DispatchResult) -> None:
+    try:
+        delivery = messenger.send(push) or Delivery(messenger.channel)
+    except Throttled as exc:
+        _postpone(run, push.outbox_id, holder, exc)
+        result.throttled += 1
+    except Undeliverable as exc:
+        _close(run, push.outbox_id, holder, str(exc), unsubscribed=exc.unsubscribed)
+        result.undeliverable += 1
+    except SendError as exc:
+        _count_failure(run, push.outbox_id, holder, str(exc), result)
+    except Exception as exc:
+        # A bug in a messenger must not stall the whole outbox: the row is retried, then dead and alerted.
+        log.exception("messenger failed on push %s", push.outbox_id)
+        _count_failure(run, push.outbox_id, holder, f"{type(exc).__name__}: {exc}", result)
+    else:
+        _mark_sent(run, push.outbox_id, holder, delivery)
+        result.sent += 1
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        OutboxMessage.status == "pending",
+        OutboxMessage.next_attempt_at <= now,
+        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+    )
+
+
+def _claim(run: _Run, limit: int, holder: str) -> _Claim:
+    """Take up to `limit` due rows under a lease, counting the try; rows a rival took first are left out."""
+    now = run.lease_clock()
+    lease_until = now + timedelta(seconds=run.settings.lease_seconds)
+    due = (
+        select(OutboxMessage.id)
+        .where(_claimable(now), OutboxMessage.attempts < run.settings.max_attempts)
+        .order_by(*_urgent_first())
         .limit(limit)
     )
-    with transaction(factory) as session:
-        return [
-            Push(row.id, row.kind, row.recipient, row.recipient_name, row.text)
-            for row in session.scalars(query)
-        ]
+    with transaction(run.factory) as session:
+        ids = list(session.scalars(due))
+        if not ids:
+            return _Claim(holder, lease_until, [])
+        # The condition is checked again in the UPDATE: of two dispatchers that picked the same ids,
+        # only one takes each row (SQLite serialises writers; PostgreSQL re-checks the locked row).
+        take = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), _claimable(now))
+            .values(claimed_by=holder, lease_until=lease_until, attempts=OutboxMessage.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(take)
+        taken = (
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == holder)
+            .order_by(*_urgent_first())
+        )
+        return _Claim(holder, lease_until, pushes_for(session, list(session.scalars(taken))))
 
 
-def _mark_sent(factory: sessionmaker[Session], outbox_id: int, channel: str, now: datetime) -> None:
-    with transaction(factory) as session:
-        row = session.get_one(OutboxMessage, outbox_id)
-        row.status, row.channel, row.sent_at = "sent", channel, now
-        row.attempts += 1
+def _urgent_first() -> tuple[ColumnElement[Any], ...]:
+    return OutboxMessage.kind.in_(URGENT_KINDS).desc(), OutboxMessage.id.asc()
 
 
-def _record_failure(
-    factory: sessionmaker[Session], outbox_id: int, error: str, settings: DispatcherSettings, now: datetime
-) -> bool:
-    """Count the failed try and schedule the next one; True when the row has run out of tries."""
-    with transaction(factory) as session:
-        row = session.get_one(OutboxMessage, outbox_id)
-        row.attempts += 1
-        row.last_error = error[:500]
-        if row.attempts >= settings.max_attempts:
-            row.status = "dead"
-            log.error("push %s is dead after %s tries: %s", row.id, row.attempts, error)
-            return True
-        row.next_attempt_at = now + backoff(row.attempts, settings.backoff_seconds)
-        return False
+class _Contact(NamedTuple):
+    """How to reach a row's recipient right now."""
+
+    openid: str | None
+    wecom_userid: str | None = None
+    subscribed: bool = True
+    wrote_at: datetime | None = None
+
+
+def pushes_for(session: Session, rows: Sequence[OutboxMessage]) -> list[Push]:
+    """The pushes for rows, with each recipient's current openid, WeCom id and customer-service window."""
+    worker_ids = {row.worker_id for row in rows if row.worker_id is not None}
+    resident_ids = {row.resident_id for row in rows if row.resident_id is not None}
+    workers = {w.id: w for w in session.scalars(select(Worker).where(Worker.id.in_(worker_ids)))}
+    residents = {r.id: r for r in session.scalars(select(Resident).where(Resident.id.in_(resident_ids)))}
+    contacts = [_contact(row, workers, residents) for row in rows]
+    wrote = last_interactions(session, {c.openid for c in contacts if c.openid})
+    return [
+        Push(
+            outbox_id=row.id,
+            kind=row.kind,
+            recipient=row.recipient,
+            recipient_name=row.recipient_name,
+            text=row.text,
+            ticket_id=row.ticket_id,
+            worker_id=row.worker_id,
+            resident_id=row.resident_id,
+            openid=contact.openid,
+            wecom_userid=contact.wecom_userid,
+            last_interaction_at=max(
+                (t for t in (contact.wrote_at, wrote.get(contact.openid or "")) if t), default=None
+            ),
+            subscribed=contact.subscribed,
+        )
+        for row, contact in zip(rows, contacts, strict=True)
+    ]
+
+
+def _contact(row: OutboxMessage, workers: dict[int, Worker], residents: dict[int, Resident]) -> _Contact:
+    """The worker's or resident's current address (a rebound openid wins over the one queued)."""
+    if row.worker_id is not None:
+        worker = workers[row.worker_id]
+        return _Contact(worker.openid, worker.wecom_userid)
+    if row.resident_id is not None:
+        resident = residents[row.resident_id]
+        return _Contact(resident.openid, None, resident.subscribed, resident.last_message_at)
+    return _Contact(None if row.recipient.startswith("worker:") else row.recipient)
+
+
+def last_interactions(session: Session, openids: Iterable[str]) -> dict[str, datetime]:
+    """When each WeChat user last wrote, followed, scanned or tapped a menu: their window's start."""
+    query = (
+        select(InboundMessage.openid, func.max(InboundMessage.received_at))
+        .where(
+            InboundMessage.openid.in_(set(openids)),
+            or_(InboundMessage.event.is_(None), InboundMessage.event.in_(WINDOW_EVENTS)),
+        )
+        .group_by(InboundMessage.openid)
+    )
+    return {openid: at for openid, at in session.execute(query) if at is not None}
+
+
+def _held(session: Session, holder: str, outbox_id: int) -> OutboxMessage | None:
+    """The row, if this claim still holds it."""
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.id == outbox_id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.claimed_by == holder,
+        )
+        .with_for_update()
+    )
+    row = session.scalar(query)
+    if row is None:
+        log.warning("push %s: lease lost to another dispatcher; leaving the row to it", outbox_id)
+    return row
+
+
+def _mark_sent(run: _Run, outbox_id: int, holder: str, delivery: Delivery) -> None:
+    """Record the delivery; a row still pending is marked sent even if its lease was lost meanwhile."""
+    sent = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "pending")
+        .values(
+            status="sent",
+            channel=delivery.channel,
+            wechat_msgid=delivery.msgid,
+            sent_at=run.at,
+            lease_until=None,
+            receipt=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    with transaction(run.factory) as session:
+        held = session.execute(sent.where(OutboxMessage.claimed_by == holder)).rowcount
+        if not held and session.execute(sent).rowcount:
+            # Delivered all the same; a dispatcher that took over the lease may deliver it a second time.
+            log.warning("push %s was delivered after its lease ran out", outbox_id)
+
+
+def _count_failure(run: _Run, outbox_id: int, holder: str, error: str, result: DispatchResult) -> None:
+    with transaction(run.factory) as session:
+        row = _held(session, holder, outbox_id)
+        if row is None:
+            return
+        if row.attempts >= run.settings.max_attempts:
+            give_up(session, row, "dead", error, run.at)
+            result.dead += 1
+            return
+        row.last_error, row.lease_until = error[:500], None
+        row.next_attempt_at = run.at + backoff(row.attempts, run.settings.backoff_seconds)
+        result.retried += 1
+
+
+def _postpone(run: _Run, outbox_id: int, holder: str, exc: Throttled) -> None:
+    """Try again once the quota allows; a throttled try is not held against the row."""
+    with transaction(run.factory) as session:
+        row = _held(session, holder, outbox_id)
+        if row is None:
+            return
+        row.attempts -= 1
+        row.last_error, row.lease_until = str(exc)[:500], None
+        row.next_attempt_at = run.at + exc.retry_after * random.uniform(1.0, 1.2)
+
+
+def _close(run: _Run, outbox_id: int, holder: str, error: str, *, unsubscribed: bool = False) -> None:
+    with transaction(run.factory) as session:
+        row = _held(session, holder, outbox_id)
+        if row is not None:
+            give_up(session, row, "undeliverable", error, run.at, unsubscribed=unsubscribed)
+
+
+def _release(run: _Run, holder: str, outbox_ids: list[int]) -> None:
+    """Hand rows back untried: no lease, and the try counted at the claim refunded."""
+    release = (
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(outbox_ids),
+            OutboxMessage.claimed_by == holder,
+            OutboxMessage.status == "pending",
+        )
+        .values(lease_until=None, attempts=OutboxMessage.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
+    with transaction(run.factory) as session:
+        session.execute(release)
+
+
+def _bury_exhausted(run: _Run) -> int:
+    """Rows whose last try was cut short by a crash (lease ran out, no tries left) are dead."""
+    now = run.lease_clock()
+    query = select(OutboxMessage).where(_claimable(now), OutboxMessage.attempts >= run.settings.max_attempts)
+    with transaction(run.factory) as session:
+        rows = list(session.scalars(query.with_for_update()))
+        for row in rows:
+            give_up(session, row, "dead", row.last_error or "dispatcher stopped during the last try", run.at)
+        return len(rows)
 
 
 def backoff(attempts: int, base_seconds: float, rng: random.Random | None = None) -> timedelta:

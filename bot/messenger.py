@@ -1,26 +1,59 @@
-"""How a push leaves GridDesk. The console messenger serves sandbox mode; WeChat channels slot in later."""
+"""How a push leaves GridDesk: the messenger protocol, its outcomes, and the sandbox console messenger."""
 
 from __future__ import annotations
 
 import sys
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol, TextIO
 
 
 @dataclass(frozen=True)
 class Push:
-    """One outbox row as a messenger sees it."""
+    """One outbox row as a messenger sees it, with what is known about how to reach the recipient."""
 
     outbox_id: int
     kind: str
     recipient: str
     recipient_name: str
     text: str
+    ticket_id: int | None = None
+    worker_id: int | None = None
+    resident_id: int | None = None
+    openid: str | None = None
+    wecom_userid: str | None = None
+    # When the recipient last did something that opens WeChat's customer-service window.
+    last_interaction_at: datetime | None = None
+    subscribed: bool = True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a push went out: the channel used and the platform's message id, when it gives one."""
+
+    channel: str
+    msgid: str | None = None
 
 
 class SendError(Exception):
     """The push was not delivered; the dispatcher will retry it later."""
+
+
+class Undeliverable(SendError):
+    """The recipient cannot receive pushes (unfollowed, blocked us, unknown): retrying will not help."""
+
+    def __init__(self, message: str, *, unsubscribed: bool = False) -> None:
+        super().__init__(message)
+        self.unsubscribed = unsubscribed
+
+
+class Throttled(SendError):
+    """A quota is used up: try again after retry_after, without counting this as a failed try."""
+
+    def __init__(self, message: str, retry_after: timedelta) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Messenger(Protocol):
@@ -28,8 +61,8 @@ class Messenger(Protocol):
 
     channel: str
 
-    def send(self, push: Push) -> None:
-        """Deliver one push."""
+    def send(self, push: Push) -> Delivery | None:
+        """Deliver one push; None means it went out on the messenger's own channel."""
 
 
 class ConsoleMessenger:
@@ -41,7 +74,7 @@ class ConsoleMessenger:
         self._stream = stream
         self._lock = threading.Lock()
 
-    def send(self, push: Push) -> None:
+    def send(self, push: Push) -> Delivery | None:
         """Print the push as the recipient would read it on their phone."""
         stream = self._stream or sys.stdout
         with self._lock:
@@ -49,3 +82,4 @@ class ConsoleMessenger:
                 f"\n── 推送 → {push.recipient_name}({push.recipient})[{push.kind}] ──\n{push.text}\n"
             )
             stream.flush()
+        return None

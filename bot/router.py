@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.normalize import normalize
+from bot.outcomes import record_template_xml
 from handlers.binding import handle_binding, looks_like_binding, parse_address
 from handlers.checkins import note_checkin
 from handlers.context import Incoming, Reply, Services
@@ -17,16 +18,21 @@ from handlers.requests import handle_request
 from handlers.resident_commands import awaiting_rating, cancel_number, handle_cancel, handle_rating, rating_in
 from handlers.residents import resident_for, take_pending_category
 from handlers.worker_commands import handle_worker_message, looks_like_worker_command
-from storage.models import Resident, Worker
+from storage.models import InboundMessage, Resident, Worker
 
 MY_TICKETS = frozenset({"我的工单", "查工单", "查询工单", "工单进度", "查进度", "我的报修"})
 HELP_WORDS = frozenset({"", "帮助", "help", "菜单", "功能", "怎么用"})
 HUMAN_WORDS = ("人工", "找网格员", "叫网格员", "网格员联系我", "找社区", "找工作人员")
-SILENT_EVENTS = frozenset({"view", "location", "templatesendjobfinish", "scan"})
+SILENT_EVENTS = frozenset({"view", "location", "scan"})
 
 
 def route(services: Services, incoming: Incoming) -> Reply:
     """Handle one verified message or event and return what the sender sees."""
+    if incoming.msg_type == "event" and (incoming.event or "").lower() == "templatesendjobfinish":
+        # WeChat reporting a template's fate is not the resident writing to us.
+        raw = services.session.get_one(InboundMessage, incoming.message_id).raw
+        record_template_xml(services.session, raw, services.now, services.settings.dispatcher.max_attempts)
+        return Reply(None)
     if incoming.msg_type == "text" and incoming.text:
         code = invite_code_in(incoming.text)
         if code is not None:

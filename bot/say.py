@@ -16,7 +16,7 @@ from config.settings import Settings
 from storage.db import transaction
 from storage.queries import message_id_for, outbox_rows
 
-STATUS_WORDS = {"pending": "待发送", "sent": "已送达", "dead": "发送失败"}
+STATUS_WORDS = {"pending": "待发送", "sent": "已送达", "dead": "发送失败", "undeliverable": "无法送达"}
 
 
 @dataclass(frozen=True)

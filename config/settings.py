@@ -49,6 +49,61 @@ class DispatcherSettings:
     batch_size: int
     max_attempts: int
     backoff_seconds: float
+    lease_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """Where the WeChat APIs live and how pushes reach them."""
+
+    api_base_url: str
+    wecom_api_base_url: str
+    token_endpoint: str
+    request_timeout_seconds: float
+    customer_service_window_hours: float
+    quota_pause_seconds: float
+    console_url: str
+    media_dir: Path
+
+
+@dataclass(frozen=True)
+class WeComSettings:
+    """The WeCom (企业微信) app that pushes to staff; unset means no WeCom channel."""
+
+    corp_id: str
+    secret: str
+    agent_id: int
+
+    @property
+    def enabled(self) -> bool:
+        """True when corp id, secret and agent id are all configured."""
+        return bool(self.corp_id and self.secret and self.agent_id)
+
+
+@dataclass(frozen=True)
+class Template:
+    """One template message: its id, the push kinds it carries, and its field names in order."""
+
+    name: str
+    id: str
+    kinds: tuple[str, ...]
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    """The Official Account's template messages, by push kind."""
+
+    max_value_chars: int
+    templates: Mapping[str, Template]
+
+    def for_kind(self, kind: str) -> Template | None:
+        """The set-up template that carries a push kind, else the default one, else None."""
+        for template in self.templates.values():
+            if kind in template.kinds and template.id:
+                return template
+        default = self.templates.get("default")
+        return default if default is not None and default.id else None
 
 
 @dataclass(frozen=True)
@@ -106,6 +161,9 @@ class Settings:
     community_name: str
     duty_phone: str
     dispatcher: DispatcherSettings
+    delivery: DeliverySettings
+    wecom: WeComSettings
+    templates: TemplateSettings
     escalation: EscalationSettings
     checkins: CheckInSettings
     visits: VisitSettings
@@ -219,6 +277,9 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         community_name=values["community"]["name"],
         duty_phone=values["community"]["duty_phone"],
         dispatcher=DispatcherSettings(**values["dispatcher"]),
+        delivery=_delivery(values["delivery"], root),
+        wecom=WeComSettings(**values["wecom"]),
+        templates=_templates(values["templates"]),
         escalation=EscalationSettings(**values["escalation"]),
         checkins=CheckInSettings(**values["checkins"]),
         visits=VisitSettings(**values["visits"]),
@@ -227,6 +288,29 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         timezone=values["timezone"]["name"],
         deadlines={key: Deadline(**value) for key, value in values["deadlines"].items()},
     )
+
+
+def _delivery(values: Mapping[str, Any], root: Path) -> DeliverySettings:
+    if values["token_endpoint"] not in ("stable", "classic"):
+        raise SettingsError("delivery.token_endpoint must be 'stable' or 'classic'")
+    return DeliverySettings(**{**values, "media_dir": _resolve(root, values["media_dir"])})
+
+
+def _templates(values: Mapping[str, Any]) -> TemplateSettings:
+    templates = {
+        name: Template(name, entry["id"], _names(entry["kinds"]), _names(entry["fields"]))
+        for name, entry in values.items()
+        if isinstance(entry, Mapping)
+    }
+    for template in templates.values():
+        if not template.fields:
+            raise SettingsError(f"templates.{template.name}.fields must name at least one field")
+    return TemplateSettings(values["max_value_chars"], templates)
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """A comma-separated list from a config file or the environment."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 def _resolve(root: Path, path: str) -> Path:

@@ -311,3 +311,26 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # The dispatcher sending the row holds it until lease_until; a lease that ran out (a crash) is free.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    # WeChat's msgid for a template message (TEMPLATESENDJOBFINISH names it), or WeCom's.
+    wechat_msgid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # WeChat's final word on a template message: success, failed:user block, failed: system failed.
+    receipt: Mapped[str | None] = mapped_column(String(40))
+
+
+class AccessToken(Base):
+    """A WeChat or WeCom access token shared by every process, and who may refresh it right now."""
+
+    __tablename__ = "access_tokens"
+
+    # e.g. "mp:<appid>" or "wecom:<corp_id>:<agent_id>".
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    # Only the process whose lease this is may fetch a new token; the others wait and read it.
+    refresh_owner: Mapped[str | None] = mapped_column(String(64))
+    refresh_until: Mapped[datetime | None]
+    fetched_at: Mapped[datetime | None]
+    fetches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

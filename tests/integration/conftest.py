@@ -1,0 +1,75 @@
+"""Integration plumbing: a fake WeChat on loopback, live-mode settings pointing at it, printed figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config.settings import Settings, load_settings
+from tests.fakewechat import FakeWeChat
+
+_REPORT = pytest.StashKey[list[str]]()
+# Template ids the fake accepts, by the [templates.<name>] they are configured for.
+TEMPLATE_IDS = {
+    "new_ticket": "tpl-new-ticket",
+    "escalation": "tpl-escalation",
+    "status": "tpl-status",
+    "checkin": "tpl-checkin",
+    "rating": "tpl-rating",
+    "default": "tpl-default",
+}
+
+
+@pytest.fixture
+def delivery_report(request: pytest.FixtureRequest) -> list[str]:
+    """Lines a test appends to, printed in the terminal summary (e.g. the soak test's figures)."""
+    return request.config.stash.setdefault(_REPORT, [])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Print what delivery tests put in the report, even when the run passes."""
+    lines = config.stash.get(_REPORT, [])
+    if lines:
+        terminalreporter.write_sep("-", "delivery figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def fake_wechat() -> Iterator[FakeWeChat]:
+    """A local WeChat (Official Account and WeCom APIs) on a free loopback port."""
+    fake = FakeWeChat(templates=TEMPLATE_IDS.values()).start()
+    fake.add_wecom_user("wang.fang")
+    yield fake
+    fake.stop()
+
+
+def live_env(tmp_path: Path, fake: FakeWeChat, **env: str) -> dict[str, str]:
+    """GRIDDESK_* variables for live mode on the test's database file, every WeChat API at the fake."""
+    templates = {f"GRIDDESK_TEMPLATES_{name.upper()}_ID": tid for name, tid in TEMPLATE_IDS.items()}
+    pointed = {
+        "GRIDDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'griddesk.db'}",
+        "GRIDDESK_WECHAT_APPID": fake.appid,
+        "GRIDDESK_WECHAT_SECRET": fake.secret,
+        "GRIDDESK_WECOM_CORP_ID": fake.corp_id,
+        "GRIDDESK_WECOM_SECRET": fake.corp_secret,
+        "GRIDDESK_WECOM_AGENT_ID": str(fake.agent_id),
+        "GRIDDESK_DELIVERY_API_BASE_URL": fake.mp_base_url,
+        "GRIDDESK_DELIVERY_WECOM_API_BASE_URL": fake.wecom_base_url,
+        "GRIDDESK_DELIVERY_REQUEST_TIMEOUT_SECONDS": "2",
+        "GRIDDESK_DELIVERY_MEDIA_DIR": str(tmp_path / "media"),
+    }
+    return pointed | templates | env
+
+
+def live_settings(tmp_path: Path, fake: FakeWeChat, **env: str) -> Settings:
+    """Live-mode settings on the test's database file (the `factory` fixture's), pointed at the fake."""
+    return load_settings(environ=live_env(tmp_path, fake, **env))
+
+
+@pytest.fixture
+def live(tmp_path: Path, fake_wechat: FakeWeChat) -> Settings:
+    """Live-mode settings against the fake WeChat (same database file as the `factory` fixture)."""
+    return live_settings(tmp_path, fake_wechat)
