@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.messenger import Delivery, Messenger, Push, SendError, Throttled, Undeliverable
 from bot.outcomes import ALERT_KIND, give_up
 from config.settings import DispatcherSettings
+from handlers.tally import Tally
 from storage.db import transaction
 from storage.models import InboundMessage, OutboxMessage, Resident, Worker
 
@@ -36,7 +37,7 @@ WINDOW_EVENTS = ("subscribe", "subscribe_scan", "scan", "click", "scancode_push"
 
 
 @dataclass
-class DispatchResult:
+class DispatchResult(Tally):
     """How one dispatcher run went."""
 
     sent: int = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -45,6 +45,7 @@ from handlers.context import Incoming, Reply, Services
 from handlers.lifecycle import WORKING, apply, tell_worker
 from handlers.requests import handle_request
 from handlers.resident_commands import awaiting_rating
+from handlers.tally import Tally
 from handlers.tickets import (
     OPEN_STATUSES,
     assignee_phrase,
@@ -109,7 +110,7 @@ REMINDER = (
 
 
 @dataclass
-class CheckInResult:
+class CheckInResult(Tally):
     """What one run of a check-in sweep did."""
 
     pinged: int = 0
@@ -121,16 +122,6 @@ class CheckInResult:
     visited: int = 0
     call_lists: int = 0
     failed: int = 0
-
-    @property
-    def total(self) -> int:
-        """Rows and people acted on, or failed; zero when nothing was due."""
-        return sum(getattr(self, field.name) for field in fields(self))
-
-    def summary(self) -> str:
-        """The non-zero counts, e.g. 'pinged=120 unreachable=2'."""
-        counts = ((field.name, getattr(self, field.name)) for field in fields(self))
-        return " ".join(f"{name}={count}" for name, count in counts if count)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
@@ -27,6 +27,7 @@ from handlers import lifecycle
 from handlers.context import Services
 from handlers.ladder import COMMUNITY, STREET, Rung, ladder, next_rung, rungs_up_to
 from handlers.lifecycle import ACTION_LABELS, tell_resident, tell_worker
+from handlers.tally import Tally
 from handlers.texts import CATEGORY_LABELS, local_time
 from handlers.tickets import community_desk, deadline_key, hand_to, record_event, worker_title
 from storage.db import transaction
@@ -43,7 +44,7 @@ EVENT_LABELS = ACTION_LABELS | {"follow_up": "补充信息"}
 
 
 @dataclass
-class SweepResult:
+class SweepResult(Tally):
     """How many tickets each rule acted on in one sweep."""
 
     warned: int = 0
@@ -53,16 +54,6 @@ class SweepResult:
     overdue_pages: int = 0
     closed_unrated: int = 0
     failed: int = 0
-
-    @property
-    def total(self) -> int:
-        """Tickets acted on or failed; zero when nothing was due."""
-        return sum(getattr(self, field.name) for field in fields(self))
-
-    def summary(self) -> str:
-        """The non-zero counts, e.g. 'escalated=2 warned=1'."""
-        counts = ((field.name, getattr(self, field.name)) for field in fields(self))
-        return " ".join(f"{name}={count}" for name, count in counts if count)
 
 
 Conditions = Callable[[Settings, datetime], list[ColumnElement[bool]]]
