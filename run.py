@@ -6,26 +6,38 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine
+import requests
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
+from wechatpy.exceptions import WeChatClientException
 
 from bot.app import create_app, utc_now
 from bot.channels import build_messenger
 from bot.intents import IntentClassifier, IntentRulesError, load_classifier
+from bot.menu import MenuError, load_menu, publish_menu
+from bot.qrcodes import create_building_codes
 from bot.say import say, utterance
 from bot.scheduler import build_scheduler
-from config.settings import Settings, SettingsError, load_settings
+from bot.wechat_api import OfficialAccountClient, official_account_client
+from config.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from handlers.invites import ROLES, InviteError, create_invite
 from storage.db import make_engine, make_session_factory, transaction, upgrade
-from storage.demo import minutes_after_midnight, seed_community
+from storage.demo import load_community, minutes_after_midnight, seed_community
+from storage.models import Building
 from storage.queries import outbox_rows, staff, ticket_rows
 from storage.register import RegisterFileError, export_register, import_register
 
 log = logging.getLogger("griddesk")
+LIVE_ONLY = (
+    "this needs a live Official Account: set GRIDDESK_WECHAT_APPID and GRIDDESK_WECHAT_SECRET "
+    "(README.md, 'Setting up the Official Account')"
+)
+QR_CODE_DIR = PROJECT_ROOT / "var" / "qrcodes"
 
 
 @dataclass(frozen=True)
@@ -166,6 +178,19 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def community_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Load grids, buildings and staff (the layout of config/demo.toml) into the database."""
+    runtime = open_runtime(settings)
+    try:
+        with transaction(runtime.factory) as session:
+            load_community(session, Path(args.file), utc_now())
+    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
+        print(f"cannot load {args.file}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    print(f"loaded {args.file}")
+    return 0
+
+
 def residents_command(settings: Settings, args: argparse.Namespace) -> int:
     """Import the household register (台账) from CSV or XLSX, or export it."""
     runtime = open_runtime(settings)
@@ -193,6 +218,76 @@ def residents_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def menu_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Publish config/menu.toml as the Official Account's custom menu (--dry-run: print it, send nothing)."""
+    try:
+        menu = load_menu(settings.menu_path)
+    except MenuError as exc:
+        print(f"cannot publish the menu: {exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(json.dumps(menu, ensure_ascii=False, indent=2))
+        return 0
+    if settings.sandbox:
+        print(f"cannot publish the menu: {LIVE_ONLY}", file=sys.stderr)
+        return 2
+
+    def publish(client: OfficialAccountClient, _factory: sessionmaker[Session]) -> int:
+        publish_menu(client, menu)
+        print(f"menu published: {' | '.join(button['name'] for button in menu['button'])}")
+        print("WeChat shows a new menu to followers within a few minutes.")
+        return 0
+
+    return _on_wechat(settings, publish)
+
+
+def qrcodes_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Create each building's permanent QR code on WeChat and write printable PNGs."""
+    if settings.sandbox:
+        print(f"cannot create QR codes: {LIVE_ONLY}", file=sys.stderr)
+        return 2
+
+    def write_codes(client: OfficialAccountClient, factory: sessionmaker[Session]) -> int:
+        with transaction(factory) as session:
+            names = list(session.scalars(select(Building.name).order_by(Building.id)))
+        unknown = [name for name in args.building if name not in names]
+        if unknown or not names:
+            print(f"unknown building: {', '.join(unknown)}" if unknown else _NO_BUILDINGS, file=sys.stderr)
+            return 2
+        for code in create_building_codes(client, args.building or names, args.out):
+            print(f"{code.building}  {code.path}  {code.url}")
+        return 0
+
+    return _on_wechat(settings, write_codes)
+
+
+_NO_BUILDINGS = "no buildings in the database yet: load the community's grids and buildings first"
+
+
+def _on_wechat(
+    settings: Settings, work: Callable[[OfficialAccountClient, sessionmaker[Session]], int]
+) -> int:
+    """Run work with the Official Account client (its token shared with the server); WeChat errors exit 1."""
+    runtime = open_runtime(settings)
+    try:
+        return work(official_account_client(settings, runtime.factory), runtime.factory)
+    except WeChatClientException as exc:
+        print(f"WeChat refused: {_wechat_error(exc)}", file=sys.stderr)
+        return 1
+    except requests.RequestException as exc:
+        print(f"cannot reach WeChat at {settings.delivery.api_base_url}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        runtime.engine.dispose()
+
+
+def _wechat_error(exc: WeChatClientException) -> str:
+    """errcode and errmsg, or the HTTP status when WeChat did not answer JSON."""
+    if exc.errcode is None and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    return f"errcode {exc.errcode}, errmsg {exc.errmsg}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="run.py", description="GridDesk 网格服务台")
@@ -217,6 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     classify_parser.add_argument("text", nargs="*")
     classify_parser.set_defaults(func=classify_command)
 
+    community_parser = commands.add_parser(
+        "community", help="load grids, buildings and staff from a TOML file"
+    )
+    community_actions = community_parser.add_subparsers(dest="action", required=True)
+    load_parser = community_actions.add_parser("load", help="create or update what the file describes")
+    load_parser.add_argument("file", help="same layout as config/demo.toml")
+    community_parser.set_defaults(func=community_command)
+
     worker_parser = commands.add_parser("worker", help="invite grid workers, list staff")
     worker_actions = worker_parser.add_subparsers(dest="action", required=True)
     invite = worker_actions.add_parser("invite", help="print a one-time code that binds a worker's WeChat")
@@ -235,6 +338,16 @@ def build_parser() -> argparse.ArgumentParser:
     exporting = residents_actions.add_parser("export", help="write the register as CSV (stdout) or XLSX")
     exporting.add_argument("file", type=Path, nargs="?", help="CSV, or XLSX when it ends in .xlsx")
     residents_parser.set_defaults(func=residents_command)
+
+    wechat_parser = commands.add_parser("wechat", help="set up the live Official Account: menu, QR codes")
+    wechat_actions = wechat_parser.add_subparsers(dest="action", required=True)
+    menu = wechat_actions.add_parser("menu", help="publish the custom menu (config/menu.toml)")
+    menu.add_argument("--dry-run", action="store_true", help="check and print the menu; send nothing")
+    menu.set_defaults(func=menu_command)
+    qrcodes = wechat_actions.add_parser("qrcodes", help="a permanent QR code per building, as printable PNGs")
+    qrcodes.add_argument("--out", type=Path, default=QR_CODE_DIR, help="folder for the PNGs (var/qrcodes)")
+    qrcodes.add_argument("--building", action="append", default=[], help="only this building; repeatable")
+    qrcodes.set_defaults(func=qrcodes_command)
 
     for name in ("tickets", "outbox"):
         listing = commands.add_parser(name, help=f"list {name}, newest first")

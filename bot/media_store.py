@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import mimetypes
 import os
 import re
 import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import requests
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+from wechatpy.exceptions import WeChatClientException
 
 from bot.wechat_api import OfficialAccountClient, call_with_fresh_token
+from config.settings import Settings
+from handlers.tally import Tally
+from storage.db import transaction
+from storage.models import InboundMessage
+
+log = logging.getLogger(__name__)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _FILENAME = re.compile(r'filename="?([^";]+)"?')
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 # WeChat's voice formats, which mimetypes does not know.
 _EXTENSIONS = {"audio/amr": ".amr", "audio/speex": ".speex", "audio/x-speex": ".speex"}
+MEDIA_TYPES = ("image", "voice")
+MEDIA_LIFETIME = timedelta(days=3)
+# 40007 invalid media_id: WeChat will never serve this one, so asking again every minute is pointless.
+GONE_ERRCODES = frozenset({40007})
+# media_path of a message whose media could not be saved in time.
+GAVE_UP = ""
+BATCH_SIZE = 50
 
 
 class MediaError(RuntimeError):
@@ -55,3 +74,80 @@ def _extension(response: requests.Response) -> str:
         return suffix
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     return _EXTENSIONS.get(content_type) or mimetypes.guess_extension(content_type) or ".bin"
+
+
+@dataclass
+class MediaRun(Tally):
+    """What one run of the media job did."""
+
+    saved: int = 0
+    waiting: int = 0
+    given_up: int = 0
+
+
+def download_pending_media(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    client: OfficialAccountClient | None,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+) -> MediaRun:
+    """Save residents' photos and voice not saved yet; give up on those WeChat has already deleted."""
+    result = MediaRun()
+    if client is None:  # sandbox: there is no WeChat to ask
+        return result
+    pending = _pending(factory, batch_size)
+    for index, (message_id, media_id, received_at) in enumerate(pending):
+        if now - received_at > MEDIA_LIFETIME:
+            log.warning("media of message %s expired on WeChat before it could be saved", message_id)
+            result.given_up += _record(factory, message_id, GAVE_UP)
+            continue
+        try:
+            path = download_media(client, media_id, settings.delivery.media_dir)
+        except requests.RequestException as exc:
+            # WeChat unreachable: the rest would wait for the same timeout; all are tried next run.
+            log.warning("media download stopped, WeChat unreachable: %s", exc)
+            result.waiting += len(pending) - index
+            break
+        except (WeChatClientException, MediaError) as exc:
+            if _is_gone(exc):
+                log.warning("media of message %s cannot be fetched: %s", message_id, exc)
+                result.given_up += _record(factory, message_id, GAVE_UP)
+            else:
+                log.info("media of message %s not saved yet, retrying next run: %s", message_id, exc)
+                result.waiting += 1
+            continue
+        result.saved += _record(factory, message_id, str(path))
+    return result
+
+
+def _pending(factory: sessionmaker[Session], limit: int) -> list[tuple[int, str, datetime]]:
+    """Photos and voice messages with a media id and no saved file yet, oldest first."""
+    query = (
+        select(InboundMessage.id, InboundMessage.media_id, InboundMessage.received_at)
+        .where(
+            InboundMessage.media_path.is_(None),
+            InboundMessage.media_id.is_not(None),
+            InboundMessage.msg_type.in_(MEDIA_TYPES),
+        )
+        .order_by(InboundMessage.id)
+        .limit(limit)
+    )
+    with transaction(factory) as session:
+        return [(row.id, row.media_id, row.received_at) for row in session.execute(query)]
+
+
+def _record(factory: sessionmaker[Session], message_id: int, media_path: str) -> int:
+    """Note where the media went (or that it is lost); 0 when another process already did."""
+    with transaction(factory) as session:
+        done = session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == message_id, InboundMessage.media_path.is_(None))
+            .values(media_path=media_path)
+        )
+        return done.rowcount
+
+
+def _is_gone(exc: Exception) -> bool:
+    """A media id WeChat will never serve, or an answer that is not a file (e.g. a video's link)."""
+    return isinstance(exc, MediaError) or getattr(exc, "errcode", None) in GONE_ERRCODES

@@ -6,12 +6,12 @@ from sqlalchemy import select
 
 from bot.normalize import normalize
 from bot.outcomes import record_template_xml
-from handlers.binding import handle_binding, looks_like_binding, parse_address
+from handlers.binding import address_for, handle_binding, looks_like_binding
 from handlers.checkins import note_checkin
 from handlers.context import Incoming, Reply, Services
 from handlers.conversation import handle_chat, handle_help, handle_my_tickets
 from handlers.emergency import handle_emergency
-from handlers.events import handle_menu_click, handle_subscribe, handle_unsubscribe
+from handlers.events import handle_menu_click, handle_scan, handle_subscribe, handle_unsubscribe
 from handlers.invites import invite_code_in, redeem_invite
 from handlers.media import handle_image, handle_location, handle_voice_without_text
 from handlers.requests import handle_request
@@ -23,7 +23,7 @@ from storage.models import InboundMessage, Resident, Worker
 MY_TICKETS = frozenset({"我的工单", "查工单", "查询工单", "工单进度", "查进度", "我的报修"})
 HELP_WORDS = frozenset({"", "帮助", "help", "菜单", "功能", "怎么用"})
 HUMAN_WORDS = ("人工", "找网格员", "叫网格员", "网格员联系我", "找社区", "找工作人员")
-SILENT_EVENTS = frozenset({"view", "location", "scan"})
+SILENT_EVENTS = frozenset({"view", "location"})
 
 
 def route(services: Services, incoming: Incoming) -> Reply:
@@ -74,8 +74,9 @@ def route_text(services: Services, resident: Resident, text: str, message_id: in
         return handle_cancel(services, resident, number)
     if looks_like_worker_command(text):
         return Reply("这是网格员使用的工单指令。如需帮助,请直接说说您遇到的问题;回复“我的工单”可查看进度。")
-    if looks_like_binding(normalized) or parse_address(normalized):
-        return handle_binding(services, resident, parse_address(normalized), message_id)
+    address = address_for(resident, normalized)
+    if looks_like_binding(normalized) or address is not None:
+        return handle_binding(services, resident, address, message_id)
     if normalized in MY_TICKETS:
         return handle_my_tickets(services, resident)
     pending = take_pending_category(services, resident)
@@ -100,7 +101,9 @@ def route_text(services: Services, resident: Resident, text: str, message_id: in
 def _route_event(services: Services, resident: Resident, incoming: Incoming) -> Reply:
     event = (incoming.event or "").lower()
     if event in ("subscribe", "subscribe_scan"):
-        return handle_subscribe(services, resident)
+        return handle_subscribe(services, resident, incoming.event_key, incoming.message_id)
+    if event == "scan":
+        return handle_scan(services, resident, incoming.event_key, incoming.message_id)
     if event == "unsubscribe":
         return handle_unsubscribe(resident)
     if event == "click":

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import Clock
 from bot.dispatcher import dispatch_due
 from bot.intents import IntentClassifier
+from bot.media_store import download_pending_media
 from bot.messenger import Messenger
+from bot.wechat_api import official_account_client
 from config.settings import Settings
 from handlers.checkins import CheckInResult, PingSweep, call_list_sweep, knock_sweep, remind_sweep
 from handlers.escalation import sweep
@@ -19,6 +21,8 @@ from handlers.visits import send_visit_digests
 log = logging.getLogger(__name__)
 # Check-in times are whole minutes; each sweep is idempotent, so a late or doubled run is harmless.
 CHECKIN_SWEEP_SECONDS = 60.0
+# WeChat deletes residents' photos and voice after 3 days; a minute's delay costs nothing, a failure retries.
+MEDIA_DOWNLOAD_SECONDS = 60.0
 
 
 def build_scheduler(
@@ -28,7 +32,7 @@ def build_scheduler(
     clock: Clock,
     classifier: IntentClassifier,
 ) -> BackgroundScheduler:
-    """A scheduler (not yet started): outbox dispatch, the deadline sweep and the check-in sweeps."""
+    """A scheduler (not yet started): outbox dispatch, deadline and check-in sweeps, media downloads."""
     scheduler = BackgroundScheduler(timezone=settings.timezone)
 
     def dispatch() -> None:
@@ -85,7 +89,32 @@ def build_scheduler(
         )
     # Hourly and idempotent per day, so a restart after the digest hour still sends the day's lists.
     scheduler.add_job(visit_digests, "interval", hours=1, id="visit-digests", max_instances=1, coalesce=True)
+    if not settings.sandbox:
+        _add_media_downloads(scheduler, settings, factory, clock)
     return scheduler
+
+
+def _add_media_downloads(
+    scheduler: BackgroundScheduler, settings: Settings, factory: sessionmaker[Session], clock: Clock
+) -> None:
+    """Live mode only: save residents' photos and voice before WeChat deletes them."""
+    client = official_account_client(settings, factory)
+
+    def download_media() -> None:
+        result = download_pending_media(factory, settings, client, clock())
+        if result.waiting or result.given_up:
+            log.warning("media downloads: %s", result.summary())
+        elif result.saved:
+            log.info("media downloads: %s", result.summary())
+
+    scheduler.add_job(
+        download_media,
+        "interval",
+        seconds=MEDIA_DOWNLOAD_SECONDS,
+        id="media-downloads",
+        max_instances=1,
+        coalesce=True,
+    )
 
 
 def _log_checkins(what: str, result: CheckInResult) -> None:

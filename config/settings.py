@@ -169,6 +169,7 @@ class Settings:
     visits: VisitSettings
     demo_path: Path
     intents_path: Path
+    menu_path: Path
     timezone: str
     deadlines: Mapping[str, Deadline]
 
@@ -285,6 +286,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         visits=VisitSettings(**values["visits"]),
         demo_path=_resolve(root, values["paths"]["demo"]),
         intents_path=_resolve(root, values["paths"]["intents"]),
+        menu_path=_resolve(root, values["paths"]["menu"]),
         timezone=values["timezone"]["name"],
         deadlines={key: Deadline(**value) for key, value in values["deadlines"].items()},
     )

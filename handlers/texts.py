@@ -32,6 +32,7 @@ ROLE_LABELS = {"worker": "网格员", "leader": "网格长", "community": "社�
 
 BIND_EXAMPLE = "3号楼2单元301"
 ASK_ADDRESS = f"您还没有登记住址,请回复楼号和房号,例如“{BIND_EXAMPLE}”,方便网格员上门。"
+ASK_UNIT_ROOM = "请回复单元和房号,例如“2单元301”,方便网格员上门。"
 
 HELP = (
     "您好,这里是{community}网格服务台。报修、缴费、买药、看病、邻里纠纷,直接发文字或语音告诉我们就行。\n"

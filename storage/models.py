@@ -265,6 +265,8 @@ class InboundMessage(Base):
     """Every message and event WeChat delivered, kept whether or not it opened a ticket."""
 
     __tablename__ = "inbound_messages"
+    # The media download job asks every minute which photos and voice messages are not saved yet.
+    __table_args__ = (Index("ix_inbound_messages_media_pending", "media_path", "media_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # MsgId, or FromUserName+CreateTime for events: WeChat's retries share it.
@@ -275,6 +277,8 @@ class InboundMessage(Base):
     event_key: Mapped[str | None] = mapped_column(String(120))
     content: Mapped[str | None] = mapped_column(Text)
     media_id: Mapped[str | None] = mapped_column(String(200))
+    # Where the photo or voice was saved; "" when it could not be saved before WeChat deleted it.
+    media_path: Mapped[str | None] = mapped_column(String(500))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     label: Mapped[str | None] = mapped_column(String(200))

@@ -98,6 +98,8 @@ class FakeWeChat:
         self.wecom_token_fetches = 0
         self.injected_failures = 0
         self.template_results: dict[int, str] = {}
+        self.menu: dict[str, Any] | None = None
+        self.qr_codes: dict[str, str] = {}  # scene -> url of the codes created
         self._offset = 0.0
         self._interactions: dict[str, float] = {}
         self._custom_count: Counter[str] = Counter()
@@ -408,6 +410,7 @@ class FakeWeChat:
         buttons = (_load(body) or {}).get("button")
         if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
             return _error(40016, "invalid button size")
+        self.menu = _load(body)
         return _json(OK)
 
     def _qrcode_create(self, query: dict[str, str], body: bytes) -> Answer:
@@ -418,9 +421,14 @@ class FakeWeChat:
         kinds = ("QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE")
         if data.get("action_name") not in kinds or "scene" not in (data.get("action_info") or {}):
             return _error(40053, "invalid action info")
+        scene = data["action_info"]["scene"]
+        if not isinstance(scene, dict) or not (scene.get("scene_str") or scene.get("scene_id")):
+            return _error(40053, "invalid action info")
         ticket = secrets.token_urlsafe(16)
         expires = int(data.get("expire_seconds", 60)) if "LIMIT" not in data["action_name"] else None
-        return _json({"ticket": ticket, "expire_seconds": expires, "url": f"http://weixin.qq.com/q/{ticket}"})
+        url = f"http://weixin.qq.com/q/{ticket}"
+        self.qr_codes[str(scene.get("scene_str") or scene.get("scene_id"))] = url
+        return _json({"ticket": ticket, "expire_seconds": expires, "url": url})
 
     def _wecom_token(self, query: dict[str, str], _body: bytes) -> Answer:
         if query.get("corpid") != self.corp_id:

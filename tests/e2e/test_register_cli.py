@@ -86,3 +86,23 @@ def test_an_unreadable_file_exits_2(tmp_path, env, content, message) -> None:
 
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_live_community_is_loaded_from_a_file(tmp_path: Path) -> None:
+    community = tmp_path / "community.toml"
+    community.write_text(
+        '[[workers]]\nopenid = "o-w1"\nname = "周敏"\nrole = "worker"\n\n'
+        '[[grids]]\ncode = "A1"\nname = "东区一网格"\nworker = "o-w1"\nbuildings = ["11号楼"]\n',
+        encoding="utf-8",
+    )
+    live = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
+    # A secret means live mode: the demo community is not seeded, so only the file's grids exist.
+    live |= {"GRIDDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}", "GRIDDESK_WECHAT_SECRET": "s"}
+    loaded = run(live, "community", "load", str(community))
+    assert loaded.returncode == 0, loaded.stderr
+    staff = run(live, "worker", "list").stdout
+    assert '"name": "周敏"' in staff and '"grids": ["A1"]' in staff and "王芳" not in staff
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[grids]]\ncode = 1\n", encoding="utf-8")
+    failed = run(live, "community", "load", str(broken))
+    assert failed.returncode == 2 and "cannot load" in failed.stderr

@@ -9,6 +9,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import scheduler as scheduler_module
+from bot.media_store import MediaRun
 from bot.messenger import ConsoleMessenger
 from config.settings import load_settings
 from handlers.escalation import SweepResult
@@ -38,3 +39,16 @@ def test_the_sweep_logs_only_when_it_did_something(scheduler, monkeypatch, caplo
         assert caplog.messages == []
         job.func()
     assert caplog.messages == ["deadline sweep: warned=1 escalated=2"]
+
+
+def test_media_downloads_run_every_minute_in_live_mode_only(scheduler, monkeypatch, caplog) -> None:
+    assert scheduler.get_job("media-downloads") is None
+    live = load_settings(environ={"GRIDDESK_WECHAT_APPID": "wx-live", "GRIDDESK_WECHAT_SECRET": "secret"})
+    built = scheduler_module.build_scheduler(live, None, ConsoleMessenger(), FakeClock(), None)
+    job = built.get_job("media-downloads")
+    assert job.trigger.interval == timedelta(seconds=60)
+    assert (job.max_instances, job.coalesce) == (1, True)
+    monkeypatch.setattr(scheduler_module, "download_pending_media", lambda *args: MediaRun(waiting=1))
+    with caplog.at_level(logging.INFO, logger="bot.scheduler"):
+        job.func()
+    assert caplog.messages == ["media downloads: waiting=1"]

@@ -1,0 +1,61 @@
+"""One permanent QR code per building (qrcode/create, QR_LIMIT_STR_SCENE), rendered as a printable PNG.
+
+A resident who scans a building's code follows the Official Account (or, already following, just
+scans) and is placed in that building at once (handlers/binding.py:handle_building_scan). The scene
+is "building:<name>", so the codes survive a rebuilt database; renaming a building needs new codes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import segno
+
+from bot.wechat_api import OfficialAccountClient, call_with_fresh_token
+from handlers.binding import building_scene
+
+# Printed at 300 dpi, 20 pixels a module make a code about 8 cm wide: easy to scan on a notice board.
+SCALE, DPI = 20, 300
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+@dataclass(frozen=True)
+class BuildingCode:
+    """A building's QR code: the scene it carries, WeChat's URL for it, and the PNG written."""
+
+    building: str
+    scene: str
+    url: str
+    path: Path
+
+
+def create_building_codes(
+    client: OfficialAccountClient, buildings: Iterable[str], out_dir: Path
+) -> Iterator[BuildingCode]:
+    """Ask WeChat for each building's permanent code and write `<building>.png` into out_dir, one by one."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in buildings:
+        yield create_building_code(client, name, out_dir)
+
+
+def create_building_code(client: OfficialAccountClient, building: str, out_dir: Path) -> BuildingCode:
+    """One building's code; any code carrying the building's scene, old or new, places residents there."""
+    scene = building_scene(building)
+    request = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}}
+    answer = call_with_fresh_token(client, lambda: client.qrcode.create(request))
+    path = out_dir / f"{file_stem(building)}.png"
+    render_png(answer["url"], path)
+    return BuildingCode(building, scene, answer["url"], path)
+
+
+def render_png(url: str, path: Path) -> None:
+    """The URL as a QR code PNG (high error correction: posters get dirty and creased)."""
+    segno.make_qr(url, error="h", boost_error=False).save(path, kind="png", scale=SCALE, dpi=DPI)
+
+
+def file_stem(building: str) -> str:
+    """The building's name, safe as a file name on any system."""
+    return _UNSAFE.sub("_", building).strip(" .") or "building"
