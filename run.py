@@ -1,18 +1,22 @@
-"""GridDesk's composition root and command line: `uv run run.py [serve|say|classify|tickets|outbox]`."""
+"""GridDesk's composition root and command line: `uv run run.py [serve|scheduler|say|tickets|...]`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from flask import Flask
 from sqlalchemy import Engine, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.exceptions import WeChatClientException
 
@@ -63,8 +67,10 @@ def open_runtime(settings: Settings, migrate: bool = True) -> Runtime:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the webhook and the scheduler in this process."""
+    """Serve the webhook: under gunicorn with --workers, else the one-process sandbox with the scheduler."""
     host, port = args.host or settings.host, args.port or settings.port
+    if args.workers is not None:
+        return serve_workers(settings, host, port, args.workers, args.threads)
     runtime = open_runtime(settings)
     classifier = load_classifier(settings.intents_path)
     app = create_app(settings, runtime.factory, classifier)
@@ -80,18 +86,76 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def banner(settings: Settings, host: str, port: int) -> str:
-    """What the person who started GridDesk needs to know to try it."""
-    mode = (
-        "SANDBOX (no WeChat app secret: pushes print here)" if settings.sandbox else "LIVE Official Account"
+def serve_workers(settings: Settings, host: str, port: int, workers: int, threads: int) -> int:
+    """Run the webhook under gunicorn in `workers` processes; `run.py scheduler` runs the scheduler."""
+    # Imported here: gunicorn runs on Unix only, and the one-process sandbox does not need it.
+    from bot.wsgi import WebServer, gunicorn_options
+
+    # Migrate and seed once, in the master; its engine is gone before any worker forks.
+    open_runtime(settings).engine.dispose()
+    print(banner(settings, host, port, workers=workers), flush=True)
+    WebServer(lambda: web_app(settings), gunicorn_options(host, port, workers, threads)).run()
+    return 0
+
+
+def web_app(settings: Settings) -> Flask:
+    """The webhook on an engine of its own: what each gunicorn worker builds after the fork."""
+    runtime = open_runtime(settings, migrate=False)
+    return create_app(settings, runtime.factory, load_classifier(settings.intents_path))
+
+
+def scheduler_command(settings: Settings, _args: argparse.Namespace) -> int:
+    """Run the scheduler alone until SIGTERM or SIGINT; any number of these may run at once."""
+    runtime = open_runtime(settings)
+    classifier = load_classifier(settings.intents_path)
+    messenger = build_messenger(settings, runtime.factory, utc_now)
+    scheduler = build_scheduler(settings, runtime.factory, messenger, utc_now, classifier)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler.start()
+    print(scheduler_banner(settings), flush=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        # Let running jobs finish, so they hand their leases back instead of leaving them to run out.
+        scheduler.shutdown(wait=True)
+        runtime.engine.dispose()
+    print("GridDesk scheduler stopped", flush=True)
+    return 0
+
+
+def scheduler_banner(settings: Settings) -> str:
+    """What the scheduler process does, and where sandbox pushes show up."""
+    pushes = "print here (sandbox)" if settings.sandbox else "go to WeChat"
+    return "\n".join(
+        [
+            "GridDesk scheduler: outbox dispatch, deadline and check-in sweeps, visit digests",
+            f"  pushes:   {pushes}",
+            f"  database: {shown_url(settings.database_url)}",
+        ]
     )
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit for a terminal or a log: the password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def banner(settings: Settings, host: str, port: int, workers: int | None = None) -> str:
+    """What the person who started GridDesk needs to know to try it."""
+    where = "pushes print here" if workers is None else "pushes print in `run.py scheduler`"
+    mode = f"SANDBOX (no WeChat app secret: {where})" if settings.sandbox else "LIVE Official Account"
     safe = "safe mode (AES) on" if settings.wechat.safe_mode else "plaintext mode"
     lines = [
         "GridDesk 网格服务台",
         f"  mode:     {mode}, {safe}",
         f"  webhook:  http://{host}:{port}/wechat",
-        f"  database: {settings.database_url}",
+        f"  database: {shown_url(settings.database_url)}",
     ]
+    if workers is not None:
+        lines.append(f"  server:   gunicorn, {workers} worker processes; start `uv run run.py scheduler` too")
     if settings.sandbox:
         lines += [
             "  try, in a second terminal:",
@@ -295,7 +359,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="run the webhook and scheduler (the default)")
     serve_parser.add_argument("--host")
     serve_parser.add_argument("--port", type=int)
+    serve_parser.add_argument(
+        "--workers",
+        type=_at_least_one,
+        metavar="N",
+        help="production: serve with gunicorn in N processes, without the scheduler (run `scheduler` too)",
+    )
+    serve_parser.add_argument(
+        "--threads", type=_at_least_one, default=4, metavar="T", help="with --workers: threads per worker (4)"
+    )
     serve_parser.set_defaults(func=serve)
+
+    scheduler_parser = commands.add_parser(
+        "scheduler", help="run the scheduler alone (outbox, sweeps); pairs with serve --workers"
+    )
+    scheduler_parser.set_defaults(func=scheduler_command)
 
     say_parser = commands.add_parser("say", help="send a signed WeChat message as a resident")
     say_parser.add_argument("--as", dest="openid", required=True, help="the resident's openid")
@@ -355,6 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
         listing.add_argument("--limit", type=int, default=200)
         listing.set_defaults(func=listing_command)
     return parser
+
+
+def _at_least_one(text: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

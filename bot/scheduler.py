@@ -1,8 +1,13 @@
-"""APScheduler wiring: the clock that drives the outbox dispatcher, the deadline sweep and the check-ins."""
+"""APScheduler wiring: the clock that drives the outbox dispatcher, the deadline sweep and the check-ins.
+
+Every job runs under a database lease named after it (storage/leases.py), so any number of scheduler
+processes can run side by side and each job still runs in one of them at a time.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,12 +22,16 @@ from config.settings import Settings
 from handlers.checkins import CheckInResult, PingSweep, call_list_sweep, knock_sweep, remind_sweep
 from handlers.escalation import sweep
 from handlers.visits import send_visit_digests
+from storage.leases import JobLeases
 
 log = logging.getLogger(__name__)
 # Check-in times are whole minutes; each sweep is idempotent, so a late or doubled run is harmless.
 CHECKIN_SWEEP_SECONDS = 60.0
 # WeChat deletes residents' photos and voice after 3 days; a minute's delay costs nothing, a failure retries.
 MEDIA_DOWNLOAD_SECONDS = 60.0
+# How long a sweep's lease lasts: longer than a sweep takes; a dead process holds it up this long at most.
+# A sweep that outlasts it may overlap another process's run, which its conditional updates tolerate.
+SWEEP_LEASE_SECONDS = 120.0
 
 
 def build_scheduler(
@@ -31,9 +40,11 @@ def build_scheduler(
     messenger: Messenger,
     clock: Clock,
     classifier: IntentClassifier,
+    leases: JobLeases | None = None,
 ) -> BackgroundScheduler:
     """A scheduler (not yet started): outbox dispatch, deadline and check-in sweeps, media downloads."""
     scheduler = BackgroundScheduler(timezone=settings.timezone)
+    leases = leases or JobLeases(factory)
 
     def dispatch() -> None:
         result = dispatch_due(factory, messenger, settings.dispatcher, clock())
@@ -63,8 +74,9 @@ def build_scheduler(
         if sent:
             log.info("visit digests: %s sent", sent)
 
+    # Outbox rows carry their own leases too; the job lease only spares rival dispatchers a wasted run.
     scheduler.add_job(
-        dispatch,
+        _leased(leases, "dispatch-outbox", settings.dispatcher.lease_seconds, dispatch),
         "interval",
         seconds=settings.dispatcher.interval_seconds,
         id="dispatch-outbox",
@@ -72,7 +84,7 @@ def build_scheduler(
         coalesce=True,
     )
     scheduler.add_job(
-        sweep_deadlines,
+        _leased(leases, "deadline-sweep", SWEEP_LEASE_SECONDS, sweep_deadlines),
         "interval",
         seconds=settings.escalation.sweep_interval_seconds,
         id="deadline-sweep",
@@ -85,17 +97,46 @@ def build_scheduler(
         (checkin_knocks, "checkin-knocks"),
     ):
         scheduler.add_job(
-            job, "interval", seconds=CHECKIN_SWEEP_SECONDS, id=name, max_instances=1, coalesce=True
+            _leased(leases, name, SWEEP_LEASE_SECONDS, job),
+            "interval",
+            seconds=CHECKIN_SWEEP_SECONDS,
+            id=name,
+            max_instances=1,
+            coalesce=True,
         )
     # Hourly and idempotent per day, so a restart after the digest hour still sends the day's lists.
-    scheduler.add_job(visit_digests, "interval", hours=1, id="visit-digests", max_instances=1, coalesce=True)
+    scheduler.add_job(
+        _leased(leases, "visit-digests", SWEEP_LEASE_SECONDS, visit_digests),
+        "interval",
+        hours=1,
+        id="visit-digests",
+        max_instances=1,
+        coalesce=True,
+    )
     if not settings.sandbox:
-        _add_media_downloads(scheduler, settings, factory, clock)
+        _add_media_downloads(scheduler, settings, factory, clock, leases)
     return scheduler
 
 
+def _leased(leases: JobLeases, name: str, seconds: float, job: Callable[[], None]) -> Callable[[], None]:
+    """The job, run only while this process holds its lease; skipped when another process is running it."""
+
+    def run() -> None:
+        with leases.held(name, seconds) as mine:
+            if mine:
+                job()
+            else:
+                log.debug("%s: another scheduler process is running it", name)
+
+    return run
+
+
 def _add_media_downloads(
-    scheduler: BackgroundScheduler, settings: Settings, factory: sessionmaker[Session], clock: Clock
+    scheduler: BackgroundScheduler,
+    settings: Settings,
+    factory: sessionmaker[Session],
+    clock: Clock,
+    leases: JobLeases,
 ) -> None:
     """Live mode only: save residents' photos and voice before WeChat deletes them."""
     client = official_account_client(settings, factory)
@@ -108,7 +149,7 @@ def _add_media_downloads(
             log.info("media downloads: %s", result.summary())
 
     scheduler.add_job(
-        download_media,
+        _leased(leases, "media-downloads", SWEEP_LEASE_SECONDS, download_media),
         "interval",
         seconds=MEDIA_DOWNLOAD_SECONDS,
         id="media-downloads",

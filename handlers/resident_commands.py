@@ -30,7 +30,7 @@ def awaiting_rating(services: Services, resident: Resident) -> Ticket | None:
     query = (
         select(Ticket)
         .where(Ticket.resident_id == resident.id, Ticket.status == "resolved", Ticket.rating.is_(None))
-        .order_by(Ticket.resolved_at.desc())
+        .order_by(Ticket.resolved_at.desc(), Ticket.id.desc())
     )
     return services.session.scalars(query).first()
 

@@ -201,7 +201,7 @@ def _my_tickets(services: Services, worker: Worker) -> Reply:
     query = (
         select(Ticket)
         .where(Ticket.assignee_id == worker.id, Ticket.status.in_(OPEN_STATUSES))
-        .order_by(Ticket.ack_due_at)
+        .order_by(Ticket.ack_due_at, Ticket.id)
         .limit(20)
     )
     tickets = list(services.session.scalars(query))

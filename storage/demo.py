@@ -38,16 +38,23 @@ def load_community(session: Session, path: Path, now: datetime) -> None:
     for spec in data.get("grids", []):
         grid = _upsert_grid(session, spec, workers)
         for name in spec.get("buildings", []):
-            buildings[name] = _upsert_building(session, name, grid)
+            buildings[name] = _upsert_building(session, _key({"name": name}, "name", "building"), grid)
     for spec in data.get("residents", []):
         _upsert_resident(session, spec, buildings, now)
     session.flush()
 
 
+def _key(spec: dict[str, Any], name: str, what: str) -> str:
+    """A text key the file looks rows up by; a number there is an error on every database, not just some."""
+    value = spec[name]
+    if not isinstance(value, str):
+        raise ValueError(f"{what} {name} must be text, not {value!r}")
+    return value
+
+
 def _upsert_worker(session: Session, spec: dict[str, Any]) -> Worker:
-    worker = session.scalar(select(Worker).where(Worker.openid == spec["openid"])) or Worker(
-        openid=spec["openid"]
-    )
+    openid = _key(spec, "openid", "worker")
+    worker = session.scalar(select(Worker).where(Worker.openid == openid)) or Worker(openid=openid)
     for field in WORKER_FIELDS:
         if field in spec:
             setattr(worker, field, spec[field])
@@ -57,7 +64,8 @@ def _upsert_worker(session: Session, spec: dict[str, Any]) -> Worker:
 
 
 def _upsert_grid(session: Session, spec: dict[str, Any], workers: dict[str, Worker]) -> Grid:
-    grid = session.scalar(select(Grid).where(Grid.code == spec["code"])) or Grid(code=spec["code"])
+    code = _key(spec, "code", "grid")
+    grid = session.scalar(select(Grid).where(Grid.code == code)) or Grid(code=code)
     grid.name = spec["name"]
     grid.worker = workers.get(spec.get("worker", ""))
     grid.leader = workers.get(spec.get("leader", ""))
@@ -75,9 +83,10 @@ def _upsert_building(session: Session, name: str, grid: Grid) -> Building:
 def _upsert_resident(
     session: Session, spec: dict[str, Any], buildings: dict[str, Building], now: datetime
 ) -> None:
-    resident = session.scalar(select(Resident).where(Resident.openid == spec["openid"]))
+    openid = _key(spec, "openid", "resident")
+    resident = session.scalar(select(Resident).where(Resident.openid == openid))
     if resident is None:
-        resident = Resident(openid=spec["openid"], created_at=now)
+        resident = Resident(openid=openid, created_at=now)
         session.add(resident)
     for field in RESIDENT_FIELDS:
         if field in spec:

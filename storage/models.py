@@ -338,3 +338,14 @@ class AccessToken(Base):
     refresh_until: Mapped[datetime | None]
     fetched_at: Mapped[datetime | None]
     fetches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class SchedulerLease(Base):
+    """Which scheduler process runs a job right now: a lease that runs out on its own if the process dies."""
+
+    __tablename__ = "scheduler_leases"
+
+    # The job's id, e.g. "deadline-sweep".
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    lease_until: Mapped[datetime]

@@ -1,14 +1,22 @@
-"""Shared fixtures: settings on a temporary SQLite file, the demo community, the app and a fake WeChat."""
+"""Shared fixtures: settings on a fresh test database, the demo community, the app and a fake WeChat.
+
+Tests run on a temporary SQLite file each. With GRIDDESK_TEST_DATABASE_URL set to a PostgreSQL URL
+(e.g. postgresql+psycopg://griddesk:griddesk@127.0.0.1/griddesk, a role allowed to CREATEDB), each of
+those files stands for a fresh, empty database created on that server instead, dropped after the test.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from bot.app import create_app
 from bot.intents import IntentClassifier, load_classifier
@@ -23,9 +31,69 @@ TEST_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 TEST_APPID = "wx0123456789abcdef"
 
 
+# The server and maintenance database the tests create their databases on; unset: SQLite files.
+TEST_DATABASE_URL = os.environ.get("GRIDDESK_TEST_DATABASE_URL") or None
+ON_POSTGRESQL = TEST_DATABASE_URL is not None
+# Test database by the SQLite file it stands for, so every fixture naming one file meets one database.
+_databases: dict[Path, str] = {}
+_admin: list[Engine] = []
+
+
+def database_url(path: Path) -> str:
+    """The test database for the SQLite file `path`: that file, or a fresh PostgreSQL database for it."""
+    if TEST_DATABASE_URL is None:
+        return f"sqlite:///{path}"
+    name = _databases.get(path)
+    if name is None:
+        name = f"griddesk_test_{os.getpid()}_{len(_databases) + 1}"
+        with _admin_engine().connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        _databases[path] = name
+    return make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def command_env(path: Path | None = None, **env: str) -> dict[str, str]:
+    """Environment for a `run.py` subprocess: this one without GRIDDESK_*, on the test database `path`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
+    database = {"GRIDDESK_DATABASE_URL": database_url(path)} if path is not None else {}
+    return clean | database | env
+
+
+def _admin_engine() -> Engine:
+    if not _admin:
+        assert TEST_DATABASE_URL is not None
+        _admin.append(create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool))
+    return _admin[0]
+
+
+def _drop(name: str) -> None:
+    with _admin_engine().connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _fresh_databases(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On PostgreSQL, drop the databases a test made for files in its tmp_path (others at the end)."""
+    before = set(_databases)
+    yield
+    tmp_path = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    for path in set(_databases) - before:
+        if tmp_path is not None and path.is_relative_to(tmp_path):
+            _drop(_databases.pop(path))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the PostgreSQL databases still left (module-scoped servers), then the admin engine."""
+    for name in _databases.values():
+        _drop(name)
+    _databases.clear()
+    for engine in _admin:
+        engine.dispose()
+
+
 def make_settings(tmp_path: Path, **env: str) -> Settings:
-    """Settings on a fresh SQLite file, ignoring the developer's own environment."""
-    environ = {"GRIDDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'griddesk.db'}"} | env
+    """Settings on a fresh test database, ignoring the developer's own environment."""
+    environ = {"GRIDDESK_DATABASE_URL": database_url(tmp_path / "griddesk.db")} | env
     return load_settings(environ=environ)
 
 
@@ -51,12 +119,14 @@ def classifier() -> IntentClassifier:
 def factory(settings: Settings, clock: FakeClock) -> Iterator[sessionmaker[Session]]:
     """A migrated database with the demo community loaded."""
     engine = make_engine(settings.database_url)
-    upgrade(engine)
-    session_factory = make_session_factory(engine)
-    with transaction(session_factory) as session:
-        load_community(session, settings.demo_path, clock())
-    yield session_factory
-    engine.dispose()
+    try:  # disposed even when a migration fails: an open psycopg connection left to the GC warns
+        upgrade(engine)
+        session_factory = make_session_factory(engine)
+        with transaction(session_factory) as session:
+            load_community(session, settings.demo_path, clock())
+        yield session_factory
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

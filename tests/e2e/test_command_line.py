@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import TEST_AES_KEY, TEST_APPID
+from tests.conftest import TEST_AES_KEY, TEST_APPID, command_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,14 +48,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
 def running_server(folder: Path, **settings: str) -> Iterator[dict[str, str]]:
     """Start `run.py` (serve) with GRIDDESK_* settings; stop it and check its log on the way out."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
-    env |= {
-        "GRIDDESK_DATABASE_URL": f"sqlite:///{folder / 'cli.db'}",
-        "GRIDDESK_SERVER_PORT": str(port),
-        "GRIDDESK_DISPATCHER_INTERVAL_SECONDS": "0.5",
-        "PYTHONUNBUFFERED": "1",
+    env = command_env(
+        folder / "cli.db",
+        GRIDDESK_SERVER_PORT=str(port),
+        GRIDDESK_DISPATCHER_INTERVAL_SECONDS="0.5",
+        PYTHONUNBUFFERED="1",
         **settings,
-    }
+    )
     log = (folder / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "run.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -169,7 +167,7 @@ def test_tickets_and_outbox_print_json_lines(server) -> None:
 def test_a_broken_rules_file_is_a_clear_error(tmp_path: Path) -> None:
     rules = tmp_path / "intents.toml"
     rules.write_text('[categories.repair.patterns]\n"(漏水" = 3\n', encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
+    env = command_env()
     result = run(env | {"GRIDDESK_PATHS_INTENTS": str(rules)}, "classify", "水管漏了")
     assert result.returncode == 2
     assert "configuration error" in result.stderr and "repair" in result.stderr
@@ -177,7 +175,7 @@ def test_a_broken_rules_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_classify_reads_arguments_and_stdin() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
+    env = command_env()
     by_args = run(env, "classify", "家里着火了", "谢谢")
     lines = [json.loads(line) for line in by_args.stdout.splitlines()]
     assert [line["category"] for line in lines] == ["emergency", "other"]

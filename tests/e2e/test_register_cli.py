@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import command_env
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "姓名,电话,楼号,单元,房号,户别,是否独居,签到时间,家属姓名,家属关系,家属电话"
@@ -25,8 +26,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """A fresh sandbox database (the demo community is loaded on first use), ignoring the developer's."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
-    return clean | {"GRIDDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'register.db'}"}
+    return command_env(tmp_path / "register.db")
 
 
 def test_import_reports_bad_rows_and_a_second_import_changes_nothing(tmp_path, env) -> None:
@@ -95,9 +95,8 @@ def test_a_live_community_is_loaded_from_a_file(tmp_path: Path) -> None:
         '[[grids]]\ncode = "A1"\nname = "东区一网格"\nworker = "o-w1"\nbuildings = ["11号楼"]\n',
         encoding="utf-8",
     )
-    live = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
     # A secret means live mode: the demo community is not seeded, so only the file's grids exist.
-    live |= {"GRIDDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}", "GRIDDESK_WECHAT_SECRET": "s"}
+    live = command_env(tmp_path / "live.db", GRIDDESK_WECHAT_SECRET="s")
     loaded = run(live, "community", "load", str(community))
     assert loaded.returncode == 0, loaded.stderr
     staff = run(live, "worker", "list").stdout

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings, load_settings
+from tests.conftest import database_url
 from tests.fakewechat import FakeWeChat
 
 _REPORT = pytest.StashKey[list[str]]()
@@ -50,7 +51,7 @@ def live_env(tmp_path: Path, fake: FakeWeChat, **env: str) -> dict[str, str]:
     """GRIDDESK_* variables for live mode on the test's database file, every WeChat API at the fake."""
     templates = {f"GRIDDESK_TEMPLATES_{name.upper()}_ID": tid for name, tid in TEMPLATE_IDS.items()}
     pointed = {
-        "GRIDDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'griddesk.db'}",
+        "GRIDDESK_DATABASE_URL": database_url(tmp_path / "griddesk.db"),
         "GRIDDESK_WECHAT_APPID": fake.appid,
         "GRIDDESK_WECHAT_SECRET": fake.secret,
         "GRIDDESK_WECOM_CORP_ID": fake.corp_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
@@ -11,6 +12,7 @@ from handlers.context import Incoming, Reply
 from storage.db import make_engine, transaction, upgrade
 from storage.demo import load_community, seed_community
 from storage.models import Base, Building, InboundMessage, OutboxMessage, Resident, Worker
+from tests.conftest import ON_POSTGRESQL
 from tests.support import WeChatServer
 
 
@@ -25,6 +27,7 @@ def test_migrations_build_exactly_the_models_schema(settings) -> None:
     engine.dispose()
 
 
+@pytest.mark.skipif(ON_POSTGRESQL, reason="WAL and PRAGMA are SQLite's; PostgreSQL always enforces keys")
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings, factory) -> None:
     with factory() as session:
         assert session.connection().exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -16,11 +18,25 @@ from handlers.escalation import SweepResult
 from tests.support import FakeClock
 
 
+class FreeLeases:
+    """Job leases that are always free, so these tests need no database."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[str, float]] = []
+
+    @contextmanager
+    def held(self, name: str, seconds: float) -> Iterator[bool]:
+        self.taken.append((name, seconds))
+        yield True
+
+
 @pytest.fixture
 def scheduler() -> BackgroundScheduler:
     """A scheduler built from the documented defaults, never started; nothing here touches a database."""
     settings = load_settings(environ={})
-    return scheduler_module.build_scheduler(settings, None, ConsoleMessenger(), FakeClock(), None)
+    return scheduler_module.build_scheduler(
+        settings, None, ConsoleMessenger(), FakeClock(), None, leases=FreeLeases()
+    )
 
 
 def test_the_deadline_sweep_runs_every_minute_one_at_a_time(scheduler) -> None:
@@ -44,7 +60,8 @@ def test_the_sweep_logs_only_when_it_did_something(scheduler, monkeypatch, caplo
 def test_media_downloads_run_every_minute_in_live_mode_only(scheduler, monkeypatch, caplog) -> None:
     assert scheduler.get_job("media-downloads") is None
     live = load_settings(environ={"GRIDDESK_WECHAT_APPID": "wx-live", "GRIDDESK_WECHAT_SECRET": "secret"})
-    built = scheduler_module.build_scheduler(live, None, ConsoleMessenger(), FakeClock(), None)
+    leases = FreeLeases()
+    built = scheduler_module.build_scheduler(live, None, ConsoleMessenger(), FakeClock(), None, leases=leases)
     job = built.get_job("media-downloads")
     assert job.trigger.interval == timedelta(seconds=60)
     assert (job.max_instances, job.coalesce) == (1, True)
@@ -52,3 +69,4 @@ def test_media_downloads_run_every_minute_in_live_mode_only(scheduler, monkeypat
     with caplog.at_level(logging.INFO, logger="bot.scheduler"):
         job.func()
     assert caplog.messages == ["media downloads: waiting=1"]
+    assert leases.taken == [("media-downloads", scheduler_module.SWEEP_LEASE_SECONDS)]
