@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from handlers.context import Reply, Services
 from handlers.requests import same_open_ticket
-from handlers.tickets import assignee_phrase, open_ticket, queue_push, record_event, worker_title
-from storage.models import InboundMessage, Resident, Ticket
+from handlers.tickets import assignee_phrase, link_message, open_ticket, queue_push, worker_title
+from storage.models import Resident, Ticket
 
 ADVICE = {
     "medical": "请立即拨打120急救电话!",
@@ -33,11 +33,7 @@ def handle_emergency(
 
 def _page_again(services: Services, ticket: Ticket, text: str, message_id: int | None) -> None:
     """A second call for help while one is open re-pages whoever holds it and the grid leader."""
-    if message_id is not None:
-        message = services.session.get(InboundMessage, message_id)
-        if message is not None:
-            message.ticket_id = ticket.id
-    record_event(services, ticket, "follow_up", "居民", f"再次求助:{text}")
+    link_message(services, ticket, message_id, f"再次求助:{text}")
     push = (
         f"【紧急·再次求助】 #{ticket.id}\n居民又发来:{text}\n地址:{ticket.resident.address or '未登记住址'}"
     )

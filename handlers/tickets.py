@@ -216,13 +216,18 @@ def open_tickets(services: Services, resident: Resident) -> list[Ticket]:
     return list(services.session.scalars(query))
 
 
-def attach_message(services: Services, ticket: Ticket, message_id: int, what: str) -> None:
-    """Link a follow-up (photo, location) to an open ticket and tell whoever holds it."""
-    message = services.session.get(InboundMessage, message_id)
+def link_message(services: Services, ticket: Ticket, message_id: int | None, note: str) -> None:
+    """File a resident's follow-up message under an open ticket, with a line in its audit trail."""
+    message = services.session.get(InboundMessage, message_id) if message_id is not None else None
     if message is not None:
         message.ticket_id = ticket.id
-    record_event(services, ticket, "follow_up", "居民", what)
+    record_event(services, ticket, "follow_up", "居民", note)
     ticket.updated_at = services.now
+
+
+def attach_message(services: Services, ticket: Ticket, message_id: int, what: str) -> None:
+    """Link a follow-up (photo, location) to an open ticket and tell whoever holds it."""
+    link_message(services, ticket, message_id, what)
     holder = ticket.assignee
     if holder is not None:
         text = f"【工单补充 #{ticket.id}】居民{what}。\n原内容:{ticket.summary}"

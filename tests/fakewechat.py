@@ -345,13 +345,17 @@ class FakeWeChat:
             return _error(43019, "require remove blacklist")
         return None
 
-    def _custom_send(self, query: dict[str, str], body: bytes) -> Answer:
+    def _addressed(self, query: dict[str, str], body: bytes) -> tuple[dict[str, Any], str, Answer | None]:
+        """A send request's JSON and recipient, or WeChat's refusal (bad token, shape or recipient)."""
         data = _load(body)
         refused = self._check_token(query, self._tokens, 40001)
         if refused or data is None:
-            return refused or _error(47001, "data format error")
+            return {}, "", refused or _error(47001, "data format error")
         openid = data.get("touser")
-        refused = self._check_user(openid)
+        return data, openid, self._check_user(openid)
+
+    def _custom_send(self, query: dict[str, str], body: bytes) -> Answer:
+        data, openid, refused = self._addressed(query, body)
         if refused:
             return refused
         if data.get("msgtype") != "text":
@@ -368,12 +372,7 @@ class FakeWeChat:
         return _json(OK)
 
     def _template_send(self, query: dict[str, str], body: bytes) -> Answer:
-        data = _load(body)
-        refused = self._check_token(query, self._tokens, 40001)
-        if refused or data is None:
-            return refused or _error(47001, "data format error")
-        openid = data.get("touser")
-        refused = self._check_user(openid)
+        data, openid, refused = self._addressed(query, body)
         if refused:
             return refused
         if data.get("template_id") not in self.templates:
