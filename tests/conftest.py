@@ -7,7 +7,9 @@ those files stands for a fresh, empty database created on that server instead, d
 
 from __future__ import annotations
 
+import itertools
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +39,7 @@ ON_POSTGRESQL = TEST_DATABASE_URL is not None
 # Test database by the SQLite file it stands for, so every fixture naming one file meets one database.
 _databases: dict[Path, str] = {}
 _admin: list[Engine] = []
+_serial = itertools.count(1)
 
 
 def database_url(path: Path) -> str:
@@ -45,7 +48,8 @@ def database_url(path: Path) -> str:
         return f"sqlite:///{path}"
     name = _databases.get(path)
     if name is None:
-        name = f"griddesk_test_{os.getpid()}_{len(_databases) + 1}"
+        # Never reused: dicts shrink as tests drop theirs, and a killed run may leave databases behind.
+        name = f"griddesk_test_{os.getpid()}_{next(_serial)}_{uuid.uuid4().hex[:6]}"
         with _admin_engine().connect() as connection:
             connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
         _databases[path] = name
