@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -71,8 +73,16 @@ def _admin_engine() -> Engine:
 
 
 def _drop(name: str) -> None:
-    with _admin_engine().connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """Drop a test database; a moment's wait and a retry when a server process is still attached."""
+    for attempt in range(5):
+        try:
+            with _admin_engine().connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except DBAPIError:
+            # FORCE cannot end a backend of another role (autovacuum, say); it goes away on its own.
+            time.sleep(0.2 * (attempt + 1))
+    # Left for the throwaway cluster: names are never reused, so a leftover harms no later test.
 
 
 @pytest.fixture(autouse=True)
