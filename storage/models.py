@@ -266,7 +266,11 @@ class InboundMessage(Base):
 
     __tablename__ = "inbound_messages"
     # The media download job asks every minute which photos and voice messages are not saved yet.
-    __table_args__ = (Index("ix_inbound_messages_media_pending", "media_path", "media_id"),)
+    __table_args__ = (
+        Index("ix_inbound_messages_media_pending", "media_path", "media_id"),
+        # Flood throttling counts one sender's messages in the last minute.
+        Index("ix_inbound_messages_openid_received", "openid", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # MsgId, or FromUserName+CreateTime for events: WeChat's retries share it.

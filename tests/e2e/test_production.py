@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -54,6 +55,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def wait_for_log(path: Path, text: str, count: int = 1, seconds: float = 30) -> None:
+    """Wait until `text` appears `count` times in the log at `path`; fail with the log after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while path.read_text().count(text) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not seen {count} times in {path.name}:\n{path.read_text()}")
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], Path]]:
     """gunicorn with two workers, then two schedulers; yields the environment and the logs' folder."""
@@ -74,6 +84,8 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[
             _wait_until_up(port, web)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{web_log.read_text()}") from exc
+        # Each worker logs its boot after the fork; on a busy machine the second may lag behind the first.
+        wait_for_log(web_log, "Booting worker", count=2)
         for name in ("scheduler-1", "scheduler-2"):
             stack.enter_context(started(folder, env, name, "scheduler"))
         yield env, folder
