@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import signal
@@ -10,7 +11,8 @@ import sys
 import threading
 import tomllib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 
 import requests
@@ -22,6 +24,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from bot.app import create_app, utc_now
 from bot.channels import build_messenger
+from bot.console.accounts import AccountError, add_staff, list_staff, set_active, set_password
 from bot.intents import IntentClassifier, IntentRulesError, load_classifier
 from bot.menu import MenuError, load_menu, publish_menu
 from bot.qrcodes import create_building_codes
@@ -30,7 +33,18 @@ from bot.scheduler import build_scheduler
 from bot.wechat_api import OfficialAccountClient, official_account_client
 from config.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from handlers.invites import ROLES, InviteError, create_invite
-from storage.db import make_engine, make_session_factory, transaction, upgrade
+from handlers.reports import (
+    KINDS,
+    build_report,
+    grid_scopes,
+    local_today,
+    period_for,
+    report_detail,
+    report_xlsx,
+    scope_for_community,
+    scope_for_grid,
+)
+from storage.db import make_engine, make_session_factory, startup_lock, transaction, upgrade
 from storage.demo import load_community, minutes_after_midnight, seed_community
 from storage.models import Building
 from storage.queries import outbox_rows, staff, ticket_rows
@@ -58,12 +72,18 @@ def open_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     if migrate:
+        prepare_database(settings, engine, factory)
+    return Runtime(settings, engine, factory)
+
+
+def prepare_database(settings: Settings, engine: Engine, factory: sessionmaker[Session]) -> None:
+    """Migrate, and seed the demo in sandbox mode; safe when `serve` and `scheduler` start together."""
+    with startup_lock(engine):
         upgrade(engine)
         if settings.sandbox:
             with transaction(factory) as session:
                 if seed_community(session, settings.demo_path, utc_now()):
                     log.info("demo community loaded from %s", settings.demo_path)
-    return Runtime(settings, engine, factory)
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -131,7 +151,7 @@ def scheduler_banner(settings: Settings) -> str:
     pushes = "print here (sandbox)" if settings.sandbox else "go to WeChat"
     return "\n".join(
         [
-            "GridDesk scheduler: outbox dispatch, deadline and check-in sweeps, visit digests",
+            "GridDesk scheduler: outbox dispatch, deadline and check-in sweeps, visit digests, reports",
             f"  pushes:   {pushes}",
             f"  database: {shown_url(settings.database_url)}",
         ]
@@ -242,6 +262,55 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def staff_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Console accounts: add one (for an existing or new worker), list them, or change a password."""
+    runtime = open_runtime(settings)
+    try:
+        if args.action == "list":
+            with transaction(runtime.factory) as session:
+                for row in list_staff(session):
+                    print(json.dumps(asdict(row), ensure_ascii=False))
+            return 0
+        if args.action in ("disable", "enable"):
+            with transaction(runtime.factory) as session:
+                set_active(session, args.login, args.action == "enable")
+            print(f"console account {args.login!r} {args.action}d")
+            return 0
+        password = read_password(args.password_stdin)
+        with transaction(runtime.factory) as session:
+            if args.action == "add":
+                account = add_staff(
+                    session,
+                    utc_now(),
+                    name=args.name,
+                    login=args.login,
+                    role=args.role,
+                    password=password,
+                    grid_codes=tuple(args.grid),
+                    phone=args.phone,
+                )
+                print(f"console account {account.login!r} created ({account.worker.role}), at /console")
+            else:
+                set_password(session, utc_now(), args.login, password)
+                print(f"password of {args.login!r} changed; sessions signed in with the old one have ended")
+    except AccountError as exc:
+        print(f"cannot {args.action}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        runtime.engine.dispose()
+    return 0
+
+
+def read_password(from_stdin: bool) -> str:
+    """The first line of standard input, or typed twice at a prompt; never a command-line argument."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise AccountError("the two passwords differ")
+    return password
+
+
 def community_command(settings: Settings, args: argparse.Namespace) -> int:
     """Load grids, buildings and staff (the layout of config/demo.toml) into the database."""
     runtime = open_runtime(settings)
@@ -280,6 +349,36 @@ def residents_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"ignored columns: {', '.join(report.ignored_columns)}")
     print(report.summary)
     return 0
+
+
+def report_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a day's, week's or month's report; --xlsx writes it (the community's with every grid's)."""
+    runtime = open_runtime(settings)
+    now = utc_now()
+    period = period_for(args.period, args.date or local_today(now, settings.timezone))
+    with transaction(runtime.factory) as session:
+        try:
+            scope = scope_for_grid(session, args.grid) if args.grid else None
+        except LookupError:
+            print(f"unknown grid: {args.grid}", file=sys.stderr)
+            return 2
+        scope = scope or scope_for_community(session, settings)
+        scopes = [scope, *(grid_scopes(session) if args.xlsx and not args.grid else [])]
+        reports = [build_report(session, settings, each, period, now) for each in scopes]
+    if args.xlsx is None:
+        print(report_detail(reports[0]))
+        return 0
+    args.xlsx.write_bytes(report_xlsx(reports))
+    print(f"wrote {len(reports)} reports ({period.label}) to {args.xlsx}", file=sys.stderr)
+    return 0
+
+
+def _calendar_date(text: str) -> date:
+    """An argparse type: a date written YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
 def menu_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -409,6 +508,33 @@ def build_parser() -> argparse.ArgumentParser:
     worker_actions.add_parser("list", help="the staff register, one JSON object a line")
     worker_parser.set_defaults(func=worker_command)
 
+    staff_parser = commands.add_parser("staff", help="staff console accounts: add, list, password, disable")
+    staff_actions = staff_parser.add_subparsers(dest="action", required=True)
+    # No abbreviations: "--password x" must fail, not pass for --password-stdin.
+    add_account = staff_actions.add_parser(
+        "add",
+        help="a console account for a worker (the existing one of that name and role, else a new one)",
+        allow_abbrev=False,
+    )
+    add_account.add_argument("--name", required=True)
+    add_account.add_argument("--login", required=True)
+    add_account.add_argument("--role", choices=ROLES, default="worker")
+    add_account.add_argument("--grid", action="append", default=[], help="grid code (new worker or leader)")
+    add_account.add_argument("--phone")
+    add_account.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    staff_actions.add_parser("list", help="console accounts, one JSON object a line")
+    password_parser = staff_actions.add_parser(
+        "password", help="set a new password (signs out old sessions)", allow_abbrev=False
+    )
+    password_parser.add_argument("login")
+    password_parser.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    for action, words in (
+        ("disable", "stop an account signing in (ends its sessions)"),
+        ("enable", "let a disabled account sign in again"),
+    ):
+        staff_actions.add_parser(action, help=words).add_argument("login")
+    staff_parser.set_defaults(func=staff_command)
+
     residents_parser = commands.add_parser("residents", help="import or export the household register (台账)")
     residents_actions = residents_parser.add_subparsers(dest="action", required=True)
     importing = residents_actions.add_parser("import", help="create or update residents from CSV or XLSX")
@@ -426,6 +552,17 @@ def build_parser() -> argparse.ArgumentParser:
     qrcodes.add_argument("--out", type=Path, default=QR_CODE_DIR, help="folder for the PNGs (var/qrcodes)")
     qrcodes.add_argument("--building", action="append", default=[], help="only this building; repeatable")
     qrcodes.set_defaults(func=qrcodes_command)
+
+    report_parser = commands.add_parser("report", help="a day's, week's or month's report (日报/周报/月报)")
+    report_parser.add_argument("--period", choices=KINDS, default="day")
+    report_parser.add_argument(
+        "--date", type=_calendar_date, help="any day in the period, YYYY-MM-DD (default: today, local)"
+    )
+    report_parser.add_argument("--grid", metavar="CODE", help="one grid (default: the whole community)")
+    report_parser.add_argument(
+        "--xlsx", type=Path, metavar="FILE", help="write Excel instead (for the community: every grid too)"
+    )
+    report_parser.set_defaults(func=report_command)
 
     for name in ("tickets", "outbox"):
         listing = commands.add_parser(name, help=f"list {name}, newest first")

@@ -1,10 +1,11 @@
-"""Check-in sweeps on big registers: `uv run python -m bench.checkins [10k 100k 1M] [--missed N]`.
+"""Check-in sweeps on big registers: `uv run python -m bench.checkins [10k 100k 1M] [--database-url URL]`.
 
-Builds a SQLite register per size in a temporary folder (every elder pinged at 09:00, the worst
-minute; 0.5% not bound to WeChat; half with a family contact; 300 residents per grid worker), then
-times the morning ping sweep (rows plus outbox pings), its idle re-runs, the call lists, and, after
-all but N elders have answered, the reminder and the missed check-in (敲门) sweeps. Prints figures;
-asserts nothing beyond "every elder got exactly one row".
+Builds a register per size (a SQLite file in a temporary folder, or with --database-url a fresh
+database on a PostgreSQL server): every elder pinged at 09:00, the worst minute; 0.5% not bound to
+WeChat; half with a family contact; 300 residents per grid worker. Then times the morning ping sweep
+(rows plus outbox pings), its idle re-runs, the call lists, and, after all but N (--missed) elders
+have answered, the reminder and the missed check-in (敲门) sweeps. Prints figures; asserts nothing
+beyond "every elder got exactly one row".
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
 
 from bot.intents import load_classifier
-from config.settings import Settings, load_settings
+from config.settings import load_settings
 from handlers.checkins import (
     FULL_PASS_MINUTE,
     CheckInResult,
@@ -36,7 +39,7 @@ from handlers.checkins import (
     remind_sweep,
 )
 from storage.db import make_engine, make_session_factory, upgrade
-from storage.models import CheckIn, OutboxMessage
+from storage.models import Building, CheckIn, FamilyContact, Grid, OutboxMessage, Resident, Worker
 
 PER_WORKER = 300
 BUILDINGS_PER_GRID = 3
@@ -61,13 +64,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", default=["10k", "100k", "1M"], help="e.g. 10k 100k 1M 250000")
     parser.add_argument("--missed", type=int, default=200, help="elders who never answer (default 200)")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server URL to run on (a fresh database is made there per size); default SQLite",
+    )
     args = parser.parse_args(argv)
     print(machine())
+    if args.database_url:
+        print(f"database: {server_version(args.database_url)}")
     for size in map(parse_size, args.sizes):
-        with tempfile.TemporaryDirectory(prefix="griddesk-bench-") as folder:
-            for step in run(Path(folder), size, args.missed):
+        with (
+            tempfile.TemporaryDirectory(prefix="griddesk-bench-") as folder,
+            fresh_database(Path(folder), args.database_url) as url,
+        ):
+            for step in run(url, size, args.missed):
                 print(f"  {step.label:<42} {step.seconds:8.2f} s   {step.detail}", flush=True)
     return 0
+
+
+@contextmanager
+def fresh_database(folder: Path, server_url: str | None) -> Iterator[str]:
+    """A SQLite file in the folder, or a new database on the PostgreSQL server (dropped afterwards)."""
+    if not server_url:
+        yield f"sqlite:///{folder / 'bench.db'}"
+        return
+    name = f"griddesk_bench_{os.getpid()}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+        try:
+            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        admin.dispose()
+
+
+def server_version(url: str) -> str:
+    """The database server's own version line."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return str(connection.exec_driver_sql("SELECT version()").scalar()).split(" on ")[0]
+    finally:
+        engine.dispose()
 
 
 def parse_size(word: str) -> int:
@@ -93,9 +135,9 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores; {versions}"
 
 
-def run(folder: Path, size: int, missed: int) -> Iterator[Timed]:
+def run(database_url: str, size: int, missed: int) -> Iterator[Timed]:
     """Build one register and time the sweeps on it."""
-    settings = settings_for(folder)
+    settings = load_settings(environ={"GRIDDESK_DATABASE_URL": database_url})
     engine = make_engine(settings.database_url)
     upgrade(engine)
     print(f"\n{size:,} residents in the check-in population", flush=True)
@@ -132,11 +174,6 @@ def run(folder: Path, size: int, missed: int) -> Iterator[Timed]:
     engine.dispose()
 
 
-def settings_for(folder: Path) -> Settings:
-    """Default settings on a database in the folder."""
-    return load_settings(environ={"GRIDDESK_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}"})
-
-
 def sweep_step(label: str, sweep: Callable[[], CheckInResult], engine: Engine) -> Timed:
     """Time one sweep and say what it did and how many outbox rows it wrote."""
     before = count(engine, OutboxMessage)
@@ -159,46 +196,76 @@ def count(engine: Engine, model: Any) -> int:
 
 
 def build_register(engine: Engine, size: int) -> None:
-    """Workers, grids, buildings, residents and family contacts, in bulk."""
+    """Workers, grids, buildings, residents and family contacts, in bulk (SQLAlchemy Core, any database)."""
     workers = max(1, -(-size // PER_WORKER))
-    created = "2026-11-01 00:00:00.000000"
+    created = datetime(2026, 11, 1, tzinfo=UTC)
     with engine.begin() as connection:
-        raw = connection.exec_driver_sql
-        raw(
-            "INSERT INTO workers (id, name, phone, role, on_duty, openid) VALUES (?, ?, ?, 'worker', 1, ?)",
-            [(n, f"网格员{n}", f"139{n:08d}", f"bench-worker-{n}") for n in range(1, workers + 1)],
+        connection.execute(
+            insert(Worker),
+            [
+                {
+                    "id": n,
+                    "name": f"网格员{n}",
+                    "phone": f"139{n:08d}",
+                    "role": "worker",
+                    "on_duty": True,
+                    "openid": f"bench-worker-{n}",
+                }
+                for n in range(1, workers + 1)
+            ],
         )
-        raw(
-            "INSERT INTO grids (id, code, name, worker_id) VALUES (?, ?, ?, ?)",
-            [(n, f"G{n}", f"第{n}网格", n) for n in range(1, workers + 1)],
+        connection.execute(
+            insert(Grid),
+            [{"id": n, "code": f"G{n}", "name": f"第{n}网格", "worker_id": n} for n in range(1, workers + 1)],
         )
-        raw(
-            "INSERT INTO buildings (id, name, grid_id) VALUES (?, ?, ?)",
-            [(n, f"{n}号楼", (n - 1) // BUILDINGS_PER_GRID + 1) for n in range(1, workers * 3 + 1)],
+        connection.execute(
+            insert(Building),
+            [
+                {"id": n, "name": f"{n}号楼", "grid_id": (n - 1) // BUILDINGS_PER_GRID + 1}
+                for n in range(1, workers * BUILDINGS_PER_GRID + 1)
+            ],
         )
         for rows in batches(resident_rows(size, workers * BUILDINGS_PER_GRID, created)):
-            raw(
-                "INSERT INTO residents (id, openid, name, phone, building_id, unit, room, household_category,"
-                " lives_alone, subscribed, checkin_minute, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'ordinary', 1, 1, 540, ?)",
-                rows,
-            )
-        family = ((n, f"家属{n}", "子女", f"137{n:08d}", f"bench-family-{n}") for n in range(1, size + 1, 2))
+            connection.execute(insert(Resident), rows)
+        family = (
+            {
+                "resident_id": n,
+                "name": f"家属{n}",
+                "relation": "子女",
+                "phone": f"137{n:08d}",
+                "openid": f"bench-family-{n}",
+            }
+            for n in range(1, size + 1, 2)
+        )
         for rows in batches(family):
-            raw(
-                "INSERT INTO family_contacts (resident_id, name, relation, phone, openid)"
-                " VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-        raw("ANALYZE")
+            connection.execute(insert(FamilyContact), rows)
+        if (
+            engine.dialect.name == "postgresql"
+        ):  # rows above carry their own ids: move the sequences past them
+            for table in ("workers", "grids", "buildings", "residents"):
+                connection.exec_driver_sql(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE")
 
 
-def resident_rows(size: int, buildings: int, created: str) -> Iterator[tuple[object, ...]]:
-    """One row per elder, spread over the buildings."""
+def resident_rows(size: int, buildings: int, created: datetime) -> Iterator[dict[str, object]]:
+    """One row per elder, spread over the buildings, each pinged at 09:00."""
     for n in range(1, size + 1):
         openid = f"register:{n}" if n % UNREACHABLE_EVERY == 0 else f"bench-resident-{n}"
-        building = (n - 1) % buildings + 1
-        yield (n, openid, f"居民{n}", f"138{n:08d}", building, str(n % 6 + 1), str(n % 1000), created)
+        yield {
+            "id": n,
+            "openid": openid,
+            "name": f"居民{n}",
+            "phone": f"138{n:08d}",
+            "building_id": (n - 1) % buildings + 1,
+            "unit": str(n % 6 + 1),
+            "room": str(n % 1000),
+            "household_category": "ordinary",
+            "lives_alone": True,
+            "subscribed": True,
+            "checkin_minute": 540,
+            "created_at": created,
+        }
 
 
 def batches(rows: Iterator[T]) -> Iterator[list[T]]:

@@ -9,8 +9,10 @@ from flask import Flask, Response
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
+from bot.console.web import register_console
 from bot.inbox import InboundRecord, receive
 from bot.intents import IntentClassifier
+from bot.open311 import make_open311
 from bot.router import route
 from bot.webhook import make_webhook
 from config.settings import Settings
@@ -43,6 +45,8 @@ def create_app(
         return receive(session_factory, record, handle, clock())
 
     app.register_blueprint(make_webhook(settings.wechat, process))
+    app.register_blueprint(make_open311(settings, session_factory, classifier, clock))
+    register_console(app, settings, session_factory, classifier, clock)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", content_type="text/plain"))
     app.register_error_handler(HTTPException, _plain_error)
     return app

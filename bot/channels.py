@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 CUSTOM, TEMPLATE, WECOM = "custom", "template", "wecom"
 # 45015: the 48-hour window is closed; 45047: too many customer-service messages since the user wrote.
 WINDOW_ERRORS = frozenset({45015, 45047})
+# The console's one-time sign-in link that handlers add to a worker's push (bot/console/links.py).
+CONSOLE_GO_LINK = re.compile(r"https?://\S+/console/go/[A-Za-z0-9_-]+")
 # 45009: daily quota used up; 45011: per-minute quota.
 QUOTA_ERRORS = frozenset({45009, 45011})
 # 43004 unfollowed, 43019 blacklisted us, 40003 no such openid: the resident is gone for now.
@@ -151,8 +154,14 @@ class WeChatMessenger:
 
     def _link(self, push: Push) -> str | None:
         """The console page for staff (the ticket's, when there is one); residents get no link."""
+        if push.worker_id is None:
+            return None
+        # The push's own one-time sign-in link (console.base_url set) opens the ticket signed in.
+        signed = CONSOLE_GO_LINK.search(push.text)
+        if signed is not None:
+            return signed.group(0)
         console = self._settings.delivery.console_url.rstrip("/")
-        if not console or push.worker_id is None:
+        if not console:
             return None
         return f"{console}/tickets/{push.ticket_id}" if push.ticket_id is not None else console
 

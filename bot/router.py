@@ -12,11 +12,13 @@ from handlers.context import Incoming, Reply, Services
 from handlers.conversation import handle_chat, handle_help, handle_my_tickets
 from handlers.emergency import handle_emergency
 from handlers.events import handle_menu_click, handle_scan, handle_subscribe, handle_unsubscribe
+from handlers.flood import is_flooding, merge_flooded
 from handlers.invites import invite_code_in, redeem_invite
 from handlers.media import handle_image, handle_location, handle_voice_without_text
 from handlers.requests import handle_request
 from handlers.resident_commands import awaiting_rating, cancel_number, handle_cancel, handle_rating, rating_in
 from handlers.residents import resident_for, take_pending_category
+from handlers.tickets import open_tickets
 from handlers.worker_commands import handle_worker_message, looks_like_worker_command
 from storage.models import InboundMessage, Resident, Worker
 
@@ -41,6 +43,8 @@ def route(services: Services, incoming: Incoming) -> Reply:
         if worker is not None:
             return handle_worker_message(services, worker, incoming.text)
     resident = resident_for(services, incoming.openid)
+    if is_flooding(services, incoming.openid) and not _new_emergency(services, resident, incoming):
+        return merge_flooded(services, resident, incoming)
     # Any message counts as today's check-in; a plain "1" or "2" answering it is handled there.
     answered = note_checkin(services, resident, incoming)
     if answered is not None:
@@ -96,6 +100,13 @@ def route_text(services: Services, resident: Resident, text: str, message_id: in
         return handle_help(services)
     # Nothing recognised: a person reads it rather than a resident's message going nowhere.
     return handle_request(services, resident, "other", text, message_id=message_id)
+
+
+def _new_emergency(services: Services, resident: Resident, incoming: Incoming) -> bool:
+    """A flood never hides a first cry for help: an emergency with none open yet is routed as usual."""
+    if not incoming.text or services.classifier.classify(incoming.text).category != "emergency":
+        return False
+    return not any(ticket.category == "emergency" for ticket in open_tickets(services, resident))
 
 
 def _route_event(services: Services, resident: Resident, incoming: Incoming) -> Reply:

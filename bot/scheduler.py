@@ -21,12 +21,15 @@ from bot.wechat_api import official_account_client
 from config.settings import Settings
 from handlers.checkins import CheckInResult, PingSweep, call_list_sweep, knock_sweep, remind_sweep
 from handlers.escalation import sweep
+from handlers.reports import push_reports
 from handlers.visits import send_visit_digests
 from storage.leases import JobLeases
 
 log = logging.getLogger(__name__)
 # Check-in times are whole minutes; each sweep is idempotent, so a late or doubled run is harmless.
 CHECKIN_SWEEP_SECONDS = 60.0
+# Reports go out at a whole minute (reports.push_time); each run sends only what nobody has had yet.
+REPORT_PUSH_SECONDS = 60.0
 # WeChat deletes residents' photos and voice after 3 days; a minute's delay costs nothing, a failure retries.
 MEDIA_DOWNLOAD_SECONDS = 60.0
 # How long a sweep's lease lasts: longer than a sweep takes; a dead process holds it up this long at most.
@@ -74,6 +77,11 @@ def build_scheduler(
         if sent:
             log.info("visit digests: %s sent", sent)
 
+    def report_pushes() -> None:
+        result = push_reports(factory, settings, clock())
+        if result.total:
+            log.info("report pushes: %s", result.summary())
+
     # Outbox rows carry their own leases too; the job lease only spares rival dispatchers a wasted run.
     scheduler.add_job(
         _leased(leases, "dispatch-outbox", settings.dispatcher.lease_seconds, dispatch),
@@ -110,6 +118,14 @@ def build_scheduler(
         "interval",
         hours=1,
         id="visit-digests",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _leased(leases, "report-pushes", SWEEP_LEASE_SECONDS, report_pushes),
+        "interval",
+        seconds=REPORT_PUSH_SECONDS,
+        id="report-pushes",
         max_instances=1,
         coalesce=True,
     )

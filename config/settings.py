@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,66 @@ class VisitSettings:
 
 
 @dataclass(frozen=True)
+class ThrottleSettings:
+    """Per-sender flood throttling of inbound messages."""
+
+    messages_per_minute: int
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Scheduled report pushes (日报, 周报, 月报): when they go out and where the full reports are read."""
+
+    push_time: str
+    console_base_url: str
+
+    @property
+    def push_minute(self) -> int:
+        """push_time as minutes after local midnight."""
+        hours, minutes = self.push_time.split(":")
+        return int(hours) * 60 + int(minutes)
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The staff web console under /console: its public address, session key and sign-in rules."""
+
+    base_url: str
+    secret_key: str
+    session_hours: int
+    link_hours: int
+    signin_max_failures: int
+    signin_max_failures_per_address: int
+    signin_lockout_minutes: int
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS when the console is served over HTTPS."""
+        return self.base_url.lower().startswith("https://")
+
+
+@dataclass(frozen=True)
+class Open311Client:
+    """One Open311 client allowed to file requests: its name (in the audit trail) and its api_key."""
+
+    name: str
+    # Kept out of repr so a logged Settings never shows a key.
+    api_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Open311Settings:
+    """The Open311 GeoReport v2 API under /open311/v2: who may file, and what is public."""
+
+    enabled: bool
+    clients: tuple[Open311Client, ...]
+    public_categories: tuple[str, ...]
+    jurisdiction_id: str
+    window_days: int
+    max_requests: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything GridDesk is configured with."""
 
@@ -167,6 +228,10 @@ class Settings:
     escalation: EscalationSettings
     checkins: CheckInSettings
     visits: VisitSettings
+    throttle: ThrottleSettings
+    console: ConsoleSettings
+    reports: ReportSettings
+    open311: Open311Settings
     demo_path: Path
     intents_path: Path
     menu_path: Path
@@ -284,6 +349,10 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         escalation=EscalationSettings(**values["escalation"]),
         checkins=CheckInSettings(**values["checkins"]),
         visits=VisitSettings(**values["visits"]),
+        throttle=ThrottleSettings(**values["throttle"]),
+        console=ConsoleSettings(**values["console"]),
+        reports=_reports(values["reports"]),
+        open311=_open311(values["open311"]),
         demo_path=_resolve(root, values["paths"]["demo"]),
         intents_path=_resolve(root, values["paths"]["intents"]),
         menu_path=_resolve(root, values["paths"]["menu"]),
@@ -296,6 +365,34 @@ def _delivery(values: Mapping[str, Any], root: Path) -> DeliverySettings:
     if values["token_endpoint"] not in ("stable", "classic"):
         raise SettingsError("delivery.token_endpoint must be 'stable' or 'classic'")
     return DeliverySettings(**{**values, "media_dir": _resolve(root, values["media_dir"])})
+
+
+def _reports(values: Mapping[str, Any]) -> ReportSettings:
+    if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", values["push_time"]):
+        raise SettingsError(f"reports.push_time must be a local time like 08:00, not {values['push_time']!r}")
+    return ReportSettings(**values)
+
+
+def _open311(values: Mapping[str, Any]) -> Open311Settings:
+    if values["window_days"] < 1 or values["max_requests"] < 1:
+        raise SettingsError("open311.window_days and open311.max_requests must be at least 1")
+    return Open311Settings(
+        enabled=values["enabled"],
+        clients=tuple(_open311_client(entry) for entry in _names(values["api_keys"])),
+        public_categories=_names(values["public_categories"]),
+        jurisdiction_id=values["jurisdiction_id"],
+        window_days=values["window_days"],
+        max_requests=values["max_requests"],
+    )
+
+
+def _open311_client(entry: str) -> Open311Client:
+    """'name:key' names the client in the audit trail; a bare key belongs to a client called 'client'."""
+    name, colon, key = entry.partition(":")
+    name, key = (name.strip(), key.strip()) if colon else ("client", name.strip())
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,30}", name) or len(key) < 8:
+        raise SettingsError("open311.api_keys: comma-separated 'client:key' entries, keys of 8+ characters")
+    return Open311Client(name, key)
 
 
 def _templates(values: Mapping[str, Any]) -> TemplateSettings:

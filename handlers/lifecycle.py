@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from bot.console.links import with_link
 from handlers.context import Services
 from handlers.texts import STATUS_LABELS
 from handlers.tickets import OPEN_STATUSES, queue_push, record_event
 from storage.models import Ticket, Worker
+from storage.register import is_open311_requester
 
 WORKING = frozenset({"assigned", "acknowledged", "in_progress", "reopened"})
 
@@ -79,7 +81,9 @@ def may_act(worker: Worker, ticket: Ticket) -> bool:
 
 
 def tell_resident(services: Services, ticket: Ticket, text: str, kind: str = "status") -> None:
-    """Queue a status update for the resident who opened the ticket."""
+    """Queue a status update for the resident who opened the ticket (on WeChat: not Open311 requesters)."""
+    if is_open311_requester(ticket.resident.openid):
+        return
     queue_push(
         services.session,
         services.now,
@@ -92,14 +96,14 @@ def tell_resident(services: Services, ticket: Ticket, text: str, kind: str = "st
 
 
 def tell_worker(services: Services, worker: Worker | None, ticket: Ticket, text: str, kind: str) -> None:
-    """Queue a push to one worker, if there is one."""
+    """Queue a push to one worker, if there is one, with a console link to the ticket when set up."""
     if worker is not None:
         queue_push(
             services.session,
             services.now,
             worker=worker,
             kind=kind,
-            text=text,
+            text=with_link(services.session, services.settings.console, services.now, text, worker, ticket),
             ticket=ticket,
             message_id=services.message_id,
         )

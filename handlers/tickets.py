@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.console.links import with_link
 from handlers.context import Services
 from handlers.ladder import START_LEVELS
 from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, duration, local_time
@@ -114,13 +115,14 @@ def _announce(services: Services, ticket: Ticket, assignment: Assignment, messag
     text = new_ticket_push(services, ticket, via_backup=assignment.reason == "backup")
     kind = "emergency" if ticket.category == "emergency" else "new_ticket"
     recipients = _recipients(services, ticket, assignment)
+    console = services.settings.console
     for worker in recipients:
         queue_push(
             services.session,
             services.now,
             worker=worker,
             kind=kind,
-            text=text,
+            text=with_link(services.session, console, services.now, text, worker, ticket),
             ticket=ticket,
             message_id=message_id,
         )
@@ -236,7 +238,7 @@ def attach_message(services: Services, ticket: Ticket, message_id: int, what: st
             services.now,
             worker=holder,
             kind="follow_up",
-            text=text,
+            text=with_link(services.session, services.settings.console, services.now, text, holder, ticket),
             ticket=ticket,
             message_id=message_id,
         )

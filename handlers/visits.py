@@ -76,7 +76,7 @@ def send_visit_digests(factory: sessionmaker[Session], settings: Settings, now: 
     if now.astimezone(ZoneInfo(settings.timezone)).hour < settings.visits.digest_hour:
         return 0
     with transaction(factory) as session:
-        due = _households_due(session, settings.visits, now)
+        due = households_due(session, settings.visits, now)
         sent_today = _digests_sent_since(session, _local_midnight(now, settings.timezone))
         by_worker: dict[Worker, list[tuple[Resident, datetime]]] = defaultdict(list)
         by_leader: dict[Worker, list[tuple[Resident, datetime]]] = defaultdict(list)
@@ -98,7 +98,7 @@ def send_visit_digests(factory: sessionmaker[Session], settings: Settings, now: 
         return pushes
 
 
-def _households_due(
+def households_due(
     session: Session, visits: VisitSettings, now: datetime
 ) -> list[tuple[Resident, datetime]]:
     """Bound households whose next visit falls within the reminder lead, or has passed."""

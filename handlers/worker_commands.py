@@ -74,13 +74,18 @@ def handle_worker_message(services: Services, worker: Worker, text: str) -> Repl
         return PLAIN_COMMANDS[command.verb](services, worker)
     if command.number is None:
         return Reply(f"请写上工单号,例如“{command.verb} 12”。")
-    ticket = services.session.get(Ticket, command.number)
+    return act_on_ticket(services, worker, command.verb, command.number, command.rest)
+
+
+def act_on_ticket(services: Services, worker: Worker, verb: str, number: int, rest: str) -> Reply:
+    """Run one ticket command (签收, 进度, 办结 ...): the one path for WeChat and the staff console."""
+    ticket = services.session.get(Ticket, number)
     if ticket is None:
-        return Reply(f"没有找到工单 #{command.number},请核对编号。")
+        return Reply(f"没有找到工单 #{number},请核对编号。")
     if not may_act(worker, ticket):
         return Reply(f"工单 #{ticket.id} 不属于您负责的网格,无法操作。")
     try:
-        return TICKET_COMMANDS[command.verb](services, worker, ticket, command.rest)
+        return TICKET_COMMANDS[verb](services, worker, ticket, rest)
     except TransitionError as refusal:
         return Reply(str(refusal))
 

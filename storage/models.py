@@ -188,6 +188,8 @@ class Ticket(Base):
         # The deadline sweep asks "which open tickets are due" every minute.
         Index("ix_tickets_status_ack_due", "status", "ack_due_at"),
         Index("ix_tickets_status_resolve_due", "status", "resolve_due_at"),
+        # Reports count the tickets opened in a day, week or month.
+        Index("ix_tickets_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -353,3 +355,57 @@ class SchedulerLease(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     lease_until: Mapped[datetime]
+
+
+class StaffAccount(Base):
+    """A staff member's console sign-in, tied to their Worker row (created by `run.py staff add`)."""
+
+    __tablename__ = "staff_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"), unique=True)
+    login: Mapped[str] = mapped_column(String(50), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    # Sessions signed in before a password change stop working.
+    password_changed_at: Mapped[datetime]
+    last_signin_at: Mapped[datetime | None]
+
+    worker: Mapped[Worker] = relationship()
+
+
+class ConsoleLink(Base):
+    """A one-time console sign-in link sent in a push; only the token's SHA-256 is kept."""
+
+    __tablename__ = "console_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class SigninThrottle(Base):
+    """Recent failed console sign-ins per login and per client address, and how long they are locked out."""
+
+    __tablename__ = "signin_throttle"
+
+    # "login:<login>" or "addr:<ip>".
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+
+
+class AppSecret(Base):
+    """A secret generated once and shared by every process, e.g. the console's session key."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

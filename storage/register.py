@@ -30,6 +30,8 @@ from bot.privacy import mask_phone
 from storage.models import Base, Building, CheckIn, FamilyContact, Resident
 
 PLACEHOLDER_PREFIX = "register:"
+# People who filed a request through the Open311 API: residents with no WeChat account at all.
+OPEN311_PREFIX = "open311:"
 PERSON_HEADERS = ("姓名", "电话", "楼号", "单元", "房号", "户别", "是否独居", "签到时间")
 FAMILY_HEADER_PARTS = ("姓名", "关系", "电话", "微信openid")
 OPENID_HEADER = "微信openid"
@@ -150,6 +152,11 @@ class _Entry:
 
 class _RowError(ValueError):
     """Why a row cannot be loaded."""
+
+
+def is_open311_requester(openid: str | None) -> bool:
+    """True for someone known only through the Open311 API; they read their request's status there."""
+    return bool(openid and openid.startswith(OPEN311_PREFIX))
 
 
 def is_placeholder(openid: str | None) -> bool:

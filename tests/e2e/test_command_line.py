@@ -17,6 +17,7 @@ import requests
 from tests.conftest import TEST_AES_KEY, TEST_APPID, command_env
 
 ROOT = Path(__file__).resolve().parents[2]
+UP_PATIENCE_SECONDS = 60
 
 
 def free_port() -> int:
@@ -60,7 +61,7 @@ def running_server(folder: Path, **settings: str) -> Iterator[dict[str, str]]:
         [sys.executable, "run.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        _wait_until_up(port, process)
+        wait_until_up(port, process, folder / "server.log")
         yield env
     finally:
         process.terminate()
@@ -70,16 +71,24 @@ def running_server(folder: Path, **settings: str) -> Iterator[dict[str, str]]:
     assert "Traceback" not in output, output
 
 
-def _wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(100):
+def wait_until_up(port: int, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    """Wait for /healthz; a loaded machine starts slowly, so a request error or timeout is one more try."""
+    deadline = time.monotonic() + UP_PATIENCE_SECONDS
+    while True:
         if process.poll() is not None:
-            raise RuntimeError("run.py serve exited early")
+            raise RuntimeError(f"the server exited early{_log_text(log)}")
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok:
                 return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    raise RuntimeError("run.py serve did not come up")
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not come up{_log_text(log)}")
+        time.sleep(0.2)
+
+
+def _log_text(log: Path | None) -> str:
+    return f":\n{log.read_text()}" if log is not None else ""
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import requests
 
 from run import build_parser
 from tests.conftest import command_env
-from tests.e2e.test_command_line import ROOT, _wait_until_up, free_port, run
+from tests.e2e.test_command_line import ROOT, free_port, run, wait_until_up
 
 STOP_SECONDS = 15
 
@@ -80,10 +80,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[
         web, web_log = stack.enter_context(
             started(folder, env, "web", "serve", "--workers", "2", "--host", "127.0.0.1", "--port", str(port))
         )
-        try:
-            _wait_until_up(port, web)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}\n{web_log.read_text()}") from exc
+        wait_until_up(port, web, web_log)
         # Each worker logs its boot after the fork; on a busy machine the second may lag behind the first.
         wait_for_log(web_log, "Booting worker", count=2)
         for name in ("scheduler-1", "scheduler-2"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -9,9 +11,10 @@ from sqlalchemy import func, inspect, select
 
 from bot.app import create_app
 from handlers.context import Incoming, Reply
-from storage.db import make_engine, transaction, upgrade
+from run import prepare_database
+from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.demo import load_community, seed_community
-from storage.models import Base, Building, InboundMessage, OutboxMessage, Resident, Worker
+from storage.models import Base, Building, Grid, InboundMessage, OutboxMessage, Resident, Worker
 from tests.conftest import ON_POSTGRESQL
 from tests.support import WeChatServer
 
@@ -73,3 +76,31 @@ def test_the_demo_is_seeded_once_and_later_changes_survive(settings, factory, cl
         assert seed_community(session, settings.demo_path, clock()) is False
     with transaction(factory) as session:
         assert session.scalar(select(Worker.on_duty).where(Worker.openid == "demo-worker-chen")) is True
+
+
+def test_processes_starting_together_migrate_and_seed_once(settings) -> None:
+    """`serve` and `scheduler` started at the same moment on a new database: one migrates, none fails."""
+    starters = 4
+    barrier = threading.Barrier(starters)
+    errors: list[BaseException] = []
+    engines = [make_engine(settings.database_url) for _ in range(starters)]
+
+    def start(engine) -> None:
+        barrier.wait()
+        try:
+            prepare_database(settings, engine, make_session_factory(engine))
+        except BaseException as exc:  # collected: a thread's exception would otherwise vanish
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    with transaction(make_session_factory(engines[0])) as session:
+        grids = session.scalar(select(func.count()).select_from(Grid))
+        residents = session.scalar(select(func.count()).select_from(Resident))
+    assert (grids, residents) == (3, 3)  # config/demo.toml, once
+    for engine in engines:
+        engine.dispose()

@@ -1,0 +1,730 @@
+"""The webhook under load: `uv run python -m bench.webhook [--rate 200] [--seconds 30] [--quick] ...`.
+
+Starts GridDesk under gunicorn on loopback (bench/webhook_server.py: the production app plus a bare
+POST /bare in the same workers), in safe (AES) mode with made-up credentials, on a fresh SQLite file
+in a temporary folder or, with --database-url, a fresh database created on that PostgreSQL server.
+The community: 300 bound residents per grid worker, elders living alone pinged by the check-in sweep
+before the load. The load: signed, encrypted resident messages, each sender at most 3 a minute: new
+tickets (repair, bill, medicine), WeChat's retries (the same MsgId at the same instant, or seconds
+later) and elders answering "1". It measures an open-loop run at a fixed rate (latency counted from
+each request's scheduled send time, so a slow server cannot slow the load down) and a closed-loop
+saturation run, both for /wechat and for /bare; then checks that every answered new-ticket message
+has exactly one ticket. Prints figures; exits 1 when a correctness check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import itertools
+import math
+import os
+import re
+import resource
+import secrets
+import signal
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+from sqlalchemy import Select, Subquery, create_engine, func, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from bench.checkins import machine
+from bench.load import DROPPED, Outcome, Request, Summary, drive, summarize
+from bench.webhook_server import Server, gunicorn
+from bot.intents import IntentClassifier, load_classifier
+from bot.normalize import normalize
+from bot.simulator import read_reply, sign, text_xml
+from config.settings import Settings, load_settings
+from handlers.binding import looks_like_binding
+from handlers.checkins import OK_REPLY, local_moment, ping_sweep
+from storage.db import make_engine, make_session_factory, transaction, upgrade
+from storage.demo import load_community
+from storage.models import Building, CheckIn, InboundMessage, Resident, Ticket
+
+PER_WORKER = 300
+BUILDINGS_PER_GRID = 3
+GRIDS_PER_LEADER = 5
+MIN_COMMUNITY = 10_000
+QUICK_COMMUNITY = 2_000
+CATEGORIES = ("repair", "bill", "medicine")
+# Twenty slots of load: 16 new tickets, a retry at the same instant as the ticket before it (R), a
+# retry of a ticket sent about LATE_RETRY_SECONDS earlier (L), 2 elders answering their check-in (C).
+PATTERN = "TTTTRTTTCTTTLTTTTCTT"
+LATE_RETRY_SECONDS = 2.0
+# Elders pinged this morning who stay silent during the run, per one who answers.
+SILENT_ELDERS = 0.25
+WARMUP_MESSAGES = 100
+OPEN_LOOP_SENDERS = 128
+# Twice WeChat's 5 seconds: the bench waits this long for an answer, and gives up on sending a request
+# that is this far behind its schedule (counted as dropped).
+REQUEST_TIMEOUT_SECONDS = 10.0
+P99_GOAL_MS = 100.0
+RATIO_GOAL = 1 / 3
+TICKET_NUMBER = re.compile(r"#(\d+)")
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One POST of the load: what it stands for, and the signed, encrypted request WeChat would send."""
+
+    kind: str  # "ticket", "retry" (of a ticket) or "checkin"
+    msg_id: int
+    openid: str
+    category: str | None
+    query: str
+    body: bytes
+    at: float = 0.0  # seconds after the start of an open-loop run
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One run summed up, with the CPU each message cost the server and the bench."""
+
+    label: str
+    loop: str  # "open" or "closed"
+    target: str  # "full" (/wechat) or "bare"
+    summary: Summary
+    server_cpu_ms: float
+    bench_cpu_ms: float
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The Official Account the bench makes up: token, appid and EncodingAESKey."""
+
+    token: str
+    appid: str
+    aes_key: str
+
+    @classmethod
+    def made_up(cls) -> Credentials:
+        """Random ones, so nothing real is ever needed or printed."""
+        aes_key = base64.b64encode(secrets.token_bytes(32)).decode()[:43]
+        return cls(secrets.token_hex(16), "wx" + secrets.token_hex(8), aes_key)
+
+
+@dataclass
+class Community:
+    """Residents handed out to the load, numbered from 1; bystanders never write."""
+
+    writers: int = 0
+    elders: int = 0
+
+    def take_writers(self, count: int) -> range:
+        """The next `count` residents who send new tickets."""
+        start = self.writers + 1
+        self.writers += count
+        return range(start, start + count)
+
+    def take_elders(self, count: int) -> range:
+        """The next `count` elders who answer their check-in."""
+        start = self.elders + 1
+        self.elders += count
+        return range(start, start + count)
+
+
+@dataclass
+class Load:
+    """Everything sent to /wechat, by phase, for the correctness checks afterwards."""
+
+    phases: dict[str, list[Shot]] = field(default_factory=dict)
+    outcomes: list[tuple[Shot, Outcome]] = field(default_factory=list)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Set up, load, measure, verify, report."""
+    args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C does, so gunicorn is stopped and a PostgreSQL database dropped either way.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    print(machine() + f"; nproc {len(os.sched_getaffinity(0))}; load average {load_average()}")
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="griddesk-webhook-bench-") as name,
+            fresh_database(args.database_url, Path(name)) as database_url,
+        ):
+            return run(args, Path(name), database_url)
+    except KeyboardInterrupt:
+        print("interrupted: gunicorn stopped, temporary files removed", file=sys.stderr)
+        return 130
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; --quick shrinks the runs to a smoke test (2 s open loop, 200 closed loop)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    number = {"type": _positive_int, "metavar": "N"}
+    parser.add_argument("--workers", **number, default=os.cpu_count() or 2, help="gunicorn workers (nproc)")
+    parser.add_argument("--threads", **number, default=4, help="threads per worker (4, as run.py serve)")
+    fraction = {"type": _positive_float}
+    parser.add_argument("--rate", **fraction, default=200.0, help="open loop: messages a second (200)")
+    parser.add_argument("--seconds", **fraction, default=30.0, help="open loop: seconds a run (30)")
+    parser.add_argument("--clients", **number, default=16, help="closed loop: concurrent clients (16)")
+    parser.add_argument("--count", **number, default=3000, help="closed loop: messages per run (3000)")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server and a role that may CREATE DATABASE; the bench uses a fresh database there",
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 s open loop, 200 closed loop")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.count = 2.0, 200
+    return args
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {value}")
+    return value
+
+
+def run(args: argparse.Namespace, folder: Path, database_url: str) -> int:
+    """The whole bench on one database: returns the exit status."""
+    credentials = Credentials.made_up()
+    env = server_env(database_url, credentials)
+    settings = load_settings(environ=env)
+    classifier = load_classifier(settings.intents_path)
+    open_count = max(1, round(args.rate * args.seconds))
+    community = Community()
+    texts = ticket_texts(classifier)
+    load = Load()
+    for phase, count in (("warm-up", WARMUP_MESSAGES), ("open", open_count), ("closed", args.count)):
+        load.phases[phase] = plan(count, args.rate, community, texts, credentials)
+    size = max(QUICK_COMMUNITY if args.quick else MIN_COMMUNITY, community.writers + community.elders)
+    print(f"database: {describe_database(database_url)}")
+    prepare(settings, folder, community, size)
+    port = free_port()
+    print(
+        f"server:   gunicorn, {args.workers} gthread workers x {args.threads} threads, safe mode (AES), "
+        f"sandbox settings; load: {OPEN_LOOP_SENDERS} open-loop senders, {args.clients} closed-loop clients, "
+        "a new connection per request",
+        flush=True,
+    )
+    with gunicorn(folder, env, port, args.workers, args.threads) as server:
+        print(f"          master pid {server.pid}, worker pids {' '.join(map(str, server.workers()))}")
+        figures = measure(args, port, server, load)
+        rss = server.memory()
+    report_server_log(server.log)
+    print_figures(figures)
+    print_goals(args, figures, database_url)
+    print("gunicorn memory after the load (VmRSS, peak VmHWM):")
+    for line in rss:
+        print(f"  {line}")
+    failures = verify(database_url, load, credentials)
+    print(f"load average at the end: {load_average()}")
+    return 1 if failures else 0
+
+
+# Settings and databases
+
+
+def server_env(database_url: str, credentials: Credentials) -> dict[str, str]:
+    """The server's environment: this one without GRIDDESK_*, plus the bench's settings."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("GRIDDESK_")}
+    return clean | {
+        "GRIDDESK_DATABASE_URL": database_url,
+        "GRIDDESK_WECHAT_TOKEN": credentials.token,
+        "GRIDDESK_WECHAT_APPID": credentials.appid,
+        "GRIDDESK_WECHAT_AES_KEY": credentials.aes_key,
+        # No quiet hours, so the check-in ping goes out whatever the time of day the bench runs.
+        "GRIDDESK_CHECKINS_QUIET_START": "00:00",
+        "GRIDDESK_CHECKINS_QUIET_END": "00:00",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@contextmanager
+def fresh_database(server_url: str | None, folder: Path) -> Iterator[str]:
+    """A SQLite file in the folder, or a new database on the PostgreSQL server (dropped afterwards)."""
+    if server_url is None:
+        yield f"sqlite:///{folder / 'bench.db'}"
+        return
+    name = f"griddesk_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def describe_database(url: str) -> str:
+    """Which database, and its server's version."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                version = connection.exec_driver_sql("select sqlite_version()").scalar()
+                return f"SQLite {version}, a fresh file"
+            version = connection.exec_driver_sql("show server_version").scalar()
+            return f"PostgreSQL {version}, a fresh database on {engine.url.host}:{engine.url.port}"
+    finally:
+        engine.dispose()
+
+
+# The community
+
+
+def prepare(settings: Settings, folder: Path, community: Community, size: int) -> None:
+    """Migrate, load grids and staff from a generated TOML, bulk-insert residents, ping the elders."""
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        factory = make_session_factory(engine)
+        now = datetime.now(UTC)
+        grids = max(1, math.ceil(size / PER_WORKER))
+        with transaction(factory) as session:
+            load_community(session, write_staff(folder / "community.toml", grids), now)
+        elders = math.ceil(community.elders * (1 + SILENT_ELDERS))
+        minute = local_moment(now, settings.timezone).minute
+        with transaction(factory) as session:
+            buildings = list(session.scalars(select(Building.id).order_by(Building.id)))
+            session.execute(insert(Resident), list(resident_rows(size, elders, buildings, minute, now)))
+        pinged = ping_sweep(factory, settings, datetime.now(UTC))
+        print(
+            f"community: {size:,} residents bound to {len(buildings)} buildings in {grids} grids; "
+            f"{community.writers:,} of them write, {pinged.pinged:,} elders pinged by the check-in sweep "
+            f"({community.elders:,} of them answer)",
+            flush=True,
+        )
+        if pinged.pinged != elders:
+            raise RuntimeError(f"the ping sweep pinged {pinged.pinged} elders, not {elders}")
+    finally:
+        engine.dispose()
+
+
+def write_staff(path: Path, grids: int) -> Path:
+    """A community file in config/demo.toml's layout: grids, buildings, workers with AB岗 backups, leaders."""
+    lines: list[str] = []
+    leaders = math.ceil(grids / GRIDS_PER_LEADER)
+    for n in range(1, leaders + 1):
+        lines += worker_toml(f"bench-leader-{n}", f"组长{n}", "leader", f"1370000{n:04d}")
+    lines += worker_toml("bench-duty", "社区值班台", "community", "010-12345678")
+    for n in range(1, grids + 1):
+        backup = f"bench-worker-{n % grids + 1}" if grids > 1 else None
+        lines += worker_toml(f"bench-worker-{n}", f"网格员{n}", "worker", f"1390000{n:04d}", backup)
+    for n in range(1, grids + 1):
+        first = (n - 1) * BUILDINGS_PER_GRID + 1
+        buildings = ", ".join(f'"{b}号楼"' for b in range(first, first + BUILDINGS_PER_GRID))
+        leader = (n - 1) // GRIDS_PER_LEADER + 1
+        lines += [
+            "[[grids]]",
+            f'code = "G{n}"',
+            f'name = "第{n}网格"',
+            f'worker = "bench-worker-{n}"',
+            f'leader = "bench-leader-{leader}"',
+            f"buildings = [{buildings}]",
+            "",
+        ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def worker_toml(openid: str, name: str, role: str, phone: str, backup: str | None = None) -> list[str]:
+    """One [[workers]] entry."""
+    entry = ["[[workers]]", f'openid = "{openid}"', f'name = "{name}"', f'role = "{role}"']
+    return [*entry, f'phone = "{phone}"', *([f'backup = "{backup}"'] if backup else []), ""]
+
+
+def resident_rows(
+    size: int, elders: int, buildings: list[int], minute: int, now: datetime
+) -> Iterator[dict[str, object]]:
+    """Elders living alone first (their ping due this minute), then everyone else, spread over buildings."""
+    for n in range(1, size + 1):
+        elder = n <= elders
+        number = n if elder else n - elders
+        yield {
+            "openid": f"bench-elder-{number}" if elder else f"bench-resident-{number}",
+            "name": f"居民{n}",
+            "phone": f"138{n:08d}",
+            "building_id": buildings[n % len(buildings)],
+            "unit": str(n % 6 + 1),
+            "room": f"{n % 18 + 1}0{n % 4 + 1}",
+            "household_category": "ordinary",
+            "lives_alone": elder,
+            "subscribed": True,
+            "checkin_minute": minute if elder else None,
+            "created_at": now,
+        }
+
+
+# What residents say
+
+
+def ticket_texts(classifier: IntentClassifier) -> dict[str, Iterator[str]]:
+    """Endless distinct texts per category, each one the classifier routes to that category."""
+    return {category: _texts(classifier, category) for category in CATEGORIES}
+
+
+REPAIRS = [
+    place + fault
+    for place in ("厨房", "卫生间", "阳台", "客厅", "卧室", "楼道", "地下室", "车棚", "单元门口", "楼顶")
+    for fault in (
+        "水管漏水了", "灯不亮了", "下水道堵了", "暖气片不热", "门锁坏了",
+        "窗户关不上", "墙皮掉了", "插座没电了", "水龙头坏了", "天花板渗水",
+    )
+]  # fmt: skip
+BILLS = [
+    ask.format(fee)
+    for fee in ("水费", "电费", "燃气费", "物业费", "暖气费", "有线电视费", "宽带费", "水电费", "停车费")
+    for ask in (
+        "想交一下{}", "{}怎么交", "帮忙代缴{}", "能帮我交{}吗", "这个月的{}还没交",
+        "查一下{}欠不欠", "{}在哪里交", "{}能在手机上交吗", "老人不会交{}", "{}交错了怎么办",
+    )
+]  # fmt: skip
+MEDICINES = [
+    ask.format(drug)
+    for drug in ("降压药", "降糖药", "阿司匹林", "胰岛素", "感冒药", "眼药水", "钙片", "胃药", "膏药")
+    for ask in (
+        "{}没有了", "{}快吃完了", "想配一些{}", "能帮忙买{}吗", "需要代购{}",
+        "帮我去药店拿{}", "{}断了好几天了", "社区能送{}吗", "{}去哪里开", "{}吃完了,腿脚不方便",
+    )
+]  # fmt: skip
+OPENERS = ("", "你好,", "麻烦一下,", "请问,", "师傅,", "打扰了,")
+CLOSERS = ("", ",谢谢", ",麻烦尽快", ",辛苦了", "。")
+
+
+def _texts(classifier: IntentClassifier, category: str) -> Iterator[str]:
+    cores = {"repair": REPAIRS, "bill": BILLS, "medicine": MEDICINES}[category]
+    texts = [
+        text
+        for text in (opener + core + closer for core in cores for opener in OPENERS for closer in CLOSERS)
+        if classifier.classify(text).category == category and not looks_like_binding(normalize(text))
+    ]
+    for round_number in itertools.count(1):
+        for text in texts:
+            yield text if round_number == 1 else f"{text}(第{round_number}次反映)"
+
+
+# The load
+
+
+_msg_ids = itertools.count(int(time.time()) * 1_000_000)
+
+
+def plan(
+    count: int, rate: float, community: Community, texts: dict[str, Iterator[str]], credentials: Credentials
+) -> list[Shot]:
+    """`count` shots following PATTERN, scheduled `1/rate` apart; each writer sends one text per category."""
+    kinds = [PATTERN[slot % len(PATTERN)] for slot in range(count)]
+    tickets = kinds.count("T")
+    writers = community.take_writers(max(1, math.ceil(tickets / len(CATEGORIES))))
+    elders = iter(community.take_elders(kinds.count("C")))
+    shots: list[Shot] = []
+    originals: list[Shot] = []
+    late = max(1, round(LATE_RETRY_SECONDS * rate * PATTERN.count("T") / len(PATTERN)))
+    for slot, kind in enumerate(kinds):
+        at = slot / rate
+        if kind == "R" and shots and shots[-1].kind == "ticket":
+            shots.append(replace(shots[-1], kind="retry"))  # the same request at the same instant
+        elif kind in "RL" and originals:
+            shots.append(replace(originals[max(0, len(originals) - late)], kind="retry", at=at))
+        elif kind == "C":
+            shots.append(signed("checkin", f"bench-elder-{next(elders)}", "1", None, at, credentials))
+        else:
+            number = len(originals)
+            writer = writers[number % len(writers)]
+            category = CATEGORIES[number // len(writers)]
+            text = next(texts[category])
+            shot = signed("ticket", f"bench-resident-{writer}", text, category, at, credentials)
+            shots.append(shot)
+            originals.append(shot)
+    return shots
+
+
+def signed(
+    kind: str, openid: str, text: str, category: str | None, at: float, credentials: Credentials
+) -> Shot:
+    """A text message as WeChat sends it in safe mode: encrypted, with msg_signature."""
+    msg_id = next(_msg_ids)
+    request = sign(
+        credentials.token,
+        text_xml(openid, text, msg_id=msg_id),
+        aes_key=credentials.aes_key,
+        appid=credentials.appid,
+        nonce=f"n{msg_id % 1_000_000_000}",
+    )
+    return Shot(kind, msg_id, openid, category, urlencode(request.params), request.body.encode(), at)
+
+
+def measure(args: argparse.Namespace, port: int, server: Server, load: Load) -> list[Figures]:
+    """Warm up, then the open-loop and closed-loop runs, bare before full each time."""
+    warmup = load.phases["warm-up"]
+    send(port, "/bare", warmup, args.clients, paced=False)
+    load.outcomes += zip(warmup, send(port, "/wechat", warmup, args.clients, paced=False), strict=True)
+    figures = []
+    runs = [
+        (f"open loop {args.rate:g}/s x {args.seconds:g} s", "open", OPEN_LOOP_SENDERS, True),
+        (f"closed loop, {args.clients} clients", "closed", args.clients, False),
+    ]
+    for title, loop, senders, paced in runs:
+        shots = load.phases[loop]
+        for target, path in (("bare", "/bare"), ("full", "/wechat")):
+            label = f"{title}, {target}"
+            server.wait_idle()
+            print(f"running {label} ({len(shots):,} messages)...", flush=True)
+            server_cpu, bench_cpu = server.cpu_seconds(), own_cpu_seconds()
+            outcomes = send(port, path, shots, senders, paced=paced)
+            server_cpu, bench_cpu = server.cpu_seconds() - server_cpu, own_cpu_seconds() - bench_cpu
+            if target == "full":
+                load.outcomes += zip(shots, outcomes, strict=True)
+            good = answered if target == "full" else said_success
+            summary = summarize(outcomes, good)
+            per_message = 1000 / max(1, summary.sent - summary.dropped)
+            figures.append(
+                Figures(label, loop, target, summary, server_cpu * per_message, bench_cpu * per_message)
+            )
+    return figures
+
+
+def send(port: int, path: str, shots: Sequence[Shot], senders: int, *, paced: bool) -> list[Outcome]:
+    """POST the shots to one path, open loop (paced) or closed loop."""
+    requests = [Request(f"{path}?{shot.query}", shot.body, shot.at) for shot in shots]
+    return drive(
+        port,
+        requests,
+        senders,
+        paced=paced,
+        timeout=REQUEST_TIMEOUT_SECONDS,
+        give_up_after=REQUEST_TIMEOUT_SECONDS,
+    )
+
+
+def answered(outcome: Outcome) -> bool:
+    """/wechat answered (what it answered is checked afterwards)."""
+    return outcome.status == 200
+
+
+def said_success(outcome: Outcome) -> bool:
+    """/bare answered 'success'."""
+    return outcome.status == 200 and outcome.body == b"success"
+
+
+def own_cpu_seconds() -> float:
+    """User plus system CPU this process (the load) has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the (shared) machine was."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+# Reports
+
+
+def report_server_log(path: Path) -> None:
+    """Errors gunicorn or GridDesk logged, each with the exception that ended its traceback."""
+    lines = path.read_text().splitlines()
+    errors = [n for n, line in enumerate(lines) if " ERROR " in line or "[CRITICAL]" in line]
+    print(f"server log: {len(lines):,} lines, {len(errors)} errors")
+    for n in errors[:10]:
+        exception = next((line for line in lines[n + 1 :] if _ends_traceback(line)), "")
+        print(f"  {lines[n]}\n    {exception}")
+
+
+def _ends_traceback(line: str) -> bool:
+    """The `SomeError: message` line at the end of a traceback (log lines start with a date or '[')."""
+    skipped = ("Traceback", "During", "The above", "[")
+    return bool(line) and not line[0].isspace() and not line[0].isdigit() and not line.startswith(skipped)
+
+
+def print_figures(figures: Sequence[Figures]) -> None:
+    """The table of runs."""
+    print(
+        f"\n  {'run':<38} {'sent':>6} {'errors':>6} {'dropped':>7} {'msg/s':>6} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'max ms':>8} {'lag p99':>8} {'server CPU':>11} {'bench CPU':>9}"
+    )
+    for f in figures:
+        s = f.summary
+        print(
+            f"  {f.label:<38} {s.sent:>6,} {s.errors:>6,} {s.dropped:>7,} {s.per_second:>6.0f} "
+            f"{s.p50_ms:>8.1f} {s.p99_ms:>8.1f} {s.max_ms:>8.0f} {s.lag_p99_ms:>8.1f} "
+            f"{f.server_cpu_ms:>8.2f} ms {f.bench_cpu_ms:>6.2f} ms"
+        )
+    print(
+        "  latency: open loop from when the message was due, closed loop from its send, errors and drops"
+        "\n  included; lag p99: how late sends started; dropped: not sent, over"
+        f" {REQUEST_TIMEOUT_SECONDS:g} s behind schedule;\n  CPU: per message sent, gunicorn's processes"
+        " and the bench's own\n"
+    )
+
+
+def print_goals(args: argparse.Namespace, figures: Sequence[Figures], database_url: str) -> None:
+    """The issue's two goals, met or missed."""
+    run = {(f.loop, f.target): f.summary for f in figures}
+    full_open, full_closed, bare_closed = run["open", "full"], run["closed", "full"], run["closed", "bare"]
+    sustained = full_open.errors == 0 and full_open.per_second >= 0.95 * args.rate
+    latency_met = sustained and full_open.p99_ms < P99_GOAL_MS
+    print(
+        f"goal p99 < {P99_GOAL_MS:g} ms at {args.rate:g} msg/s sustained: "
+        f"{'met' if latency_met else 'MISSED'} (p99 {full_open.p99_ms:.1f} ms, "
+        f"{full_open.per_second:.0f} msg/s answered, {full_open.errors} errors)"
+    )
+    ratio = full_closed.per_second / bare_closed.per_second if bare_closed.per_second else 0.0
+    where = "SQLite" if database_url.startswith("sqlite") else "PostgreSQL (the goal is for SQLite)"
+    print(
+        f"goal full >= 1/3 of bare: {'met' if ratio >= RATIO_GOAL else 'MISSED'} on {where} "
+        f"(full {full_closed.per_second:.0f} msg/s, bare {bare_closed.per_second:.0f} msg/s, "
+        f"ratio {ratio:.2f})"
+    )
+
+
+# Correctness
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the database holds after the load."""
+
+    messages: dict[str, tuple[int | None, str]]  # dedup key -> (ticket id, status)
+    tickets: int
+    duplicates: int  # (resident, category) pairs with more than one ticket
+    elder_tickets: int
+    checkins_answered: int
+
+
+def verify(database_url: str, load: Load, credentials: Credentials) -> list[str]:
+    """Every answered new-ticket message has exactly one ticket, retries made none: print, return failures."""
+    replies = answered_replies(load, credentials)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            stored = Stored(
+                messages={
+                    key: (ticket_id, status)
+                    for key, ticket_id, status in connection.execute(
+                        select(InboundMessage.dedup_key, InboundMessage.ticket_id, InboundMessage.status)
+                    )
+                },
+                tickets=connection.scalar(select(func.count()).select_from(Ticket)) or 0,
+                duplicates=connection.scalar(select(func.count()).select_from(_duplicate_tickets())) or 0,
+                elder_tickets=connection.scalar(_elder_tickets()) or 0,
+                checkins_answered=connection.scalar(
+                    select(func.count()).select_from(CheckIn).where(CheckIn.status == "answered")
+                )
+                or 0,
+            )
+    finally:
+        engine.dispose()
+    return report_checks(load, replies, stored)
+
+
+def _duplicate_tickets() -> Subquery:
+    """Residents with two tickets of one category (each writer sends one message per category)."""
+    pairs = select(Ticket.resident_id, Ticket.category).group_by(Ticket.resident_id, Ticket.category)
+    return pairs.having(func.count() > 1).subquery()
+
+
+def _elder_tickets() -> Select[tuple[int]]:
+    """Tickets opened for elders, who only ever answered "1"."""
+    joined = select(func.count()).select_from(Ticket).join(Resident, Resident.id == Ticket.resident_id)
+    return joined.where(Resident.openid.startswith("bench-elder-"))
+
+
+def answered_replies(load: Load, credentials: Credentials) -> dict[int, list[str | None]]:
+    """The decrypted reply of every answered POST to /wechat, by MsgId ('?' when it would not decrypt)."""
+    replies: dict[int, list[str | None]] = defaultdict(list)
+    for shot, outcome in load.outcomes:
+        if outcome.status != 200:
+            continue
+        try:
+            text = read_reply(
+                outcome.body.decode(),
+                token=credentials.token,
+                aes_key=credentials.aes_key,
+                appid=credentials.appid,
+            )
+        except Exception:  # any failure to decrypt or parse is what this check reports
+            text = "?"
+        replies[shot.msg_id].append(text)
+    return replies
+
+
+def report_checks(load: Load, replies: dict[int, list[str | None]], stored: Stored) -> list[str]:
+    """Print the correctness figures and return what is wrong."""
+    sent = [shot for shot, outcome in load.outcomes if outcome.status != DROPPED]
+    ticket_ids = {shot.msg_id for shot in sent if shot.kind in ("ticket", "retry")}
+    checkin_ids = {shot.msg_id for shot in sent if shot.kind == "checkin"}
+    answered = [msg_id for msg_id in ticket_ids if msg_id in replies]
+    owners = Counter(_own_ticket(replies[msg_id], stored, msg_id) for msg_id in answered)
+    one_ticket = sum(count for ticket_id, count in owners.items() if ticket_id is not None)
+    shared = sum(1 for ticket_id, count in owners.items() if ticket_id is not None and count > 1)
+    thanked = sum(1 for msg_id in checkin_ids if replies.get(msg_id, [None])[0] == OK_REPLY)
+    checkins_answered = sum(1 for msg_id in checkin_ids if msg_id in replies)
+    statuses = Counter(status for _ticket, status in stored.messages.values())
+    print("correctness (every message to /wechat: warm-up, open loop, closed loop):")
+    print(
+        f"  new-ticket messages: {len(ticket_ids):,} sent, {len(answered):,} answered, {one_ticket:,} of them"
+        f" with exactly one ticket (the reply's #number is the stored message's ticket, every copy got the"
+        f" same reply), {shared} tickets claimed by two messages"
+    )
+    retries = sum(1 for shot in sent if shot.kind == "retry")
+    print(
+        f"  retries: {retries:,} sent (the same MsgId again); tickets in the database: {stored.tickets:,} (at"
+        f" most {len(ticket_ids):,}); duplicates (one writer, one category, two tickets): {stored.duplicates}"
+    )
+    print(
+        f'  check-in answers: {len(checkin_ids):,} elders sent "1", {checkins_answered:,} answered,'
+        f" {thanked:,} thanked; {stored.checkins_answered:,} check-ins answered in the database,"
+        f" {stored.elder_tickets} tickets opened for elders"
+    )
+    print(
+        f"  inbound messages failed: {statuses['failed']} (kept with an apology and passed to the duty desk,"
+        f" e.g. after the database's 10 s busy timeout under overload); throttled: {statuses['throttled']}"
+    )
+    failures = []
+    if one_ticket != len(answered) or shared:
+        failures.append("an answered new-ticket message without exactly one ticket of its own")
+    if stored.duplicates or stored.tickets > len(ticket_ids):
+        failures.append("duplicate tickets")
+    if thanked != checkins_answered or stored.checkins_answered < thanked or stored.elder_tickets:
+        failures.append('an answered "1" not thanked, not recorded, or opening a ticket')
+    if statuses["throttled"]:
+        failures.append("messages throttled, though no sender writes more than 3 a minute")
+    print(f"  {'all correct' if not failures else 'WRONG: ' + '; '.join(failures)}")
+    return failures
+
+
+def _own_ticket(texts: list[str | None], stored: Stored, msg_id: int) -> int | None:
+    """The ticket a message's replies name, if every copy got the same reply and it is the stored ticket."""
+    number = TICKET_NUMBER.search(texts[0] or "")
+    ticket_id, _status = stored.messages.get(f"msg:{msg_id}", (None, ""))
+    if number is None or ticket_id != int(number.group(1)) or len(set(texts)) > 1:
+        return None
+    return ticket_id
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

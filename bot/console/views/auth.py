@@ -1,0 +1,74 @@
+"""Signing in with a password or a one-time link from a push, and signing out."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from bot.console.accounts import sign_in
+from bot.console.links import redeem_link
+from bot.console.web import console, page, sign_out, start_session
+from bot.privacy import mask_name
+from storage.db import transaction
+from storage.models import Worker
+
+log = logging.getLogger(__name__)
+
+
+def register(blueprint: Blueprint) -> None:
+    """Add the sign-in, sign-out and link routes."""
+    blueprint.add_url_rule("/signin", "signin", signin, methods=["GET", "POST"])
+    blueprint.add_url_rule("/signout", "signout", signout, methods=["POST"])
+    blueprint.add_url_rule("/go/<token>", "go", go)
+
+
+def signin() -> str | Response | tuple[str, int]:
+    """The sign-in form; a right password starts a session and goes where the person was heading."""
+    target = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return page("signin.html", next=target, login="", refusal=None)
+    app = console()
+    login, password = request.form.get("login", ""), request.form.get("password", "")
+    now = app.clock()
+    with transaction(app.factory) as session:
+        result = sign_in(session, app.settings.console, now, login, password, request.remote_addr or "-")
+        if result.account is not None:
+            start_session(result.account.worker_id, result.account, now)
+            log.info("console: %s signed in", mask_name(result.account.worker.name))
+    if result.account is None:
+        return page("signin.html", next=target, login=login, refusal=result.refusal), 401
+    return redirect(target)
+
+
+def signout() -> Response:
+    """End the session (a POST with the CSRF token, so another site cannot sign anyone out)."""
+    sign_out()
+    return redirect(url_for("console.signin"))
+
+
+def go(token: str) -> Response | tuple[str, int]:
+    """A one-time link from a push: sign that worker in and open the ticket."""
+    app = console()
+    now = app.clock()
+    with transaction(app.factory) as session:
+        link = redeem_link(session, token, now)
+        if link is not None:
+            worker = session.get(Worker, link.worker_id)
+            start_session(link.worker_id, None, now)
+            log.info("console: %s signed in from a push link", mask_name(worker.name if worker else None))
+    if link is None:
+        return page("link_expired.html"), 410
+    if link.ticket_id is not None:
+        return redirect(url_for("console.ticket", ticket_id=link.ticket_id))
+    return redirect(url_for("console.board"))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a console path (never another site) after signing in."""
+    if target and target.startswith("/console/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("console.board")
+
+

@@ -1,0 +1,153 @@
+"""Reports in the console: one grid or the community, for a day, week or month, with bars and an XLSX file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask import Blueprint, Response, abort, request
+from sqlalchemy.orm import Session
+
+from bot.console.web import console, page, staff
+from handlers.reports import (
+    KINDS,
+    Period,
+    Report,
+    Scope,
+    build_report,
+    local_today,
+    percent,
+    period_for,
+    report_xlsx,
+    scopes_for_worker,
+)
+from storage.db import transaction
+from storage.models import Worker
+
+PERIOD_NAMES = {"day": "日报", "week": "周报", "month": "月报"}
+
+
+def register(blueprint: Blueprint) -> None:
+    """Add the report page and its XLSX download."""
+    blueprint.add_url_rule("/reports", "reports", report_page)
+    blueprint.add_url_rule("/reports.xlsx", "report_xlsx", report_download)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the query string asks for: a scope the person may read, a period kind and a day in it."""
+
+    scope: Scope
+    scopes: list[Scope]
+    period: Period
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One row of a bar chart: a label, a value, its width in percent of the longest bar, and a caption."""
+
+    label: str
+    value: float
+    width: float
+    caption: str
+
+
+def report_page() -> str:
+    """The report with its figures as tiles and bars, links to the periods around it, and the download."""
+    app = console()
+    with transaction(app.factory) as session:
+        choice = _choice(session)
+        report = build_report(session, app.settings, choice.scope, choice.period, app.clock())
+    return page(
+        "reports.html",
+        report=report,
+        choice=choice,
+        kinds={kind: PERIOD_NAMES[kind] for kind in KINDS},
+        categories=_category_bars(report),
+        rates=_rate_bars(report),
+        percent=percent,
+        earlier=_shifted(choice.period, -1),
+        later=_shifted(choice.period, +1),
+    )
+
+
+def report_download() -> Response:
+    """The same report as XLSX; the community's comes with one row per grid as well."""
+    app = console()
+    now = app.clock()
+    with transaction(app.factory) as session:
+        choice = _choice(session)
+        scopes = [choice.scope]
+        if choice.scope.grid_code is None:
+            scopes += [s for s in choice.scopes if s.grid_code is not None]
+        reports = [build_report(session, app.settings, scope, choice.period, now) for scope in scopes]
+    name = f"griddesk-{choice.scope.key.replace(':', '-')}-{choice.period.kind}-{choice.period.start}.xlsx"
+    return Response(
+        report_xlsx(reports),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f"attachment; filename={name}", "Cache-Control": "private, no-store"},
+    )
+
+
+def _choice(session: Session) -> Choice:
+    """Read scope, period and date; a scope the person may not read is not found."""
+    app, me = console(), staff()
+    worker = session.get(Worker, me.worker_id)
+    if worker is None:
+        abort(404)
+    scopes = scopes_for_worker(session, worker, app.settings)
+    if not scopes:
+        abort(404)
+    key = request.args.get("scope") or scopes[0].key
+    scope = next((s for s in scopes if s.key == key), None)
+    if scope is None:
+        abort(404)
+    kind = request.args.get("period", "day")
+    if kind not in KINDS:
+        abort(400)
+    day = _day(request.args.get("date"), local_today(app.clock(), app.settings.timezone))
+    return Choice(scope, scopes, period_for(kind, day))
+
+
+def _day(text: str | None, today: date) -> date:
+    if not text:
+        return today
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        abort(400)
+
+
+def _shifted(period: Period, step: int) -> str:
+    """The first day of the period before (-1) or after (+1)."""
+    day = period.start - timedelta(days=1) if step < 0 else period.end
+    return period_for(period.kind, day).start.isoformat()
+
+
+def _category_bars(report: Report) -> list[tuple[Bar, Bar]]:
+    """Opened and resolved per category, categories with nothing left out."""
+    busy = [c for c in report.by_category if c.opened or c.resolved]
+    longest = max((max(c.opened, c.resolved) for c in busy), default=0) or 1
+    return [
+        (
+            Bar(c.label, c.opened, 100 * c.opened / longest, f"新增{c.opened}"),
+            Bar(c.label, c.resolved, 100 * c.resolved / longest, f"办结{c.resolved}"),
+        )
+        for c in busy
+    ]
+
+
+def _rate_bars(report: Report) -> list[Bar]:
+    """The rates as bars out of 100%; a rate with nothing to count shows an empty bar and '暂无'."""
+    r = report
+    rows = [
+        ("响应率", r.response_rate, f"{r.acknowledged_in_time}/{r.ack_judged}"),
+        ("解决率", r.resolution_rate, f"{r.resolved_in_time}/{r.resolve_judged}"),
+        ("满意率", r.satisfaction_rate, f"{r.satisfied}/{r.rated}"),
+        ("问候应答率", r.checkin_answer_rate, f"{r.checkins_answered}/{r.checkins_pinged}"),
+        ("走访完成率", r.visits_rate, f"{r.visits_done}/{r.visits_due}"),
+    ]
+    return [
+        Bar(label, rate or 0.0, 100 * (rate or 0.0), f"{percent(rate)}({counts})")
+        for label, rate, counts in rows
+    ]

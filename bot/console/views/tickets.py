@@ -1,0 +1,352 @@
+"""The ticket board (filters, most urgent first), one ticket's whole story, and acting on it."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.wrappers import Response
+
+from bot.console.scope import Scope, visible_grids
+from bot.console.web import Staff, console, page, span, staff
+from bot.privacy import mask_name
+from handlers.context import Services
+from handlers.escalation import SIGNED, UNSIGNED
+from handlers.ladder import RUNG_NAMES
+from handlers.lifecycle import TRANSITIONS, may_act
+from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, STATUS_LABELS
+from handlers.tickets import OPEN_STATUSES
+from handlers.worker_commands import act_on_ticket
+from storage.db import transaction
+from storage.models import Grid, InboundMessage, OutboxMessage, Resident, Ticket, TicketEvent, Worker
+
+log = logging.getLogger(__name__)
+
+BOARD_LIMIT = 200
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
+# The console's buttons and the WeChat command each runs (handlers.worker_commands.TICKET_COMMANDS).
+VERBS = {
+    "acknowledge": "签收",
+    "progress": "进度",
+    "resolve": "办结",
+    "send_back": "退单",
+    "reassign": "转派",
+    "extend": "延期",
+}
+ESCALATION_EVENTS = frozenset(
+    {"escalate", "repaged", "emergency_repage", "overdue_paged", "escalation_exhausted", "ack_warning",
+     "resolve_warning", "send_back", "reassign"}
+)  # fmt: skip
+EVENT_LABELS = {
+    "opened": "提交工单",
+    "assigned": "派单",
+    "acknowledge": "签收",
+    "progress": "更新进度",
+    "resolve": "办结",
+    "send_back": "退单",
+    "reassign": "转派",
+    "extend": "延期",
+    "escalate": "升级督办",
+    "repaged": "再次催办",
+    "emergency_repage": "紧急呼叫",
+    "overdue_paged": "超期催办",
+    "escalation_exhausted": "停止自动催办",
+    "ack_warning": "签收提醒",
+    "resolve_warning": "办结提醒",
+    "cancel": "取消",
+    "reopen": "重新办理",
+    "close": "关闭",
+    "follow_up": "补充信息",
+    "reassigned": "改派",
+}
+
+
+def register(blueprint: Blueprint) -> None:
+    """Add the board, ticket, action and media routes."""
+    blueprint.add_url_rule("/", "board", board)
+    blueprint.add_url_rule("/tickets", "tickets", board)
+    blueprint.add_url_rule("/tickets/<int:ticket_id>", "ticket", ticket_page)
+    blueprint.add_url_rule("/tickets/<int:ticket_id>/<action>", "act", act, methods=["POST"])
+    blueprint.add_url_rule("/media/<int:message_id>", "media", media)
+
+
+# The board
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the board shows: grid code, status ('open', 'all' or one status), category, overdue only."""
+
+    grid: str
+    status: str
+    category: str
+    overdue: bool
+
+    @classmethod
+    def from_request(cls) -> Filters:
+        """Read the filters from the query string, ignoring unknown values."""
+        args = request.args
+        status = args.get("status", "open")
+        category = args.get("category", "")
+        return cls(
+            grid=args.get("grid", ""),
+            status=status if status in ("open", "all", *STATUS_LABELS) else "open",
+            category=category if category in CATEGORY_LABELS else "",
+            overdue=args.get("overdue") == "1",
+        )
+
+
+@dataclass(frozen=True)
+class Card:
+    """One ticket on the board."""
+
+    ticket: Ticket
+    overdue: bool
+    due_label: str
+    due_at: datetime | None
+    # '已超时2小时' or '还剩40分钟'; empty for finished tickets.
+    left: str
+
+
+def board() -> str:
+    """Tickets in the person's grids, filtered, overdue and emergencies first."""
+    me, app = staff(), console()
+    filters = Filters.from_request()
+    now = app.clock()
+    with transaction(app.factory) as session:
+        grids = visible_grids(session, me.scope)
+        query = _board_query(me.scope, filters, grids, now)
+        tickets = list(session.scalars(query))
+        cards = [_card(ticket, now) for ticket in tickets]
+        counts = _counts(session, me.scope, now)
+        return page(
+            "board.html",
+            cards=cards,
+            filters=filters,
+            grids=grids,
+            statuses=STATUS_LABELS,
+            categories=CATEGORY_LABELS,
+            counts=counts,
+            limit=BOARD_LIMIT,
+        )
+
+
+def overdue_condition(now: datetime) -> ColumnElement[bool]:
+    """Open and past the deadline that applies now: signing for it, or resolving it."""
+    return or_(
+        and_(Ticket.status.in_(UNSIGNED), Ticket.ack_due_at <= now),
+        and_(Ticket.status.in_(SIGNED), Ticket.resolve_due_at <= now),
+    )
+
+
+def _board_query(scope: Scope, filters: Filters, grids: list[Grid], now: datetime) -> Select[tuple[Ticket]]:
+    overdue = overdue_condition(now)
+    query = select(Ticket).where(scope.tickets())
+    if filters.grid:
+        grid_ids = [grid.id for grid in grids if grid.code == filters.grid]
+        query = query.where(Ticket.grid_id.in_(grid_ids))
+    if filters.status == "open":
+        query = query.where(Ticket.status.in_(OPEN_STATUSES))
+    elif filters.status != "all":
+        query = query.where(Ticket.status == filters.status)
+    if filters.category:
+        query = query.where(Ticket.category == filters.category)
+    if filters.overdue:
+        query = query.where(overdue)
+    urgency = (
+        case((overdue, 0), else_=1),
+        case((Ticket.category == "emergency", 0), else_=1),
+        case(*((Ticket.priority == key, rank) for key, rank in PRIORITY_RANK.items()), else_=3),
+        case((Ticket.status.in_(OPEN_STATUSES), 0), else_=1),
+        case((Ticket.acknowledged_at.is_(None), Ticket.ack_due_at), else_=Ticket.resolve_due_at),
+        Ticket.id.desc(),
+    )
+    return (
+        query.order_by(*urgency)
+        .limit(BOARD_LIMIT)
+        .options(
+            selectinload(Ticket.resident).selectinload(Resident.building),
+            selectinload(Ticket.grid),
+            selectinload(Ticket.assignee),
+        )
+    )
+
+
+def _card(ticket: Ticket, now: datetime) -> Card:
+    if ticket.status in UNSIGNED:
+        label, due = "签收期限", ticket.ack_due_at
+    elif ticket.status in SIGNED:
+        label, due = "办结期限", ticket.resolve_due_at
+    else:
+        return Card(ticket, False, "", None, "")
+    overdue = due <= now
+    left = f"已超时{span(now - due)}" if overdue else f"还剩{span(due - now)}"
+    return Card(ticket, overdue, label, due, left)
+
+
+def _counts(session: Session, scope: Scope, now: datetime) -> dict[str, int]:
+    """Open and overdue tickets in scope, for the board's heading."""
+    open_query = select(Ticket.id).where(scope.tickets(), Ticket.status.in_(OPEN_STATUSES))
+    overdue_query = open_query.where(overdue_condition(now))
+    return {
+        "open": len(session.scalars(open_query).all()),
+        "overdue": len(session.scalars(overdue_query).all()),
+    }
+
+
+# One ticket
+
+
+def visible_ticket(session: Session, me: Staff, ticket_id: int) -> Ticket:
+    """The ticket if this person may see it; 404 otherwise (whether or not it exists)."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None or not me.scope.sees_ticket(ticket):
+        abort(404)
+    return ticket
+
+
+def ticket_page(ticket_id: int) -> str:
+    """The whole story: the resident, their messages, deadlines, the audit trail, escalations, pushes."""
+    me, app = staff(), console()
+    now = app.clock()
+    with transaction(app.factory) as session:
+        ticket = visible_ticket(session, me, ticket_id)
+        worker = session.get(Worker, me.worker_id)
+        messages = session.scalars(
+            select(InboundMessage)
+            .where(InboundMessage.ticket_id == ticket.id)
+            .order_by(InboundMessage.received_at, InboundMessage.id)
+        ).all()
+        pushes = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id).order_by(OutboxMessage.id)
+        ).all()
+        events = [_described(event) for event in ticket.events]
+        return page(
+            "ticket.html",
+            ticket=ticket,
+            card=_card(ticket, now),
+            messages=messages,
+            events=events,
+            escalations=[e for e in events if e.kind in ESCALATION_EVENTS],
+            resident_pushes=[p for p in pushes if p.resident_id is not None],
+            staff_pushes=[p for p in pushes if p.worker_id is not None],
+            actions=_available_actions(ticket, me),
+            may_act=worker is not None and may_act(worker, ticket),
+            colleagues=_colleagues(session, me),
+            rung=RUNG_NAMES[ticket.escalation_level] if ticket.escalation_level < len(RUNG_NAMES) else "",
+            labels={"status": STATUS_LABELS, "category": CATEGORY_LABELS},
+            roles=ROLE_LABELS,
+            max_extension=app.settings.escalation.max_extension_hours,
+        )
+
+
+@dataclass(frozen=True)
+class EventLine:
+    """One line of the audit trail as staff read it."""
+
+    kind: str
+    label: str
+    actor: str
+    note: str
+    created_at: datetime
+
+
+def _described(event: TicketEvent) -> EventLine:
+    note = event.note or ""
+    if event.kind == "assigned":
+        # "网格员王芳(grid_worker)": the reason in brackets is for the audit trail, not for people.
+        note = note.split("(")[0]
+    return EventLine(event.kind, EVENT_LABELS.get(event.kind, "更新"), event.actor, note, event.created_at)
+
+
+def _available_actions(ticket: Ticket, me: Staff) -> list[str]:
+    """The buttons worth showing: actions the state machine allows from the current state."""
+    actions = [action for action in VERBS if ticket.status in TRANSITIONS[action][0]]
+    return [a for a in actions if a != "reassign" or me.may_reassign]
+
+
+def _colleagues(session: Session, me: Staff) -> list[Worker]:
+    """People a ticket can be reassigned to."""
+    if not me.may_reassign:
+        return []
+    query = select(Worker).where(Worker.id != me.worker_id).order_by(Worker.role, Worker.name)
+    return list(session.scalars(query))
+
+
+# Acting on a ticket: the same functions as the WeChat commands
+
+
+def act(ticket_id: int, action: str) -> Response:
+    """Run one action from the ticket page, exactly as the WeChat command would, and show its answer."""
+    me, app = staff(), console()
+    verb = VERBS.get(action)
+    if verb is None:
+        abort(404)
+    rest = _command_rest(action)
+    try:
+        with transaction(app.factory) as session:
+            visible_ticket(session, me, ticket_id)
+            worker = session.get(Worker, me.worker_id)
+            if worker is None:
+                abort(404)
+            services = Services(session, app.settings, app.classifier, app.clock())
+            # Every accepted action writes an audit event; a refusal writes nothing.
+            before = _event_count(session, ticket_id)
+            reply = act_on_ticket(services, worker, verb, ticket_id, rest)
+            acted = _event_count(session, ticket_id) > before
+    except StaleDataError:
+        flash("工单刚刚被别人更新了,请看一下最新情况再操作。", "refused")
+        return redirect(url_for("console.ticket", ticket_id=ticket_id))
+    if acted:
+        log.info("console: %s %s ticket %s", mask_name(me.name), action, ticket_id)
+    flash(reply.text or "", "done" if acted else "refused")
+    return redirect(url_for("console.ticket", ticket_id=ticket_id))
+
+
+def _event_count(session: Session, ticket_id: int) -> int:
+    query = select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
+    return session.scalar(query) or 0
+
+
+def _command_rest(action: str) -> str:
+    """The words after the ticket number in the WeChat command, from the form's fields."""
+    form = request.form
+    text = " ".join(form.get("text", "").split())
+    if action == "extend":
+        return f"{form.get('hours', '').strip()} {text}".strip()
+    if action == "reassign":
+        return form.get("name", "").strip()
+    return text
+
+
+# Residents' photos and voice
+
+
+def media(message_id: int) -> Response:
+    """A saved photo or voice file, only for staff who may see its ticket."""
+    me, app = staff(), console()
+    with transaction(app.factory) as session:
+        message = session.get(InboundMessage, message_id)
+        if message is None or message.ticket_id is None or not message.media_path:
+            abort(404)
+        visible_ticket(session, me, message.ticket_id)
+        stored = Path(message.media_path)
+    folder = app.settings.delivery.media_dir.resolve()
+    path = stored.resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        abort(404)
+    mimetype = mimetypes.guess_type(path.name)[0] or _voice_type(path) or "application/octet-stream"
+    response = send_file(path, mimetype=mimetype, max_age=0, conditional=True)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _voice_type(path: Path) -> str | None:
+    return {".amr": "audio/amr", ".speex": "audio/speex"}.get(path.suffix.lower())

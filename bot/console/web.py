@@ -1,0 +1,260 @@
+"""The console blueprint: who is signed in, what they see, CSRF on every POST, and the page views."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Request,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.wrappers import Response
+
+from bot.console.scope import Scope, scope_of
+from bot.console.session_key import session_key
+from bot.intents import IntentClassifier
+from config.settings import Settings
+from handlers.texts import ROLE_LABELS, local_time
+from storage.db import transaction
+from storage.models import StaffAccount, Worker
+
+EXTENSION = "griddesk.console"
+URL_PREFIX = "/console"
+PUBLIC_ENDPOINTS = frozenset({"console.signin", "console.go", "console.static"})
+CSRF_FIELD = "csrf_token"
+
+
+@dataclass(frozen=True)
+class Console:
+    """What the console's views need: settings, the database, the classifier and the clock."""
+
+    settings: Settings
+    factory: sessionmaker[Session]
+    classifier: IntentClassifier
+    clock: Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The signed-in person, as plain values (no database session outlives a request's unit of work)."""
+
+    worker_id: int
+    name: str
+    role: str
+    login: str | None
+    scope: Scope
+
+    @property
+    def title(self) -> str:
+        """'网格员 王芳'."""
+        return f"{ROLE_LABELS.get(self.role, '')} {self.name}"
+
+    @property
+    def may_reassign(self) -> bool:
+        """Leaders and offices reassign tickets (the WeChat 转派 rule)."""
+        return self.role in ("leader", "community", "street")
+
+
+def console() -> Console:
+    """The console's dependencies for the current app."""
+    return current_app.extensions[EXTENSION]
+
+
+def staff() -> Staff:
+    """The signed-in person (every non-public view runs after _load_staff)."""
+    return g.staff
+
+
+class _DatabaseKeySessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, its key fetched from settings or the database on first use."""
+
+    def __init__(self, key: Callable[[], str]) -> None:
+        self._key = key
+        self._cached: str | None = None
+
+    def open_session(self, app: Flask, incoming: Request) -> SecureCookieSession | None:
+        """Only console requests have a session: the webhook never touches the key or the cookie."""
+        if not incoming.path.startswith(URL_PREFIX):
+            return self.null_session_class()
+        return super().open_session(app, incoming)
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        """Sign with the shared key (looked up once per process)."""
+        if self._cached is None:
+            self._cached = self._key()
+        app.secret_key = self._cached
+        return super().get_signing_serializer(app)
+
+
+def register_console(
+    app: Flask,
+    settings: Settings,
+    factory: sessionmaker[Session],
+    classifier: IntentClassifier,
+    clock: Callable[[], datetime],
+) -> None:
+    """Mount the console at /console on the app, with its session cookie settings."""
+    app.extensions[EXTENSION] = Console(settings, factory, classifier, clock)
+    app.session_interface = _DatabaseKeySessionInterface(
+        lambda: session_key(factory, settings.console, clock())
+    )
+    app.config.update(
+        SESSION_COOKIE_NAME="griddesk_console",
+        SESSION_COOKIE_PATH=URL_PREFIX,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.console.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.console.session_hours),
+    )
+    app.register_blueprint(make_blueprint())
+
+
+def make_blueprint() -> Blueprint:
+    """The blueprint with every page registered."""
+    # Imported here: the views import handlers, which import bot.console.links (see __init__).
+    from bot.console.views import auth, checkins, reports, tickets
+
+    blueprint = Blueprint(
+        "console",
+        __name__,
+        url_prefix=URL_PREFIX,
+        template_folder="templates",
+        static_folder="static",
+    )
+    blueprint.before_request(_check_csrf)
+    blueprint.before_request(_load_staff)
+    blueprint.app_template_global("csrf_token")(csrf_token)
+    blueprint.app_template_filter("local")(local)
+    blueprint.register_error_handler(HTTPException, _error_page)
+    for module in (auth, tickets, checkins, reports):
+        module.register(blueprint)
+    return blueprint
+
+
+def csrf_token() -> str:
+    """This session's CSRF token, made on first use."""
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def _check_csrf() -> None:
+    """Every POST carries the session's token: a page from another site cannot act for a signed-in user."""
+    if request.method != "POST":
+        return
+    expected = session.get("csrf")
+    given = request.form.get(CSRF_FIELD, "")
+    if not expected or not secrets.compare_digest(str(expected), given):
+        raise BadRequest("页面已过期或来源不明,请返回刷新后再试。")
+
+
+def _load_staff() -> Response | None:
+    """Find who is signed in; anyone else goes to the sign-in page (public pages excepted)."""
+    g.staff = None
+    if session.get("worker") is not None:
+        g.staff = _staff_from_session()
+        if g.staff is None:
+            _forget()
+    if g.staff is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        target = request.full_path if request.method == "GET" else url_for("console.board")
+        return redirect(url_for("console.signin", next=target.rstrip("?")))
+    return None
+
+
+def _staff_from_session() -> Staff | None:
+    """The session's person, if the session is still valid (not too old, password unchanged, active)."""
+    app = console()
+    since = session.get("since")
+    now = app.clock()
+    try:
+        started = datetime.fromisoformat(since) if since else None
+    except ValueError:
+        return None
+    if started is None or now - started > timedelta(hours=app.settings.console.session_hours):
+        return None
+    with transaction(app.factory) as db:
+        worker = db.get(Worker, session["worker"])
+        if worker is None:
+            return None
+        login = None
+        if session.get("account") is not None:
+            account = db.get(StaffAccount, session["account"])
+            if account is None or not account.active or account.worker_id != worker.id:
+                return None
+            if session.get("stamp") != account.password_changed_at.isoformat():
+                return None
+            login = account.login
+        return Staff(worker.id, worker.name, worker.role, login, scope_of(db, worker))
+
+
+def start_session(worker_id: int, account: StaffAccount | None, now: datetime) -> None:
+    """Sign a person in: a fresh session (no fixation), a fresh CSRF token."""
+    session.clear()
+    session.permanent = True
+    session["worker"] = worker_id
+    session["since"] = now.isoformat()
+    if account is not None:
+        session["account"] = account.id
+        session["stamp"] = account.password_changed_at.isoformat()
+    csrf_token()
+
+
+def _forget() -> None:
+    session.clear()
+
+
+def sign_out() -> None:
+    """End the session."""
+    _forget()
+
+
+def _error_page(error: HTTPException) -> tuple[str, int]:
+    """Errors as a short Chinese page inside the console's layout."""
+    messages = {
+        400: error.description if request.method == "POST" else "请求有误。",
+        403: "您没有权限查看这个页面。",
+        404: "没有找到这个页面,或者它不在您负责的网格里。",
+        405: "不支持这样访问。",
+    }
+    text = messages.get(error.code or 500, "出了点问题,请稍后再试。")
+    return render_template("console/error.html", message=text, code=error.code), error.code or 500
+
+
+def page(template: str, **context: Any) -> str:
+    """Render a console page with the signed-in person."""
+    community = console().settings.community_name
+    return render_template(f"console/{template}", me=g.get("staff"), community=community, **context)
+
+
+def local(moment: datetime | None) -> str:
+    """A stored UTC time as the community's clock shows it: '11月23日 10:00'."""
+    return local_time(moment, console().settings.timezone) if moment is not None else "—"
+
+
+def span(delta: timedelta) -> str:
+    """A stretch of time as staff say it: '25分钟', '3小时', '2天5小时'."""
+    minutes = max(1, int(delta.total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}天{hours}小时" if hours else f"{days}天"
+    if hours:
+        return f"{hours}小时{minutes}分钟" if minutes else f"{hours}小时"
+    return f"{minutes}分钟"

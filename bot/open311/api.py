@@ -1,0 +1,129 @@
+"""The /open311 blueprint: discovery, services, and service requests (read by anyone, filed with a key)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.intents import IntentClassifier
+from bot.open311.catalog import build_catalog
+from bot.open311.filing import file_request
+from bot.open311.formats import CONTENT_TYPES, Open311Error, document, error_document
+from bot.open311.reading import Filters, find_requests, parse_filters, request_rows
+from config.settings import Open311Client, Settings
+from handlers.context import Services
+from storage.db import transaction
+
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+# When the discovery file or the service list last changed in a way clients should notice.
+CHANGESET = "2026-11-01T00:00:00+08:00"
+FORMAT = "<any(json, xml):fmt>"
+
+
+def make_open311(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    classifier: IntentClassifier,
+    clock: Callable[[], datetime],
+) -> Blueprint:
+    """The Open311 GeoReport v2 endpoint at /open311/v2, its discovery file at /open311/discovery.*."""
+    options = settings.open311
+    catalog = build_catalog(options, classifier)
+    blueprint = Blueprint("open311", __name__, url_prefix="/open311")
+
+    @blueprint.before_request
+    def check_request() -> None:
+        if not options.enabled:
+            raise Open311Error(404, "本社区未开放 Open311 接口")
+        jurisdiction = request.values.get("jurisdiction_id", "").strip()
+        if options.jurisdiction_id and jurisdiction and jurisdiction != options.jurisdiction_id:
+            raise Open311Error(404, f"jurisdiction_id 不存在:{jurisdiction}")
+
+    @blueprint.errorhandler(Open311Error)
+    def refuse(error: Open311Error) -> Response:
+        return error_document(_format_of(request.path), error)
+
+    @blueprint.get(f"/discovery.{FORMAT}")
+    def discovery(fmt: str) -> Response:
+        return document(fmt, "discovery", _discovery(settings))
+
+    @blueprint.get(f"/v2/services.{FORMAT}")
+    def services(fmt: str) -> Response:
+        return document(fmt, "services", [service.as_row() for service in catalog.services])
+
+    @blueprint.get(f"/v2/services/<code>.{FORMAT}")
+    def service_definition(code: str, fmt: str) -> Response:
+        if catalog.get(code) is None:
+            raise Open311Error(404, f"service_code 不存在:{code}")
+        return document(fmt, "service_definition", {"service_code": code, "attributes": []})
+
+    @blueprint.get(f"/v2/requests.{FORMAT}")
+    def requests(fmt: str) -> Response:
+        filters = parse_filters(request.values, catalog, settings, clock())
+        with transaction(session_factory) as session:
+            found = find_requests(session, catalog, filters, options.max_requests)
+            return document(fmt, "service_requests", request_rows(session, catalog, settings, found))
+
+    @blueprint.get(f"/v2/requests/<number>.{FORMAT}")
+    def one_request(number: str, fmt: str) -> Response:
+        wanted = int(number) if number.isascii() and number.isdigit() else None
+        with transaction(session_factory) as session:
+            found = find_requests(session, catalog, Filters(ids=(wanted,)), 1) if wanted is not None else []
+            if not found:
+                raise Open311Error(404, f"service_request_id 不存在:{number}")
+            return document(fmt, "service_requests", request_rows(session, catalog, settings, found))
+
+    @blueprint.post(f"/v2/requests.{FORMAT}")
+    def create_request(fmt: str) -> Response:
+        client = _client(request.values.get("api_key", ""), options.clients)
+        with transaction(session_factory) as session:
+            services = Services(session, settings, classifier, clock())
+            filed = file_request(services, catalog, client.name, request.values)
+        row = {
+            "service_request_id": str(filed.ticket_id),
+            "service_notice": filed.notice,
+            "account_id": request.values.get("account_id") or None,
+        }
+        return document(fmt, "service_requests", [row])
+
+    @blueprint.route("/<path:rest>", methods=["GET", "POST"])
+    def unknown(rest: str) -> Response:
+        raise Open311Error(404, f"没有这个接口:/open311/{rest}")
+
+    return blueprint
+
+
+def _client(api_key: str, clients: tuple[Open311Client, ...]) -> Open311Client:
+    """The client whose key this is; 403 for a missing or wrong key (compared in constant time)."""
+    given = api_key.strip().encode()
+    for client in clients:
+        if given and hmac.compare_digest(given, client.api_key.encode()):
+            return client
+    raise Open311Error(403, "api_key 缺失或无效,不能提交请求")
+
+
+def _format_of(path: str) -> str:
+    return "xml" if path.endswith(".xml") else "json"
+
+
+def _discovery(settings: Settings) -> dict[str, object]:
+    """The spec's discovery file: where the v2 endpoint is, its formats, whom to ask for a key."""
+    base = request.url_root.rstrip("/")
+    return {
+        "changeset": CHANGESET,
+        "contact": f"{settings.community_name}网格服务台,电话 {settings.duty_phone}",
+        "key_service": f"提交请求需要 api_key,请联系{settings.community_name}办公室申请。",
+        "endpoints": [
+            {
+                "specification": SPECIFICATION,
+                "url": f"{base}/open311/v2",
+                "changeset": CHANGESET,
+                "type": "production",
+                "formats": [CONTENT_TYPES["xml"].split(";")[0], CONTENT_TYPES["json"].split(";")[0]],
+            }
+        ],
+    }

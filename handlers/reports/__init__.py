@@ -1,0 +1,37 @@
+"""Reports (日报, 周报, 月报): figures per grid and for the community, as text, XLSX and scheduled pushes.
+
+The figures and how each is counted: docs/reports.md.
+"""
+
+from handlers.reports.export import report_xlsx
+from handlers.reports.figures import CategoryFigures, Report, build_report
+from handlers.reports.periods import KINDS, Period, latest_due, local_today, period_for, previous_period
+from handlers.reports.pushes import PUSH_KINDS, ReportPushes, push_reports
+from handlers.reports.render import percent, report_detail, report_header, report_link, report_text
+from handlers.reports.scopes import Scope, grid_scopes, scope_for_community, scope_for_grid, scopes_for_worker
+
+__all__ = [
+    "KINDS",
+    "PUSH_KINDS",
+    "CategoryFigures",
+    "Period",
+    "Report",
+    "ReportPushes",
+    "Scope",
+    "build_report",
+    "grid_scopes",
+    "latest_due",
+    "local_today",
+    "percent",
+    "period_for",
+    "previous_period",
+    "push_reports",
+    "report_detail",
+    "report_header",
+    "report_link",
+    "report_text",
+    "report_xlsx",
+    "scope_for_community",
+    "scope_for_grid",
+    "scopes_for_worker",
+]

@@ -1,0 +1,76 @@
+"""What a report covers: one grid, or the whole community (every grid, and whatever is in no grid)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from storage.models import Grid, Worker
+
+OFFICES = ("community", "street")
+COMMUNITY_KEY = "community"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A report's reach: its name, its grids, and how links name it ("grid:<code>" or "community")."""
+
+    label: str
+    grid_ids: tuple[int, ...]
+    key: str
+    # The community also counts tickets and residents not in any grid (unbound residents).
+    include_no_grid: bool = False
+
+    @property
+    def grid_code(self) -> str | None:
+        """The grid's code for a grid scope; None for the community."""
+        return self.key.removeprefix("grid:") if self.key.startswith("grid:") else None
+
+    def covers(self, grid_id: ColumnElement[int | None]) -> ColumnElement[bool]:
+        """A condition on a grid id column: the row belongs to this scope."""
+        inside = grid_id.in_(self.grid_ids) if self.grid_ids else false()
+        return or_(inside, grid_id.is_(None)) if self.include_no_grid else inside
+
+
+def scope_for_grid(session: Session, grid_code: str) -> Scope:
+    """One grid by its code; LookupError when there is no such grid."""
+    grid = session.scalar(select(Grid).where(Grid.code == grid_code))
+    if grid is None:
+        raise LookupError(f"no grid with code {grid_code!r}")
+    return _grid_scope(grid)
+
+
+def scope_for_community(session: Session, settings: Settings) -> Scope:
+    """Every grid of the community, plus tickets and residents in no grid."""
+    ids = tuple(session.scalars(select(Grid.id).order_by(Grid.id)))
+    return Scope(settings.community_name, ids, COMMUNITY_KEY, include_no_grid=True)
+
+
+def scopes_for_worker(session: Session, worker: Worker, settings: Settings | None = None) -> list[Scope]:
+    """What a person may read: offices the community and every grid; workers and leaders their grids."""
+    query = select(Grid).order_by(Grid.code)
+    if worker.role not in OFFICES:
+        return [_grid_scope(grid) for grid in session.scalars(query.where(_looks_after(worker)))]
+    community = scope_for_community(session, settings) if settings else _unnamed_community(session)
+    return [community, *(_grid_scope(grid) for grid in session.scalars(query))]
+
+
+def grid_scopes(session: Session) -> list[Scope]:
+    """Every grid's scope, by code."""
+    return [_grid_scope(grid) for grid in session.scalars(select(Grid).order_by(Grid.code))]
+
+
+def _looks_after(worker: Worker) -> ColumnElement[bool]:
+    return or_(Grid.worker_id == worker.id, Grid.leader_id == worker.id)
+
+
+def _grid_scope(grid: Grid) -> Scope:
+    return Scope(grid.name, (grid.id,), f"grid:{grid.code}")
+
+
+def _unnamed_community(session: Session) -> Scope:
+    ids = tuple(session.scalars(select(Grid.id).order_by(Grid.id)))
+    return Scope("本社区", ids, COMMUNITY_KEY, include_no_grid=True)

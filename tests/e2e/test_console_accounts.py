@@ -1,0 +1,102 @@
+"""`run.py staff add | list | password`: accounts for existing or new workers; passwords never in argv."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.console.accounts import AccountError, add_staff
+from storage.db import make_engine, make_session_factory, transaction
+from storage.models import Grid, StaffAccount, Worker
+from tests.conftest import command_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def staff(env: dict[str, str], *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    stdin_flag = ["--password-stdin"] if password is not None else []
+    return subprocess.run(
+        [sys.executable, "run.py", "staff", *args, *stdin_flag],
+        cwd=ROOT,
+        env=env,
+        input=f"{password}\n" if password is not None else None,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def rows(env: dict[str, str]) -> list[dict]:
+    result = staff(env, "list")
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_staff_accounts_link_to_existing_workers_or_new_ones_on_their_grids(tmp_path: Path) -> None:
+    env = command_env(tmp_path / "staff.db")
+    added = staff(env, "add", "--name", "王芳", "--login", "WangFang", password="s3cret-pass")
+    assert added.returncode == 0, added.stderr
+    assert "'wangfang'" in added.stdout and "s3cret-pass" not in added.stdout + added.stderr
+    made = staff(
+        env, "add", "--name", "周强", "--login", "zhouqiang", "--role", "leader", "--grid", "G3",
+        password="another-pass",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    listed = {row["login"]: row for row in rows(env)}
+    assert listed["wangfang"] | {"last_signin_at": None} == {
+        "login": "wangfang", "name": "王芳", "role": "worker", "grids": ["G1"], "active": True,
+        "last_signin_at": None,
+    }  # fmt: skip
+    assert listed["zhouqiang"]["grids"] == ["G3"]
+    engine = make_engine(env["GRIDDESK_DATABASE_URL"])
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            wang = session.scalar(select(Worker).where(Worker.name == "王芳"))
+            assert wang.openid == "demo-worker-wang"  # the demo's worker, not a second 王芳
+            assert session.scalar(select(Grid.leader_id).where(Grid.code == "G3")) is not None
+            hashes = session.scalars(select(StaffAccount.password_hash)).all()
+            assert all("pass" not in stored for stored in hashes)
+    finally:
+        engine.dispose()
+
+
+def test_bad_requests_are_refused_with_a_reason(factory, clock) -> None:
+    add = partial(add_staff, now=clock(), password="s3cret-pass")
+    with transaction(factory) as session:
+        add(session, name="王芳", login="wf", role="worker")
+    cases = [
+        ({"name": "王芳", "login": "wf2", "role": "worker"}, "already has a console account"),
+        ({"name": "李骁", "login": "WF", "role": "worker"}, "is taken"),
+        ({"name": "新人", "login": "xinren", "role": "worker"}, "exactly one --grid"),
+        ({"name": "新人", "login": "xinren", "role": "leader"}, "at least one --grid"),
+        ({"name": "新", "login": "xinren", "role": "worker", "grid_codes": ("G9",)}, "no grid with code G9"),
+        ({"name": "李骁", "login": "李骁", "role": "worker"}, "letters, digits"),
+        ({"name": "李骁", "login": "lixiao", "role": "worker", "password": "short"}, "at least 8 characters"),
+    ]
+    for fields, reason in cases:
+        with pytest.raises(AccountError, match=reason), transaction(factory) as session:
+            add(session, **fields)
+
+
+def test_the_command_explains_a_refusal_and_exits_2(tmp_path: Path) -> None:
+    env = command_env(tmp_path / "staff.db")
+    result = staff(env, "password", "nobody", password="s3cret-pass")
+    assert result.returncode == 2 and "no console account 'nobody'" in result.stderr
+
+
+def test_a_password_can_be_changed_and_is_never_an_argument(tmp_path: Path) -> None:
+    env = command_env(tmp_path / "staff.db")
+    assert staff(env, "add", "--name", "王芳", "--login", "wf", password="s3cret-pass").returncode == 0
+    changed = staff(env, "password", "wf", password="n3w-password")
+    assert changed.returncode == 0 and "changed" in changed.stdout
+    refused = subprocess.run(
+        [sys.executable, "run.py", "staff", "add", "--name", "李骁", "--login", "lx", "--password", "x"],
+        cwd=ROOT, env=env, text=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "unrecognized arguments: --password" in refused.stderr
