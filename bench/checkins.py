@@ -18,15 +18,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, insert, select, text
 
+from bench.databases import describe_database, fresh_database
 from bot.intents import load_classifier
 from config.settings import load_settings
 from handlers.checkins import (
@@ -71,45 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(machine())
     if args.database_url:
-        print(f"database: {server_version(args.database_url)}")
+        print(f"database: {describe_database(args.database_url)}")
     for size in map(parse_size, args.sizes):
         with (
             tempfile.TemporaryDirectory(prefix="griddesk-bench-") as folder,
-            fresh_database(Path(folder), args.database_url) as url,
+            fresh_database(args.database_url, Path(folder)) as url,
         ):
             for step in run(url, size, args.missed):
                 print(f"  {step.label:<42} {step.seconds:8.2f} s   {step.detail}", flush=True)
     return 0
-
-
-@contextmanager
-def fresh_database(folder: Path, server_url: str | None) -> Iterator[str]:
-    """A SQLite file in the folder, or a new database on the PostgreSQL server (dropped afterwards)."""
-    if not server_url:
-        yield f"sqlite:///{folder / 'bench.db'}"
-        return
-    name = f"griddesk_bench_{os.getpid()}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE {name}")
-        try:
-            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        admin.dispose()
-
-
-def server_version(url: str) -> str:
-    """The database server's own version line."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return str(connection.exec_driver_sql("SELECT version()").scalar()).split(" on ")[0]
-    finally:
-        engine.dispose()
 
 
 def parse_size(word: str) -> int:

@@ -27,20 +27,17 @@ import socket
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, Subquery, create_engine, func, insert, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Select, Subquery, func, insert, select
 
 from bench.checkins import machine
+from bench.databases import describe_database, fresh_database
 from bench.load import DROPPED, Outcome, Request, Summary, drive, summarize
 from bench.webhook_server import Server, gunicorn
 from bot.intents import IntentClassifier, load_classifier
@@ -249,40 +246,6 @@ def server_env(database_url: str, credentials: Credentials) -> dict[str, str]:
         "GRIDDESK_CHECKINS_QUIET_END": "00:00",
         "PYTHONUNBUFFERED": "1",
     }
-
-
-@contextmanager
-def fresh_database(server_url: str | None, folder: Path) -> Iterator[str]:
-    """A SQLite file in the folder, or a new database on the PostgreSQL server (dropped afterwards)."""
-    if server_url is None:
-        yield f"sqlite:///{folder / 'bench.db'}"
-        return
-    name = f"griddesk_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
-def describe_database(url: str) -> str:
-    """Which database, and its server's version."""
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as connection:
-            if engine.dialect.name == "sqlite":
-                version = connection.exec_driver_sql("select sqlite_version()").scalar()
-                return f"SQLite {version}, a fresh file"
-            version = connection.exec_driver_sql("show server_version").scalar()
-            return f"PostgreSQL {version}, a fresh database on {engine.url.host}:{engine.url.port}"
-    finally:
-        engine.dispose()
 
 
 # The community

@@ -22,12 +22,21 @@ def is_flooding(services: Services, openid: str) -> bool:
     limit = services.settings.throttle.messages_per_minute
     if limit <= 0:
         return False
-    recent = select(func.count()).where(
-        InboundMessage.openid == openid,
-        InboundMessage.received_at > services.now - WINDOW,
-        or_(InboundMessage.event.is_(None), func.lower(InboundMessage.event) != RECEIPT_EVENT),
+    # The limit-th newest before this one: an index range read that stops early, not a count.
+    earlier = (
+        select(InboundMessage.received_at)
+        .where(
+            InboundMessage.openid == openid,
+            InboundMessage.id != services.message_id,
+            or_(InboundMessage.event.is_(None), func.lower(InboundMessage.event) != RECEIPT_EVENT),
+        )
+        .order_by(InboundMessage.received_at.desc())
+        .limit(1)
+        .offset(limit - 1)
     )
-    return (services.session.scalar(recent) or 0) > limit
+    with services.session.no_autoflush:  # the message itself was flushed by the inbox already
+        oldest = services.session.scalar(earlier)
+    return oldest is not None and oldest > services.now - WINDOW
 
 
 def merge_flooded(services: Services, resident: Resident, incoming: Incoming) -> Reply:

@@ -20,7 +20,7 @@ from bot.privacy import mask_name
 from handlers.context import Services
 from handlers.escalation import SIGNED, UNSIGNED
 from handlers.ladder import RUNG_NAMES
-from handlers.lifecycle import TRANSITIONS, may_act
+from handlers.lifecycle import ACTION_LABELS, TRANSITIONS, may_act
 from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, STATUS_LABELS
 from handlers.tickets import OPEN_STATUSES
 from handlers.worker_commands import act_on_ticket
@@ -44,15 +44,10 @@ ESCALATION_EVENTS = frozenset(
     {"escalate", "repaged", "emergency_repage", "overdue_paged", "escalation_exhausted", "ack_warning",
      "resolve_warning", "send_back", "reassign"}
 )  # fmt: skip
-EVENT_LABELS = {
+# What the audit trail shows: the actions as the state machine names them, and the system's own events.
+EVENT_LABELS = ACTION_LABELS | {
     "opened": "提交工单",
     "assigned": "派单",
-    "acknowledge": "签收",
-    "progress": "更新进度",
-    "resolve": "办结",
-    "send_back": "退单",
-    "reassign": "转派",
-    "extend": "延期",
     "escalate": "升级督办",
     "repaged": "再次催办",
     "emergency_repage": "紧急呼叫",
@@ -60,9 +55,6 @@ EVENT_LABELS = {
     "escalation_exhausted": "停止自动催办",
     "ack_warning": "签收提醒",
     "resolve_warning": "办结提醒",
-    "cancel": "取消",
-    "reopen": "重新办理",
-    "close": "关闭",
     "follow_up": "补充信息",
     "reassigned": "改派",
 }
