@@ -82,56 +82,40 @@ def build_scheduler(
         if result.total:
             log.info("report pushes: %s", result.summary())
 
+    every = _interval_adder(scheduler, leases)
     # Outbox rows carry their own leases too; the job lease only spares rival dispatchers a wasted run.
-    scheduler.add_job(
-        _leased(leases, "dispatch-outbox", settings.dispatcher.lease_seconds, dispatch),
-        "interval",
-        seconds=settings.dispatcher.interval_seconds,
-        id="dispatch-outbox",
-        max_instances=1,
-        coalesce=True,
+    every(
+        "dispatch-outbox", settings.dispatcher.interval_seconds, dispatch, settings.dispatcher.lease_seconds
     )
-    scheduler.add_job(
-        _leased(leases, "deadline-sweep", SWEEP_LEASE_SECONDS, sweep_deadlines),
-        "interval",
-        seconds=settings.escalation.sweep_interval_seconds,
-        id="deadline-sweep",
-        max_instances=1,
-        coalesce=True,
-    )
-    for job, name in (
-        (checkin_pings, "checkin-pings"),
-        (checkin_reminders, "checkin-reminders"),
-        (checkin_knocks, "checkin-knocks"),
-    ):
+    every("deadline-sweep", settings.escalation.sweep_interval_seconds, sweep_deadlines)
+    every("checkin-pings", CHECKIN_SWEEP_SECONDS, checkin_pings)
+    every("checkin-reminders", CHECKIN_SWEEP_SECONDS, checkin_reminders)
+    every("checkin-knocks", CHECKIN_SWEEP_SECONDS, checkin_knocks)
+    # Hourly and idempotent per day, so a restart after the digest hour still sends the day's lists.
+    every("visit-digests", 3600, visit_digests)
+    every("report-pushes", REPORT_PUSH_SECONDS, report_pushes)
+    if not settings.sandbox:
+        _add_media_downloads(every, settings, factory, clock)
+    return scheduler
+
+
+AddInterval = Callable[..., None]
+
+
+def _interval_adder(scheduler: BackgroundScheduler, leases: JobLeases) -> AddInterval:
+    """`every(name, seconds, job[, lease_seconds])`: run the job every so often, under its lease."""
+
+    def every(name: str, seconds: float, job: Callable[[], None], lease_seconds: float = 0) -> None:
         scheduler.add_job(
-            _leased(leases, name, SWEEP_LEASE_SECONDS, job),
+            _leased(leases, name, lease_seconds or SWEEP_LEASE_SECONDS, job),
             "interval",
-            seconds=CHECKIN_SWEEP_SECONDS,
+            seconds=seconds,
             id=name,
             max_instances=1,
             coalesce=True,
         )
-    # Hourly and idempotent per day, so a restart after the digest hour still sends the day's lists.
-    scheduler.add_job(
-        _leased(leases, "visit-digests", SWEEP_LEASE_SECONDS, visit_digests),
-        "interval",
-        hours=1,
-        id="visit-digests",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        _leased(leases, "report-pushes", SWEEP_LEASE_SECONDS, report_pushes),
-        "interval",
-        seconds=REPORT_PUSH_SECONDS,
-        id="report-pushes",
-        max_instances=1,
-        coalesce=True,
-    )
-    if not settings.sandbox:
-        _add_media_downloads(scheduler, settings, factory, clock, leases)
-    return scheduler
+
+    return every
 
 
 def _leased(leases: JobLeases, name: str, seconds: float, job: Callable[[], None]) -> Callable[[], None]:
@@ -148,11 +132,7 @@ def _leased(leases: JobLeases, name: str, seconds: float, job: Callable[[], None
 
 
 def _add_media_downloads(
-    scheduler: BackgroundScheduler,
-    settings: Settings,
-    factory: sessionmaker[Session],
-    clock: Clock,
-    leases: JobLeases,
+    every: AddInterval, settings: Settings, factory: sessionmaker[Session], clock: Clock
 ) -> None:
     """Live mode only: save residents' photos and voice before WeChat deletes them."""
     client = official_account_client(settings, factory)
@@ -164,14 +144,7 @@ def _add_media_downloads(
         elif result.saved:
             log.info("media downloads: %s", result.summary())
 
-    scheduler.add_job(
-        _leased(leases, "media-downloads", SWEEP_LEASE_SECONDS, download_media),
-        "interval",
-        seconds=MEDIA_DOWNLOAD_SECONDS,
-        id="media-downloads",
-        max_instances=1,
-        coalesce=True,
-    )
+    every("media-downloads", MEDIA_DOWNLOAD_SECONDS, download_media)
 
 
 def _log_checkins(what: str, result: CheckInResult) -> None:
