@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,9 +62,9 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 @contextmanager
 def startup_lock(engine: Engine) -> Iterator[None]:
     """Serialise start-up work (migrations, demo seeding) when several processes start at once."""
-    if engine.dialect.name != "postgresql":
-        # SQLite: each step is one BEGIN IMMEDIATE transaction, which already waits for the other writer.
-        yield
+    if engine.dialect.name == "sqlite":
+        with _sqlite_startup_lock(engine.url.database):
+            yield
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK_KEY})
@@ -71,6 +72,21 @@ def startup_lock(engine: Engine) -> Iterator[None]:
             yield
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK_KEY})
+
+
+@contextmanager
+def _sqlite_startup_lock(database: str | None) -> Iterator[None]:
+    """A lock file beside the database: SQLite answers "database is locked" at once, not after its busy
+    timeout, when connections race to switch a new file to WAL, so waiting on SQLite alone is not enough."""
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.startup-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def upgrade(engine: Engine) -> None:
