@@ -13,8 +13,7 @@ from handlers.context import Reply, Services
 from handlers.ladder import START_LEVELS
 from handlers.texts import ASK_ADDRESS, ASK_UNIT_ROOM, BIND_EXAMPLE
 from handlers.tickets import (
-    choose_assignee,
-    community_desk,
+    assign,
     hand_to,
     new_ticket_push,
     open_tickets,
@@ -162,7 +161,7 @@ def _hand_over_unplaced(services: Services, resident: Resident, message_id: int 
     for ticket in open_tickets(services, resident):
         if ticket.grid is not None:
             continue
-        assignment = choose_assignee(community_desk(services), grid)
+        assignment = assign(services, grid)
         ticket.grid = grid
         hand_to(services, ticket, assignment.worker, START_LEVELS[assignment.reason])
         if ticket.status == "new" and assignment.worker is not None:

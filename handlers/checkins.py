@@ -629,9 +629,9 @@ def note_checkin(services: Services, resident: Resident, incoming: Incoming) -> 
     if resident.id is None or not _sign_of_life(incoming):
         return None
     day = local_moment(services.now, services.settings.timezone).day
-    checkin = services.session.scalar(
-        select(CheckIn).where(CheckIn.resident_id == resident.id, CheckIn.day == day)
-    )
+    query = select(CheckIn).where(CheckIn.resident_id == resident.id, CheckIn.day == day)
+    with services.session.no_autoflush:  # the resident's pending "last heard from" stamp can wait
+        checkin = services.session.scalar(query)
     if checkin is None:
         return None
     text = incoming.text or ""

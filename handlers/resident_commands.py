@@ -32,7 +32,8 @@ def awaiting_rating(services: Services, resident: Resident) -> Ticket | None:
         .where(Ticket.resident_id == resident.id, Ticket.status == "resolved", Ticket.rating.is_(None))
         .order_by(Ticket.resolved_at.desc(), Ticket.id.desc())
     )
-    return services.session.scalars(query).first()
+    with services.session.no_autoflush:  # as open_tickets: nothing pending changes the answer
+        return services.session.scalars(query).first()
 
 
 def handle_rating(services: Services, ticket: Ticket, score: int) -> Reply:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from handlers.context import Services
-from storage.models import Resident
+from storage.models import Building, Grid, Resident
+
+# Most messages open a ticket for the grid's worker: fetch that path with the resident in one query.
+WITH_GRID_WORKER = joinedload(Resident.building).joinedload(Building.grid).joinedload(Grid.worker)
 
 
 def resident_for(services: Services, openid: str) -> Resident:
     """The resident with this openid, created on first contact; marks them as just heard from."""
-    resident = services.session.scalar(select(Resident).where(Resident.openid == openid))
+    query = select(Resident).where(Resident.openid == openid).options(WITH_GRID_WORKER)
+    resident = services.session.scalar(query)
     if resident is None:
         resident = Resident(openid=openid, created_at=services.now)
         services.session.add(resident)

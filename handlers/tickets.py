@@ -42,6 +42,12 @@ def choose_assignee(duty_desk: list[Worker], grid: Grid | None) -> Assignment:
     return Assignment(duty, grid, "community" if duty else "unassigned")
 
 
+def assign(services: Services, grid: Grid | None) -> Assignment:
+    """choose_assignee, asking the database for the duty desk only when nobody in the grid is on duty."""
+    in_grid = choose_assignee([], grid)
+    return in_grid if in_grid.worker is not None else choose_assignee(community_desk(services), grid)
+
+
 def community_desk(services: Services) -> list[Worker]:
     """Community duty accounts, the queue for residents not yet bound to a building."""
     query = select(Worker).where(Worker.role == "community").order_by(Worker.id)
@@ -67,7 +73,7 @@ def open_ticket(
 ) -> Ticket:
     """Open, assign and announce a ticket in the caller's transaction."""
     grid = resident.building.grid if resident.building else None
-    assignment = choose_assignee(community_desk(services), grid)
+    assignment = assign(services, grid)
     deadline = services.settings.deadline(deadline_key(category, kind))
     ticket = Ticket(
         category=category,
@@ -107,7 +113,7 @@ def _priority(category: str, kind: str | None) -> str:
 def record_event(services: Services, ticket: Ticket, kind: str, actor: str, note: str | None = None) -> None:
     """Append one line to the ticket's audit trail."""
     services.session.add(
-        TicketEvent(ticket=ticket, kind=kind, actor=actor, note=note, created_at=services.now)
+        TicketEvent(ticket_id=ticket.id, kind=kind, actor=actor, note=note, created_at=services.now)
     )
 
 
@@ -215,7 +221,10 @@ def open_tickets(services: Services, resident: Resident) -> list[Ticket]:
         .where(Ticket.resident_id == resident.id, Ticket.status.in_(OPEN_STATUSES))
         .order_by(Ticket.id.desc())
     )
-    return list(services.session.scalars(query))
+    # Without an autoflush: tickets are flushed as they open, and the resident's pending "last heard
+    # from" stamp can wait for the next write instead of costing a flush of its own on every message.
+    with services.session.no_autoflush:
+        return list(services.session.scalars(query))
 
 
 def link_message(services: Services, ticket: Ticket, message_id: int | None, note: str) -> None:

@@ -1,11 +1,17 @@
-"""Test helpers: a movable clock, and a resident's phone that talks to the webhook like WeChat does."""
+"""Test helpers: a movable clock, a resident's phone that talks to the webhook like WeChat does, and the
+app on a real loopback server."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from bot.simulator import message_xml, read_reply, sign
@@ -58,3 +64,17 @@ class WeChatServer:
         """A resident's follow, unfollow or menu tap; returns what they see."""
         fields = {"Event": event} | ({"EventKey": key} if key else {})
         return self.reply(self.post(openid, "event", **fields))
+
+
+@contextmanager
+def on_loopback(app: Flask) -> Iterator[str]:
+    """The app on a real threaded HTTP server on loopback; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -6,7 +6,6 @@ board, a ticket and a report (375x812, an iPhone-sized screen) are kept under va
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,14 +13,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from bot.app import create_app
 from config.settings import PROJECT_ROOT
 from storage.db import transaction
 from storage.models import OutboxMessage, Ticket
 from tests.e2e.console_support import PASSWORD, make_account
-from tests.support import WeChatServer
+from tests.support import WeChatServer, on_loopback
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -71,15 +69,8 @@ def artifacts() -> Path:
 def server(settings, factory, classifier) -> Iterator[tuple[str, Flask]]:
     """The app on a real HTTP server on loopback, with the real clock; yields its base URL and the app."""
     app = create_app(settings, factory, classifier)
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, name="console-test-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{http.server_port}", app
-    finally:
-        http.shutdown()
-        http.server_close()
-        thread.join(timeout=10)
+    with on_loopback(app) as base:
+        yield base, app
 
 
 @pytest.fixture

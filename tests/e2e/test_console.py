@@ -395,13 +395,26 @@ def test_the_ticket_page_tells_the_whole_story(app, wechat, factory, clock, acco
     from handlers.escalation import sweep
 
     clock.advance(minutes=121)
-    sweep(factory, app.extensions["griddesk.console"].settings, app.extensions["griddesk.console"].classifier,
-          clock())
+    sweep(
+        factory,
+        app.extensions["griddesk.console"].settings,
+        app.extensions["griddesk.console"].classifier,
+        clock(),
+    )
     client = app.test_client()
     sign_in(client, "duty")
     page = text(client.get("/console/tickets/1"))
-    for fact in ("张秀兰", "13800000101", "3号楼2单元301", "语音转文字:卫生间水管漏水了,水越来越大了",
-                 "督办与升级", "已升级到AB岗", "签收期限", "处理记录", "派单:网格员王芳"):
+    for fact in (
+        "张秀兰",
+        "13800000101",
+        "3号楼2单元301",
+        "语音转文字:卫生间水管漏水了,水越来越大了",
+        "督办与升级",
+        "已升级到AB岗",
+        "签收期限",
+        "处理记录",
+        "派单:网格员王芳",
+    ):
         assert fact in page, fact
     assert "(grid_worker)" not in page
 
@@ -501,9 +514,7 @@ def test_the_checkin_board_shows_who_answered_who_is_missing_and_visits_due(
     assert "孙桂英" not in text(worker.get("/console/checkins"))
 
 
-def test_a_wecom_text_card_opens_the_pushs_own_sign_in_link(
-    tmp_path, factory, classifier, clock
-) -> None:
+def test_a_wecom_text_card_opens_the_pushs_own_sign_in_link(tmp_path, factory, classifier, clock) -> None:
     from bot.app import create_app
     from bot.channels import build_messenger
     from bot.dispatcher import dispatch_due

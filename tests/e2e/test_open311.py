@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +19,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from georeport import GeoReport
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from bot.app import create_app
 from bot.dispatcher import dispatch_due
@@ -29,7 +27,7 @@ from config.settings import Settings
 from storage.db import transaction
 from storage.models import InboundMessage, Resident, Ticket
 from tests.conftest import make_settings, pushes, tickets
-from tests.support import WeChatServer
+from tests.support import WeChatServer, on_loopback
 
 API_KEY = "test-key-12345-abcdef"
 ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"
@@ -517,12 +515,8 @@ def test_nothing_personal_in_any_response(client, wechat: WeChatServer) -> None:
 @pytest.fixture
 def live_base(app: Flask) -> Iterator[str]:
     """The app on a real threaded HTTP server on loopback; yields the GeoReport v2 base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/open311/v2"
-    server.shutdown()
-    thread.join(timeout=5)
+    with on_loopback(app) as base:
+        yield f"{base}/open311/v2"
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])

@@ -7,21 +7,17 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from bot.simulator import read_reply, sign, text_xml
 from tests.conftest import pushes, tickets
+from tests.support import on_loopback
 
 
 @pytest.fixture
 def live_url(app) -> Iterator[str]:
-    """The app on a real threaded HTTP server on loopback."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/wechat"
-    server.shutdown()
-    thread.join(timeout=5)
+    """The webhook on a real threaded HTTP server on loopback."""
+    with on_loopback(app) as base:
+        yield f"{base}/wechat"
 
 
 def test_concurrent_copies_of_one_message_open_one_ticket(live_url, settings, factory) -> None:
