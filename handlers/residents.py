@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
 
 from handlers.context import Services
 from storage.models import Building, Grid, Resident
@@ -14,14 +15,40 @@ WITH_GRID_WORKER = joinedload(Resident.building).joinedload(Building.grid).joine
 
 def resident_for(services: Services, openid: str) -> Resident:
     """The resident with this openid, created on first contact; marks them as just heard from."""
-    query = select(Resident).where(Resident.openid == openid).options(WITH_GRID_WORKER)
-    resident = services.session.scalar(query)
-    if resident is None:
-        resident = Resident(openid=openid, created_at=services.now)
-        services.session.add(resident)
+    resident = _locked(services.session, openid) or _first_contact(services, openid)
     resident.last_message_at = services.now
     resident.subscribed = True
     return resident
+
+
+def _locked(session: Session, openid: str) -> Resident | None:
+    """The resident, their row locked until the transaction ends.
+
+    One resident's messages are then handled one after another, never side by side: two messages about
+    one leak arriving together make one ticket, not two. (SQLite has one writer at a time anyway and
+    leaves FOR UPDATE out.)
+    """
+    query = (
+        select(Resident)
+        .where(Resident.openid == openid)
+        .options(WITH_GRID_WORKER)
+        .with_for_update(of=Resident)
+    )
+    return session.scalar(query)
+
+
+def _first_contact(services: Services, openid: str) -> Resident:
+    """A new resident; when another of their first messages created them a moment ago, that one."""
+    try:
+        with services.session.begin_nested():
+            resident = Resident(openid=openid, created_at=services.now)
+            services.session.add(resident)
+        return resident
+    except IntegrityError:
+        existing = _locked(services.session, openid)
+        if existing is None:
+            raise
+        return existing
 
 
 def take_pending_category(services: Services, resident: Resident) -> str | None:

@@ -1,4 +1,5 @@
-"""WeChat's retries can arrive while the first copy is still being handled: one ticket, one reply."""
+"""Messages that arrive together: WeChat's retries of one message while the first copy is still being
+handled, one resident's messages at the same instant, and many residents at once."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
-from bot.simulator import read_reply, sign, text_xml
+from bot.simulator import SignedRequest, read_reply, sign, text_xml
+from storage.db import transaction
+from storage.models import InboundMessage, Resident
 from tests.conftest import pushes, tickets
 from tests.support import on_loopback
 
@@ -20,28 +24,68 @@ def live_url(app) -> Iterator[str]:
         yield f"{base}/wechat"
 
 
-def test_concurrent_copies_of_one_message_open_one_ticket(live_url, settings, factory) -> None:
-    body = text_xml("demo-resident-zhang", "卫生间水管漏水了", msg_id=777001)
-    signed = sign(settings.wechat.token, body)
-    start = threading.Barrier(4)
-    replies: list[str | None] = []
-    lock = threading.Lock()
+def post_together(url: str, signed: list[SignedRequest]) -> list[requests.Response]:
+    """POST every request from its own thread, all released at the same instant; responses in order."""
+    start = threading.Barrier(len(signed))
+    responses: list[requests.Response | None] = [None] * len(signed)
 
-    def deliver() -> None:
+    def deliver(index: int) -> None:
         start.wait()
-        response = requests.post(live_url, params=signed.params, data=signed.body.encode(), timeout=10)
-        assert response.status_code == 200
-        with lock:
-            replies.append(read_reply(response.text))
+        request = signed[index]
+        responses[index] = requests.post(url, params=request.params, data=request.body.encode(), timeout=30)
 
-    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    threads = [threading.Thread(target=deliver, args=(index,)) for index in range(len(signed))]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=15)
-    assert len(replies) == 4 and len(set(replies)) == 1 and "#1" in replies[0]
+        thread.join(timeout=60)
+    assert all(response is not None for response in responses), "a request did not finish"
+    return [response for response in responses if response is not None]
+
+
+def test_concurrent_copies_of_one_message_open_one_ticket(live_url, settings, factory) -> None:
+    signed = sign(settings.wechat.token, text_xml("demo-resident-zhang", "卫生间水管漏水了", msg_id=777001))
+    responses = post_together(live_url, [signed] * 4)
+    assert [response.status_code for response in responses] == [200] * 4
+    replies = {read_reply(response.text) for response in responses}
+    assert len(replies) == 1 and "#1" in replies.pop()
     assert len(tickets(factory)) == 1
     assert len(pushes(factory)) == 1
+
+
+def test_one_residents_messages_at_the_same_instant_open_one_ticket(live_url, settings, factory) -> None:
+    """Four different messages about one leak: one ticket, three follow-ups under it, nothing doubled."""
+    texts = ["卫生间水管漏水了", "水管一直在漏水", "家里水管漏水,快来看看", "漏水越来越大了"]
+    signed = [
+        sign(settings.wechat.token, text_xml("demo-resident-zhang", text, msg_id=778000 + n))
+        for n, text in enumerate(texts)
+    ]
+    responses = post_together(live_url, signed)
+    assert [response.status_code for response in responses] == [200] * 4
+    replies = [read_reply(response.text) or "" for response in responses]
+    assert sum("已收到" in reply for reply in replies) == 1, replies
+    assert sum("已在工单 #1 中办理" in reply for reply in replies) == 3, replies
+    (ticket,) = tickets(factory)
+    assert [event.kind for event in ticket.events].count("follow_up") == 3
+    assert sorted(push.kind for push in pushes(factory)) == ["follow_up"] * 3 + ["new_ticket"]
+
+
+def test_a_new_residents_first_messages_at_once_make_one_resident(live_url, settings, factory) -> None:
+    """Someone who has never written sends four messages together: one resident, none lost or failed."""
+    signed = [
+        sign(settings.wechat.token, text_xml("o-first-contact", "楼道灯坏了", msg_id=779000 + n))
+        for n in range(4)
+    ]
+    responses = post_together(live_url, signed)
+    assert [response.status_code for response in responses] == [200] * 4
+    with transaction(factory) as session:
+        residents = session.scalar(select(func.count()).where(Resident.openid == "o-first-contact"))
+        statuses = list(
+            session.scalars(select(InboundMessage.status).where(InboundMessage.openid == "o-first-contact"))
+        )
+    assert residents == 1
+    assert statuses == ["handled"] * 4
+    assert len(tickets(factory)) == 1
 
 
 def test_many_residents_at_once_each_get_their_own_ticket(live_url, settings, factory) -> None:
