@@ -6,28 +6,20 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Insert, Update, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.privacy import mask_openid
 from handlers.context import Incoming, Reply
 from handlers.tickets import queue_push
-from storage.db import transaction
+from storage.db import one_writer, transaction
 from storage.models import InboundMessage, Worker
 
 log = logging.getLogger(__name__)
-
-# Every message passes these two statements: built once, as Core, so they cost no ORM flush.
-_INBOUND = InboundMessage.__table__
-CLAIM = insert(_INBOUND).returning(_INBOUND.c.id)
-ANSWERED = (
-    update(_INBOUND)
-    .where(_INBOUND.c.id == bindparam("message_id"))
-    .values(reply=bindparam("reply"), ticket_id=bindparam("ticket_id"))
-)
 
 APOLOGY = (
     "抱歉,系统刚才出了点问题,但您的消息已经保存,工作人员会尽快处理。\n"
@@ -122,17 +114,17 @@ def receive(
 ) -> str | None:
     """Store and handle a message once; a retry gets the first reply. Returns the reply text."""
     try:
-        with factory() as session:
+        with factory() as session, one_writer(session):
             session.begin()
             try:
-                message_id = session.connection().scalar(CLAIM, {**asdict(record), "received_at": now})
+                message_id = session.connection().scalar(_claim(), {**asdict(record), "received_at": now})
             except IntegrityError:
                 session.rollback()
                 return _earlier_reply(session, record.dedup_key)
             reply = handle(session, to_incoming(record, message_id))
             session.flush()  # first whatever the handler changed, the message's own row included
             session.connection().execute(
-                ANSWERED, {"message_id": message_id, "reply": reply.text, "ticket_id": reply.ticket_id}
+                _answered(), {"message_id": message_id, "reply": reply.text, "ticket_id": reply.ticket_id}
             )
             session.commit()
             log.info(
@@ -142,6 +134,26 @@ def receive(
     except Exception:
         log.exception("handler failed for %s from %s", record.msg_type, mask_openid(record.openid))
         return _keep_failed(factory, record, now)
+
+
+# Every message passes these two statements: plain Core with bound parameters, built once, so they
+# cost neither an ORM flush nor rebuilding the statement each time.
+@cache
+def _claim() -> Insert:
+    """INSERT of a new message, returning its id; the unique dedup_key makes a retry fail here."""
+    table = InboundMessage.__table__
+    return insert(table).returning(table.c.id)
+
+
+@cache
+def _answered() -> Update:
+    """UPDATE storing the reply given and the ticket the message belongs to."""
+    table = InboundMessage.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("message_id"))
+        .values(reply=bindparam("reply"), ticket_id=bindparam("ticket_id"))
+    )
 
 
 def _earlier_reply(session: Session, dedup_key: str) -> str | None:

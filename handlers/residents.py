@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Load, Session, joinedload
 
 from handlers.context import Services
 from storage.models import Building, Grid, Resident
-
-# Most messages open a ticket for the grid's worker: fetch that path with the resident in one query.
-WITH_GRID_WORKER = joinedload(Resident.building).joinedload(Building.grid).joinedload(Grid.worker)
 
 
 def resident_for(services: Services, openid: str) -> Resident:
@@ -31,10 +30,16 @@ def _locked(session: Session, openid: str) -> Resident | None:
     query = (
         select(Resident)
         .where(Resident.openid == openid)
-        .options(WITH_GRID_WORKER)
+        .options(_with_grid_worker())
         .with_for_update(of=Resident)
     )
     return session.scalar(query)
+
+
+@cache
+def _with_grid_worker() -> Load:
+    """Most messages open a ticket for the grid's worker: that path comes with the resident, in one query."""
+    return joinedload(Resident.building).joinedload(Building.grid).joinedload(Grid.worker)
 
 
 def _first_contact(services: Services, openid: str) -> Resident:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # PostgreSQL advisory lock held while a process migrates and seeds: any constant unique to GridDesk.
 STARTUP_LOCK_KEY = 0x47524944  # "GRID"
+WRITER_LOCK = "griddesk.writer_lock"
 
 
 def make_engine(url: str) -> Engine:
@@ -48,8 +50,25 @@ def _begin_immediate(connection: Any) -> None:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A session factory whose objects stay readable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+    """A session factory whose objects stay readable after commit (and, on SQLite, share a writer lock)."""
+    info = {WRITER_LOCK: threading.Lock()} if engine.dialect.name == "sqlite" else {}
+    return sessionmaker(engine, expire_on_commit=False, info=info)
+
+
+@contextmanager
+def one_writer(session: Session) -> Iterator[None]:
+    """On SQLite, let this process's threads take turns at writing before they ask SQLite.
+
+    SQLite lets one transaction write at a time, and a connection waiting for it sleeps in its busy
+    handler, up to 100 ms a try, so a freed lock can sit idle while every waiter sleeps. A thread lock
+    hands it to the next waiting thread at once; only the other processes still wait in SQLite.
+    """
+    lock = session.info.get(WRITER_LOCK)
+    if lock is None:
+        yield
+        return
+    with lock:
+        yield
 
 
 @contextmanager

@@ -10,9 +10,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from bot.app import create_app
+from bot.inbox import InboundRecord, receive
 from handlers.context import Incoming, Reply
 from run import prepare_database
-from storage.db import make_engine, make_session_factory, transaction, upgrade
+from storage.db import make_engine, make_session_factory, one_writer, transaction, upgrade
 from storage.demo import load_community, seed_community
 from storage.models import Base, Building, Grid, InboundMessage, OutboxMessage, Resident, Worker
 from tests.conftest import ON_POSTGRESQL
@@ -35,6 +36,36 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings, factory) -> None:
     with factory() as session:
         assert session.connection().exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert session.connection().exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="PostgreSQL lets transactions write side by side")
+def test_on_sqlite_a_processs_messages_take_turns_at_writing(factory, clock) -> None:
+    """While one thread writes, a message arriving in another thread waits for it, then is stored."""
+    writing, finish = threading.Event(), threading.Event()
+
+    def long_write() -> None:
+        with factory() as session, one_writer(session):
+            writing.set()
+            finish.wait(timeout=10)
+
+    record = InboundRecord(dedup_key="msg:880001", openid="o-turns", msg_type="text", raw="<xml/>")
+    replies: list[str | None] = []
+    writer = threading.Thread(target=long_write)
+    writer.start()
+    assert writing.wait(timeout=5)
+    second = threading.Thread(
+        target=lambda: replies.append(receive(factory, record, lambda _s, _i: Reply("收到"), clock()))
+    )
+    second.start()
+    second.join(timeout=0.5)
+    assert second.is_alive() and replies == []
+    finish.set()
+    second.join(timeout=10)
+    writer.join(timeout=10)
+    assert replies == ["收到"]
+    with transaction(factory) as session:
+        stored = session.scalar(select(InboundMessage.reply).where(InboundMessage.openid == "o-turns"))
+    assert stored == "收到"
 
 
 def test_loading_the_demo_twice_changes_nothing(settings, factory, clock) -> None:
