@@ -36,7 +36,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.intents import IntentClassifier
@@ -55,7 +54,7 @@ from handlers.tickets import (
     open_ticket,
     queue_push,
 )
-from storage.db import transaction
+from storage.db import PING_SWEEP_LOCK_KEY, take_turns, transaction
 from storage.demo import minutes_after_midnight
 from storage.models import (
     Building,
@@ -228,27 +227,27 @@ def _ping(
     due = _due_for_ping(timing, local, since)
     if due is None:
         return CheckInResult(), False
-    try:
-        with transaction(factory) as session:
-            # This run's rows are those above the highest id before it (SQLite has one writer at a time).
-            before = session.scalar(select(func.max(CheckIn.id))) or 0
-            on_postgresql = session.bind.dialect.name == "postgresql"
-            if on_postgresql:
-                # While check-ins looks empty (a new deployment), PostgreSQL plans the NOT EXISTS guard as
-                # a scan of check-ins per resident, over the very pages this INSERT is adding: quadratic
-                # (72 s at 100k elders). Probing the (resident, day) index instead is linear.
-                session.execute(text("SET LOCAL enable_seqscan = off"))
-            inserted = session.execute(_insert_checkins(timing, local, now, due)).rowcount
-            if on_postgresql:
-                session.execute(text("SET LOCAL enable_seqscan = on"))
-            if not inserted:
-                return CheckInResult(), True
-            session.execute(_insert_pings(settings, local, now, before))
-            return _counted(session, before), True
-    except IntegrityError:
-        # PostgreSQL: a second scheduler inserted one of these (resident, day) rows first; it pings them.
-        log.info("check-in ping sweep: another process created today's check-ins first")
-        return CheckInResult(), False
+    with transaction(factory) as session:
+        # This run's rows are those above the highest id before it, so two sweeps must not overlap
+        # (on SQLite they cannot: one writer at a time).
+        take_turns(session, PING_SWEEP_LOCK_KEY)
+        before = session.scalar(select(func.max(CheckIn.id))) or 0
+        on_postgresql = session.bind.dialect.name == "postgresql"
+        if on_postgresql:
+            # While check-ins looks empty (a new deployment), PostgreSQL plans the NOT EXISTS guard as
+            # a scan of check-ins per resident, over the very pages this INSERT is adding: quadratic
+            # (72 s at 100k elders). Probing the (resident, day) index instead is linear.
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+        # SQLAlchemy keeps an INSERT's rowcount only when asked; psycopg's closed cursor may say -1.
+        inserted = session.execute(
+            _insert_checkins(timing, local, now, due), execution_options={"preserve_rowcount": True}
+        ).rowcount
+        if on_postgresql:
+            session.execute(text("SET LOCAL enable_seqscan = on"))
+        if not inserted:
+            return CheckInResult(), True
+        session.execute(_insert_pings(settings, local, now, before))
+        return _counted(session, before), True
 
 
 def _counted(session: Session, before: int) -> CheckInResult:

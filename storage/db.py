@@ -17,6 +17,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # PostgreSQL advisory lock held while a process migrates and seeds: any constant unique to GridDesk.
 STARTUP_LOCK_KEY = 0x47524944  # "GRID"
+# PostgreSQL advisory lock that makes the ping sweeps of several schedulers take turns.
+PING_SWEEP_LOCK_KEY = 0x50494E47  # "PING"
 WRITER_LOCK = "griddesk.writer_lock"
 
 
@@ -76,6 +78,12 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def take_turns(session: Session, key: int) -> None:
+    """Until this transaction ends, others taking `key` wait (SQLite's writers take turns already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 @contextmanager
