@@ -32,6 +32,8 @@ from bot.say import say, utterance
 from bot.scheduler import build_scheduler
 from bot.wechat_api import OfficialAccountClient, official_account_client
 from config.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from handlers.context import Services
+from handlers.departures import DepartureError, leave, serving_worker
 from handlers.invites import ROLES, InviteError, create_invite
 from handlers.reports import (
     KINDS,
@@ -233,8 +235,10 @@ def listing_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def worker_command(settings: Settings, args: argparse.Namespace) -> int:
-    """Invite a worker (prints a one-time binding code) or list the staff register."""
+    """Invite a worker (prints a one-time binding code), record one leaving, or list the staff register."""
     runtime = open_runtime(settings)
+    if args.action == "leave":
+        return worker_leave(settings, runtime, args)
     with transaction(runtime.factory) as session:
         if args.action == "list":
             for worker in staff(session):
@@ -250,6 +254,7 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
                 backup=args.backup,
                 phone=args.phone,
                 hours=settings.escalation.invite_hours,
+                new_wechat=args.new_wechat,
             )
         except InviteError as exc:
             print(f"cannot invite: {exc}", file=sys.stderr)
@@ -259,6 +264,27 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
             f'Ask them to send "绑定 {invite.code}" to the Official Account within '
             f"{settings.escalation.invite_hours} hours. The code works once."
         )
+    return 0
+
+
+def worker_leave(settings: Settings, runtime: Runtime, args: argparse.Namespace) -> int:
+    """Unbind a worker who left and pass on their grids, backups and open tickets; print what moved."""
+    classifier = load_classifier(settings.intents_path)
+    try:
+        with transaction(runtime.factory) as session:
+            worker = serving_worker(session, args.name, args.role)
+            successor = serving_worker(session, args.to, worker.role) if args.to else None
+            departure = leave(Services(session, settings, classifier, utc_now()), worker, successor)
+    except DepartureError as exc:
+        print(f"cannot record the departure: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.name} has left: WeChat unbound, nothing more is sent to them.")
+    print(f"Grids: {', '.join(departure.grids) or 'none'} -> {args.to or 'nobody (the ladder covers them)'}")
+    for number, holder in departure.tickets.items():
+        print(f"Ticket #{number} -> {holder or 'NOBODY ON DUTY: assign it by hand'}")
+    print(f"Pushes not sent: {departure.pushes_cancelled}.")
+    if departure.console_closed:
+        print("Console account disabled.")
     return 0
 
 
@@ -505,6 +531,15 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--role", choices=ROLES, default="worker")
     invite.add_argument("--backup", help="the AB岗 backup's name")
     invite.add_argument("--phone")
+    invite.add_argument(
+        "--new-wechat", action="store_true", help="move a bound worker to a new WeChat; grids stay theirs"
+    )
+    leaving = worker_actions.add_parser(
+        "leave", help="a worker left: unbind their WeChat, pass on their grids, backups and open tickets"
+    )
+    leaving.add_argument("--name", required=True)
+    leaving.add_argument("--role", choices=ROLES, help="only needed when two serving workers share the name")
+    leaving.add_argument("--to", help="the successor, of the same role (default: up each ticket's ladder)")
     worker_actions.add_parser("list", help="the staff register, one JSON object a line")
     worker_parser.set_defaults(func=worker_command)
 

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.privacy import mask_openid
 from handlers.context import Incoming, Reply
-from handlers.tickets import queue_push
+from handlers.tickets import community_desk, queue_push
 from storage.db import one_writer, transaction
-from storage.models import InboundMessage, Worker
+from storage.models import InboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -183,5 +183,5 @@ def _keep_failed(factory: sessionmaker[Session], record: InboundRecord, now: dat
 
 def _alert_duty_desk(session: Session, message: InboundMessage, now: datetime) -> None:
     text = f"【需人工处理】居民消息 {message.id}({message.msg_type})未能自动处理,请在后台查看并联系居民。"
-    for worker in session.scalars(select(Worker).where(Worker.role == "community")):
+    for worker in community_desk(session):
         queue_push(session, now, worker=worker, kind="failed_message", text=text, message_id=message.id)

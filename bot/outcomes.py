@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wechatpy import parse_message
 
-from handlers.tickets import queue_push
+from handlers.tickets import community_desk, queue_push
 from storage.models import Grid, OutboxMessage, Resident, Ticket, Worker
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def alert_target(session: Session, row: OutboxMessage, failed: Worker | None) ->
     if failed is not None:
         leaders = select(Worker).join(Grid, Grid.leader_id == Worker.id).where(Grid.worker_id == failed.id)
         candidates.extend(session.scalars(leaders))
-    candidates.extend(session.scalars(select(Worker).where(Worker.role == "community").order_by(Worker.id)))
+    candidates.extend(community_desk(session))
     return next((w for w in candidates if failed is None or w.id != failed.id), None)
 
 

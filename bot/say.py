@@ -16,7 +16,13 @@ from config.settings import Settings
 from storage.db import transaction
 from storage.queries import message_id_for, outbox_rows
 
-STATUS_WORDS = {"pending": "待发送", "sent": "已送达", "dead": "发送失败", "undeliverable": "无法送达"}
+STATUS_WORDS = {
+    "pending": "待发送",
+    "sent": "已送达",
+    "dead": "发送失败",
+    "undeliverable": "无法送达",
+    "cancelled": "已取消(工作人员已离岗)",
+}
 
 
 @dataclass(frozen=True)

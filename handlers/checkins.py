@@ -51,6 +51,7 @@ from handlers.tickets import (
     assignee_phrase,
     attach_message,
     choose_assignee,
+    community_desk,
     open_ticket,
     queue_push,
 )
@@ -570,19 +571,13 @@ def _call_groups(session: Session, day: date) -> list[tuple[Worker | None, list[
         .options(selectinload(Resident.building).selectinload(Building.grid))
         .order_by(Resident.building_id, Resident.unit, Resident.room, Resident.id)
     )
-    desk = _duty_desk(session)
+    desk = community_desk(session)
     groups: dict[int | None, tuple[Worker | None, list[Entry]]] = {}
     for checkin, resident in session.execute(query):
         grid = resident.building.grid if resident.building else None
         worker = choose_assignee(desk, grid).worker
         groups.setdefault(worker.id if worker else None, (worker, []))[1].append((checkin, resident))
     return list(groups.values())
-
-
-def _duty_desk(session: Session) -> list[Worker]:
-    """The community duty accounts (handlers.tickets.community_desk wants Services, not a session)."""
-    query = select(Worker).where(Worker.role == "community").order_by(Worker.id)
-    return list(session.scalars(query))
 
 
 def _claim(session: Session, ids: Sequence[int], now: datetime) -> bool:

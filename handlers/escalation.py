@@ -340,7 +340,7 @@ def _overdue_due(settings: Settings, now: datetime) -> list[ColumnElement[bool]]
 
 def _page_overdue(services: Services, ticket: Ticket) -> str:
     """Tell the holder and the grid leader (or the duty desk) that the resolve deadline has passed."""
-    leaders = [ticket.grid.leader] if ticket.grid and ticket.grid.leader else community_desk(services)
+    leaders = [ticket.grid.leader] if ticket.grid and ticket.grid.leader else community_desk(services.session)
     people = _unique([ticket.assignee, *leaders])
     late = _span(services.now - ticket.resolve_due_at)
     due = local_time(ticket.resolve_due_at, services.settings.timezone)
@@ -425,7 +425,7 @@ def _describe(event: TicketEvent) -> str:
 
 def _holders(services: Services, ticket: Ticket) -> list[Worker]:
     """Whoever holds the ticket; the duty desk when nobody does."""
-    return [ticket.assignee] if ticket.assignee else community_desk(services)
+    return [ticket.assignee] if ticket.assignee else community_desk(services.session)
 
 
 def _page(services: Services, ticket: Ticket, people: Iterable[Worker], text: str, kind: str) -> None:

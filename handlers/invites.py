@@ -6,12 +6,12 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from handlers.context import Reply, Services
 from handlers.texts import ROLE_LABELS
-from storage.models import Grid, Worker, WorkerInvite
+from storage.models import Grid, OutboxMessage, Worker, WorkerInvite
 
 ROLES = ("worker", "leader", "community", "street")
 # No 0/O or 1/I: codes are read aloud and typed by hand.
@@ -41,14 +41,17 @@ def create_invite(
     backup: str | None = None,
     phone: str | None = None,
     hours: int = 24,
+    new_wechat: bool = False,
 ) -> WorkerInvite:
-    """Check the invite against the register and store it with a fresh random code."""
+    """Check the invite against the register and store it with a fresh random code.
+
+    With new_wechat the code moves a bound worker to another WeChat, keeping their grids and tickets.
+    """
     if role not in ROLES:
         raise InviteError(f"role must be one of {', '.join(ROLES)}")
-    if role == "worker" and len(grid_codes) != 1:
-        raise InviteError("a grid worker needs exactly one --grid")
-    if role == "leader" and not grid_codes:
-        raise InviteError("a grid leader needs at least one --grid")
+    moving = _moving_worker(session, name, role, grid_codes) if new_wechat else None
+    if moving is None:
+        _check_new_binding(session, name, role, grid_codes)
     for code in grid_codes:
         if session.scalar(select(Grid.id).where(Grid.code == code)) is None:
             raise InviteError(f"no grid with code {code!r}")
@@ -62,6 +65,7 @@ def create_invite(
         phone=phone,
         grid_codes=",".join(grid_codes),
         backup_id=backup_worker.id if backup_worker else None,
+        worker_id=moving.id if moving is not None else None,
         created_at=now,
         expires_at=now + timedelta(hours=hours),
     )
@@ -71,8 +75,41 @@ def create_invite(
 
 
 def find_worker(session: Session, name_or_openid: str) -> Worker | None:
-    """A worker by name (as people say it) or by openid."""
-    query = select(Worker).where((Worker.name == name_or_openid) | (Worker.openid == name_or_openid))
+    """A serving worker by name (as people say it) or by openid."""
+    query = select(Worker).where(
+        (Worker.name == name_or_openid) | (Worker.openid == name_or_openid), Worker.left_at.is_(None)
+    )
+    return session.scalars(query.order_by(Worker.id)).first()
+
+
+def _check_new_binding(session: Session, name: str, role: str, grid_codes: tuple[str, ...]) -> None:
+    """A first binding: nobody of that name and role is bound yet, and the grids suit the role."""
+    if _bound_worker(session, name, role) is not None:
+        raise InviteError(
+            f"{name} ({role}) already has a WeChat bound. The same person on a new WeChat: add --new-wechat."
+            f" Someone who left: run `worker leave --name {name}` first."
+        )
+    if role == "worker" and len(grid_codes) != 1:
+        raise InviteError("a grid worker needs exactly one --grid")
+    if role == "leader" and not grid_codes:
+        raise InviteError("a grid leader needs at least one --grid")
+
+
+def _moving_worker(session: Session, name: str, role: str, grid_codes: tuple[str, ...]) -> Worker:
+    """The bound worker a --new-wechat code is for; they keep their grids."""
+    if grid_codes:
+        raise InviteError("--new-wechat keeps the worker's grids; leave out --grid")
+    worker = _bound_worker(session, name, role)
+    if worker is None:
+        raise InviteError(f"no {role} named {name!r} has a WeChat bound; leave out --new-wechat")
+    return worker
+
+
+def _bound_worker(session: Session, name: str, role: str) -> Worker | None:
+    """The serving worker of this name and role whose WeChat is bound, if any."""
+    query = select(Worker).where(
+        Worker.name == name, Worker.role == role, Worker.openid.is_not(None), Worker.left_at.is_(None)
+    )
     return session.scalars(query.order_by(Worker.id)).first()
 
 
@@ -92,20 +129,33 @@ def redeem_invite(services: Services, openid: str, code: str) -> Reply:
     if session.scalar(select(Worker).where(Worker.openid == openid)) is not None:
         return Reply("您的微信已经绑定为工作人员,无需重复绑定。")
     worker = _worker_for(session, invite)
+    if worker is None:
+        return Reply(INVALID_CODE)
+    moved = worker.openid is not None
+    if moved:
+        _readdress_pushes(session, worker, openid)
     worker.openid, worker.on_duty = openid, True
-    grids = _place(session, worker, invite)
+    _place(session, worker, invite)
     invite.used_at, invite.worker_id = services.now, worker.id
-    where = "、".join(grid.name for grid in grids) or "全社区"
+    where = "、".join(grid.name for grid in _grids_of(session, worker)) or "全社区"
+    moved_note = "原来绑定的微信已停用,今后只推送到这里。" if moved else ""
     return Reply(
-        f"绑定成功!{ROLE_LABELS[worker.role]}{worker.name},您好。您负责:{where}。\n"
+        f"绑定成功!{ROLE_LABELS[worker.role]}{worker.name},您好。您负责:{where}。{moved_note}\n"
         "新工单会推送到这里。回复“帮助”查看工单指令。"
     )
 
 
-def _worker_for(session: Session, invite: WorkerInvite) -> Worker:
-    """The register's entry for this person if it has no WeChat yet, else a new one."""
+def _worker_for(session: Session, invite: WorkerInvite) -> Worker | None:
+    """Whom the code binds: the worker moving WeChat (None if they left since), else the register's
+    unbound entry of that name, else a new worker."""
+    if invite.worker_id is not None:
+        moving = session.get(Worker, invite.worker_id)
+        return moving if moving is not None and moving.left_at is None else None
     query = select(Worker).where(
-        Worker.name == invite.name, Worker.role == invite.role, Worker.openid.is_(None)
+        Worker.name == invite.name,
+        Worker.role == invite.role,
+        Worker.openid.is_(None),
+        Worker.left_at.is_(None),
     )
     worker = session.scalars(query).first() or Worker(name=invite.name, role=invite.role)
     worker.phone = invite.phone or worker.phone
@@ -116,13 +166,28 @@ def _worker_for(session: Session, invite: WorkerInvite) -> Worker:
     return worker
 
 
-def _place(session: Session, worker: Worker, invite: WorkerInvite) -> list[Grid]:
+def _place(session: Session, worker: Worker, invite: WorkerInvite) -> None:
     """Make the worker the grid's worker, or the leader of the listed grids."""
     codes = [code for code in invite.grid_codes.split(",") if code]
-    grids = list(session.scalars(select(Grid).where(Grid.code.in_(codes)).order_by(Grid.code)))
-    for grid in grids:
+    for grid in session.scalars(select(Grid).where(Grid.code.in_(codes))):
         if worker.role == "worker":
             grid.worker = worker
         elif worker.role == "leader":
             grid.leader = worker
-    return grids
+    session.flush()
+
+
+def _grids_of(session: Session, worker: Worker) -> list[Grid]:
+    query = select(Grid).where(or_(Grid.worker_id == worker.id, Grid.leader_id == worker.id))
+    return list(session.scalars(query.order_by(Grid.code)))
+
+
+def _readdress_pushes(session: Session, worker: Worker, openid: str) -> None:
+    """Pushes still waiting for the old WeChat go to the new one instead."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.worker_id == worker.id, OutboxMessage.status == "pending")
+        .where(OutboxMessage.recipient == worker.openid)
+        .values(recipient=openid)
+        .execution_options(synchronize_session=False)
+    )

@@ -64,4 +64,5 @@ def rungs_up_to(rungs: list[Rung], top: int) -> list[Rung]:
 
 
 def _by_role(session: Session, role: str) -> list[Worker | None]:
-    return list(session.scalars(select(Worker).where(Worker.role == role).order_by(Worker.id)))
+    query = select(Worker).where(Worker.role == role, Worker.left_at.is_(None)).order_by(Worker.id)
+    return list(session.scalars(query))

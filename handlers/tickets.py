@@ -45,13 +45,13 @@ def choose_assignee(duty_desk: list[Worker], grid: Grid | None) -> Assignment:
 def assign(services: Services, grid: Grid | None) -> Assignment:
     """choose_assignee, asking the database for the duty desk only when nobody in the grid is on duty."""
     in_grid = choose_assignee([], grid)
-    return in_grid if in_grid.worker is not None else choose_assignee(community_desk(services), grid)
+    return in_grid if in_grid.worker is not None else choose_assignee(community_desk(services.session), grid)
 
 
-def community_desk(services: Services) -> list[Worker]:
-    """Community duty accounts, the queue for residents not yet bound to a building."""
-    query = select(Worker).where(Worker.role == "community").order_by(Worker.id)
-    return list(services.session.scalars(query))
+def community_desk(session: Session) -> list[Worker]:
+    """Community duty accounts still serving, the queue for residents not yet bound to a building."""
+    query = select(Worker).where(Worker.role == "community", Worker.left_at.is_(None)).order_by(Worker.id)
+    return list(session.scalars(query))
 
 
 def deadline_key(category: str, kind: str | None) -> str:
@@ -138,9 +138,10 @@ def _recipients(services: Services, ticket: Ticket, assignment: Assignment) -> l
     """The assignee; for emergencies also the grid leader, and the duty desk when nobody else is there."""
     recipients = [assignment.worker] if assignment.worker else []
     if not recipients:
-        recipients = community_desk(services)
+        recipients = community_desk(services.session)
     if ticket.category == "emergency":
-        extra = [ticket.grid.leader] if ticket.grid and ticket.grid.leader else community_desk(services)
+        leader = ticket.grid.leader if ticket.grid else None
+        extra = [leader] if leader else community_desk(services.session)
         recipients += [w for w in extra if w not in recipients]
     return recipients
 

@@ -160,11 +160,7 @@ def _reassign(services: Services, worker: Worker, ticket: Ticket, name: str) -> 
     if target is None:
         return Reply(f"没有找到名为“{name}”的工作人员,请核对姓名,例如“转派 {ticket.id} 李骁”。")
     previous = ticket.assignee
-    apply(services, ticket, "reassign", worker.name, f"转派给{target.name}")
-    hand_to(services, ticket, target, level=_level_of(services, ticket, target))
-    tell_worker(
-        services, target, ticket, new_ticket_push(services, ticket, heading="转派工单"), kind="reassigned"
-    )
+    hand_over(services, ticket, target, worker.name)
     if previous is not None and previous.id != target.id:
         tell_worker(
             services,
@@ -173,8 +169,17 @@ def _reassign(services: Services, worker: Worker, ticket: Ticket, name: str) -> 
             f"工单 #{ticket.id} 已由{worker.name}转派给{target.name}。",
             "reassigned",
         )
-    tell_resident(services, ticket, f"您的工单 #{ticket.id} 已转由{worker_title(target)}负责,会尽快联系您。")
     return Reply(f"已把工单 #{ticket.id} 转派给{worker_title(target)}。")
+
+
+def hand_over(services: Services, ticket: Ticket, target: Worker, actor: str, why: str = "") -> None:
+    """Reassign a ticket to someone who must sign for it anew; they and the resident are told."""
+    apply(services, ticket, "reassign", actor, f"{why}转派给{target.name}")
+    hand_to(services, ticket, target, level=_level_of(services, ticket, target))
+    tell_worker(
+        services, target, ticket, new_ticket_push(services, ticket, heading="转派工单"), kind="reassigned"
+    )
+    tell_resident(services, ticket, f"您的工单 #{ticket.id} 已转由{worker_title(target)}负责,会尽快联系您。")
 
 
 def _extend(services: Services, worker: Worker, ticket: Ticket, rest: str) -> Reply:

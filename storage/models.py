@@ -58,6 +58,8 @@ class Worker(Base):
     on_duty: Mapped[bool] = mapped_column(default=True)
     openid: Mapped[str | None] = mapped_column(String(64), unique=True)
     wecom_userid: Mapped[str | None] = mapped_column(String(64))
+    # Set by `run.py worker leave`: the row stays for the tickets' history, but nothing reaches it any more.
+    left_at: Mapped[datetime | None]
 
     # post_update: two workers may back each other up (AB岗), a cycle in the rows.
     backup: Mapped[Worker | None] = relationship(remote_side=[id], post_update=True)

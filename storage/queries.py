@@ -70,6 +70,7 @@ def staff(session: Session) -> list[dict[str, Any]]:
                 "backup": worker.backup.name if worker.backup else None,
                 "on_duty": worker.on_duty,
                 "bound": worker.openid is not None,
+                "left": worker.left_at is not None,
             }
         )
     return rows

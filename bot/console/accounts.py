@@ -67,7 +67,8 @@ def add_staff(
 
 
 def _existing_worker(session: Session, name: str, role: str) -> Worker | None:
-    query = select(Worker).where(Worker.name == name, Worker.role == role).order_by(Worker.id)
+    query = select(Worker).where(Worker.name == name, Worker.role == role, Worker.left_at.is_(None))
+    query = query.order_by(Worker.id)
     return session.scalars(query).first()
 
 

@@ -63,6 +63,9 @@ def redeem_link(session: Session, token: str, now: datetime) -> ConsoleLink | No
     link = session.scalar(select(ConsoleLink).where(ConsoleLink.token_hash == token_hash(token)))
     if link is None or link.used_at is not None or link.expires_at <= now:
         return None
+    holder = session.get(Worker, link.worker_id)
+    if holder is None or holder.left_at is not None:
+        return None
     # Conditional update: of two requests racing with the same token, exactly one wins.
     claimed = session.execute(
         update(ConsoleLink)

@@ -179,7 +179,7 @@ def _load_staff() -> Response | None:
 
 
 def _staff_from_session() -> Staff | None:
-    """The session's person, if the session is still valid (not too old, password unchanged, active)."""
+    """The session's person while the session holds (not too old, password unchanged, active, not left)."""
     app = console()
     since = session.get("since")
     now = app.clock()
@@ -191,7 +191,7 @@ def _staff_from_session() -> Staff | None:
         return None
     with transaction(app.factory) as db:
         worker = db.get(Worker, session["worker"])
-        if worker is None:
+        if worker is None or worker.left_at is not None:
             return None
         login = None
         if session.get("account") is not None:

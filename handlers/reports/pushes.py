@@ -22,7 +22,7 @@ from handlers.reports.periods import Period, latest_due
 from handlers.reports.render import report_header, report_link, report_text
 from handlers.reports.scopes import Scope, grid_scopes, scope_for_community
 from handlers.tally import Tally
-from handlers.tickets import queue_push
+from handlers.tickets import community_desk, queue_push
 from storage.db import transaction
 from storage.models import Grid, OutboxMessage, Resident, Worker
 
@@ -84,7 +84,7 @@ def _readers(session: Session, settings: Settings, kind: str) -> list[tuple[Work
             for scope in grid_scopes(session)
             if (code := scope.grid_code) in leaders
         ]
-    offices = session.scalars(select(Worker).where(Worker.role == "community").order_by(Worker.id))
+    offices = community_desk(session)
     community = scope_for_community(session, settings)
     return [(office, community) for office in offices]
 

@@ -145,6 +145,7 @@ def test_worker_invite_prints_a_code_that_binds_once(server) -> None:
     assert "无效" in again.stdout
     staff = [json.loads(line) for line in run(server, "worker", "list").stdout.splitlines()]
     zhou = {"name": "周敏", "role": "community", "grids": [], "backup": None, "on_duty": True, "bound": True}
+    zhou["left"] = False
     assert zhou in staff
     refused = run(server, "worker", "invite", "--name", "吴刚", "--grid", "G9")
     assert refused.returncode == 2 and "no grid with code 'G9'" in refused.stderr
@@ -191,3 +192,25 @@ def test_classify_reads_arguments_and_stdin() -> None:
     assert set(lines[0]) == {"text", "category", "confidence", "matched"} and lines[0]["matched"]
     by_stdin = run(env, "classify", stdin="马桶不下水\n\n降压药没有了\n")
     assert [json.loads(line)["category"] for line in by_stdin.stdout.splitlines()] == ["repair", "medicine"]
+
+
+def test_worker_leave_unbinds_them_and_the_duty_desk_carries_on(server) -> None:
+    invited = run(server, "worker", "invite", "--name", "孙丽", "--role", "community")
+    code = invited.stdout.split("Binding code for 孙丽 (community): ")[1].split()[0]
+    assert "绑定成功" in run(server, "say", "--as", "o-sunli", f"绑定 {code}").stdout
+    again = run(server, "worker", "invite", "--name", "孙丽", "--role", "community")
+    assert again.returncode == 2 and "already has a WeChat bound" in again.stderr
+
+    left = run(server, "worker", "leave", "--name", "孙丽")
+
+    assert left.returncode == 0, left.stderr
+    assert "孙丽 has left: WeChat unbound" in left.stdout and "Grids: none" in left.stdout
+    staff = [json.loads(line) for line in run(server, "worker", "list").stdout.splitlines()]
+    assert {"name": "孙丽", "bound": False, "left": True}.items() <= staff[-1].items()
+    # An emergency from someone not yet placed pages the whole duty desk: not her any more.
+    run(server, "say", "--as", "o-stranger-after-sunli", "救命,家里着火了")
+    outbox = [json.loads(line) for line in run(server, "outbox", "--json").stdout.splitlines()]
+    paged = {row["recipient_name"] for row in outbox if row["kind"] == "emergency"}
+    assert "社区值班台" in paged and "孙丽" not in paged
+    unknown = run(server, "worker", "leave", "--name", "孙丽")
+    assert unknown.returncode == 2 and "no serving worker named '孙丽'" in unknown.stderr

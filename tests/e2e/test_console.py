@@ -9,6 +9,8 @@ from sqlalchemy import select, update
 
 from bot.console.links import token_hash
 from config.settings import Settings
+from handlers.context import Services
+from handlers.departures import leave, serving_worker
 from storage.db import transaction
 from storage.models import ConsoleLink, InboundMessage, StaffAccount, Ticket
 from tests.conftest import make_settings, pushes, tickets
@@ -24,7 +26,7 @@ from tests.e2e.console_support import (
 )
 
 ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"  # grids G1, G2, G3
-WANG, ZHAO = "demo-worker-wang", "demo-leader-zhao"
+WANG, LI, ZHAO = "demo-worker-wang", "demo-worker-li", "demo-leader-zhao"
 BASE_URL = "http://console.test"
 
 
@@ -446,6 +448,24 @@ def test_a_new_ticket_push_carries_a_link_that_signs_the_worker_in_once(
     with transaction(factory) as session:
         stored = session.scalars(select(ConsoleLink.token_hash)).all()
     assert token not in stored and token_hash(token) in stored
+
+
+def test_a_worker_who_left_is_signed_out_and_their_links_no_longer_open(
+    app, wechat, factory, settings, classifier, clock, accounts
+) -> None:
+    wechat.say(LIU, "空调不制冷")
+    client = app.test_client()
+    assert client.get(link_in(next(p.text for p in pushes(factory) if p.recipient == LI))).status_code == 302
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    unopened = link_in(next(p.text for p in pushes(factory) if p.recipient == WANG))
+    sign_in(by_password := app.test_client(), "wangfang")
+    with transaction(factory) as session:
+        for name in ("王芳", "李骁"):
+            leave(Services(session, settings, classifier, clock()), serving_worker(session, name))
+    assert client.get("/console/").status_code == 302
+    assert by_password.get("/console/").status_code == 302
+    assert sign_in(app.test_client(), "wangfang").status_code == 401
+    assert app.test_client().get(unopened).status_code == 410
 
 
 def test_a_link_expires_after_a_day(app, wechat, factory, clock) -> None:

@@ -268,7 +268,8 @@ def _colleagues(session: Session, me: Staff) -> list[Worker]:
     """People a ticket can be reassigned to."""
     if not me.may_reassign:
         return []
-    query = select(Worker).where(Worker.id != me.worker_id).order_by(Worker.role, Worker.name)
+    query = select(Worker).where(Worker.id != me.worker_id, Worker.left_at.is_(None))
+    query = query.order_by(Worker.role, Worker.name)
     return list(session.scalars(query))
 
 

@@ -1,0 +1,105 @@
+"""Staff changes over WeChat: a worker leaves the job, or moves to a new WeChat."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from handlers.context import Services
+from handlers.departures import DepartureError, leave, serving_worker
+from handlers.invites import InviteError, create_invite
+from storage.db import transaction
+from storage.models import OutboxMessage, Worker
+from storage.queries import staff
+from tests.conftest import pushes, tickets
+
+ZHANG, LIU = "demo-resident-zhang", "demo-resident-liu"  # grid G1 (王芳), grid G2 (李骁)
+WANG, LI, ZHAO = "demo-worker-wang", "demo-worker-li", "demo-leader-zhao"
+
+
+def worker_leaves(factory, settings, classifier, clock, name: str, successor: str | None = None):
+    """What `run.py worker leave --name NAME [--to SUCCESSOR]` does."""
+    with transaction(factory) as session:
+        worker = serving_worker(session, name)
+        to = serving_worker(session, successor, worker.role) if successor else None
+        return leave(Services(session, settings, classifier, clock()), worker, to)
+
+
+def backup_of(factory, name: str) -> str | None:
+    with transaction(factory) as session:
+        backup = session.scalars(select(Worker).where(Worker.name == name)).one().backup
+        return backup.name if backup else None
+
+
+def pushes_to(factory, openid: str) -> list[OutboxMessage]:
+    return [p for p in pushes(factory) if p.recipient == openid]
+
+
+def test_a_worker_who_left_gets_nothing_more_and_their_tickets_go_up_the_ladder(
+    wechat, factory, settings, classifier, clock
+) -> None:
+    assert "王芳" in wechat.say(ZHANG, "卫生间水管漏水了")
+    [waiting] = pushes_to(factory, WANG)
+
+    departure = worker_leaves(factory, settings, classifier, clock, "王芳")
+
+    assert departure.grids == ["G1"] and departure.tickets == {1: "赵建国"}
+    assert departure.pushes_cancelled == 1
+    cancelled = next(p for p in pushes(factory) if p.id == waiting.id)
+    assert cancelled.status == "cancelled", "the new-ticket push carrying the resident's address is not sent"
+    [ticket] = tickets(factory)
+    assert (ticket.status, ticket.assignee.name) == ("assigned", "赵建国")
+    assert ticket.events[-1].note == "王芳离岗,转派给赵建国"
+    assert "转派工单" in pushes_to(factory, ZHAO)[-1].text
+    assert "已转由网格长赵建国负责" in pushes_to(factory, ZHANG)[-1].text
+
+    # Her WeChat is a resident's now: no worker commands, no tickets.
+    assert "已签收" not in (wechat.say(WANG, "签收 1") or "")
+    assert tickets(factory)[0].acknowledged_at is None
+    # Her grid's residents are served by whoever stands next, and her AB岗 partner has no backup.
+    assert "王芳" not in wechat.say(ZHANG, "楼道灯坏了")
+    assert tickets(factory)[-1].assignee.name == "赵建国"
+    assert backup_of(factory, "李骁") is None
+    with transaction(factory) as session:
+        row = next(r for r in staff(session) if r["name"] == "王芳")
+    assert (row["bound"], row["left"], row["grids"]) == (False, True, [])
+    with pytest.raises(DepartureError, match="no serving worker named '王芳'"):
+        worker_leaves(factory, settings, classifier, clock, "王芳")
+
+
+def test_a_successor_takes_the_grid_the_backups_and_the_signed_tickets(
+    wechat, factory, settings, classifier, clock
+) -> None:
+    wechat.say(LIU, "电费怎么充")
+    assert "已签收工单 #1" in wechat.say(LI, "签收 1")
+    with pytest.raises(DepartureError, match=r"no serving worker named '赵建国' \(worker\)"):
+        worker_leaves(factory, settings, classifier, clock, "李骁", successor="赵建国")
+
+    departure = worker_leaves(factory, settings, classifier, clock, "李骁", successor="陈静")
+
+    assert departure.grids == ["G2"] and departure.tickets == {1: "陈静"}
+    [ticket] = tickets(factory)
+    assert (ticket.status, ticket.assignee.name, ticket.acknowledged_at) == ("assigned", "陈静", None)
+    assert "转派工单" in pushes_to(factory, "demo-worker-chen")[-1].text
+    assert backup_of(factory, "王芳") == "陈静"
+    assert backup_of(factory, "陈静") is None, "nobody is their own AB岗"
+    assert "已签收工单 #1" in wechat.say("demo-worker-chen", "签收 1")
+    assert "网格员陈静" in pushes_to(factory, LIU)[-1].text
+
+
+def test_a_worker_on_a_new_wechat_keeps_their_grid_and_tickets(wechat, factory, clock) -> None:
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    with transaction(factory) as session, pytest.raises(InviteError, match="already has a WeChat bound"):
+        create_invite(session, clock(), name="王芳", role="worker", grid_codes=("G1",))
+    with transaction(factory) as session:
+        code = create_invite(session, clock(), name="王芳", role="worker", new_wechat=True).code
+
+    bound = wechat.say("o-wang-new-phone", f"绑定 {code}")
+
+    assert "绑定成功" in bound and "第一网格" in bound and "原来绑定的微信已停用" in bound
+    assert [p.kind for p in pushes_to(factory, "o-wang-new-phone")] == ["new_ticket"]
+    assert pushes_to(factory, WANG) == []
+    assert "已签收" not in (wechat.say(WANG, "签收 1") or "")
+    assert "已签收工单 #1" in wechat.say("o-wang-new-phone", "签收 1")
+    with transaction(factory) as session:
+        assert len(list(session.scalars(select(Worker).where(Worker.name == "王芳")))) == 1
