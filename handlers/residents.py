@@ -25,13 +25,15 @@ def _locked(session: Session, openid: str) -> Resident | None:
 
     One resident's messages are then handled one after another, never side by side: two messages about
     one leak arriving together make one ticket, not two. (SQLite has one writer at a time anyway and
-    leaves FOR UPDATE out.)
+    leaves the lock out.) FOR NO KEY UPDATE, not FOR UPDATE: rows that merely point at the resident
+    (the morning ping sweep's pushes, a worker's note to them) take KEY SHARE, which it lets through, so
+    a message never waits for the whole sweep to commit.
     """
     query = (
         select(Resident)
         .where(Resident.openid == openid)
         .options(_with_grid_worker())
-        .with_for_update(of=Resident)
+        .with_for_update(of=Resident, key_share=True)
     )
     return session.scalar(query)
 

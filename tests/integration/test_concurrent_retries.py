@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import pytest
 import requests
 from sqlalchemy import func, select
 
 from bot.simulator import SignedRequest, read_reply, sign, text_xml
+from handlers.tickets import queue_push
 from storage.db import transaction
 from storage.models import InboundMessage, Resident
-from tests.conftest import pushes, tickets
+from tests.conftest import ON_POSTGRESQL, pushes, tickets
 from tests.support import on_loopback
 
 
@@ -106,3 +108,23 @@ def test_many_residents_at_once_each_get_their_own_ticket(live_url, settings, fa
         thread.join(timeout=30)
     assert statuses == [200] * len(residents)
     assert sorted(t.resident.openid for t in tickets(factory)) == residents
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="row locks are PostgreSQL's; SQLite has one writer at a time")
+def test_a_message_does_not_wait_for_a_transaction_that_only_points_at_the_resident(
+    live_url, settings, factory, clock
+) -> None:
+    """The morning ping sweep holds its pushes to thousands of residents until it commits: a resident's
+    message must not wait for it."""
+    signed = sign(settings.wechat.token, text_xml("demo-resident-zhang", "卫生间水管漏水了", msg_id=779001))
+    with transaction(factory) as session:
+        resident = session.scalars(select(Resident).where(Resident.openid == "demo-resident-zhang")).one()
+        queue_push(session, clock(), kind="checkin_ping", text="今天身体还好吗?", resident=resident)
+        session.flush()  # the outbox row's foreign key now holds KEY SHARE on the resident's row
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(
+                requests.post, live_url, params=signed.params, data=signed.body.encode(), timeout=30
+            )
+            done, _ = wait([answer], timeout=20)
+            assert done, "the message waited for the other transaction to end"
+            assert "#1" in read_reply(answer.result().text)
