@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from flask import Flask, Response
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.console.web import register_console
 from bot.inbox import InboundRecord, receive
@@ -49,6 +50,9 @@ def create_app(
     register_console(app, settings, session_factory, classifier, clock)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", content_type="text/plain"))
     app.register_error_handler(HTTPException, _plain_error)
+    if settings.proxy_hops:
+        # Client address and scheme from the proxies' headers, trusting only as many hops as there are.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     return app
 
 

@@ -218,6 +218,7 @@ class Settings:
     host: str
     port: int
     max_body_bytes: int
+    proxy_hops: int
     wechat: WeChatSettings
     community_name: str
     duty_phone: str
@@ -339,6 +340,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         host=values["server"]["host"],
         port=values["server"]["port"],
         max_body_bytes=values["server"]["max_body_bytes"],
+        proxy_hops=values["server"]["proxy_hops"],
         wechat=WeChatSettings(**values["wechat"]),
         community_name=values["community"]["name"],
         duty_phone=values["community"]["duty_phone"],

@@ -98,6 +98,26 @@ def test_many_failures_from_one_address_lock_that_address(app, accounts) -> None
     assert "登录失败次数过多" in text(sign_in(client, "wangfang"))
 
 
+@pytest.mark.parametrize("hops", [0, 1])
+def test_behind_a_proxy_sign_in_failures_lock_the_client_not_everyone(
+    tmp_path, factory, classifier, clock, accounts, hops
+) -> None:
+    from bot.app import create_app
+
+    settings = make_settings(tmp_path, GRIDDESK_SERVER_PROXY_HOPS=str(hops))
+    app = create_app(settings, factory, classifier, clock)
+    guesser, colleague = app.test_client(), app.test_client()
+    guesser.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.7"
+    colleague.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.8"
+    for number in range(20):
+        sign_in(guesser, f"guess{number}", "guess1234")
+    assert "登录失败次数过多" in text(sign_in(guesser, "wangfang"))
+    if hops:
+        assert sign_in(colleague, "wangfang").status_code == 302
+    else:  # no proxy configured: the header is the client's own word, and changing it dodges nothing
+        assert "登录失败次数过多" in text(sign_in(colleague, "wangfang"))
+
+
 def test_signing_out_ends_the_session(app, accounts) -> None:
     client = app.test_client()
     sign_in(client, "wangfang")
