@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Insert, Update, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.privacy import mask_openid
@@ -25,6 +25,11 @@ APOLOGY = (
     "抱歉,系统刚才出了点问题,但您的消息已经保存,工作人员会尽快处理。\n"
     "如有危险请立即拨打120(急救)、119(火警)或110(报警)。"
 )
+
+
+# Tries of one message when the database gives up on its transaction for reasons not its own.
+ATTEMPTS = 3
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
 class MalformedMessage(ValueError):
@@ -113,27 +118,49 @@ def receive(
     factory: sessionmaker[Session], record: InboundRecord, handle: Handler, now: datetime
 ) -> str | None:
     """Store and handle a message once; a retry gets the first reply. Returns the reply text."""
-    try:
-        with factory() as session, one_writer(session):
-            session.begin()
-            try:
-                message_id = session.connection().scalar(_claim(), {**asdict(record), "received_at": now})
-            except IntegrityError:
-                session.rollback()
-                return _earlier_reply(session, record.dedup_key)
-            reply = handle(session, to_incoming(record, message_id))
-            session.flush()  # first whatever the handler changed, the message's own row included
-            session.connection().execute(
-                _answered(), {"message_id": message_id, "reply": reply.text, "ticket_id": reply.ticket_id}
-            )
-            session.commit()
-            log.info(
-                "handled %s from %s ticket=%s", record.msg_type, mask_openid(record.openid), reply.ticket_id
-            )
-            return reply.text
-    except Exception:
-        log.exception("handler failed for %s from %s", record.msg_type, mask_openid(record.openid))
-        return _keep_failed(factory, record, now)
+    attempt = 1
+    while True:
+        try:
+            return _store_and_handle(factory, record, handle, now)
+        except Exception as exc:
+            if attempt < ATTEMPTS and _sqlstate(exc) in RETRY_SQLSTATES:
+                # The database undid the whole transaction, message row included: run it again.
+                attempt += 1
+                log.warning(
+                    "retrying %s from %s (SQLSTATE %s)",
+                    record.msg_type,
+                    mask_openid(record.openid),
+                    _sqlstate(exc),
+                )
+                continue
+            log.exception("handler failed for %s from %s", record.msg_type, mask_openid(record.openid))
+            return _keep_failed(factory, record, now)
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    """The database's error code, e.g. 40P01 when PostgreSQL picked this transaction to end a deadlock."""
+    return getattr(exc.orig, "sqlstate", None) if isinstance(exc, DBAPIError) else None
+
+
+def _store_and_handle(
+    factory: sessionmaker[Session], record: InboundRecord, handle: Handler, now: datetime
+) -> str | None:
+    """One attempt in one transaction: claim the MsgId, run the handler, store its reply."""
+    with factory() as session, one_writer(session):
+        session.begin()
+        try:
+            message_id = session.connection().scalar(_claim(), {**asdict(record), "received_at": now})
+        except IntegrityError:
+            session.rollback()
+            return _earlier_reply(session, record.dedup_key)
+        reply = handle(session, to_incoming(record, message_id))
+        session.flush()  # first whatever the handler changed, the message's own row included
+        session.connection().execute(
+            _answered(), {"message_id": message_id, "reply": reply.text, "ticket_id": reply.ticket_id}
+        )
+        session.commit()
+        log.info("handled %s from %s ticket=%s", record.msg_type, mask_openid(record.openid), reply.ticket_id)
+        return reply.text
 
 
 # Every message passes these two statements: plain Core with bound parameters, built once, so they

@@ -25,11 +25,12 @@ WRITER_LOCK = "griddesk.writer_lock"
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite files get WAL, foreign keys, a busy timeout and immediate transactions."""
     parsed = make_url(url)
+    # hide_parameters: error messages (and so the logs) never carry residents' words, names or phones.
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_immediate)
     return engine

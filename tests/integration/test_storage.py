@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from bot.app import create_app
 from bot.inbox import InboundRecord, receive
@@ -99,6 +100,61 @@ def test_a_failing_handler_keeps_the_message_and_alerts_the_duty_desk(
         assert (message.status, message.content) == ("failed", "家里水管漏了")
         alert = session.scalar(select(OutboxMessage))
         assert alert.recipient == "demo-community-duty" and str(message.id) in alert.text
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="deadlocks need row locks: PostgreSQL's")
+def test_a_message_whose_transaction_loses_a_deadlock_is_handled_again_not_failed(factory, clock) -> None:
+    """PostgreSQL ends a deadlock by failing one of the two transactions; if it is a message's, the
+    message is handled again from the start instead of getting the apology."""
+    with transaction(factory) as session:
+        first, second = session.scalars(select(Resident.id).order_by(Resident.id).limit(2)).all()
+    touch = "UPDATE residents SET last_message_at = last_message_at WHERE id = :id"
+    handler_holds_first = threading.Event()
+    attempts: list[int] = []
+
+    def handle(session, incoming: Incoming) -> Reply:
+        attempts.append(incoming.message_id)
+        if len(attempts) == 1:
+            session.execute(text(touch), {"id": first})
+            handler_holds_first.set()
+            session.execute(text(touch), {"id": second})  # held by the other side: waits, then loses
+        return Reply("收到")
+
+    def other_side() -> None:
+        with transaction(factory) as session:
+            session.execute(text(touch), {"id": second})
+            assert handler_holds_first.wait(timeout=10)
+            # Close the cycle only once the handler waits, so it is the one PostgreSQL picks to fail.
+            while not session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
+                time.sleep(0.01)
+            session.execute(text(touch), {"id": first})
+
+    other = threading.Thread(target=other_side)
+    other.start()
+    record = InboundRecord(dedup_key="msg:880002", openid="o-deadlock", msg_type="text", raw="<xml/>")
+    reply = receive(factory, record, handle, clock())
+    other.join(timeout=30)
+    assert reply == "收到" and len(attempts) == 2
+    with transaction(factory) as session:
+        message = session.scalars(select(InboundMessage)).one()
+        assert message.status != "failed" and message.reply == "收到"
+        assert session.scalars(select(OutboxMessage)).all() == [], "no alert to the duty desk"
+
+
+def test_a_database_error_in_a_handler_logs_no_residents_details(
+    settings, factory, classifier, clock, caplog
+) -> None:
+    phone = "138" + "12345678"  # not spelled out, so the traceback's source lines do not show it
+
+    def careless(services, incoming: Incoming) -> Reply:
+        query = text("SELECT id FROM no_such_table WHERE phone = :phone")
+        services.session.execute(query, {"phone": phone})
+        return Reply("不会到这里")
+
+    app = create_app(settings, factory, classifier, clock, router=careless)
+    reply = WeChatServer(app.test_client(), settings.wechat).say("demo-resident-zhang", "我的电话换了")
+    assert "消息已经保存" in reply
+    assert "no_such_table" in caplog.text and phone not in caplog.text
 
 
 def test_the_demo_is_seeded_once_and_later_changes_survive(settings, factory, clock) -> None:
