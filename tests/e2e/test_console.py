@@ -478,7 +478,8 @@ def test_a_worker_who_left_is_signed_out_and_their_links_no_longer_open(
     assert client.get(link_in(next(p.text for p in pushes(factory) if p.recipient == LI))).status_code == 302
     wechat.say(ZHANG, "卫生间水管漏水了")
     unopened = link_in(next(p.text for p in pushes(factory) if p.recipient == WANG))
-    sign_in(by_password := app.test_client(), "wangfang")
+    by_password = app.test_client()
+    sign_in(by_password, "wangfang")
     with transaction(factory) as session:
         for name in ("王芳", "李骁"):
             leave(Services(session, settings, classifier, clock()), serving_worker(session, name))
