@@ -25,9 +25,10 @@ from wechatpy.exceptions import WeChatClientException
 from bot.app import create_app, utc_now
 from bot.channels import build_messenger
 from bot.console.accounts import AccountError, add_staff, list_staff, set_active, set_password
-from bot.intents import IntentClassifier, IntentRulesError, load_classifier
+from bot.intents import IntentClassifier, IntentRulesError, classifier_for, load_classifier
 from bot.menu import MenuError, load_menu, publish_menu
 from bot.qrcodes import create_building_codes
+from bot.routing_corpus import CorpusError, evaluate, read_corpus, recategorised_lines, train_emergency_model
 from bot.say import say, utterance
 from bot.scheduler import build_scheduler
 from bot.wechat_api import OfficialAccountClient, official_account_client
@@ -94,7 +95,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers is not None:
         return serve_workers(settings, host, port, args.workers, args.threads)
     runtime = open_runtime(settings)
-    classifier = load_classifier(settings.intents_path)
+    classifier = classifier_for(settings)
     app = create_app(settings, runtime.factory, classifier)
     messenger = build_messenger(settings, runtime.factory, utc_now)
     scheduler = build_scheduler(settings, runtime.factory, messenger, utc_now, classifier)
@@ -123,13 +124,13 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int, thread
 def web_app(settings: Settings) -> Flask:
     """The webhook on an engine of its own: what each gunicorn worker builds after the fork."""
     runtime = open_runtime(settings, migrate=False)
-    return create_app(settings, runtime.factory, load_classifier(settings.intents_path))
+    return create_app(settings, runtime.factory, classifier_for(settings))
 
 
 def scheduler_command(settings: Settings, _args: argparse.Namespace) -> int:
     """Run the scheduler alone until SIGTERM or SIGINT; any number of these may run at once."""
     runtime = open_runtime(settings)
-    classifier = load_classifier(settings.intents_path)
+    classifier = classifier_for(settings)
     messenger = build_messenger(settings, runtime.factory, utc_now)
     scheduler = build_scheduler(settings, runtime.factory, messenger, utc_now, classifier)
     stop = threading.Event()
@@ -209,12 +210,49 @@ def say_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def classify_command(settings: Settings, args: argparse.Namespace) -> int:
     """Print the classification of each text as one JSON object a line."""
-    classifier: IntentClassifier = load_classifier(settings.intents_path)
+    classifier: IntentClassifier = classifier_for(settings)
     texts = args.text or (line.rstrip("\n") for line in sys.stdin)
     for text in texts:
         if text.strip():
             print(json.dumps(classifier.classify(text).as_dict(), ensure_ascii=False), flush=True)
     return 0
+
+
+CORPUS_DIR = PROJECT_ROOT / "tests" / "corpus"
+DEVELOPMENT_CORPUS = CORPUS_DIR / "routing-development.tsv"
+HELDOUT_CORPUS = CORPUS_DIR / "routing-heldout.tsv"
+
+
+def routing_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Routing quality: figures on labelled corpora, train the emergency model, list staff's corrections."""
+    if args.action == "check":
+        classifier = classifier_for(settings)
+        for path in args.corpus or [DEVELOPMENT_CORPUS, HELDOUT_CORPUS]:
+            evaluation = evaluate(classifier, read_corpus(path), path.name)
+            print(evaluation.summary())
+            print("\n".join(evaluation.table()))
+        return 0
+    if args.action == "train":
+        rules = load_classifier(settings.intents_path)
+        examples = [example for path in args.corpus or [DEVELOPMENT_CORPUS] for example in read_corpus(path)]
+        training = train_emergency_model(rules, examples, args.budget)
+        print("\n".join(training.lines))
+        out = args.out or settings.emergency_model_path or PROJECT_ROOT / "config" / "emergency-model.json"
+        training.model.save(out)
+        print(
+            f"wrote {shown_path(out)} ({out.stat().st_size // 1024} KiB, trained on {len(examples)} messages)"
+        )
+        return 0
+    runtime = open_runtime(settings)
+    with transaction(runtime.factory) as session:
+        for line in recategorised_lines(session, since=args.since):
+            print(line)
+    return 0
+
+
+def shown_path(path: Path) -> str:
+    """A path relative to the project when it is inside it."""
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 def listing_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -269,7 +307,7 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def worker_leave(settings: Settings, runtime: Runtime, args: argparse.Namespace) -> int:
     """Unbind a worker who left and pass on their grids, backups and open tickets; print what moved."""
-    classifier = load_classifier(settings.intents_path)
+    classifier = classifier_for(settings)
     try:
         with transaction(runtime.factory) as session:
             worker = serving_worker(session, args.name, args.role)
@@ -515,6 +553,22 @@ def build_parser() -> argparse.ArgumentParser:
     classify_parser.add_argument("text", nargs="*")
     classify_parser.set_defaults(func=classify_command)
 
+    routing_parser = commands.add_parser("routing", help="routing quality: check, train, misses")
+    routing_actions = routing_parser.add_subparsers(dest="action", required=True)
+    check = routing_actions.add_parser("check", help="figures per category on labelled corpora (TSV)")
+    check.add_argument("corpus", type=Path, nargs="*", help="default: tests/corpus/routing-*.tsv")
+    training = routing_actions.add_parser("train", help="train the emergency model on the corpus")
+    training.add_argument(
+        "corpus", type=Path, nargs="*", help="default: tests/corpus/routing-development.tsv"
+    )
+    training.add_argument("--out", type=Path, help="default: the settings' paths.emergency_model")
+    training.add_argument(
+        "--budget", type=float, default=0.01, help="false alarms the model may add, share of others (0.01)"
+    )
+    misses = routing_actions.add_parser("misses", help="texts staff recategorised, as corpus TSV lines")
+    misses.add_argument("--since", type=_calendar_date, help="only corrections from this day on, YYYY-MM-DD")
+    routing_parser.set_defaults(func=routing_command)
+
     community_parser = commands.add_parser(
         "community", help="load grids, buildings and staff from a TOML file"
     )
@@ -629,7 +683,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return args.func(load_settings(), args)
-    except (SettingsError, IntentRulesError) as exc:
+    except (SettingsError, IntentRulesError, CorpusError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, func, insert, select, text
 
 from bench.databases import describe_database, fresh_database
-from bot.intents import load_classifier
+from bot.intents import classifier_for
 from config.settings import load_settings
 from handlers.checkins import (
     FULL_PASS_MINUTE,
@@ -113,7 +113,7 @@ def run(database_url: str, size: int, missed: int) -> Iterator[Timed]:
     seconds, _ = timed(lambda: build_register(engine, size))
     yield Timed("build register (not a sweep)", seconds, f"{size:,} residents, {size // 2:,} family contacts")
     factory = make_session_factory(engine)
-    classifier = load_classifier(settings.intents_path)
+    classifier = classifier_for(settings)
 
     scheduled = PingSweep(factory, settings)  # what the scheduler runs every minute
     yield sweep_step("09:00 ping sweep", lambda: scheduled(MORNING), engine)

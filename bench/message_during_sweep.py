@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.checkins import MORNING, build_register, parse_size
 from bench.databases import describe_database, fresh_database
 from bot.app import create_app
-from bot.intents import load_classifier
+from bot.intents import classifier_for
 from bot.simulator import read_reply, sign, text_xml
 from config.settings import load_settings
 from handlers.checkins import ping_sweep
@@ -50,7 +50,7 @@ def measure(url: str, size: int, delay: float) -> tuple[float, float, str]:
         upgrade(engine)
         build_register(engine, size)
         factory = make_session_factory(engine)
-        app = create_app(settings, factory, load_classifier(settings.intents_path), lambda: MORNING)
+        app = create_app(settings, factory, classifier_for(settings), lambda: MORNING)
         client = app.test_client()
 
         def send(openid: str, text: str, msg_id: int) -> tuple[float, str]:

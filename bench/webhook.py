@@ -40,7 +40,7 @@ from bench.checkins import machine
 from bench.databases import describe_database, fresh_database
 from bench.load import DROPPED, Outcome, Request, Summary, drive, summarize
 from bench.webhook_server import Server, gunicorn
-from bot.intents import IntentClassifier, load_classifier
+from bot.intents import IntentClassifier, classifier_for
 from bot.normalize import normalize
 from bot.simulator import read_reply, sign, text_xml
 from config.settings import Settings, load_settings
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace, folder: Path, database_url: str) -> int:
     credentials = Credentials.made_up()
     env = server_env(database_url, credentials)
     settings = load_settings(environ=env)
-    classifier = load_classifier(settings.intents_path)
+    classifier = classifier_for(settings)
     open_count = max(1, round(args.rate * args.seconds))
     community = Community()
     texts = ticket_texts(classifier)

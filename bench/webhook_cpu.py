@@ -33,7 +33,7 @@ from bench.checkins import machine
 from bench.databases import describe_database, fresh_database
 from bench.webhook import Community, Credentials, Shot, plan, prepare, server_env, ticket_texts
 from bot.app import create_app
-from bot.intents import IntentClassifier, load_classifier
+from bot.intents import IntentClassifier, classifier_for
 from config.settings import Settings, load_settings
 from handlers.context import Incoming, Reply, Services
 from storage.db import make_engine, make_session_factory
@@ -64,7 +64,7 @@ def measure(folder: Path, database_url: str, count: int) -> None:
     """The three apps, round by round, on one prepared database."""
     credentials = Credentials.made_up()
     settings = load_settings(environ=server_env(database_url, credentials))
-    classifier = load_classifier(settings.intents_path)
+    classifier = classifier_for(settings)
     community = Community()
     texts = ticket_texts(classifier)
     loads = {

@@ -28,7 +28,7 @@ from storage.models import InboundMessage, OutboxMessage, Resident, Worker
 
 log = logging.getLogger(__name__)
 # Sent first: emergencies, and alerts that an emergency page did not arrive.
-URGENT_KINDS = ("emergency", ALERT_KIND)
+URGENT_KINDS = ("emergency", "urgent", ALERT_KIND)
 # Rows taken per claim: few enough that one slow row does not keep many others waiting.
 CLAIM_CHUNK = 10
 # What opens WeChat's 48-hour customer-service window besides a message: following, scanning a QR

@@ -25,19 +25,41 @@ _GREETINGS = "你好|您好|在吗|在不在"
 _LEADING = re.compile(rf"^(?:{_EDGE_FILLERS}|喂+(?=$|{_EDGE_FILLERS}|{_GREETINGS}))+")
 _TRAILING = re.compile(rf"(?:{_EDGE_FILLERS}|(?<![干搞])嘛)+$")
 _CHINESE_DIGITS = dict(zip("零一二两三四五六七八九", (0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9), strict=True))
+# Characters that carry the same word in other writing: Cantonese particles and pronouns, 俺, and 著
+# (zhconv keeps it, but residents who write 著火 mean 着火). Matching sees the Mandarin word.
+_CHARACTER_FOLDS = str.maketrans(
+    {
+        "咗": "了",
+        "喺": "在",
+        "冇": "没",
+        "唔": "不",
+        "佢": "他",
+        "嘅": "的",
+        "啲": "点",
+        "嚟": "来",
+        "攞": "拿",
+        "畀": "给",
+        "揾": "找",
+        "睇": "看",
+        "俾": "给",
+        "俺": "我",
+        "勿": "不",
+        "著": "着",
+    }
+)
 # Pure hesitation sounds: never part of a word, so they go wherever they are.
 _HESITATIONS = re.compile("[呃嗯]")
 
 
 def normalize(text: str) -> str:
     """A resident's message as simplified, half-width, lower-case text without punctuation or fillers."""
-    clauses = (_strip_fillers(clause) for clause in _clauses(simplify(text)))
+    clauses = (_strip_fillers(clause) for clause in _clauses(simplify(text).translate(_CHARACTER_FOLDS)))
     return "".join(clauses)
 
 
 def fold(text: str) -> str:
     """Like normalize but keeps fillers: for keywords and phrases written by staff."""
-    return "".join(_clauses(simplify(text)))
+    return "".join(_clauses(simplify(text).translate(_CHARACTER_FOLDS)))
 
 
 def simplify(text: str) -> str:

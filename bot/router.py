@@ -1,9 +1,21 @@
-"""Picks the one handler for a message: by type and event, and for text by intent. Emergency first."""
+"""Picks the one handler for a message from one ordered table: emergency first, for every sender.
+
+Every message is classified once (text and voice transcripts), then ROUTES is read top to bottom: the
+first route whose condition holds handles the message. A handler may return None to pass the message
+on (a check-in answer that only counted as a sign of life). The order is the product's promise, and
+tests/unit/test_routing_table.py pins it: a cry for help wins over a worker's commands, an invite code,
+a flood, a check-in answer, a pending rating and a half-finished binding.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
 from sqlalchemy import select
 
+from bot.intents import Classification
 from bot.normalize import normalize
 from bot.outcomes import record_template_xml
 from handlers.binding import address_for, handle_binding, looks_like_binding
@@ -18,99 +30,170 @@ from handlers.media import handle_image, handle_location, handle_voice_without_t
 from handlers.requests import handle_request
 from handlers.resident_commands import awaiting_rating, cancel_number, handle_cancel, handle_rating, rating_in
 from handlers.residents import resident_for, take_pending_category
-from handlers.tickets import open_tickets
-from handlers.worker_commands import handle_worker_message, looks_like_worker_command
-from storage.models import InboundMessage, Resident, Worker
+from handlers.urgency import handle_possible_emergency, press_open_ticket
+from handlers.worker_commands import handle_worker_message, is_worker_command, looks_like_worker_command
+from storage.models import InboundMessage, Resident, Ticket, Worker
 
 MY_TICKETS = frozenset({"我的工单", "查工单", "查询工单", "工单进度", "查进度", "我的报修"})
 HELP_WORDS = frozenset({"", "帮助", "help", "菜单", "功能", "怎么用"})
 HUMAN_WORDS = ("人工", "找网格员", "叫网格员", "网格员联系我", "找社区", "找工作人员")
 SILENT_EVENTS = frozenset({"view", "location"})
+RESIDENT_ONLY_COMMAND = "这是网格员使用的工单指令。如需帮助,请直接说说您遇到的问题;回复“我的工单”可查看进度。"
+
+
+@dataclass
+class Message:
+    """One message being routed: classified once, its sender looked up once and only when needed."""
+
+    services: Services
+    incoming: Incoming
+    classification: Classification | None
+
+    @cached_property
+    def text(self) -> str:
+        """The text or transcript ('' for other messages)."""
+        return self.incoming.text or ""
+
+    @cached_property
+    def normalized(self) -> str:
+        """The text as the rules see it."""
+        return normalize(self.text)
+
+    @cached_property
+    def is_text(self) -> bool:
+        """Text, or a voice message with a transcript."""
+        return bool(self.incoming.text) and self.incoming.msg_type in ("text", "voice")
+
+    @cached_property
+    def event(self) -> str:
+        """The event's name in lower case ('' for messages)."""
+        return (self.incoming.event or "").lower() if self.incoming.msg_type == "event" else ""
+
+    @cached_property
+    def worker(self) -> Worker | None:
+        """The bound worker who sent it, if the sender is one."""
+        query = select(Worker).where(Worker.openid == self.incoming.openid)
+        return self.services.session.scalar(query)
+
+    @cached_property
+    def resident(self) -> Resident:
+        """The sender as a resident (created on first contact)."""
+        return resident_for(self.services, self.incoming.openid)
+
+    @cached_property
+    def rated(self) -> Ticket | None:
+        """The resolved ticket waiting for this resident's rating."""
+        return awaiting_rating(self.services, self.resident)
+
+    @property
+    def category(self) -> str:
+        """The classified category ('other' for messages without text)."""
+        return self.classification.category if self.classification else "other"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One row of the routing table: a name, when it applies, and who handles it."""
+
+    name: str
+    applies: Callable[[Message], bool]
+    handle: Callable[[Message], Reply | None]
 
 
 def route(services: Services, incoming: Incoming) -> Reply:
     """Handle one verified message or event and return what the sender sees."""
-    if incoming.msg_type == "event" and (incoming.event or "").lower() == "templatesendjobfinish":
-        # WeChat reporting a template's fate is not the resident writing to us.
-        raw = services.session.get_one(InboundMessage, incoming.message_id).raw
-        record_template_xml(services.session, raw, services.now, services.settings.dispatcher.max_attempts)
-        return Reply(None)
-    if incoming.msg_type == "text" and incoming.text:
-        code = invite_code_in(incoming.text)
-        if code is not None:
-            return redeem_invite(services, incoming.openid, code)
-        worker = services.session.scalar(select(Worker).where(Worker.openid == incoming.openid))
-        if worker is not None:
-            return handle_worker_message(services, worker, incoming.text)
-    resident = resident_for(services, incoming.openid)
-    if is_flooding(services, incoming.openid) and not _new_emergency(services, resident, incoming):
-        return merge_flooded(services, resident, incoming)
-    # Any message counts as today's check-in; a plain "1" or "2" answering it is handled there.
-    answered = note_checkin(services, resident, incoming)
-    if answered is not None:
-        return answered
-    if incoming.msg_type == "event":
-        return _route_event(services, resident, incoming)
-    if incoming.msg_type == "text" or (incoming.msg_type == "voice" and incoming.text):
-        return route_text(services, resident, incoming.text or "", incoming.message_id)
-    if incoming.msg_type == "voice":
-        category = take_pending_category(services, resident)
-        return handle_voice_without_text(services, resident, incoming, category)
-    if incoming.msg_type == "image":
-        return handle_image(services, resident, incoming, take_pending_category(services, resident))
-    if incoming.msg_type == "location":
-        return handle_location(services, resident, incoming)
+    text = incoming.text if incoming.msg_type in ("text", "voice") else None
+    message = Message(services, incoming, services.classifier.classify(text) if text else None)
+    for row in ROUTES:
+        if row.applies(message):
+            reply = row.handle(message)
+            if reply is not None:
+                return reply
     return handle_help(services)
 
 
-def route_text(services: Services, resident: Resident, text: str, message_id: int) -> Reply:
-    """Text and voice transcripts: emergency, then commands, then the classified request."""
-    result = services.classifier.classify(text)
-    if result.category == "emergency":
-        return handle_emergency(services, resident, text, kind=result.kind, message_id=message_id)
-    normalized = normalize(text)
-    rated = awaiting_rating(services, resident)
-    score = rating_in(normalized) if rated is not None else None
-    if rated is not None and score is not None:
-        return handle_rating(services, rated, score)
-    is_cancel, number = cancel_number(normalized)
-    if is_cancel:
-        return handle_cancel(services, resident, number)
-    if looks_like_worker_command(text):
-        return Reply("这是网格员使用的工单指令。如需帮助,请直接说说您遇到的问题;回复“我的工单”可查看进度。")
-    address = address_for(resident, normalized)
-    if looks_like_binding(normalized) or address is not None:
-        return handle_binding(services, resident, address, message_id)
-    if normalized in MY_TICKETS:
-        return handle_my_tickets(services, resident)
-    pending = take_pending_category(services, resident)
-    if result.category != "other":
-        return handle_request(
-            services, resident, result.category, text, kind=result.kind, message_id=message_id
-        )
-    if pending is not None:
-        return handle_request(services, resident, pending, text, message_id=message_id)
-    if any(word in normalized for word in HUMAN_WORDS):
-        return handle_request(
-            services, resident, "inquiry", f"居民请求人工联系:{text}", message_id=message_id
-        )
-    if result.is_chat:
-        return handle_chat(result.matched)
-    if normalized in HELP_WORDS:
-        return handle_help(services)
-    # Nothing recognised: a person reads it rather than a resident's message going nowhere.
-    return handle_request(services, resident, "other", text, message_id=message_id)
+def _template_receipt(message: Message) -> bool:
+    """WeChat reporting a template's fate: not the resident writing to us."""
+    return message.event == "templatesendjobfinish"
 
 
-def _new_emergency(services: Services, resident: Resident, incoming: Incoming) -> bool:
-    """A flood never hides a first cry for help: an emergency with none open yet is routed as usual."""
-    if not incoming.text or services.classifier.classify(incoming.text).category != "emergency":
-        return False
-    return not any(ticket.category == "emergency" for ticket in open_tickets(services, resident))
+def _record_receipt(message: Message) -> Reply:
+    services = message.services
+    raw = services.session.get_one(InboundMessage, message.incoming.message_id).raw
+    record_template_xml(services.session, raw, services.now, services.settings.dispatcher.max_attempts)
+    return Reply(None)
 
 
-def _route_event(services: Services, resident: Resident, incoming: Incoming) -> Reply:
-    event = (incoming.event or "").lower()
+def _emergency(message: Message) -> bool:
+    """A cry for help; a worker's own command about one ("办结 12 老人摔伤已送医") is still a command."""
+    return message.category == "emergency" and not _worker_command_from_worker(message)
+
+
+def _worker_command_from_worker(message: Message) -> bool:
+    return (
+        message.incoming.msg_type == "text" and message.worker is not None and is_worker_command(message.text)
+    )
+
+
+def _handle_emergency(message: Message) -> Reply:
+    """Whoever sent it (a worker too), in whatever state: the emergency path, and a check-in noted."""
+    services, resident = message.services, message.resident
+    note_checkin(services, resident, message.incoming)  # an elder's cry for help is also a sign of life
+    assert message.classification is not None
+    flooding = is_flooding(services, message.incoming.openid)
+    return handle_emergency(
+        services,
+        resident,
+        message.text,
+        kind=message.classification.kind,
+        message_id=message.incoming.message_id,
+        page_again=not flooding,
+    )
+
+
+def _invite_code(message: Message) -> bool:
+    return message.incoming.msg_type == "text" and invite_code_in(message.text) is not None
+
+
+def _redeem(message: Message) -> Reply:
+    code = invite_code_in(message.text)
+    assert code is not None
+    return redeem_invite(message.services, message.incoming.openid, code)
+
+
+def _from_worker(message: Message) -> bool:
+    return message.incoming.msg_type == "text" and bool(message.text) and message.worker is not None
+
+
+def _worker_message(message: Message) -> Reply:
+    assert message.worker is not None
+    return handle_worker_message(message.services, message.worker, message.text)
+
+
+def _flooding(message: Message) -> bool:
+    return is_flooding(message.services, message.incoming.openid)
+
+
+def _merge_flooded(message: Message) -> Reply:
+    return merge_flooded(message.services, message.resident, message.incoming)
+
+
+def _always(_message: Message) -> bool:
+    return True
+
+
+def _checkin(message: Message) -> Reply | None:
+    """Any message counts as today's check-in; a plain "1" or "2" answering it is handled there."""
+    return note_checkin(message.services, message.resident, message.incoming)
+
+
+def _is_event(message: Message) -> bool:
+    return message.incoming.msg_type == "event"
+
+
+def _handle_event(message: Message) -> Reply:
+    services, resident, incoming = message.services, message.resident, message.incoming
+    event = message.event
     if event in ("subscribe", "subscribe_scan"):
         return handle_subscribe(services, resident, incoming.event_key, incoming.message_id)
     if event == "scan":
@@ -122,3 +205,175 @@ def _route_event(services: Services, resident: Resident, incoming: Incoming) -> 
     if event in SILENT_EVENTS:
         return Reply(None)
     return handle_help(services)
+
+
+def _not_text(message: Message) -> bool:
+    return not message.is_text
+
+
+def _handle_media(message: Message) -> Reply:
+    services, resident, incoming = message.services, message.resident, message.incoming
+    if incoming.msg_type == "voice":
+        return handle_voice_without_text(
+            services, resident, incoming, take_pending_category(services, resident)
+        )
+    if incoming.msg_type == "image":
+        return handle_image(services, resident, incoming, take_pending_category(services, resident))
+    if incoming.msg_type == "location":
+        return handle_location(services, resident, incoming)
+    return handle_help(services)
+
+
+def _rating(message: Message) -> bool:
+    return message.rated is not None and rating_in(message.normalized) is not None
+
+
+def _handle_rating(message: Message) -> Reply:
+    score = rating_in(message.normalized)
+    assert message.rated is not None and score is not None
+    return handle_rating(message.services, message.rated, score)
+
+
+def _cancel(message: Message) -> bool:
+    return cancel_number(message.normalized)[0]
+
+
+def _handle_cancel(message: Message) -> Reply:
+    return handle_cancel(message.services, message.resident, cancel_number(message.normalized)[1])
+
+
+def _worker_command_from_resident(message: Message) -> bool:
+    return looks_like_worker_command(message.text)
+
+
+def _explain_worker_command(_message: Message) -> Reply:
+    return Reply(RESIDENT_ONLY_COMMAND)
+
+
+def _binding(message: Message) -> bool:
+    return (
+        looks_like_binding(message.normalized)
+        or address_for(message.resident, message.normalized) is not None
+    )
+
+
+def _handle_binding(message: Message) -> Reply:
+    address = address_for(message.resident, message.normalized)
+    return handle_binding(message.services, message.resident, address, message.incoming.message_id)
+
+
+def _my_tickets(message: Message) -> bool:
+    return message.normalized in MY_TICKETS
+
+
+def _list_my_tickets(message: Message) -> Reply:
+    return handle_my_tickets(message.services, message.resident)
+
+
+def _classified_request(message: Message) -> bool:
+    """A category the rules placed, unless it is only a weak question said in distress."""
+    classification = message.classification
+    return message.category != "other" and not (classification and classification.possible_emergency)
+
+
+def _handle_request(message: Message) -> Reply:
+    assert message.classification is not None
+    services, classification = message.services, message.classification
+    take_pending_category(services, message.resident)  # the words say what this is; the tap is used up
+    return handle_request(
+        services,
+        message.resident,
+        classification.category,
+        message.text,
+        kind=classification.kind,
+        message_id=message.incoming.message_id,
+        urgent=classification.urgent,
+    )
+
+
+def _after_menu_tap(message: Message) -> Reply | None:
+    """Text after a tap on 报修/缴费/买药 belongs to that category, as long as the tap is fresh."""
+    pending = take_pending_category(message.services, message.resident)
+    if pending is None:
+        return None
+    return handle_request(
+        message.services, message.resident, pending, message.text, message_id=message.incoming.message_id
+    )
+
+
+def _urgent(message: Message) -> bool:
+    return message.classification is not None and message.classification.urgent
+
+
+def _press(message: Message) -> Reply | None:
+    """ "急", "快点" about a ticket already open: that ticket is raised."""
+    return press_open_ticket(message.services, message.resident, message.text, message.incoming.message_id)
+
+
+def _possible_emergency(message: Message) -> bool:
+    return message.classification is not None and message.classification.possible_emergency
+
+
+def _handle_possible_emergency(message: Message) -> Reply:
+    return handle_possible_emergency(
+        message.services, message.resident, message.text, message.incoming.message_id
+    )
+
+
+def _wants_a_person(message: Message) -> bool:
+    return any(word in message.normalized for word in HUMAN_WORDS)
+
+
+def _handle_wants_a_person(message: Message) -> Reply:
+    text = f"居民请求人工联系:{message.text}"
+    return handle_request(
+        message.services, message.resident, "inquiry", text, message_id=message.incoming.message_id
+    )
+
+
+def _chat(message: Message) -> bool:
+    return message.classification is not None and message.classification.is_chat
+
+
+def _answer_chat(message: Message) -> Reply:
+    return handle_chat(message.classification.matched if message.classification else ())
+
+
+def _give_help(message: Message) -> Reply:
+    return handle_help(message.services)
+
+
+def _asks_for_help(message: Message) -> bool:
+    return message.normalized in HELP_WORDS
+
+
+def _leave_a_message(message: Message) -> Reply:
+    """Nothing recognised: a person reads it rather than a resident's message going nowhere."""
+    return handle_request(
+        message.services, message.resident, "other", message.text, message_id=message.incoming.message_id
+    )
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("template_receipt", _template_receipt, _record_receipt),
+    Route("emergency", _emergency, _handle_emergency),
+    Route("invite_code", _invite_code, _redeem),
+    Route("worker", _from_worker, _worker_message),
+    Route("flood", _flooding, _merge_flooded),
+    Route("checkin_answer", _always, _checkin),
+    Route("event", _is_event, _handle_event),
+    Route("media", _not_text, _handle_media),
+    Route("rating", _rating, _handle_rating),
+    Route("cancel", _cancel, _handle_cancel),
+    Route("worker_command_from_resident", _worker_command_from_resident, _explain_worker_command),
+    Route("binding", _binding, _handle_binding),
+    Route("my_tickets", _my_tickets, _list_my_tickets),
+    Route("request", _classified_request, _handle_request),
+    Route("menu_category", _always, _after_menu_tap),
+    Route("urgent_follow_up", _urgent, _press),
+    Route("possible_emergency", _possible_emergency, _handle_possible_emergency),
+    Route("wants_a_person", _wants_a_person, _handle_wants_a_person),
+    Route("chat", _chat, _answer_chat),
+    Route("help", _asks_for_help, _give_help),
+    Route("message", _always, _leave_a_message),
+)

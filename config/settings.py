@@ -236,6 +236,8 @@ class Settings:
     demo_path: Path
     intents_path: Path
     menu_path: Path
+    # The emergency second opinion (bot/emergency_model.py); None: the rules alone.
+    emergency_model_path: Path | None
     timezone: str
     deadlines: Mapping[str, Deadline]
 
@@ -358,6 +360,9 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         demo_path=_resolve(root, values["paths"]["demo"]),
         intents_path=_resolve(root, values["paths"]["intents"]),
         menu_path=_resolve(root, values["paths"]["menu"]),
+        emergency_model_path=_resolve(root, values["paths"]["emergency_model"])
+        if values["paths"]["emergency_model"]
+        else None,
         timezone=values["timezone"]["name"],
         deadlines={key: Deadline(**value) for key, value in values["deadlines"].items()},
     )

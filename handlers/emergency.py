@@ -15,19 +15,34 @@ ADVICE = {
     "suicide": "请立即拨打110或120。您并不孤单,我们马上联系您。心理援助热线:12356。",
     "missing": "请立即拨打110报警,说清楚老人的衣着和最后出现的地点。",
     "trapped": "请不要强行扒门,按电梯里的警铃,或拨打119求救!",
+    "electric": "请先拉下电闸、切断电源,不要用手直接拉触电的人,然后立即拨打120!",
+    "drowning": "请立即拨打110和120,不会游泳不要下水,找长杆、绳子或救生圈递过去!",
+    "collapse": "请马上离开危险区域,不要靠近,立即拨打119!",
 }
 DEFAULT_ADVICE = "如有生命危险,请立即拨打120(急救)、119(火警)或110(报警)!"
 
 
 def handle_emergency(
-    services: Services, resident: Resident, summary: str, *, kind: str | None, message_id: int | None
+    services: Services,
+    resident: Resident,
+    summary: str,
+    *,
+    kind: str | None,
+    message_id: int | None,
+    page_again: bool = True,
 ) -> Reply:
-    """Open an urgent ticket (or re-page the open one); the reply leads with the number to call."""
+    """Open an urgent ticket (or re-page the open one); the reply leads with the number to call.
+
+    page_again=False (a flooding sender) files a further cry under the open emergency without paging
+    everyone once more for each message.
+    """
     ticket = same_open_ticket(services, resident, "emergency", None)
     if ticket is None:
         ticket = open_ticket(services, resident, "emergency", summary, kind=kind, message_id=message_id)
-    else:
+    elif page_again:
         _page_again(services, ticket, summary, message_id)
+    else:
+        link_message(services, ticket, message_id, f"再次求助(消息过多,未重复呼叫):{summary}")
     return Reply(_reply_text(services, ticket, kind), ticket.id)
 
 

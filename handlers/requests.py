@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.context import Reply, Services
 from handlers.texts import ASK_ADDRESS, CATEGORY_LABELS, STATUS_LABELS, duration
 from handlers.tickets import assignee_phrase, attach_message, open_ticket, open_tickets
+from handlers.urgency import raise_ticket
 from storage.models import Resident, Ticket
 
 HINTS = {
@@ -32,9 +33,15 @@ def handle_request(
     *,
     kind: str | None = None,
     message_id: int | None = None,
+    urgent: bool = False,
 ) -> Reply:
-    """Open a ticket of this category (or add to the open one about the same thing) and say who helps."""
+    """Open a ticket of this category (or add to the open one about the same thing) and say who helps.
+
+    An urgent follow-up ("急", "快点") about the same thing raises the open ticket.
+    """
     same = same_open_ticket(services, resident, category, kind)
+    if same is not None and urgent:
+        return raise_ticket(services, same, summary, message_id)
     if same is not None:
         return add_to_open_ticket(services, same, summary, message_id)
     ticket = open_ticket(services, resident, category, summary, kind=kind, message_id=message_id)

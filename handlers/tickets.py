@@ -17,6 +17,8 @@ from storage.models import Grid, InboundMessage, OutboxMessage, Resident, Ticket
 
 OPEN_STATUSES = ("new", "assigned", "acknowledged", "in_progress", "reopened")
 UTILITY_REPAIRS = frozenset({"water", "power", "gas", "heating"})
+# An "other" ticket whose words carried urgency or distress: a person looks at once (handlers/urgency.py).
+POSSIBLE_EMERGENCY = "possible_emergency"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def deadline_key(category: str, kind: str | None) -> str:
     """Settings key for a ticket's deadlines: utility repairs are due sooner than others."""
     if category == "repair" and kind in UTILITY_REPAIRS:
         return "repair_utility"
+    if kind == POSSIBLE_EMERGENCY:
+        return POSSIBLE_EMERGENCY
     return category
 
 
@@ -103,7 +107,7 @@ def open_ticket(
 
 
 def _priority(category: str, kind: str | None) -> str:
-    if category == "emergency":
+    if category == "emergency" or kind == POSSIBLE_EMERGENCY:
         return "urgent"
     if category == "medicine" or (category == "repair" and kind in UTILITY_REPAIRS):
         return "high"
@@ -120,6 +124,8 @@ def record_event(services: Services, ticket: Ticket, kind: str, actor: str, note
 def _announce(services: Services, ticket: Ticket, assignment: Assignment, message_id: int | None) -> None:
     text = new_ticket_push(services, ticket, via_backup=assignment.reason == "backup")
     kind = "emergency" if ticket.category == "emergency" else "new_ticket"
+    if ticket.kind == POSSIBLE_EMERGENCY:
+        kind = "urgent"
     recipients = _recipients(services, ticket, assignment)
     console = services.settings.console
     for worker in recipients:
@@ -154,6 +160,8 @@ def new_ticket_push(
     tz = services.settings.timezone
     label = CATEGORY_LABELS[ticket.category]
     title = "【紧急求助】" if ticket.category == "emergency" else f"【{heading} · {label}】"
+    if ticket.kind == POSSIBLE_EMERGENCY:
+        title = "【可能紧急 · 请马上联系居民】"
     lines = [
         f"{title} #{ticket.id}",
         f"居民:{resident.name or '未登记姓名'} {resident.phone or ''}".rstrip(),

@@ -14,13 +14,14 @@ from handlers.context import Reply, Services
 from handlers.invites import find_worker
 from handlers.ladder import LEADER, WORKER, ladder
 from handlers.lifecycle import TransitionError, apply, may_act, tell_resident, tell_worker
+from handlers.recategorise import recategorise
 from handlers.texts import CATEGORY_LABELS, STATUS_LABELS, local_time
 from handlers.tickets import OPEN_STATUSES, hand_to, new_ticket_push, worker_title
 from handlers.visits import record_visit
 from storage.models import Grid, Ticket, Worker
 
 COMMAND = re.compile(
-    r"^(?P<verb>签收|接单|进度|办结|退单|转派|延期|我的工单|上班|下班|帮助)\s*#?(?P<number>\d+)?\s*(?P<rest>.*)$",
+    r"^(?P<verb>签收|接单|进度|办结|退单|转派|延期|改类|我的工单|上班|下班|帮助)\s*#?(?P<number>\d+)?\s*(?P<rest>.*)$",
     re.DOTALL,
 )
 VISIT = re.compile(r"^走访\s*(?P<target>\S*)\s*(?P<note>.*)$", re.DOTALL)
@@ -32,6 +33,7 @@ WORKER_HELP = (
     "退单 12 原因 —— 退回网格长重新派单\n"
     "转派 12 姓名 —— 网格长、社区转给他人\n"
     "延期 12 24 原因 —— 办结期限延后24小时\n"
+    "改类 12 紧急求助 —— 网格长、社区更正类别\n"
     "走访 3号楼2单元301 情况 —— 记录入户走访\n"
     "我的工单 · 上班 · 下班"
 )
@@ -60,6 +62,11 @@ def looks_like_worker_command(text: str) -> bool:
     """True for text a resident might send by mistake that only workers may use."""
     command = parse_command(text)
     return command is not None and command.verb not in ("我的工单", "帮助")
+
+
+def is_worker_command(text: str) -> bool:
+    """A command or a visit note, as a bound worker writes them (help and my-tickets included)."""
+    return parse_command(text) is not None or VISIT.match(simplify(text).strip()) is not None
 
 
 def handle_worker_message(services: Services, worker: Worker, text: str) -> Reply:
@@ -287,4 +294,5 @@ TICKET_COMMANDS: dict[str, Callable[[Services, Worker, Ticket, str], Reply]] = {
     "退单": _send_back,
     "转派": _reassign,
     "延期": _extend,
+    "改类": recategorise,
 }

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from bot.app import create_app
-from bot.intents import IntentClassifier, load_classifier
+from bot.intents import IntentClassifier, classifier_for
 from config.settings import Settings, load_settings
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.demo import load_community
@@ -126,7 +126,7 @@ def clock() -> FakeClock:
 @pytest.fixture(scope="session")
 def classifier() -> IntentClassifier:
     """The rules shipped in config/intents.toml."""
-    return load_classifier(load_settings(environ={}).intents_path)
+    return classifier_for(load_settings(environ={}))
 
 
 @pytest.fixture

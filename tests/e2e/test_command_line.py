@@ -189,7 +189,8 @@ def test_classify_reads_arguments_and_stdin() -> None:
     by_args = run(env, "classify", "家里着火了", "谢谢")
     lines = [json.loads(line) for line in by_args.stdout.splitlines()]
     assert [line["category"] for line in lines] == ["emergency", "other"]
-    assert set(lines[0]) == {"text", "category", "confidence", "matched"} and lines[0]["matched"]
+    assert {"text", "category", "kind", "confidence", "matched", "possible_emergency"} <= set(lines[0])
+    assert lines[0]["matched"]
     by_stdin = run(env, "classify", stdin="马桶不下水\n\n降压药没有了\n")
     assert [json.loads(line)["category"] for line in by_stdin.stdout.splitlines()] == ["repair", "medicine"]
 

@@ -580,3 +580,25 @@ def test_a_wecom_text_card_opens_the_pushs_own_sign_in_link(tmp_path, factory, c
         fake.stop()
     push = next(p.text for p in pushes(factory) if p.recipient == WANG)
     assert card["url"] == BASE_URL + link_in(push)
+
+
+def test_a_leader_recategorises_to_emergency_from_the_page_and_it_pages_at_once(
+    app, wechat, factory, accounts
+) -> None:
+    wechat.say(SUN, "马桶不下水")
+    wechat.say(ZHANG, "楼上邻居太吵了")
+    client = app.test_client()
+    sign_in(client, "wangfang")
+    assert "改类" not in text(client.get("/console/tickets/2"))  # a worker sees the ticket, not the button
+    client = app.test_client()
+    sign_in(client, "zhouqiang")
+    page = text(client.get("/console/tickets/1"))
+    assert "改类" in page and "紧急求助" in page
+    before = len(pushes(factory))
+    assert "已把工单 #1 改为紧急求助" in act(client, 1, "recategorise", category="紧急求助")
+    ticket = tickets(factory)[0]
+    assert (ticket.category, ticket.priority) == ("emergency", "urgent")
+    assert "改类" in text(client.get("/console/tickets/1"))  # the audit line
+    paged = [p for p in pushes(factory)[before:] if p.text.startswith("【紧急求助】")]
+    assert paged and all(p.kind == "emergency" for p in paged)
+    assert "120" in resident_texts(factory, SUN)[-1]

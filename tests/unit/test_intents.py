@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -186,8 +187,12 @@ def test_as_dict_is_json_ready(classifier: IntentClassifier) -> None:
     assert classifier.classify("家里着火了").as_dict() == {
         "text": "家里着火了",
         "category": "emergency",
+        "kind": "fire",
         "confidence": 1.0,
-        "matched": ["着火"],
+        "matched": ["fire:着火"],
+        "urgent": False,
+        "distressed": False,
+        "possible_emergency": False,
     }
 
 
@@ -312,3 +317,93 @@ def test_rules_errors_are_value_errors() -> None:
     assert issubclass(IntentRulesError, ValueError)
     with pytest.raises(ValueError, match="categories: must be a table"):
         IntentClassifier({"categories": ["repair"]})
+
+
+# --- families, lexicons, gaps and signals ----------------------------------------------------------
+
+FAMILY_RULES = """
+[lexicons]
+person = ["老人", "孩子"]
+
+[signals.urgency]
+keywords = { "急" = 1 }
+ignore = ["不急"]
+
+[signals.distress]
+keywords = { "怎么办" = 1 }
+
+[categories.emergency]
+default_kind = "medical"
+ignore_patterns = ['(上个月|去年).{0,4}摔']
+
+[categories.emergency.families.fire]
+kind = "fire"
+keywords = { "着火" = 3, "煤气~泄漏" = 3 }
+
+[categories.emergency.families.fall]
+kind = "medical"
+patterns = { '{person}.{0,4}摔' = 2 }
+
+[categories.inquiry]
+keywords = { "怎么办" = 1, "低保" = 3 }
+"""
+
+
+@pytest.fixture
+def families(tmp_path: Path) -> IntentClassifier:
+    return load_classifier(write_rules(tmp_path, FAMILY_RULES))
+
+
+def test_a_pattern_names_a_lexicon_and_learns_its_words(families: IntentClassifier) -> None:
+    result = families.classify("孩子刚才摔了")
+    assert (result.category, result.kind) == ("emergency", "medical")
+    assert result.matched == ("fall:{person}.{0,4}摔",)
+    assert families.classify("狗摔了").category == "other"
+
+
+def test_a_tilde_keyword_allows_a_few_characters_between_its_parts(families: IntentClassifier) -> None:
+    assert families.classify("煤气好像泄漏了").category == "emergency"
+    assert families.classify("煤气灶坏了,上次检查说没泄漏").category == "other"  # more than four apart
+
+
+def test_the_first_family_that_reaches_the_threshold_gives_the_kind(families: IntentClassifier) -> None:
+    assert families.classify("老人摔了,厨房着火了").kind == "fire"
+
+
+def test_ignore_patterns_cut_out_history(families: IntentClassifier) -> None:
+    assert families.classify("老人上个月摔过").category != "emergency"
+
+
+def test_urgency_and_distress_are_read_in_every_message(families: IntentClassifier) -> None:
+    pressing = families.classify("急急急")
+    assert pressing.urgent and pressing.possible_emergency
+    assert not families.classify("不急,有空再来").urgent
+    worried = families.classify("我一个人在家怎么办")
+    assert worried.category == "inquiry" and worried.distressed and worried.possible_emergency
+    assert not families.classify("低保怎么办").possible_emergency  # a real question, said plainly
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("'{person}.{0,4}摔'", "'{people}.{0,4}摔'", "unknown lexicon {people} (known: person)"),
+        ('"着火" = 3, "煤气~泄漏"', '"着火" = 3, "著火" = 3, "煤气~泄漏"', "keyword '着火' is listed twice"),
+        ("[signals.distress]", "[signals.worry]", "signals: unknown key(s) worry"),
+        ('kind = "fire"', "kind = 3", "families.fire.kind: must be a string"),
+    ],
+)
+def test_broken_families_and_lexicons_are_named(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert old in FAMILY_RULES
+    with pytest.raises(IntentRulesError, match=re.escape(message)):
+        load_classifier(write_rules(tmp_path, FAMILY_RULES.replace(old, new)))
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("佢暈咗,冇反應", "medical"), ("樓上著火啦", "fire"), ("俺爹摔倒了起不来", "medical")],
+)
+def test_cantonese_and_northern_words_read_as_mandarin(
+    classifier: IntentClassifier, text: str, kind: str
+) -> None:
+    result = classifier.classify(text)
+    assert (result.category, result.kind) == ("emergency", kind), result

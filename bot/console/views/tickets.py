@@ -39,6 +39,7 @@ VERBS = {
     "send_back": "退单",
     "reassign": "转派",
     "extend": "延期",
+    "recategorise": "改类",
 }
 ESCALATION_EVENTS = frozenset(
     {"escalate", "repaged", "emergency_repage", "overdue_paged", "escalation_exhausted", "ack_warning",
@@ -57,6 +58,8 @@ EVENT_LABELS = ACTION_LABELS | {
     "resolve_warning": "办结提醒",
     "follow_up": "补充信息",
     "reassigned": "改派",
+    "recategorise": "改类",
+    "pressed": "居民催促",
 }
 
 
@@ -234,6 +237,9 @@ def ticket_page(ticket_id: int) -> str:
             colleagues=_colleagues(session, me),
             rung=RUNG_NAMES[ticket.escalation_level] if ticket.escalation_level < len(RUNG_NAMES) else "",
             labels={"status": STATUS_LABELS, "category": CATEGORY_LABELS},
+            categories=[
+                label for key, label in CATEGORY_LABELS.items() if key not in ("knock", ticket.category)
+            ],
             roles=ROLE_LABELS,
             max_extension=app.settings.escalation.max_extension_hours,
         )
@@ -260,8 +266,12 @@ def _described(event: TicketEvent) -> EventLine:
 
 def _available_actions(ticket: Ticket, me: Staff) -> list[str]:
     """The buttons worth showing: actions the state machine allows from the current state."""
-    actions = [action for action in VERBS if ticket.status in TRANSITIONS[action][0]]
-    return [a for a in actions if a != "reassign" or me.may_reassign]
+    actions = [
+        action for action in VERBS if action in TRANSITIONS and ticket.status in TRANSITIONS[action][0]
+    ]
+    if ticket.status in OPEN_STATUSES:
+        actions.append("recategorise")
+    return [a for a in actions if a not in ("reassign", "recategorise") or me.may_reassign]
 
 
 def _colleagues(session: Session, me: Staff) -> list[Worker]:
@@ -316,6 +326,8 @@ def _command_rest(action: str) -> str:
         return f"{form.get('hours', '').strip()} {text}".strip()
     if action == "reassign":
         return form.get("name", "").strip()
+    if action == "recategorise":
+        return form.get("category", "").strip()
     return text
 
 

@@ -1,0 +1,113 @@
+"""A second opinion on emergencies: logistic regression over character n-grams, small enough to ship.
+
+The rules in config/intents.toml are what staff read and edit; they catch what they were written
+for. This model, trained by `run.py routing train` on the labelled corpus in tests/corpus/, has seen
+how residents describe danger in many more words, and raises a message to emergency when it is sure
+enough and the rules were not. Pure Python and a JSON file of weights: nothing to download.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+NGRAMS = (1, 2, 3)
+FORMAT_VERSION = 1
+# Weights smaller than this are dropped when saving: they change no decision and triple the file.
+KEEP_ABOVE = 0.05
+
+
+class ModelError(ValueError):
+    """The model file is missing, unreadable or of another format; the message names it."""
+
+
+def features(normalized: str) -> set[str]:
+    """The character 1-, 2- and 3-grams of normalized text."""
+    return {normalized[i : i + n] for n in NGRAMS for i in range(len(normalized) - n + 1)}
+
+
+@dataclass(frozen=True)
+class EmergencyModel:
+    """Weights per n-gram, a bias, and the probability at which it calls an emergency."""
+
+    weights: dict[str, float]
+    bias: float
+    threshold: float
+
+    def probability(self, normalized: str) -> float:
+        """How likely the (normalized) message is an emergency, 0 to 1."""
+        score = self.bias + sum(self.weights.get(gram, 0.0) for gram in features(normalized))
+        return 1 / (1 + math.exp(-max(-30.0, min(30.0, score))))
+
+    def save(self, path: Path) -> None:
+        """Write the model as JSON, dropping the weights too small to matter."""
+        kept = {gram: round(w, 3) for gram, w in sorted(self.weights.items()) if abs(w) >= KEEP_ABOVE}
+        body = {
+            "format": FORMAT_VERSION,
+            "bias": round(self.bias, 4),
+            "threshold": self.threshold,
+            "weights": kept,
+        }
+        path.write_text(json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+
+
+def load_model(path: Path) -> EmergencyModel:
+    """Read a model written by EmergencyModel.save."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read the emergency model: {exc}") from exc
+    if not isinstance(body, dict) or body.get("format") != FORMAT_VERSION:
+        raise ModelError(f"{path}: not an emergency model of format {FORMAT_VERSION}")
+    try:
+        weights = {str(gram): float(w) for gram, w in body["weights"].items()}
+        threshold = float(body["threshold"])
+        bias = float(body["bias"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelError(f"{path}: malformed emergency model: {exc}") from exc
+    if not 0 < threshold < 1:
+        raise ModelError(f"{path}: threshold must be between 0 and 1, got {threshold}")
+    return EmergencyModel(weights, bias, threshold)
+
+
+def train(
+    samples: Sequence[tuple[str, bool]],
+    *,
+    threshold: float,
+    epochs: int = 40,
+    rate: float = 0.2,
+    l2: float = 1e-4,
+    seed: int = 7,
+) -> EmergencyModel:
+    """Fit by stochastic gradient descent on (normalized text, is emergency); same data, same model."""
+    data = [(features(text), 1.0 if label else 0.0) for text, label in samples]
+    weights: dict[str, float] = {}
+    bias = 0.0
+    shuffler = random.Random(seed)
+    for _ in range(epochs):
+        shuffler.shuffle(data)
+        for grams, target in data:
+            score = bias + sum(weights.get(gram, 0.0) for gram in grams)
+            error = 1 / (1 + math.exp(-max(-30.0, min(30.0, score)))) - target
+            bias -= rate * error
+            for gram in grams:
+                weight = weights.get(gram, 0.0)
+                weights[gram] = weight - rate * (error + l2 * weight)
+    return EmergencyModel(weights, bias, threshold)
+
+
+def cross_validate(
+    samples: Sequence[tuple[str, bool]], folds: int = 5, seed: int = 1
+) -> Iterable[tuple[float, bool, int]]:
+    """(probability from a model that never saw it, label, index) for every sample."""
+    order = list(range(len(samples)))
+    random.Random(seed).shuffle(order)
+    for fold in range(folds):
+        held = set(order[fold::folds])
+        model = train([samples[i] for i in order if i not in held], threshold=0.5)
+        for i in sorted(held):
+            yield model.probability(samples[i][0]), samples[i][1], i

@@ -1,0 +1,198 @@
+"""Labelled resident messages, and how well a classifier routes them: the figures routing is held to.
+
+A corpus is a TSV file: text <TAB> category <TAB> also-acceptable categories (a comma list, may be
+empty); lines starting with # are comments. tests/corpus/ holds GridDesk's own; `run.py routing misses`
+writes what staff recategorised in the same shape, ready to add.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.emergency_model import EmergencyModel, cross_validate, train
+from bot.intents import CATEGORIES, EMERGENCY, IntentClassifier
+from bot.normalize import normalize
+from bot.open311.public import public_text
+from handlers.recategorise import RECATEGORISE
+from storage.models import InboundMessage, Ticket, TicketEvent
+
+
+class CorpusError(ValueError):
+    """A corpus line that cannot be read; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled message: the expected category and any others that are also fine."""
+
+    text: str
+    expected: str
+    acceptable: frozenset[str] = frozenset()
+
+    def accepts(self, category: str) -> bool:
+        """Right when it is the expected category or one of the also-acceptable ones."""
+        return category == self.expected or category in self.acceptable
+
+
+@dataclass
+class Evaluation:
+    """Routing figures over one corpus."""
+
+    name: str
+    total: int = 0
+    right: int = 0
+    per_category: Counter[str] = field(default_factory=Counter)
+    right_per_category: Counter[str] = field(default_factory=Counter)
+    missed: list[tuple[Example, str]] = field(default_factory=list)
+    false_alarms: list[Example] = field(default_factory=list)
+    wrong: list[tuple[Example, str]] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        """Share routed to an acceptable category."""
+        return self.right / self.total if self.total else 1.0
+
+    @property
+    def emergencies(self) -> int:
+        """Messages labelled emergency."""
+        return self.per_category[EMERGENCY]
+
+    @property
+    def recall(self) -> float:
+        """Share of emergencies routed as emergencies."""
+        return 1 - len(self.missed) / self.emergencies if self.emergencies else 1.0
+
+    @property
+    def false_alarm_rate(self) -> float:
+        """Share of non-emergencies raised to emergency."""
+        others = self.total - self.emergencies
+        return len(self.false_alarms) / others if others else 0.0
+
+    def summary(self) -> str:
+        """One line of headline figures."""
+        caught = self.emergencies - len(self.missed)
+        others = self.total - self.emergencies
+        return (
+            f"{self.name}: routed right {self.accuracy:.1%} ({self.right}/{self.total}), "
+            f"emergencies caught {self.recall:.1%} ({caught}/{self.emergencies}), "
+            f"non-emergencies raised to emergency {self.false_alarm_rate:.1%} "
+            f"({len(self.false_alarms)}/{others})"
+        )
+
+    def table(self) -> list[str]:
+        """Per-category lines: messages, routed right, share."""
+        lines = []
+        for category in CATEGORIES:
+            count = self.per_category[category]
+            if count:
+                right = self.right_per_category[category]
+                lines.append(f"  {category:<10} {right:>4}/{count:<4} {right / count:.1%}")
+        return lines
+
+
+def read_corpus(path: Path) -> list[Example]:
+    """Parse a corpus TSV; a malformed line is a CorpusError naming it."""
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) not in (2, 3) or not fields[0].strip():
+            raise CorpusError(f"{path}:{number}: expected text<TAB>category[<TAB>also-acceptable]")
+        expected = fields[1].strip()
+        acceptable = frozenset(
+            name.strip() for name in (fields[2] if len(fields) == 3 else "").split(",") if name.strip()
+        )
+        for name in (expected, *acceptable):
+            if name not in CATEGORIES:
+                raise CorpusError(f"{path}:{number}: unknown category {name!r}")
+        examples.append(Example(fields[0].strip(), expected, acceptable))
+    return examples
+
+
+def evaluate(classifier: IntentClassifier, examples: Iterable[Example], name: str) -> Evaluation:
+    """Route every example and count what went where."""
+    result = Evaluation(name)
+    for example in examples:
+        got = classifier.classify(example.text).category
+        result.total += 1
+        result.per_category[example.expected] += 1
+        if example.accepts(got):
+            result.right += 1
+            result.right_per_category[example.expected] += 1
+        else:
+            result.wrong.append((example, got))
+        if example.expected == EMERGENCY and got != EMERGENCY:
+            result.missed.append((example, got))
+        if got == EMERGENCY and not example.accepts(got):
+            result.false_alarms.append(example)
+    return result
+
+
+def corpus_line(text: str, category: str, acceptable: Iterable[str] = ()) -> str:
+    """One TSV line, tabs and line breaks in the text folded to spaces."""
+    clean = " ".join(text.replace("\t", " ").split())
+    return f"{clean}\t{category}\t{','.join(acceptable)}"
+
+
+# Probabilities the emergency model may be set to call at; the lowest within the false-alarm budget wins.
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+@dataclass(frozen=True)
+class Training:
+    """A trained model and what cross-validation said about its threshold."""
+
+    model: EmergencyModel
+    lines: tuple[str, ...]
+
+
+def train_emergency_model(rules: IntentClassifier, examples: list[Example], budget: float) -> Training:
+    """Train on every example; the threshold is the lowest whose cross-validated extra false alarms fit."""
+    samples = [(normalize(example.text), example.expected == EMERGENCY) for example in examples]
+    folds = list(cross_validate(samples))
+    rules_say = [rules.classify(example.text).category == EMERGENCY for example in examples]
+    others = sum(1 for _, label in samples if not label) or 1
+    emergencies = len(samples) - others or 1
+    lines, chosen = [], THRESHOLDS[-1]
+    for threshold in reversed(THRESHOLDS):
+        extra = sum(1 for p, label, i in folds if p >= threshold and not label and not rules_say[i])
+        alone = sum(1 for p, label, _ in folds if p >= threshold and label)
+        lines.append(
+            f"threshold {threshold:.2f}: alone catches {alone / emergencies:.1%} of emergencies "
+            f"(cross-validated), adds {extra / others:.1%} false alarms to the rules'"
+        )
+        if extra / others <= budget:
+            chosen = threshold
+    lines.append(f"chosen threshold {chosen:.2f} (false-alarm budget {budget:.1%})")
+    return Training(train(samples, threshold=chosen), tuple(lines))
+
+
+def recategorised_lines(session: Session, since: date | None = None) -> Iterator[str]:
+    """Each ticket staff recategorised: the resident's first words and the category it ended in, masked."""
+    query = (
+        select(Ticket)
+        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+        .where(TicketEvent.kind == RECATEGORISE)
+        .distinct()
+        .order_by(Ticket.id)
+    )
+    if since is not None:
+        query = query.where(TicketEvent.created_at >= datetime.combine(since, time.min))
+    for ticket in session.scalars(query):
+        first = session.scalars(
+            select(InboundMessage.content)
+            .where(InboundMessage.ticket_id == ticket.id, InboundMessage.content.is_not(None))
+            .order_by(InboundMessage.received_at, InboundMessage.id)
+            .limit(1)
+        ).first()
+        text = public_text(first or ticket.summary, [ticket.resident.name]) or ""
+        if text.strip():
+            yield corpus_line(text, ticket.category)

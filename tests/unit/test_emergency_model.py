@@ -1,0 +1,84 @@
+"""The emergency model: trained the same way each time, saved small, read back, refused when broken."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.emergency_model import KEEP_ABOVE, ModelError, features, load_model, train
+from bot.intents import IntentRulesError, load_classifier
+from bot.normalize import normalize
+
+SAMPLES = [
+    (normalize(text), label)
+    for text, label in [
+        ("老人摔倒了起不来", True),
+        ("我妈晕过去了", True),
+        ("厨房着火了", True),
+        ("有人拿刀砍人", True),
+        ("孩子掉河里了", True),
+        ("水管漏水了", False),
+        ("电费怎么交", False),
+        ("降压药没了", False),
+        ("楼上太吵了", False),
+        ("谢谢你们", False),
+    ]
+]
+RULES = Path(__file__).resolve().parents[2] / "config" / "intents.toml"
+
+
+def test_features_are_the_character_ngrams() -> None:
+    assert features("着火了") == {"着", "火", "了", "着火", "火了", "着火了"}
+
+
+def test_the_same_data_trains_the_same_model_and_it_separates_what_it_saw() -> None:
+    first, second = train(SAMPLES, threshold=0.5), train(SAMPLES, threshold=0.5)
+    assert first == second
+    for text, label in SAMPLES:
+        assert (first.probability(text) >= 0.5) == label, text
+
+
+def test_saved_models_keep_only_weights_that_matter_and_load_back(tmp_path: Path) -> None:
+    model = train(SAMPLES, threshold=0.7)
+    path = tmp_path / "model.json"
+    model.save(path)
+    loaded = load_model(path)
+    assert set(loaded.weights) <= set(model.weights)
+    assert all(abs(weight) >= KEEP_ABOVE for weight in loaded.weights.values())
+    assert loaded.threshold == 0.7
+    for text, _ in SAMPLES:
+        assert loaded.probability(text) == pytest.approx(model.probability(text), abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("not json", "cannot read"),
+        ('{"format": 2, "weights": {}, "bias": 0, "threshold": 0.5}', "not an emergency model of format 1"),
+        ('{"format": 1, "weights": [], "bias": 0, "threshold": 0.5}', "malformed"),
+        ('{"format": 1, "weights": {}, "bias": 0, "threshold": 1.5}', "threshold must be between 0 and 1"),
+    ],
+)
+def test_a_broken_model_file_stops_start_up_with_a_clear_error(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ModelError, match=message):
+        load_model(path)
+    with pytest.raises(IntentRulesError, match=message):
+        load_classifier(RULES, path)
+
+
+def test_the_model_raises_what_the_rules_miss_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    body = {"format": 1, "bias": -3.0, "threshold": 0.9, "weights": {"不对劲": 8.0}}
+    path.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    without, with_model = load_classifier(RULES), load_classifier(RULES, path)
+    text = "我爸今天有点不对劲"
+    assert without.classify(text).category != "emergency"
+    result = with_model.classify(text)
+    assert result.category == "emergency" and result.matched[0].startswith("model:")
+    assert with_model.classify("水管漏水了").category == "repair"

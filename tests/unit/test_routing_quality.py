@@ -1,0 +1,125 @@
+"""How well routing does on labelled resident messages; the figures print at the end of the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.intents import IntentClassifier, classifier_for, load_classifier
+from bot.routing_corpus import Evaluation, evaluate, read_corpus
+from config.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "config" / "intents.toml"
+CORPUS = ROOT / "tests" / "corpus"
+DEVELOPMENT = CORPUS / "routing-development.tsv"
+HELDOUT = CORPUS / "routing-heldout.tsv"
+# The shared examples beside the checkout when there (they may have grown), else the copy kept here.
+SHARED = ROOT.parent / "shared" / "routing-examples.tsv"
+EXAMPLES = SHARED if SHARED.exists() else CORPUS / "routing-examples.tsv"
+# Measured when the held-out corpus was first routed (docs/routing.md): 176 of 178 emergencies, 92.9%
+# routed right, 7 of 259 raised. These floors catch a regression; the issue's goals (every emergency,
+# 95%) are not met yet, and docs/routing.md says why.
+HELDOUT_RECALL_FLOOR = 0.98
+HELDOUT_ACCURACY_FLOOR = 0.92
+HELDOUT_FALSE_ALARM_CEILING = 0.03
+
+
+@pytest.fixture(scope="module")
+def shipped() -> IntentClassifier:
+    """The classifier as the service runs it: config/intents.toml and the emergency model."""
+    return classifier_for(load_settings(environ={}))
+
+
+@pytest.fixture(scope="module")
+def rules_only() -> IntentClassifier:
+    """The rules in config/intents.toml without the model."""
+    return load_classifier(RULES)
+
+
+def measured(classifier: IntentClassifier, path: Path, name: str, report: list[str]) -> Evaluation:
+    """Route a corpus, add its figures to the report printed at the end of the run."""
+    evaluation = evaluate(classifier, read_corpus(path), name)
+    report.append(evaluation.summary())
+    report.extend(evaluation.table())
+    return evaluation
+
+
+def misrouted(result: Evaluation) -> str:
+    """The messages routed wrong, for a failure's message."""
+    return "misrouted:\n" + "\n".join(f"{example.text} -> {got}" for example, got in result.wrong)
+
+
+def test_the_development_corpus_is_routed_as_labelled(shipped, rules_only, report) -> None:
+    measured(rules_only, DEVELOPMENT, "development corpus, rules alone", report)
+    result = measured(shipped, DEVELOPMENT, "development corpus, rules and model", report)
+    assert result.emergencies >= 400 and result.total >= 1000
+    missed = [example.text for example, _ in result.missed]
+    assert not missed, "missed emergencies:\n" + "\n".join(missed)
+    assert result.accuracy >= 0.98, "misrouted:\n" + "\n".join(
+        f"{e.text} -> {got}" for e, got in result.wrong
+    )
+    assert result.false_alarm_rate <= 0.01
+
+
+def test_the_heldout_corpus_figures(shipped, rules_only, report) -> None:
+    """Only figures: its texts are never shown, so that rules are not fitted to them (docs/routing.md)."""
+    measured(rules_only, HELDOUT, "held-out corpus, rules alone", report)
+    result = measured(shipped, HELDOUT, "held-out corpus, rules and model", report)
+    assert result.emergencies >= 150
+    # Floors under the figures measured when the corpus was written (docs/routing.md): a drop is a regression.
+    assert result.recall >= HELDOUT_RECALL_FLOOR, result.summary()
+    assert result.accuracy >= HELDOUT_ACCURACY_FLOOR, result.summary()
+    assert result.false_alarm_rate <= HELDOUT_FALSE_ALARM_CEILING, result.summary()
+
+
+def test_shared_routing_examples(shipped, report) -> None:
+    result = measured(shipped, EXAMPLES, f"routing examples ({EXAMPLES.name})", report)
+    missed = [example.text for example, _ in result.missed]
+    assert not missed, "missed emergencies:\n" + "\n".join(missed)
+    assert result.accuracy >= 0.95, "misrouted:\n" + "\n".join(
+        f"{e.text} -> {got}" for e, got in result.wrong
+    )
+
+
+# Messages written for these tests, not taken from the shared file, so the rules are not just fit to it.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("电梯卡在两层中间了,里面有老人被困", "emergency"),
+        ("厨房里一股煤气味,头有点晕", "emergency"),
+        ("我妈突然晕倒了,怎么叫都不醒", "emergency"),
+        ("老伴说胸口疼,出了一身冷汗", "emergency"),
+        ("敲了半天门,隔壁独居的王奶奶一直没反应", "emergency"),
+        ("楼道里电动车充电着火了", "emergency"),
+        ("孩子把一瓶药全吃了", "emergency"),
+        ("对门两口子打起来了,男的拿着菜刀", "emergency"),
+        ("我爸有老年痴呆,早上出门到现在找不到人", "emergency"),
+        ("接到电话说是公安局的,让我转钱,我已经被骗了三万", "emergency"),
+        ("暖气片不热,屋里才十几度", "repair"),
+        ("水龙头一直滴水,关不上", "repair"),
+        ("楼道灯坏了好几天了,晚上黑乎乎的", "repair"),
+        ("厕所反臭,下水道是不是堵了", "repair"),
+        ("防盗门锁坏了,钥匙打不开", "repair"),
+        ("有线电视费在哪里交", "bill"),
+        ("燃气欠费停气了,怎么充值", "bill"),
+        ("物业费发票怎么开", "bill"),
+        ("胰岛素快用完了,能帮忙去医院取一下吗", "medicine"),
+        ("想开点治咳嗽的药", "medicine"),
+        ("想挂个专家号,不会在手机上弄", "health"),
+        ("能陪我爸去医院复查吗", "health"),
+        ("想打流感疫苗,在哪打", "health"),
+        ("对门邻居天天半夜装修,吵得睡不着", "dispute"),
+        ("楼上邻居遛狗不拴绳,吓到孩子了", "dispute"),
+        ("有人在楼道里堆杂物,消防通道都堵了", "dispute"),
+        ("高龄补贴什么时候发", "inquiry"),
+        ("居住证需要什么材料", "inquiry"),
+        ("接到电话说我医保卡被冻结了,是不是骗子", "inquiry"),
+        ("老年食堂在哪里", "inquiry"),
+        ("收到,辛苦你们了", "other"),
+        ("晚安", "other"),
+    ],
+)
+def test_messages_beyond_the_shared_examples(shipped: IntentClassifier, text: str, expected: str) -> None:
+    assert shipped.classify(text).category == expected
