@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from handlers.context import Reply, Services
+from handlers.lifecycle import tell_worker
 from handlers.tickets import (
     OPEN_STATUSES,
     POSSIBLE_EMERGENCY,
@@ -19,7 +20,6 @@ from handlers.tickets import (
     link_message,
     open_ticket,
     open_tickets,
-    queue_push,
     record_event,
 )
 from storage.models import Resident, Ticket, TicketEvent
@@ -59,7 +59,7 @@ def raise_ticket(services: Services, ticket: Ticket, text: str, message_id: int 
         ticket.ack_due_at = min(ticket.ack_due_at, services.now + PRESS_WINDOW)
     if not pressed_recently:
         record_event(services, ticket, "pressed", "居民", text[:200])
-        _tell_holder(services, ticket, text, message_id)
+        _tell_holder(services, ticket, text)
     return Reply(
         f"已催促{assignee_phrase(ticket, with_phone=True)}尽快处理您的工单 #{ticket.id}。\n{SAFETY_LINE}",
         ticket.id,
@@ -74,7 +74,7 @@ def _pressed_since(services: Services, ticket: Ticket, since: datetime) -> bool:
         return services.session.scalar(query.limit(1)) is not None
 
 
-def _tell_holder(services: Services, ticket: Ticket, text: str, message_id: int | None) -> None:
+def _tell_holder(services: Services, ticket: Ticket, text: str) -> None:
     holder = ticket.assignee
     if holder is None or ticket.status not in OPEN_STATUSES:
         return
@@ -84,12 +84,4 @@ def _tell_holder(services: Services, ticket: Ticket, text: str, message_id: int 
         f"【居民催促】工单 #{ticket.id}\n居民又发来:{text}\n"
         f"地址:{ticket.resident.address or '未登记住址'}\n原内容:{ticket.summary}\n{ask}"
     )
-    queue_push(
-        services.session,
-        services.now,
-        worker=holder,
-        kind="urgent",
-        text=push,
-        ticket=ticket,
-        message_id=message_id,
-    )
+    tell_worker(services, holder, ticket, push, "urgent")
