@@ -10,13 +10,12 @@ from datetime import timedelta
 
 from handlers.context import Reply, Services
 from handlers.emergency import ADVICE, DEFAULT_ADVICE
-from handlers.lifecycle import tell_resident
+from handlers.lifecycle import tell_resident, tell_worker
 from handlers.texts import CATEGORY_LABELS
 from handlers.tickets import (
     OPEN_STATUSES,
     community_desk,
     new_ticket_push,
-    queue_push,
     record_event,
 )
 from storage.models import Ticket, Worker
@@ -74,7 +73,7 @@ def _page_as_emergency(services: Services, ticket: Ticket) -> None:
     )
     push = new_ticket_push(services, ticket, heading="改为紧急")
     for person in _people_to_page(services, ticket):
-        queue_push(services.session, services.now, worker=person, kind="emergency", text=push, ticket=ticket)
+        tell_worker(services, person, ticket, push, "emergency")
     advice = ADVICE.get(ticket.kind or "", DEFAULT_ADVICE)
     tell_resident(
         services,
