@@ -244,9 +244,12 @@ def routing_command(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 0
     runtime = open_runtime(settings)
-    with transaction(runtime.factory) as session:
-        for line in recategorised_lines(session, since=args.since):
-            print(line)
+    try:
+        with transaction(runtime.factory) as session:
+            for line in recategorised_lines(session, since=args.since):
+                print(line)
+    finally:
+        runtime.engine.dispose()  # called in-process too (tests, scripts): no connection left open
     return 0
 
 

@@ -56,8 +56,11 @@ def test_concurrent_copies_of_one_message_open_one_ticket(live_url, settings, fa
 
 
 def test_one_residents_messages_at_the_same_instant_open_one_ticket(live_url, settings, factory) -> None:
-    """Four different messages about one leak: one ticket, three follow-ups under it, nothing doubled."""
-    texts = ["卫生间水管漏水了", "水管一直在漏水", "家里水管漏水,快来看看", "漏水越来越大了"]
+    """Four different messages about one leak: one ticket, three follow-ups under it, nothing doubled.
+
+    None of them presses ("快来"): a pressing follow-up raises the ticket instead (test_emergency_first).
+    """
+    texts = ["卫生间水管漏水了", "水管一直在漏水", "家里水管漏水,来看看吧", "漏水越来越大了"]
     signed = [
         sign(settings.wechat.token, text_xml("demo-resident-zhang", text, msg_id=778000 + n))
         for n, text in enumerate(texts)
