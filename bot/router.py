@@ -306,7 +306,7 @@ def _urgent(message: Message) -> bool:
 
 
 def _press(message: Message) -> Reply | None:
-    """ "急", "快点" about a ticket already open: that ticket is raised."""
+    """Urgency ("急", "快点") about a ticket already open: that ticket is raised."""
     return press_open_ticket(message.services, message.resident, message.text, message.incoming.message_id)
 
 

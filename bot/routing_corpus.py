@@ -99,8 +99,12 @@ class Evaluation:
 
 def read_corpus(path: Path) -> list[Example]:
     """Parse a corpus TSV; a malformed line is a CorpusError naming it."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path}: cannot read the corpus: {exc}") from exc
     examples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip() or line.startswith("#"):
             continue
         fields = line.split("\t")

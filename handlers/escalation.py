@@ -29,15 +29,21 @@ from handlers.ladder import COMMUNITY, STREET, Rung, ladder, next_rung, rungs_up
 from handlers.lifecycle import ACTION_LABELS, tell_resident, tell_worker
 from handlers.tally import Tally
 from handlers.texts import CATEGORY_LABELS, local_time
-from handlers.tickets import community_desk, deadline_key, hand_to, record_event, worker_title
+from handlers.tickets import (
+    SIGNED,
+    UNSIGNED,
+    community_desk,
+    deadline_key,
+    hand_to,
+    record_event,
+    worker_title,
+)
 from storage.db import transaction
 from storage.models import Ticket, TicketEvent, Worker
 
 log = logging.getLogger(__name__)
 
 SYSTEM = "系统"
-UNSIGNED = ("new", "assigned", "reopened")
-SIGNED = ("acknowledged", "in_progress")
 EXHAUSTED = "escalation_exhausted"
 HISTORY_LENGTH = 6
 EVENT_LABELS = ACTION_LABELS | {"follow_up": "补充信息"}

@@ -12,12 +12,7 @@ from handlers.context import Reply, Services
 from handlers.emergency import ADVICE, DEFAULT_ADVICE
 from handlers.lifecycle import tell_resident, tell_worker
 from handlers.texts import CATEGORY_LABELS
-from handlers.tickets import (
-    OPEN_STATUSES,
-    community_desk,
-    new_ticket_push,
-    record_event,
-)
+from handlers.tickets import OPEN_STATUSES, UNSIGNED, new_ticket_push, people_to_page, record_event
 from storage.models import Ticket, Worker
 
 RECATEGORISE = "recategorise"
@@ -33,7 +28,6 @@ CATEGORY_WORDS = {
     "纠纷": "dispute",
     "其他": "other",
 }
-UNSIGNED = ("new", "assigned", "reopened")
 
 
 def recategorise(services: Services, worker: Worker, ticket: Ticket, rest: str) -> Reply:
@@ -72,7 +66,7 @@ def _page_as_emergency(services: Services, ticket: Ticket) -> None:
         services.now + timedelta(hours=services.settings.deadline("emergency").resolve_hours),
     )
     push = new_ticket_push(services, ticket, heading="改为紧急")
-    for person in _people_to_page(services, ticket):
+    for person in people_to_page(services.session, ticket):
         tell_worker(services, person, ticket, push, "emergency")
     advice = ADVICE.get(ticket.kind or "", DEFAULT_ADVICE)
     tell_resident(
@@ -81,11 +75,3 @@ def _page_as_emergency(services: Services, ticket: Ticket) -> None:
         f"您的工单 #{ticket.id} 已按紧急求助处理,工作人员马上联系您。\n{advice}",
         kind="emergency",
     )
-
-
-def _people_to_page(services: Services, ticket: Ticket) -> list[Worker]:
-    """The holder and the grid leader (the duty desk when the grid has none), each once."""
-    leader = ticket.grid.leader if ticket.grid else None
-    people = [ticket.assignee, *([leader] if leader else community_desk(services.session))]
-    unique = {person.id: person for person in people if person is not None and person.left_at is None}
-    return list(unique.values())

@@ -16,6 +16,8 @@ from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, duration, local_time
 from storage.models import Grid, InboundMessage, OutboxMessage, Resident, Ticket, TicketEvent, Worker
 
 OPEN_STATUSES = ("new", "assigned", "acknowledged", "in_progress", "reopened")
+UNSIGNED = ("new", "assigned", "reopened")
+SIGNED = ("acknowledged", "in_progress")
 UTILITY_REPAIRS = frozenset({"water", "power", "gas", "heating"})
 # An "other" ticket whose words carried urgency or distress: a person looks at once (handlers/urgency.py).
 POSSIBLE_EMERGENCY = "possible_emergency"
@@ -126,7 +128,7 @@ def _announce(services: Services, ticket: Ticket, assignment: Assignment, messag
     kind = "emergency" if ticket.category == "emergency" else "new_ticket"
     if ticket.kind == POSSIBLE_EMERGENCY:
         kind = "urgent"
-    recipients = _recipients(services, ticket, assignment)
+    recipients = people_to_page(services.session, ticket)
     console = services.settings.console
     for worker in recipients:
         queue_push(
@@ -140,14 +142,14 @@ def _announce(services: Services, ticket: Ticket, assignment: Assignment, messag
         )
 
 
-def _recipients(services: Services, ticket: Ticket, assignment: Assignment) -> list[Worker]:
-    """The assignee; for emergencies also the grid leader, and the duty desk when nobody else is there."""
-    recipients = [assignment.worker] if assignment.worker else []
+def people_to_page(session: Session, ticket: Ticket) -> list[Worker]:
+    """The holder; for emergencies also the grid leader, and the duty desk when nobody else is there."""
+    recipients = [ticket.assignee] if ticket.assignee else []
     if not recipients:
-        recipients = community_desk(services.session)
+        recipients = community_desk(session)
     if ticket.category == "emergency":
         leader = ticket.grid.leader if ticket.grid else None
-        extra = [leader] if leader else community_desk(services.session)
+        extra = [leader] if leader else community_desk(session)
         recipients += [w for w in extra if w not in recipients]
     return recipients
 

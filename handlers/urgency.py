@@ -16,6 +16,7 @@ from handlers.lifecycle import tell_worker
 from handlers.tickets import (
     OPEN_STATUSES,
     POSSIBLE_EMERGENCY,
+    UNSIGNED,
     assignee_phrase,
     link_message,
     open_ticket,
@@ -27,7 +28,6 @@ from storage.models import Resident, Ticket, TicketEvent
 SAFETY_LINE = "如遇危及生命的紧急情况,请立即拨打120(急救)、110(报警)或119(火警)。"
 # A pressed ticket must be signed for within this long; a second press inside it pushes nobody again.
 PRESS_WINDOW = timedelta(minutes=10)
-UNSIGNED = ("new", "assigned", "reopened")
 
 
 def handle_possible_emergency(services: Services, resident: Resident, text: str, message_id: int) -> Reply:

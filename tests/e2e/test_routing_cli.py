@@ -58,3 +58,9 @@ def test_a_malformed_corpus_is_one_clear_line(tmp_path: Path, capsys) -> None:
     bad.write_text("水管漏水了\trepairs\t\n", encoding="utf-8")
     assert main(["routing", "check", str(bad)]) == 2
     assert capsys.readouterr().err.strip() == f"configuration error: {bad}:1: unknown category 'repairs'"
+
+
+def test_a_corpus_that_is_not_there_is_one_clear_line(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "missing.tsv"
+    assert main(["routing", "check", str(missing)]) == 2
+    assert capsys.readouterr().err.startswith(f"configuration error: {missing}: cannot read the corpus:")

@@ -18,11 +18,10 @@ from bot.console.scope import Scope, visible_grids
 from bot.console.web import Staff, console, page, span, staff
 from bot.privacy import mask_name
 from handlers.context import Services
-from handlers.escalation import SIGNED, UNSIGNED
 from handlers.ladder import RUNG_NAMES
 from handlers.lifecycle import ACTION_LABELS, TRANSITIONS, may_act
 from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, STATUS_LABELS
-from handlers.tickets import OPEN_STATUSES
+from handlers.tickets import OPEN_STATUSES, SIGNED, UNSIGNED
 from handlers.worker_commands import act_on_ticket
 from storage.db import transaction
 from storage.models import Grid, InboundMessage, OutboxMessage, Resident, Ticket, TicketEvent, Worker
