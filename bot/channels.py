@@ -12,7 +12,16 @@ import requests
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.exceptions import WeChatClientException
 
-from bot.messenger import ConsoleMessenger, Delivery, Messenger, Push, SendError, Throttled, Undeliverable
+from bot.messenger import (
+    ConsoleMessenger,
+    Delivery,
+    Messenger,
+    Push,
+    SendError,
+    Throttled,
+    Undeliverable,
+    Unreachable,
+)
 from bot.templates import template_data
 from bot.tokens import TokenUnavailable
 from bot.wechat_api import (
@@ -31,6 +40,8 @@ CUSTOM, TEMPLATE, WECOM = "custom", "template", "wecom"
 WINDOW_ERRORS = frozenset({45015, 45047})
 # The console's one-time sign-in link that handlers add to a worker's push (bot/console/links.py).
 CONSOLE_GO_LINK = re.compile(r"https?://\S+/console/go/[A-Za-z0-9_-]+")
+# -1: "system busy", WeChat's own trouble rather than the push's.
+SYSTEM_BUSY = -1
 # 45009: daily quota used up; 45011: per-minute quota.
 QUOTA_ERRORS = frozenset({45009, 45011})
 # 43004 unfollowed, 43019 blacklisted us, 40003 no such openid: the resident is gone for now.
@@ -101,16 +112,21 @@ class WeChatMessenger:
             return call_with_fresh_token(client, lambda: sender(push))
         except WeChatClientException as exc:
             raise self._failure(channel, exc, now) from exc
-        except (requests.RequestException, TokenUnavailable) as exc:
+        except requests.RequestException as exc:
+            raise Unreachable(f"{channel}: {type(exc).__name__}: {exc}") from exc
+        except TokenUnavailable as exc:
             raise SendError(f"{channel}: {type(exc).__name__}: {exc}") from exc
 
     def _failure(self, channel: str, exc: WeChatClientException, now: datetime) -> SendError:
         """What a WeChat error code means for the push."""
         code = exc.errcode
         if code is None:
-            status = exc.response.status_code if exc.response is not None else "?"
-            return SendError(f"{channel}: HTTP {status} {exc.errmsg or ''}".rstrip())
+            status = exc.response.status_code if exc.response is not None else None
+            text = f"{channel}: HTTP {status or '?'} {exc.errmsg or ''}".rstrip()
+            return Unreachable(text) if status is None or status >= 500 else SendError(text)
         text = f"{channel}: errcode {code} {exc.errmsg}"
+        if code == SYSTEM_BUSY:
+            return Unreachable(text)
         if code in WINDOW_ERRORS and channel == CUSTOM:
             return _WindowClosed(text)
         if code in QUOTA_ERRORS:

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.messenger import Delivery, Messenger, Push, SendError, Throttled, Undeliverable
+from bot.messenger import Delivery, Messenger, Push, SendError, Throttled, Undeliverable, Unreachable
 from bot.outcomes import ALERT_KIND, give_up
 from config.settings import DispatcherSettings
 from handlers.tally import Tally
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 URGENT_KINDS = ("emergency", "urgent", ALERT_KIND)
 # Rows taken per claim: few enough that one slow row does not keep many others waiting.
 CLAIM_CHUNK = 10
+# Pushes in a row that found WeChat not answering before a run stops spending tries on the outage.
+OUTAGE_AFTER = 3
 # What opens WeChat's 48-hour customer-service window besides a message: following, scanning a QR
 # code, and the menu buttons that push an event (wechatpy lower-cases event names).
 WINDOW_EVENTS = ("subscribe", "subscribe_scan", "scan", "click", "scancode_push", "scancode_waitmsg")
@@ -87,28 +89,47 @@ def dispatch_due(
     """Send up to a batch of due pushes, emergencies first: claimed a few at a time, each settled alone."""
     run = _Run(factory, settings, claimer or new_claimer(), now, time.monotonic())
     result = DispatchResult(dead=_bury_exhausted(run))
+    outage = _OutageWatch()
     left, sequence = settings.batch_size, 0
-    while left > 0:
+    while left > 0 and not outage.declared:
         sequence += 1
         claim = _claim(run, min(CLAIM_CHUNK, left), f"{run.claimer}/{sequence}")
         if not claim.pushes:
             break
         left -= len(claim.pushes)
-        _send_claimed(run, messenger, claim, result)
+        _send_claimed(run, messenger, claim, result, outage)
     return result
 
 
-def _send_claimed(run: _Run, messenger: Messenger, claim: _Claim, result: DispatchResult) -> None:
+@dataclass
+class _OutageWatch:
+    """Counts pushes in a row that found the platform itself not answering."""
+
+    in_a_row: int = 0
+
+    @property
+    def declared(self) -> bool:
+        # One busy answer is noise; several in a row are an outage, and further tries would be wasted.
+        return self.in_a_row >= OUTAGE_AFTER
+
+    def saw(self, answered: bool) -> None:
+        self.in_a_row = 0 if answered else self.in_a_row + 1
+
+
+def _send_claimed(
+    run: _Run, messenger: Messenger, claim: _Claim, result: DispatchResult, outage: _OutageWatch
+) -> None:
     half_lease = timedelta(seconds=run.settings.lease_seconds / 2)
     for index, push in enumerate(claim.pushes):
-        if run.lease_clock() > claim.lease_until - half_lease:
-            # Sending is slow (timeouts): hand back the rest before the lease runs out under them.
+        if run.lease_clock() > claim.lease_until - half_lease or outage.declared:
+            # Sending is slow (timeouts) or the platform is down: hand back the rest, their tries refunded.
             _release(run, claim.holder, [p.outbox_id for p in claim.pushes[index:]])
             return
-        _send(run, messenger, push, claim.holder, result)
+        outage.saw(_send(run, messenger, push, claim.holder, result))
 
 
-def _send(run: _Run, messenger: Messenger, push: Push, holder: str, result: DispatchResult) -> None:
+def _send(run: _Run, messenger: Messenger, push: Push, holder: str, result: DispatchResult) -> bool:
+    """Send one push and settle its row; False when the platform itself did not answer."""
     try:
         delivery = messenger.send(push) or Delivery(messenger.channel)
     except Throttled as exc:
@@ -117,6 +138,9 @@ def _send(run: _Run, messenger: Messenger, push: Push, holder: str, result: Disp
     except Undeliverable as exc:
         _close(run, push.outbox_id, holder, str(exc), unsubscribed=exc.unsubscribed)
         result.undeliverable += 1
+    except Unreachable as exc:
+        _count_failure(run, push.outbox_id, holder, str(exc), result)
+        return False
     except SendError as exc:
         _count_failure(run, push.outbox_id, holder, str(exc), result)
     except Exception as exc:
@@ -126,6 +150,7 @@ def _send(run: _Run, messenger: Messenger, push: Push, holder: str, result: Disp
     else:
         _mark_sent(run, push.outbox_id, holder, delivery)
         result.sent += 1
+    return True
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -282,7 +307,8 @@ def _count_failure(run: _Run, outbox_id: int, holder: str, error: str, result: D
             result.dead += 1
             return
         row.last_error, row.lease_until = error[:500], None
-        row.next_attempt_at = run.at + backoff(row.attempts, run.settings.backoff_seconds)
+        # From the moment this try failed, not the run's start: a run of slow failures outlasts a backoff.
+        row.next_attempt_at = run.lease_clock() + backoff(row.attempts, run.settings.backoff_seconds)
         result.retried += 1
 
 
@@ -294,7 +320,7 @@ def _postpone(run: _Run, outbox_id: int, holder: str, exc: Throttled) -> None:
             return
         row.attempts -= 1
         row.last_error, row.lease_until = str(exc)[:500], None
-        row.next_attempt_at = run.at + exc.retry_after * random.uniform(1.0, 1.2)
+        row.next_attempt_at = run.lease_clock() + exc.retry_after * random.uniform(1.0, 1.2)
 
 
 def _close(run: _Run, outbox_id: int, holder: str, error: str, *, unsubscribed: bool = False) -> None:

@@ -40,6 +40,10 @@ class SendError(Exception):
     """The push was not delivered; the dispatcher will retry it later."""
 
 
+class Unreachable(SendError):
+    """The platform did not answer (refused, timed out, 5xx, busy): an outage, not this push's fault."""
+
+
 class Undeliverable(SendError):
     """The recipient cannot receive pushes (unfollowed, blocked us, unknown): retrying will not help."""
 

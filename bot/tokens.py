@@ -24,8 +24,8 @@ from storage.models import AccessToken
 
 log = logging.getLogger(__name__)
 
-# Fetches a new token from WeChat: (token, seconds it lives).
-TokenFetch = Callable[[], tuple[str, int]]
+# Fetches a new token from WeChat: (token, seconds it lives); True forces a new one (the old was refused).
+TokenFetch = Callable[[bool], tuple[str, int]]
 
 
 class TokenUnavailable(RuntimeError):
@@ -115,10 +115,16 @@ class TokenStore:
         with transaction(self.factory) as session:
             return session.execute(take).rowcount == 1
 
+    def _was_refused(self) -> bool:
+        """True when the stored token was dropped because WeChat refused it, not because it expired."""
+        with transaction(self.factory) as session:
+            row = session.get_one(AccessToken, self.key)
+            return row.token is None and row.fetched_at is not None
+
     def _refresh(self) -> str:
         mine = and_(AccessToken.key == self.key, AccessToken.refresh_owner == self.owner)
         try:
-            token, expires_in = self.fetch()
+            token, expires_in = self.fetch(self._was_refused())
         except Exception:
             with transaction(self.factory) as session:
                 release = update(AccessToken).where(mine).values(refresh_owner=None, refresh_until=None)

@@ -25,6 +25,8 @@ class SharedToken:
 
     tokens: TokenStore | None = None
     last_token: str | None = None
+    # A client without a store: its last token was refused, so the next fetch must force a new one.
+    refused: bool = False
     session: Any
     access_token_key: str
     expires_at: int | None
@@ -43,7 +45,8 @@ class SharedToken:
 
     def fetch_access_token(self) -> dict[str, Any]:
         """wechatpy's refresh hook, for a client without a store: fetch and keep the token in memory."""
-        token, expires_in = self.fetch_token()
+        token, expires_in = self.fetch_token(self.refused)
+        self.refused = False
         self.session.set(self.access_token_key, token, expires_in)
         self.expires_at = int(time.time()) + expires_in
         return {"access_token": token, "expires_in": expires_in}
@@ -53,9 +56,10 @@ class SharedToken:
         if self.tokens is not None and self.last_token:
             self.tokens.invalidate(self.last_token)
         self.session.delete(self.access_token_key)
+        self.refused = True
 
-    def fetch_token(self) -> tuple[str, int]:
-        """Ask the platform for a token: (token, seconds it lives)."""
+    def fetch_token(self, force: bool = False) -> tuple[str, int]:
+        """Ask the platform for a token: (token, seconds it lives); `force` after one was refused."""
         raise NotImplementedError
 
 
@@ -70,12 +74,15 @@ class OfficialAccountClient(SharedToken, WeChatClient):
         self.API_BASE_URL = base_url
         self.stable = stable
 
-    def fetch_token(self) -> tuple[str, int]:
-        """POST /stable_token (other holders keep their token) or GET /token (which knocks them out)."""
+    def fetch_token(self, force: bool = False) -> tuple[str, int]:
+        """POST /stable_token (other holders keep their token) or GET /token (which knocks them out).
+
+        A stable token WeChat refused would come back unchanged without force_refresh.
+        """
         if self.stable:
             body = {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
             response = self._http.post(
-                f"{self.API_BASE_URL}stable_token", json=body | {"force_refresh": False}, timeout=self.timeout
+                f"{self.API_BASE_URL}stable_token", json=body | {"force_refresh": force}, timeout=self.timeout
             )
         else:
             params = {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
@@ -90,8 +97,8 @@ class WeComClient(SharedToken, WeChatEnterpriseClient):
         super().__init__(corp_id, secret, timeout=timeout, auto_retry=False)
         self.API_BASE_URL = base_url
 
-    def fetch_token(self) -> tuple[str, int]:
-        """GET /gettoken with the corp id and the app's secret."""
+    def fetch_token(self, force: bool = False) -> tuple[str, int]:
+        """GET /gettoken with the corp id and the app's secret (each call gives the current token)."""
         params = {"corpid": self.corp_id, "corpsecret": self.secret}
         response = self._http.get(f"{self.API_BASE_URL}gettoken", params=params, timeout=self.timeout)
         return _token_from(self, response)
@@ -119,7 +126,12 @@ def call_with_fresh_token(client: SharedToken, call: Callable[[], T]) -> T:
         if exc.errcode not in TOKEN_ERRORS:
             raise
     client.forget_token()
-    return call()
+    try:
+        return call()
+    except WeChatClientException as exc:
+        if exc.errcode in TOKEN_ERRORS:
+            client.forget_token()  # refused again: the next call must not present it a third time
+        raise
 
 
 def official_account_client(

@@ -95,6 +95,7 @@ class FakeWeChat:
         self.sent: list[Sent] = []
         self.calls: Counter[str] = Counter()
         self.token_fetches = 0
+        self.forced_token_fetches = 0
         self.wecom_token_fetches = 0
         self.injected_failures = 0
         self.template_results: dict[int, str] = {}
@@ -313,6 +314,7 @@ class FakeWeChat:
             return refused
         self.token_fetches += 1
         left = self._tokens.get(self._stable or "", 0.0) - self.now()
+        self.forced_token_fetches += bool(data.get("force_refresh"))
         if data.get("force_refresh") or left <= 0:
             self._tokens.pop(self._stable or "", None)
             self._stable = self._issue(self._tokens)

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels import build_messenger
-from bot.dispatcher import DispatchResult, dispatch_due
+from bot.dispatcher import OUTAGE_AFTER, DispatchResult, dispatch_due
 from bot.messenger import Messenger
 from bot.outcomes import record_template_result, record_template_xml
 from bot.simulator import message_xml
@@ -175,11 +175,20 @@ def test_an_expired_token_is_replaced(wechat, factory, clock, live, fake_wechat)
     assert fake_wechat.token_fetches == 2 and len(fake_wechat.sent) == 2
 
 
-def test_a_token_rejected_twice_is_retried_later(wechat, factory, clock, live, fake_wechat) -> None:
+def test_a_token_rejected_twice_is_retried_later_with_a_forced_new_token(
+    wechat, factory, clock, live, fake_wechat
+) -> None:
+    messenger = build_messenger(live, factory, clock)
     wechat.say(ZHANG, "卫生间水管漏水了")
     fake_wechat.fail_next(2, 40001, path="message/template/send")
-    assert dispatch(factory, build_messenger(live, factory, clock), clock).retried == 1
+    assert dispatch(factory, messenger, clock).retried == 1
     assert "40001" in (pushes(factory)[0].last_error or "")
+    fetches, sends = fake_wechat.token_fetches, fake_wechat.calls["/cgi-bin/message/template/send"]
+    clock.advance(minutes=1)
+    assert dispatch(factory, messenger, clock).sent == 1
+    # The token refused on the retry is not presented a third time: a new one is forced first.
+    assert fake_wechat.calls["/cgi-bin/message/template/send"] == sends + 1
+    assert (fake_wechat.token_fetches, fake_wechat.forced_token_fetches) == (fetches + 1, 2)
 
 
 def test_quota_used_up_pauses_the_channel_without_spending_tries(factory, clock, live, fake_wechat) -> None:
@@ -244,6 +253,46 @@ def test_transient_trouble_is_retried_with_backoff(
     reminders = [s for s in fake_wechat.sent if s.payload["template_id"] == "tpl-escalation"]
     # A timed-out call may have reached WeChat after all: at least once, as promised, not exactly once.
     assert len(reminders) == (2 if trouble == "timeout" else 1)
+
+
+@pytest.mark.parametrize("trouble", ["refuse", "5xx"])
+def test_an_outage_costs_a_few_tries_per_run_not_one_per_push(
+    tmp_path, factory, clock, fake_wechat, trouble
+) -> None:
+    settings = live_settings(tmp_path, fake_wechat, GRIDDESK_DELIVERY_REQUEST_TIMEOUT_SECONDS="0.3")
+    messenger = build_messenger(settings, factory, clock)
+    queued = [
+        queue(factory, clock(), WANG, f"【提醒】请处理工单 #{n}", kind="deadline_warning") for n in range(22)
+    ]
+    fake_wechat.go_down(trouble)
+    for _ in range(5):
+        result = dispatch(factory, messenger, clock)
+        assert (result.retried, result.sent, result.dead) == (OUTAGE_AFTER, 0, 0)
+        clock.advance(seconds=2)
+    tries = sorted(row(factory, outbox_id).attempts for outbox_id in queued)
+    # Five runs spent three tries each, on fifteen different pushes; seven were never tried.
+    assert sum(tries) == 5 * OUTAGE_AFTER and max(tries) == 1
+    fake_wechat.come_back()
+    clock.advance(minutes=5)
+    assert dispatch(factory, messenger, clock).sent == 22
+
+
+def test_a_retry_waits_its_backoff_from_when_it_failed_not_from_the_runs_start(
+    tmp_path, factory, clock, fake_wechat
+) -> None:
+    settings = live_settings(tmp_path, fake_wechat, GRIDDESK_DELIVERY_REQUEST_TIMEOUT_SECONDS="5")
+    messenger = build_messenger(settings, factory, clock)
+    queued = [
+        queue(factory, clock(), WANG, f"【提醒】请处理工单 #{n}", kind="deadline_warning") for n in range(3)
+    ]
+    fake_wechat.fail_next(3, 45003, path="message/template/send")  # refused one by one, slowly
+    fake_wechat.set_latency(0.5)
+    started = time.monotonic()
+    assert dispatch(factory, messenger, clock).retried == 3
+    elapsed = timedelta(seconds=time.monotonic() - started)
+    last = row(factory, queued[-1])
+    # Backoff 10 s ±20%, counted from the last failure, which came about `elapsed` after the run began.
+    assert last.next_attempt_at - clock() >= timedelta(seconds=8) + elapsed - timedelta(seconds=0.6)
 
 
 def test_the_webhook_answers_while_wechat_is_down_and_nothing_is_lost_across_a_restart(

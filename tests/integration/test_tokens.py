@@ -19,12 +19,14 @@ class Fetcher:
 
     def __init__(self, expires_in: int = 7200) -> None:
         self.count = 0
+        self.forced: list[bool] = []
         self.expires_in = expires_in
         self._lock = threading.Lock()
 
-    def __call__(self) -> tuple[str, int]:
+    def __call__(self, force: bool) -> tuple[str, int]:
         with self._lock:
             self.count += 1
+            self.forced.append(force)
             return f"token-{self.count}", self.expires_in
 
 
@@ -76,8 +78,20 @@ def test_a_rejected_token_is_replaced_once_even_when_both_processes_report_it(fa
     assert second.token() == "token-2" and fetch.count == 2
 
 
+def test_a_refused_token_is_replaced_by_a_forced_fetch_and_an_expired_one_is_not(factory) -> None:
+    now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    fetch = Fetcher()
+    store = TokenStore(factory, "mp:wx1", fetch, clock=lambda: now)
+    store.token()
+    store.invalidate("token-1")
+    assert store.token() == "token-2"
+    now += timedelta(hours=3)
+    assert store.token() == "token-3"
+    assert fetch.forced == [False, True, False]
+
+
 def test_a_lease_left_by_a_killed_process_runs_out_and_another_fetches(factory, other_factory) -> None:
-    def killed() -> tuple[str, int]:
+    def killed(_force: bool) -> tuple[str, int]:
         raise ProcessKilled
 
     lease = timedelta(milliseconds=300)
@@ -88,7 +102,7 @@ def test_a_lease_left_by_a_killed_process_runs_out_and_another_fetches(factory, 
 
 
 def test_a_failed_fetch_hands_the_lease_back_at_once(factory, other_factory) -> None:
-    def refused() -> tuple[str, int]:
+    def refused(_force: bool) -> tuple[str, int]:
         raise ConnectionError("WeChat is down")
 
     with pytest.raises(ConnectionError):
