@@ -165,7 +165,9 @@ def _claim_for_worker(
     claim = services.session.get(BindingClaim, number)
     if claim is None or claim.claimant_id is None:
         return None, None, Reply(f"没有找到绑定申请 #{number},请核对编号。")
-    entry = services.session.get_one(Resident, claim.entry_id)
+    entry = _locked_entry(services.session, claim)
+    if entry is None:
+        return None, None, Reply(f"绑定申请 #{number} 已失效(台账登记已有人绑定)。")
     if not may_vouch(worker, entry.building.grid if entry.building else None, claim):
         return None, None, Reply(f"绑定申请 #{number} 不属于您负责的网格,无法操作。")
     if claim.status == "proven":
@@ -223,10 +225,7 @@ def code_in(normalized: str) -> tuple[str, bool] | None:
 
 def has_open_claim(session: Session, resident: Resident) -> bool:
     """True while the resident waits for proof of a claim: a bare six digits is then their code."""
-    query = select(BindingClaim.id).where(
-        BindingClaim.claimant_id == resident.id, BindingClaim.status.in_(OPEN)
-    )
-    return resident.id is not None and session.scalar(query.limit(1)) is not None
+    return _open_claim_of(session, resident) is not None
 
 
 def check_code(services: Services, resident: Resident, code: str) -> Reply:
@@ -235,7 +234,9 @@ def check_code(services: Services, resident: Resident, code: str) -> Reply:
     claim = _open_claim_of(session, resident)
     if claim is None:
         return Reply(NO_CLAIM)
-    entry = session.get_one(Resident, claim.entry_id)
+    entry = _locked_entry(session, claim)
+    if entry is None or not _still_there(resident, entry):
+        return Reply(NO_CLAIM)
     if claim.status == "locked":
         return Reply(LOCKED.format(worker=_worker_name(services, claim)))
     issued = _spend_code(services, entry, code)
@@ -246,13 +247,19 @@ def check_code(services: Services, resident: Resident, code: str) -> Reply:
 
 
 def _open_claim_of(session: Session, resident: Resident) -> BindingClaim | None:
-    """The resident's newest open claim, if they still live where it is."""
-    query = select(BindingClaim).where(BindingClaim.claimant_id == resident.id, BindingClaim.status.in_(OPEN))
-    claim = session.scalars(query.order_by(BindingClaim.id.desc())).first()
-    if claim is None:
+    """The resident's newest open claim to an entry at the flat they are bound to now."""
+    if resident.id is None:
         return None
-    entry = session.get(Resident, claim.entry_id)
-    return claim if entry is not None and _still_there(resident, entry) else None
+    query = select(BindingClaim).where(BindingClaim.claimant_id == resident.id, BindingClaim.status.in_(OPEN))
+    for claim in session.scalars(query.order_by(BindingClaim.id.desc())):
+        if _still_there(resident, session.get_one(Resident, claim.entry_id)):
+            return claim
+    return None
+
+
+def _locked_entry(session: Session, claim: BindingClaim) -> Resident | None:
+    """The claimed entry, its row locked: two proofs of one entry at once take turns, one finds it gone."""
+    return session.get(Resident, claim.entry_id, with_for_update=True)
 
 
 def _spend_code(services: Services, entry: Resident, code: str) -> BindingClaim | None:
@@ -372,12 +379,15 @@ def _still_there(claimant: Resident, entry: Resident) -> bool:
 
 
 def _drop_claims_elsewhere(services: Services, resident: Resident, entry: Resident | None) -> None:
-    """A resident who binds another address gives up their claims to other flats' entries."""
+    """A resident who binds another address gives up their claims to other flats' entries.
+
+    A locked claim stays locked: moving away and back must not buy more guesses.
+    """
     if resident.id is None:
         return
     query = (
         update(BindingClaim)
-        .where(BindingClaim.claimant_id == resident.id, BindingClaim.status.in_(OPEN))
+        .where(BindingClaim.claimant_id == resident.id, BindingClaim.status.in_(("pending", "refused")))
         .values(status="void", settled_at=services.now, settled_by="居民改登记住址")
         .execution_options(synchronize_session="fetch")
     )

@@ -209,6 +209,15 @@ def test_only_staff_of_the_flats_grid_may_confirm(wechat, factory, register) -> 
     assert_took_nothing(factory, STRANGER)
 
 
+def test_a_claim_ends_when_the_resident_binds_another_flat(wechat, factory, register) -> None:
+    wechat.say(STRANGER, "绑定 2号楼1单元402")
+    number = claim_push_number(factory)
+    wechat.say(STRANGER, "绑定 2号楼1单元403")
+
+    assert "已失效" in wechat.say(WANG, f"确认绑定 {number}")
+    assert person(factory, STRANGER).name is None and entry(factory) is not None
+
+
 # Proof: a code the worker hands over
 
 
@@ -255,6 +264,18 @@ def test_wrong_codes_are_refused_politely_and_five_lock_the_claim(wechat, factor
     assert "绑定码正确" not in wechat.say(DAUGHTER, f"绑定 2号楼1单元402 {code}")
     fresh = issued_code(wechat.say(WANG, "绑定码 2号楼1单元402"))
     assert "绑定码正确" in wechat.say(DAUGHTER, fresh)
+
+
+def test_moving_away_and_back_buys_no_more_guesses(wechat, factory, register) -> None:
+    wechat.say(STRANGER, "绑定 2号楼1单元402")
+    for n in range(5):
+        wechat.say(STRANGER, f"00000{n}")
+    wechat.say(STRANGER, "绑定 2号楼1单元403")
+    wechat.say(STRANGER, "绑定 2号楼1单元402")
+    code = issued_code(wechat.say(WANG, "绑定码 2号楼1单元402"))
+
+    assert "错误次数太多" in wechat.say(STRANGER, code)
+    assert_took_nothing(factory, STRANGER)
 
 
 def test_a_worker_code_survives_at_most_five_wrong_guesses_from_anyone(wechat, factory, register) -> None:
