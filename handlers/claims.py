@@ -314,7 +314,7 @@ def _wrong_code(services: Services, claim: BindingClaim, entry: Resident) -> Rep
         left = limit - claim.wrong_codes
         return Reply(f"绑定码不对或已过期,请核对后再发一次(还可以试{left}次)。也可以请网格员直接确认。")
     claim.status = "locked"
-    worker = claim_worker(services, claim)
+    worker = _claim_worker(services, claim)
     if worker is not None:
         _tell_worker(
             services,
@@ -327,7 +327,7 @@ def _wrong_code(services: Services, claim: BindingClaim, entry: Resident) -> Rep
     return Reply(LOCKED.format(worker=_worker_name(services, claim)))
 
 
-def claim_worker(services: Services, claim: BindingClaim) -> Worker | None:
+def _claim_worker(services: Services, claim: BindingClaim) -> Worker | None:
     """Who hears about the claim: whoever was asked, if still serving, else whoever is on duty there."""
     worker = services.session.get(Worker, claim.worker_id) if claim.worker_id else None
     if worker is not None and worker.left_at is None:
@@ -337,7 +337,7 @@ def claim_worker(services: Services, claim: BindingClaim) -> Worker | None:
 
 
 def _worker_name(services: Services, claim: BindingClaim) -> str:
-    worker = claim_worker(services, claim)
+    worker = _claim_worker(services, claim)
     if worker is None:
         return f"或社区({services.settings.duty_phone})"
     return f"{worker.name}" + (f"(电话 {worker.phone})" if worker.phone else "")
