@@ -33,6 +33,7 @@ from bot.say import say, utterance
 from bot.scheduler import build_scheduler
 from bot.wechat_api import OfficialAccountClient, official_account_client
 from config.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from handlers.claims import claim_entries_after_import
 from handlers.context import Services
 from handlers.departures import DepartureError, leave, serving_worker
 from handlers.invites import ROLES, InviteError, create_invite
@@ -49,7 +50,7 @@ from handlers.reports import (
 )
 from storage.db import make_engine, make_session_factory, startup_lock, transaction, upgrade
 from storage.demo import load_community, minutes_after_midnight, seed_community
-from storage.models import Building
+from storage.models import Building, Resident
 from storage.queries import outbox_rows, staff, ticket_rows
 from storage.register import RegisterFileError, export_register, import_register
 
@@ -410,11 +411,16 @@ def residents_command(settings: Settings, args: argparse.Namespace) -> int:
         except RegisterFileError as exc:
             print(f"cannot import {args.file}: {exc}", file=sys.stderr)
             return 2
+        claims = claim_entries_after_import(Services(session, settings, classifier_for(settings), utc_now()))
+        waiting = [f"#{claim.id} {session.get_one(Resident, claim.entry_id).address}" for claim in claims]
     for line in [*map(str, report.bad), *report.notes]:
         print(line)
     if report.ignored_columns:
         print(f"ignored columns: {', '.join(report.ignored_columns)}")
     print(report.summary)
+    if waiting:
+        # Someone bound these flats on WeChat before the register listed them: their worker confirms.
+        print(f"bindings waiting for the grid worker's 确认绑定: {', '.join(waiting)}")
     return 0
 
 

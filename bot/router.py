@@ -4,7 +4,7 @@ Every message is classified once (text and voice transcripts), then ROUTES is re
 first route whose condition holds handles the message. A handler may return None to pass the message
 on (a check-in answer that only counted as a sign of life). The order is the product's promise, and
 tests/unit/test_routing_table.py pins it: a cry for help wins over a worker's commands, an invite code,
-a flood, a check-in answer, a pending rating and a half-finished binding.
+a flood, a check-in answer, a pending rating and a half-finished binding (or a binding code).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bot.normalize import normalize
 from bot.outcomes import record_template_xml
 from handlers.binding import address_for, handle_binding, looks_like_binding
 from handlers.checkins import note_checkin
+from handlers.claims import check_code, code_in, has_open_claim
 from handlers.context import Incoming, Reply, Services
 from handlers.conversation import handle_chat, handle_help, handle_my_tickets
 from handlers.emergency import handle_emergency
@@ -250,6 +251,21 @@ def _explain_worker_command(_message: Message) -> Reply:
     return Reply(RESIDENT_ONLY_COMMAND)
 
 
+def _binding_code(message: Message) -> bool:
+    """Six digits said as a code ("绑定码 483920"), or bare from someone waiting to prove a claim."""
+    found = code_in(message.normalized)
+    if found is None:
+        return False
+    said_as_code = found[1]
+    return said_as_code or has_open_claim(message.services.session, message.resident)
+
+
+def _check_binding_code(message: Message) -> Reply:
+    found = code_in(message.normalized)
+    assert found is not None
+    return check_code(message.services, message.resident, found[0])
+
+
 def _binding(message: Message) -> bool:
     return (
         looks_like_binding(message.normalized)
@@ -366,6 +382,7 @@ ROUTES: tuple[Route, ...] = (
     Route("rating", _rating, _handle_rating),
     Route("cancel", _cancel, _handle_cancel),
     Route("worker_command_from_resident", _worker_command_from_resident, _explain_worker_command),
+    Route("binding_code", _binding_code, _check_binding_code),
     Route("binding", _binding, _handle_binding),
     Route("my_tickets", _my_tickets, _list_my_tickets),
     Route("request", _classified_request, _handle_request),

@@ -151,6 +151,14 @@ class VisitSettings:
 
 
 @dataclass(frozen=True)
+class BindingSettings:
+    """Proof before a WeChat user takes over a register entry: codes workers hand out, and their limits."""
+
+    code_hours: int
+    max_wrong_codes: int
+
+
+@dataclass(frozen=True)
 class ThrottleSettings:
     """Per-sender flood throttling of inbound messages."""
 
@@ -230,6 +238,7 @@ class Settings:
     checkins: CheckInSettings
     visits: VisitSettings
     throttle: ThrottleSettings
+    binding: BindingSettings
     console: ConsoleSettings
     reports: ReportSettings
     open311: Open311Settings
@@ -354,6 +363,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         checkins=CheckInSettings(**values["checkins"]),
         visits=VisitSettings(**values["visits"]),
         throttle=ThrottleSettings(**values["throttle"]),
+        binding=_binding(values["binding"]),
         console=ConsoleSettings(**values["console"]),
         reports=_reports(values["reports"]),
         open311=_open311(values["open311"]),
@@ -372,6 +382,14 @@ def _delivery(values: Mapping[str, Any], root: Path) -> DeliverySettings:
     if values["token_endpoint"] not in ("stable", "classic"):
         raise SettingsError("delivery.token_endpoint must be 'stable' or 'classic'")
     return DeliverySettings(**{**values, "media_dir": _resolve(root, values["media_dir"])})
+
+
+def _binding(values: Mapping[str, Any]) -> BindingSettings:
+    if not 1 <= values["code_hours"] <= 24 * 30:
+        raise SettingsError(f"binding.code_hours must be 1 to 720 hours, not {values['code_hours']!r}")
+    if not 1 <= values["max_wrong_codes"] <= 10:
+        raise SettingsError(f"binding.max_wrong_codes must be 1 to 10, not {values['max_wrong_codes']!r}")
+    return BindingSettings(**values)
 
 
 def _reports(values: Mapping[str, Any]) -> ReportSettings:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from bot.normalize import int_from_text
+from handlers.claims import CODE_DIGITS, settle_register_entry
 from handlers.context import Reply, Services
 from handlers.ladder import START_LEVELS
 from handlers.texts import ASK_ADDRESS, ASK_UNIT_ROOM, BIND_EXAMPLE
@@ -21,14 +22,15 @@ from handlers.tickets import (
     record_event,
 )
 from storage.models import Building, Resident
-from storage.register import adopt_register_entry
 
 log = logging.getLogger(__name__)
 
 _NUMBER = r"[0-9零一二两三四五六七八九十]+"
 ADDRESS = re.compile(
     rf"^(?:绑定|登记|地址|住址)?[::]?(?:我住|我家住|住在)?(?P<building>{_NUMBER})(?:号楼|号|栋|幢|楼)"
-    rf"(?:(?P<unit>{_NUMBER})(?:单元|门))?(?P<room>[0-9]{{3,4}})(?:室|号|房)?$"
+    rf"(?:(?P<unit>{_NUMBER})(?:单元|门))?(?P<room>[0-9]{{3,4}})(?:室|号|房)?"
+    # The six-digit code a worker gave, for a register entry that needs proof (handlers/claims.py).
+    rf"(?:绑定码|验证码)?(?P<code>[0-9]{{{CODE_DIGITS}}})?$"
 )
 # What a resident already placed in a building (by scanning its QR code) sends: "2单元301", "301室".
 UNIT_ROOM = re.compile(
@@ -49,6 +51,7 @@ class Address:
     building: str
     unit: str | None
     room: str
+    code: str | None = None
 
 
 def parse_address(normalized: str) -> Address | None:
@@ -61,6 +64,7 @@ def parse_address(normalized: str) -> Address | None:
         building=f"{int_from_text(match.group('building'))}号楼",
         unit=str(int_from_text(unit)) if unit else None,
         room=match.group("room"),
+        code=match.group("code"),
     )
 
 
@@ -108,10 +112,8 @@ def handle_binding(
             f"没有找到“{address.building}”,请核对楼号后再发一次;也可以回复“人工”,由社区工作人员联系您。"
         )
     resident.building, resident.unit, resident.room = building, address.unit, address.room
-    adopted = adopt_register_entry(services.session, resident)
     lines = [f"登记成功:{resident.address},属于{building.grid.name}。"]
-    if adopted:
-        lines.append("已和社区台账中的登记信息关联。")
+    lines += settle_register_entry(services, resident, address.code)
     lines += _placed_lines(services, resident, message_id)
     return Reply("\n".join(lines))
 

@@ -9,13 +9,15 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.normalize import simplify
+from bot.normalize import normalize, simplify
+from handlers.binding import parse_address
+from handlers.claims import confirm_claim, issue_code, refuse_claim
 from handlers.context import Reply, Services
 from handlers.invites import find_worker
 from handlers.ladder import LEADER, WORKER, ladder
 from handlers.lifecycle import TransitionError, apply, may_act, tell_resident, tell_worker
 from handlers.recategorise import recategorise
-from handlers.texts import CATEGORY_LABELS, STATUS_LABELS, local_time
+from handlers.texts import BIND_EXAMPLE, CATEGORY_LABELS, STATUS_LABELS, local_time
 from handlers.tickets import OPEN_STATUSES, hand_to, new_ticket_push, worker_title
 from handlers.visits import record_visit
 from storage.models import Grid, Ticket, Worker
@@ -25,6 +27,9 @@ COMMAND = re.compile(
     re.DOTALL,
 )
 VISIT = re.compile(r"^走访\s*(?P<target>\S*)\s*(?P<note>.*)$", re.DOTALL)
+# Settling a resident's claim to a register entry, or getting a code for one (handlers/claims.py).
+CLAIM_ANSWER = re.compile(r"^(?P<verb>确认绑定|拒绝绑定)\s*#?(?P<number>\d+)?\s*$")
+ISSUE_CODE = re.compile(r"^绑定码\s*(?P<address>.*)$")
 WORKER_HELP = (
     "工单指令(编号即工单号):\n"
     "签收 12 —— 接下工单\n"
@@ -35,6 +40,8 @@ WORKER_HELP = (
     "延期 12 24 原因 —— 办结期限延后24小时\n"
     "改类 12 紧急求助 —— 网格长、社区更正类别\n"
     "走访 3号楼2单元301 情况 —— 记录入户走访\n"
+    "确认绑定 5 / 拒绝绑定 5 —— 核实居民的绑定申请\n"
+    "绑定码 3号楼2单元301 —— 取得台账登记的绑定码\n"
     "我的工单 · 上班 · 下班"
 )
 
@@ -61,12 +68,17 @@ def parse_command(text: str) -> Command | None:
 def looks_like_worker_command(text: str) -> bool:
     """True for text a resident might send by mistake that only workers may use."""
     command = parse_command(text)
-    return command is not None and command.verb not in ("我的工单", "帮助")
+    if command is None:
+        return CLAIM_ANSWER.match(simplify(text).strip()) is not None
+    return command.verb not in ("我的工单", "帮助")
 
 
 def is_worker_command(text: str) -> bool:
     """A command or a visit note, as a bound worker writes them (help and my-tickets included)."""
-    return parse_command(text) is not None or VISIT.match(simplify(text).strip()) is not None
+    plain = simplify(text).strip()
+    return parse_command(text) is not None or any(
+        pattern.match(plain) for pattern in (VISIT, CLAIM_ANSWER, ISSUE_CODE)
+    )
 
 
 def handle_worker_message(services: Services, worker: Worker, text: str) -> Reply:
@@ -74,6 +86,9 @@ def handle_worker_message(services: Services, worker: Worker, text: str) -> Repl
     visit = VISIT.match(simplify(text).strip())
     if visit is not None:
         return record_visit(services, worker, visit.group("target"), visit.group("note").strip())
+    binding = _binding_command(services, worker, simplify(text).strip())
+    if binding is not None:
+        return binding
     command = parse_command(text)
     if command is None or command.verb == "帮助":
         return Reply(WORKER_HELP)
@@ -82,6 +97,24 @@ def handle_worker_message(services: Services, worker: Worker, text: str) -> Repl
     if command.number is None:
         return Reply(f"请写上工单号,例如“{command.verb} 12”。")
     return act_on_ticket(services, worker, command.verb, command.number, command.rest)
+
+
+def _binding_command(services: Services, worker: Worker, text: str) -> Reply | None:
+    """确认绑定 N, 拒绝绑定 N, 绑定码 <address>; None for any other text."""
+    answer = CLAIM_ANSWER.match(text)
+    if answer is not None:
+        verb, number = answer.group("verb"), answer.group("number")
+        if number is None:
+            return Reply(f"请写上绑定申请的编号,例如“{verb} 5”。")
+        settle = confirm_claim if verb == "确认绑定" else refuse_claim
+        return settle(services, worker, int(number))
+    issue = ISSUE_CODE.match(text)
+    if issue is None:
+        return None
+    address = parse_address(normalize(issue.group("address")))
+    if address is None:
+        return Reply(f"请写上住址,例如“绑定码 {BIND_EXAMPLE}”。")
+    return issue_code(services, worker, address.building, address.unit, address.room)
 
 
 def act_on_ticket(services: Services, worker: Worker, verb: str, number: int, rest: str) -> Reply:

@@ -250,6 +250,33 @@ class WorkerInvite(Base):
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
 
 
+class BindingClaim(Base):
+    """Proof before a WeChat user takes over a register entry (an elder not yet on WeChat).
+
+    A claim: someone bound the entry's address; they stay bound to the building and room only until a
+    worker confirms (确认绑定 <id>) or they send a code. A code: what a worker's "绑定码 <address>" made,
+    with no claimant until someone sends it.
+    """
+
+    __tablename__ = "binding_claims"
+    __table_args__ = (Index("ix_binding_claims_entry_status", "entry_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    claimant_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
+    # Six digits, kept as they are (like worker invites): hashing cannot hide a million possibilities.
+    code: Mapped[str | None] = mapped_column(String(12))
+    # pending, proven, refused, locked (too many wrong codes), void (superseded, spent or expired)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    wrong_codes: Mapped[int] = mapped_column(Integer, default=0)
+    # Who was asked to confirm the claim, or who issued the code.
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    settled_at: Mapped[datetime | None]
+    settled_by: Mapped[str | None] = mapped_column(String(80))
+
+
 class TicketEvent(Base):
     """The audit trail: who did what to a ticket, and when."""
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 from xml.etree.ElementTree import ParseError
 
-from sqlalchemy import Select, delete, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Select, and_, delete, not_, or_, select, update
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from bot.normalize import fold, int_from_text, simplify
 from bot.privacy import mask_phone
@@ -533,14 +533,26 @@ def _find_resident(session: Session, entry: _Entry) -> Resident | None:
         return None
     here = list(session.scalars(_at_address(entry.building, entry.unit, entry.room)))
     named = [resident for resident in here if resident.name == entry.name]
-    # Someone who bound this address on WeChat before the register arrived has no name yet.
+    # Someone who bound this address on WeChat before the register arrived has no name yet. An address
+    # is no proof of identity: a row with personal details stays an entry they must claim
+    # (handlers/claims.py), the same as binding after the import.
     unnamed = [resident for resident in here if resident.name is None and not is_placeholder(resident.openid)]
+    if _row_needs_proof(entry):
+        unnamed = []
     candidates = named or (unnamed if len(unnamed) == 1 else [])
     if not candidates:
         return None
     if entry.openid is not None and not is_placeholder(candidates[0].openid):
         raise _RowError("openid differs from that of the WeChat user already bound as this resident")
     return candidates[0]
+
+
+def _row_needs_proof(entry: _Entry) -> bool:
+    """A row with a phone, a family, a check-in time or an elder living alone: see needs_proof."""
+    fields = entry.fields
+    return bool(
+        fields.get("phone") or fields.get("lives_alone") or entry.family or isinstance(entry.checkin, int)
+    )
 
 
 def _at_address(building: Building, unit: str | None, room: str | None) -> Select[tuple[Resident]]:
@@ -676,16 +688,27 @@ def _write_xlsx(path: Path, headers: list[str], rows: list[list[str]]) -> None:
 # Binding
 
 
-def adopt_register_entry(session: Session, resident: Resident) -> bool:
-    """After a resident binds their address, merge the register's unbound entry for it into their row.
+def needs_proof(entry: Resident) -> bool:
+    """True when taking over the entry would hand someone personal details or an elder's check-in.
+
+    Entries with a phone, family contacts or a check-in time, and elders living alone, are bound only
+    with proof (handlers/claims.py). An entry of name, address and household category alone may be
+    adopted by address: the binder learns nothing from it, and the worker sees a name for the flat.
+    """
+    return bool(entry.phone or entry.lives_alone or entry.family or entry.checkin_minute is not None)
+
+
+def adopt_register_entry(session: Session, resident: Resident, entry: Resident | None = None) -> bool:
+    """Merge a register entry (by default the one at the resident's address) into the resident's row.
 
     The register's details (name, phone, household category, living alone, check-in time, family)
     are copied onto the resident, whatever pointed at the entry (visits, check-ins ...) moves to the
     resident, and the entry is deleted. False when no entry, or several, could be the resident.
+    Callers decide whether the resident has proven they may (handlers/claims.py).
     """
     session.flush()
-    entry = _entry_for(session, resident)
-    if entry is None:
+    entry = entry if entry is not None else register_entry_for(session, resident)
+    if entry is None or not is_placeholder(entry.openid):
         return False
     _copy_register_details(entry, resident)
     _move_references(session, entry, resident)
@@ -694,15 +717,41 @@ def adopt_register_entry(session: Session, resident: Resident) -> bool:
     return True
 
 
-def _entry_for(session: Session, resident: Resident) -> Resident | None:
+def register_entry_for(session: Session, resident: Resident) -> Resident | None:
     """The one placeholder entry at the resident's address (by name too, when the resident has one)."""
     if resident.building is None or is_placeholder(resident.openid):
         return None
-    here = session.scalars(_at_address(resident.building, resident.unit, resident.room))
+    return register_entry_at(session, resident.building, resident.unit, resident.room, resident.name)
+
+
+def register_entry_at(
+    session: Session, building: Building, unit: str | None, room: str | None, name: str | None = None
+) -> Resident | None:
+    """The one register entry nobody has bound on WeChat at this address (and of this name, if given)."""
+    here = session.scalars(_at_address(building, unit, room))
     entries = [other for other in here if is_placeholder(other.openid)]
-    if resident.name is not None:
-        entries = [entry for entry in entries if entry.name == resident.name]
+    if name is not None:
+        entries = [entry for entry in entries if entry.name == name]
     return entries[0] if len(entries) == 1 else None
+
+
+def residents_on_entries(session: Session) -> list[Resident]:
+    """WeChat users bound by address alone where an unbound register entry lives, e.g. before an import."""
+    entry = aliased(Resident)
+    same_unit = or_(and_(Resident.unit.is_(None), entry.unit.is_(None)), Resident.unit == entry.unit)
+    query = (
+        select(Resident)
+        .join(entry, and_(entry.building_id == Resident.building_id, same_unit, entry.room == Resident.room))
+        .where(
+            entry.openid.startswith(PLACEHOLDER_PREFIX),
+            Resident.name.is_(None),
+            not_(Resident.openid.startswith(PLACEHOLDER_PREFIX)),
+            not_(Resident.openid.startswith(OPEN311_PREFIX)),
+        )
+        .distinct()
+        .order_by(Resident.id)
+    )
+    return list(session.scalars(query))
 
 
 def _copy_register_details(entry: Resident, resident: Resident) -> None:

@@ -7,7 +7,6 @@ from sqlalchemy import select, update
 
 from storage.db import transaction
 from storage.models import InboundMessage, Resident, Worker
-from storage.register import import_register
 from tests.conftest import pushes, tickets
 
 ZHANG = "demo-resident-zhang"  # 3号楼, grid 1: worker 王芳, leader 赵建国
@@ -252,26 +251,3 @@ def test_with_nobody_on_duty_the_ticket_waits_in_the_queue(wechat, factory) -> N
     assert "#1" in reply and "社区值班人员" in reply
     [ticket] = tickets(factory)
     assert (ticket.status, ticket.assignee) == ("new", None)
-
-
-def test_binding_links_the_resident_to_their_register_entry(
-    wechat, factory, settings, clock, tmp_path
-) -> None:
-    register = tmp_path / "台账.csv"
-    register.write_text(
-        "姓名,电话,楼号,单元,房号,户别,是否独居\n王秀英,13800000555,2号楼,1,402,重点,是\n", encoding="utf-8"
-    )
-    with transaction(factory) as session:
-        report = import_register(session, register, default_checkin_minute=540, now=clock())
-    assert report.created == 1
-    reply = wechat.say(NEWCOMER, "绑定 2号楼1单元402")
-    assert "已和社区台账中的登记信息关联" in reply
-    with transaction(factory) as session:
-        me = session.scalar(select(Resident).where(Resident.openid == NEWCOMER))
-        assert (me.name, me.phone, me.household_category, me.checkin_minute) == (
-            "王秀英",
-            "13800000555",
-            "key",
-            540,
-        )
-        assert session.scalar(select(Resident).where(Resident.name == "王秀英")) is me

@@ -400,7 +400,22 @@ def test_the_export_has_the_templates_headers_and_hides_placeholders(tmp_path, f
     assert by_name["张秀兰"]["家属微信openid"] == "demo-family-zhangwei"
 
 
-def test_a_resident_who_bound_on_wechat_first_gets_the_registers_details(tmp_path, factory, clock) -> None:
+def test_a_resident_who_bound_on_wechat_first_gets_a_plain_rows_details(tmp_path, factory, clock) -> None:
+    with transaction(factory) as session:
+        building = session.scalars(select(Building).where(Building.name == "2号楼")).one()
+        session.add(Resident(openid="o-early", building=building, unit="1", room="402", created_at=clock()))
+    row = ["王秀英", "", "2号楼", "1", "402", "重点", "否", "不签到", "", "", ""]
+
+    report = load(factory, write_csv(tmp_path / "register.csv", [HEADER, row]), clock)
+
+    assert (report.created, report.updated) == (0, 1)
+    wang = resident(factory, "王秀英")
+    assert (wang.openid, wang.household_category) == ("o-early", "key")
+
+
+def test_an_address_bound_on_wechat_first_is_no_claim_to_a_row_with_personal_details(
+    tmp_path, factory, clock
+) -> None:
     with transaction(factory) as session:
         building = session.scalars(select(Building).where(Building.name == "2号楼")).one()
         session.add(Resident(openid="o-early", building=building, unit="1", room="402", created_at=clock()))
@@ -408,9 +423,12 @@ def test_a_resident_who_bound_on_wechat_first_gets_the_registers_details(tmp_pat
 
     report = load(factory, write_csv(tmp_path / "register.csv", [HEADER, row]), clock)
 
-    assert (report.created, report.updated) == (0, 1)
+    assert (report.created, report.updated) == (1, 0)
     wang = resident(factory, "王秀英")
-    assert (wang.openid, wang.checkin_minute, len(wang.family)) == ("o-early", 8 * 60 + 30, 1)
+    assert is_placeholder(wang.openid) and (wang.checkin_minute, len(wang.family)) == (8 * 60 + 30, 1)
+    with transaction(factory) as session:
+        early = session.scalars(select(Resident).where(Resident.openid == "o-early")).one()
+        assert (early.name, early.phone, early.checkin_minute) == (None, None, None)
 
 
 # Binding: a WeChat user binding an address takes over the register's entry for it.

@@ -18,6 +18,7 @@ def test_the_routing_table_reads_top_to_bottom_with_emergency_first() -> None:
         "rating",
         "cancel",
         "worker_command_from_resident",
+        "binding_code",
         "binding",
         "my_tickets",
         "request",

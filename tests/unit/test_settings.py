@@ -48,3 +48,17 @@ def test_bad_numbers_and_keys_are_clear_errors() -> None:
         load_settings(environ={"GRIDDESK_SERVER_PORT": "eighty"})
     with pytest.raises(SettingsError, match="43 characters"):
         load_settings(environ={"GRIDDESK_WECHAT_AES_KEY": "short"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [
+        ("GRIDDESK_BINDING_MAX_WRONG_CODES", "0", "binding.max_wrong_codes"),
+        ("GRIDDESK_BINDING_MAX_WRONG_CODES", "1000", "binding.max_wrong_codes"),
+        ("GRIDDESK_BINDING_CODE_HOURS", "0", "binding.code_hours"),
+        ("GRIDDESK_BINDING_CODE_HOURS", "soon", "GRIDDESK_BINDING_CODE_HOURS"),
+    ],
+)
+def test_binding_code_limits_out_of_range_stop_start_up(name: str, value: str, named: str) -> None:
+    with pytest.raises(SettingsError, match=named.replace(".", r"\.")):
+        load_settings(environ={name: value})
