@@ -400,6 +400,13 @@ def community_command(settings: Settings, args: argparse.Namespace) -> int:
 def residents_command(settings: Settings, args: argparse.Namespace) -> int:
     """Import the household register (台账) from CSV or XLSX, or export it."""
     runtime = open_runtime(settings)
+    try:
+        return _residents(settings, args, runtime)
+    finally:
+        runtime.engine.dispose()  # called in-process too (tests, scripts): no connection left open
+
+
+def _residents(settings: Settings, args: argparse.Namespace, runtime: Runtime) -> int:
     with transaction(runtime.factory) as session:
         if args.action == "export":
             count = export_register(session, args.file or sys.stdout)

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, cast, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, String, and_, cast, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.normalize import normalize
@@ -184,7 +184,7 @@ def forget(services: Services, resident: Resident, actor: str) -> Forgetting:
     result.pushes = erase_pushes(session, pushes)
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.recipient.in_([resident.openid, *_family_addresses(resident)]))
+        .where(_to_them(resident))
         .values(recipient=tombstone)
         .execution_options(synchronize_session=False)
     )
@@ -216,17 +216,44 @@ def _family_addresses(resident: Resident) -> list[str]:
 
 
 def _their_pushes(resident: Resident, ticket_ids: list[int]) -> ColumnElement[bool]:
-    """Pushes to the resident or their family, or about their tickets."""
+    """Pushes to the resident or their family, about their tickets, or sent naming them (visit lists)."""
     return or_(
         OutboxMessage.resident_id == resident.id,
         OutboxMessage.ticket_id.in_(ticket_ids),
-        OutboxMessage.recipient.in_([resident.openid, *_family_addresses(resident)]),
+        _to_them(resident),
+        # Only sent ones: a push still to go out about someone else keeps its words.
+        and_(OutboxMessage.status != "pending", _mentions(OutboxMessage.text, resident)),
     )
 
 
+def _to_them(resident: Resident) -> ColumnElement[bool]:
+    """Pushes addressed to the resident, or to their family as family (a relative's own pushes stay)."""
+    as_family = and_(
+        OutboxMessage.recipient.in_(_family_addresses(resident)),
+        OutboxMessage.resident_id.is_(None),
+        OutboxMessage.worker_id.is_(None),
+    )
+    return or_(OutboxMessage.recipient == resident.openid, as_family)
+
+
 def _their_messages(resident: Resident, ticket_ids: list[int]) -> ColumnElement[bool]:
-    """Messages the resident sent, or that were filed under their tickets."""
-    return or_(InboundMessage.openid == resident.openid, InboundMessage.ticket_id.in_(ticket_ids))
+    """Messages the resident sent, filed under their tickets, or naming them ("走访 3号楼2单元301", or a
+    worker's "签收 1" whose reply showed the resident's name and phone)."""
+    return or_(
+        InboundMessage.openid == resident.openid,
+        InboundMessage.ticket_id.in_(ticket_ids),
+        _mentions(InboundMessage.content, resident),
+        _mentions(InboundMessage.reply, resident),
+    )
+
+
+def _mentions(column: ColumnElement[str | None], resident: Resident) -> ColumnElement[bool]:
+    """SQL: the text carries the resident's or a family member's name or phone, or their address."""
+    words = [resident.name, resident.phone, resident.address]
+    words += [word for contact in resident.family for word in (contact.name, contact.phone)]
+    # A one-character name would match half the community's messages.
+    found = [column.contains(word, autoescape=True) for word in words if word and len(word) >= 2]
+    return or_(false(), *found)
 
 
 def _unlink_messages(session: Session, openid: str, tombstone: str) -> None:

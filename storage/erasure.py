@@ -57,8 +57,7 @@ def erase_tickets(session: Session, ticket_ids: Sequence[int], now: datetime) ->
 
 def erase_pushes(session: Session, which: ColumnElement[bool]) -> int:
     """Blank the text of pushes (names, phones, addresses, the resident's words); a worker's name stays."""
-    texts = update(OutboxMessage).where(which).values(text=ERASED_TEXT, last_error=None)
-    done = session.execute(texts.execution_options(synchronize_session=False)).rowcount
+    # Names first: `which` may match on the text, which the second statement blanks.
     # Staff names are not the residents' data; residents' and family members' names are.
     names = (
         update(OutboxMessage)
@@ -66,6 +65,8 @@ def erase_pushes(session: Session, which: ColumnElement[bool]) -> int:
         .values(recipient_name=ERASED_NAME)
     )
     session.execute(names.execution_options(synchronize_session=False))
+    texts = update(OutboxMessage).where(which).values(text=ERASED_TEXT, last_error=None)
+    done = session.execute(texts.execution_options(synchronize_session=False)).rowcount
     return done
 
 
