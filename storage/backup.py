@@ -71,7 +71,7 @@ def _sqlite_backup(url: URL, partial: Path) -> None:
 
 
 def _pg_dump(url: URL, partial: Path) -> None:
-    """pg_dump's custom format (pg_restore reads it), one consistent snapshot; the password via the environment."""
+    """pg_dump's custom format (for pg_restore): one consistent snapshot; the password via the environment."""
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
         raise BackupError(
