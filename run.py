@@ -777,7 +777,8 @@ def _add_privacy_commands(commands: argparse._SubParsersAction[argparse.Argument
 
     backup_parser = commands.add_parser("backup", help="back up the database while GridDesk runs")
     backup_parser.add_argument(
-        "destination", type=Path, help="a new file, or a folder for griddesk-<date>-<time>.db / .dump"
+        "destination",
+        help="a new file, or a folder (made if it ends in /) for griddesk-<date>-<time>.db/.dump",
     )
     backup_parser.set_defaults(func=backup_command)
 

@@ -24,16 +24,18 @@ class BackupError(RuntimeError):
     """The backup could not be made; the message says why in one line."""
 
 
-def backup_path(destination: Path, url: str, now: datetime) -> Path:
-    """The file to write: destination itself, or a dated name inside it when it is a folder."""
-    if destination.is_dir():
+def backup_path(destination: str, url: str, now: datetime) -> Path:
+    """The file to write: destination itself, or a dated name in it for a folder (a trailing / makes one)."""
+    path = Path(destination)
+    if path.is_dir() or destination.endswith(("/", os.sep)):
+        path.mkdir(parents=True, exist_ok=True)
         suffix = ".db" if _is_sqlite(make_url(url)) else ".dump"
-        return destination / f"griddesk-{now:%Y%m%d-%H%M%S}{suffix}"
-    if destination.exists():
-        raise BackupError(f"{destination} exists already: name a new file, or a folder")
-    if not destination.parent.is_dir():
-        raise BackupError(f"no folder {destination.parent} to write the backup into")
-    return destination
+        path = path / f"griddesk-{now:%Y%m%d-%H%M%S}{suffix}"
+    if path.exists():
+        raise BackupError(f"{path} exists already: name a new file, or a folder")
+    if not path.parent.is_dir():
+        raise BackupError(f"no folder {path.parent} to write the backup into")
+    return path
 
 
 def back_up(url: str, target: Path) -> Path:

@@ -69,9 +69,8 @@ def test_a_sqlite_backup_taken_mid_write_restores_by_copying_the_file_back(
     office, settings, factory, tmp_path, capsys
 ) -> None:
     backups = tmp_path / "backups"
-    backups.mkdir()
     with busy_writer(factory.kw["bind"]):
-        assert office(["backup", str(backups)]) == 0
+        assert office(["backup", f"{backups}/"]) == 0  # a trailing / makes the folder
     (copy,) = backups.iterdir()
     assert capsys.readouterr().out.startswith(f"backed up sqlite:///{tmp_path}/griddesk.db to {copy} (")
     bad_day(settings.database_url)
