@@ -162,6 +162,22 @@ def test_retention_run_erases_now_prints_what_and_leaves_an_audit_line(
     assert capsys.readouterr().out.splitlines()[-1] == "erased: nothing was past its time"
 
 
+def test_routing_misses_leave_out_tickets_whose_words_are_gone(
+    history, office, factory, settings, clock, wechat, capsys
+) -> None:
+    for openid, text in [("demo-leader-zhao", "改类 2 报修"), (LIU, "取消 2")]:
+        clock.advance(minutes=1)
+        wechat.say(openid, text)
+    assert office(["routing", "misses"]) == 0
+    assert capsys.readouterr().out == "帮忙交一下水电费\trepair\t\n"
+    clock.advance(days=366)
+    sweep_retention(factory, settings, clock())
+
+    assert office(["routing", "misses"]) == 0
+
+    assert capsys.readouterr().out == ""
+
+
 def test_zero_keeps_for_ever(history, office, monkeypatch, factory, capsys) -> None:
     monkeypatch.setenv("GRIDDESK_RETENTION_CLOSED_TICKET_DAYS", "0")
     monkeypatch.setenv("GRIDDESK_RETENTION_INBOUND_TEXT_DAYS", "0")
