@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.normalize import normalize
 from handlers.binding import parse_address
+from handlers.checkins import OPEN_ROWS
 from handlers.context import Services
 from handlers.lifecycle import tell_worker
 from handlers.tickets import OPEN_STATUSES, record_event
@@ -273,7 +274,11 @@ def _unlink_messages(session: Session, openid: str, tombstone: str) -> None:
 
 
 def _erase_household(session: Session, resident: Resident) -> None:
-    """Check-in answers and visit notes say how the person is: they go, the dated rows stay for reports."""
+    """Check-in answers and visit notes say how the person is: they go, the dated rows stay for reports.
+
+    A check-in still waiting for an answer goes whole: no reminder, call list or 敲门 task for nobody.
+    """
+    session.execute(delete(CheckIn).where(CheckIn.resident_id == resident.id, CheckIn.status.in_(OPEN_ROWS)))
     for model, column in ((CheckIn, CheckIn.answer), (Visit, Visit.note)):
         session.execute(
             update(model)

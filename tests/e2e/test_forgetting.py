@@ -170,16 +170,24 @@ def test_the_open_ticket_stays_with_its_worker_and_nothing_reaches_her_any_more(
 
 
 def test_her_check_ins_stop_and_writing_again_makes_her_a_stranger(history, office, factory, wechat) -> None:
-    assert office(["resident", "forget", ZHANG, "--yes"]) == 0
     history.at("09:00", day=2)
-    history.new_pushes()
+    assert history.pings().pinged == 2  # she and 孙桂英, neither answers
 
-    assert history.pings().pinged == 1  # 孙桂英 only
+    assert office(["resident", "forget", ZHANG, "--yes"]) == 0
+
+    history.at("11:00", day=2)
+    history.reminders()
+    history.at("13:00", day=2)
+    assert history.knocks().knocked
+    assert {t.resident.name for t in tickets(factory) if t.category == "knock"} == {"孙桂英"}  # her door only
+    history.at("09:00", day=3)
+    history.new_pushes()
+    assert history.pings().pinged == 1
     assert [p.recipient for p in history.new_pushes()] == [SUN]
     wechat.say(ZHANG, "你好")
     with transaction(factory) as session:
         again = session.scalars(select(Resident).where(Resident.openid == ZHANG)).one()
-        assert (again.id, again.name, again.building_id, again.family) == (again.id, None, None, [])
+        assert (again.name, again.building_id, again.family) == (None, None, [])
         assert again.id != 1
 
 
