@@ -276,9 +276,11 @@ def _unlink_messages(session: Session, openid: str, tombstone: str) -> None:
 def _erase_household(session: Session, resident: Resident) -> None:
     """Check-in answers and visit notes say how the person is: they go, the dated rows stay for reports.
 
-    A check-in still waiting for an answer goes whole: no reminder, call list or 敲门 task for nobody.
+    A check-in still waiting for an answer or a knock goes whole: no reminder, call list or 敲门 task
+    for nobody, and no "the worker has been" push to a family that is gone; an open 敲门 ticket stays.
     """
-    session.execute(delete(CheckIn).where(CheckIn.resident_id == resident.id, CheckIn.status.in_(OPEN_ROWS)))
+    waiting = (*OPEN_ROWS, "missed")
+    session.execute(delete(CheckIn).where(CheckIn.resident_id == resident.id, CheckIn.status.in_(waiting)))
     for model, column in ((CheckIn, CheckIn.answer), (Visit, Visit.note)):
         session.execute(
             update(model)

@@ -191,6 +191,26 @@ def test_her_check_ins_stop_and_writing_again_makes_her_a_stranger(history, offi
         assert again.id != 1
 
 
+def test_an_open_knock_task_stays_with_the_worker_and_no_family_hears_of_it(
+    history, office, factory, wechat
+) -> None:
+    history.at("09:00", day=2)
+    history.pings()
+    history.at("11:00", day=2)
+    history.reminders()
+    history.at("13:00", day=2)
+    history.knocks()
+    (knock,) = [t for t in tickets(factory) if t.category == "knock" and t.resident.name == "张秀兰"]
+    assert office(["resident", "forget", ZHANG, "--yes"]) == 0
+    seen = len(pushes(factory))
+
+    assert "已办结" in wechat.say(WANG, f"办结 {knock.id} 已上门")
+    history.knocks()
+
+    assert tickets(factory)[knock.id - 1].status in ("resolved", "closed")
+    assert [p.recipient for p in pushes(factory)[seen:]] == []
+
+
 def test_forgetting_twice_says_so_and_an_unknown_resident_is_one_line(history, office, capsys) -> None:
     assert office(["resident", "forget", ZHANG, "--yes"]) == 0
     capsys.readouterr()
