@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, and_, cast, delete, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, String, and_, cast, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.normalize import normalize
@@ -147,24 +147,25 @@ def _subject(resident_id: int) -> str:
 def preview(session: Session, resident: Resident) -> Forgetting:
     """What forgetting the resident would erase, changing nothing."""
     ids = _ticket_ids(session, resident)
-    count = lambda query: session.scalar(select(func.count()).select_from(query.subquery())) or 0  # noqa: E731
     pushes = select(OutboxMessage.id).where(_their_pushes(resident, ids))
+    messages = _their_messages(resident, ids)
+    media = session.scalars(
+        select(InboundMessage.media_path).where(messages, InboundMessage.media_path != "")
+    )
     return Forgetting(
         resident_id=resident.id,
         tickets=len(ids),
         open_tickets=_open_ticket_ids(session, ids),
-        messages=count(select(InboundMessage.id).where(_their_messages(resident, ids))),
-        pushes=count(pushes),
-        pushes_cancelled=count(pushes.where(OutboxMessage.status == "pending")),
+        messages=_count(session, select(InboundMessage.id).where(messages)),
+        pushes=_count(session, pushes),
+        pushes_cancelled=_count(session, pushes.where(OutboxMessage.status == "pending")),
         family_contacts=len(resident.family),
-        media=list(
-            session.scalars(
-                select(InboundMessage.media_path).where(
-                    _their_messages(resident, ids), InboundMessage.media_path.is_not(None)
-                )
-            )
-        ),
+        media=list(media),
     )
+
+
+def _count(session: Session, query: Select[tuple[int]]) -> int:
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 def forget(services: Services, resident: Resident, actor: str) -> Forgetting:
