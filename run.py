@@ -27,15 +27,17 @@ from bot.channels import build_messenger
 from bot.console.accounts import AccountError, add_staff, list_staff, set_active, set_password
 from bot.intents import IntentClassifier, IntentRulesError, classifier_for, load_classifier
 from bot.menu import MenuError, load_menu, publish_menu
+from bot.privacy import mask_name
 from bot.qrcodes import create_building_codes
 from bot.routing_corpus import CorpusError, evaluate, read_corpus, recategorised_lines, train_emergency_model
 from bot.say import say, utterance
-from bot.scheduler import build_scheduler
+from bot.scheduler import RETENTION_JOB, RETENTION_LEASE_SECONDS, build_scheduler
 from bot.wechat_api import OfficialAccountClient, official_account_client
 from config.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from handlers.claims import claim_entries_after_import
 from handlers.context import Services
 from handlers.departures import DepartureError, leave, serving_worker
+from handlers.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview
 from handlers.invites import ROLES, InviteError, create_invite
 from handlers.reports import (
     KINDS,
@@ -48,8 +50,12 @@ from handlers.reports import (
     scope_for_community,
     scope_for_grid,
 )
+from handlers.retention import sweep_retention
+from storage.backup import BackupError, back_up, backup_path
 from storage.db import make_engine, make_session_factory, startup_lock, transaction, upgrade
 from storage.demo import load_community, minutes_after_midnight, seed_community
+from storage.erasure import delete_media_files
+from storage.leases import JobLeases
 from storage.models import Building, Resident
 from storage.queries import outbox_rows, staff, ticket_rows
 from storage.register import RegisterFileError, export_register, import_register
@@ -395,6 +401,13 @@ def community_command(settings: Settings, args: argparse.Namespace) -> int:
 def residents_command(settings: Settings, args: argparse.Namespace) -> int:
     """Import the household register (台账) from CSV or XLSX, or export it."""
     runtime = open_runtime(settings)
+    try:
+        return _residents(settings, args, runtime)
+    finally:
+        runtime.engine.dispose()  # called in-process too (tests, scripts): no connection left open
+
+
+def _residents(settings: Settings, args: argparse.Namespace, runtime: Runtime) -> int:
     with transaction(runtime.factory) as session:
         if args.action == "export":
             count = export_register(session, args.file or sys.stdout)
@@ -443,6 +456,83 @@ def report_command(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     args.xlsx.write_bytes(report_xlsx(reports))
     print(f"wrote {len(reports)} reports ({period.label}) to {args.xlsx}", file=sys.stderr)
+    return 0
+
+
+def resident_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Forget a resident on request: show what would go, and with --yes unbind and erase them."""
+    runtime = open_runtime(settings)
+    try:
+        with transaction(runtime.factory) as session:
+            found = find_resident(session, args.openid, args.address, args.name)
+            if isinstance(found, AlreadyForgotten):
+                when = f" on {found.when:%Y-%m-%d %H:%M} UTC" if found.when else ""
+                print(f"resident #{found.resident_id} was forgotten{when}: nothing left to erase")
+                return 0
+            who = f"resident #{found.id} ({mask_name(found.name)}, {found.address or 'no address'})"
+            if not args.yes:
+                print(f"{who}: would erase {preview(session, found).summary()}")
+                print("nothing changed: run again with --yes to forget them", file=sys.stderr)
+                return 1
+            services = Services(session, settings, classifier_for(settings), utc_now())
+            done = forget(services, found, args.by or _operator())
+    except ForgetError as exc:
+        print(f"cannot forget: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        runtime.engine.dispose()
+    delete_media_files(done.media, settings.delivery.media_dir)
+    print(f"forgotten: {who} is now 已删除的居民; erased {done.summary()}")
+    for number in done.open_tickets:
+        print(f"ticket #{number} stays open for its worker, who was told the details are gone")
+    print("backups made before now still hold their data (docs/privacy.md)")
+    return 0
+
+
+def _operator() -> str:
+    """Who ran the command, for the audit trail: the login name, else a plain word."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "command line"
+
+
+def retention_command(settings: Settings, _args: argparse.Namespace) -> int:
+    """Run the retention sweep now and print what it erased."""
+    runtime = open_runtime(settings)
+    retention = settings.retention
+    try:
+        with JobLeases(runtime.factory).held(RETENTION_JOB, RETENTION_LEASE_SECONDS) as mine:
+            if not mine:
+                print(
+                    "a scheduler is running the retention sweep right now: try again later", file=sys.stderr
+                )
+                return 1
+            result = sweep_retention(runtime.factory, settings, utc_now())
+    finally:
+        runtime.engine.dispose()
+    print(
+        f"retention: closed tickets {_days(retention.closed_ticket_days)}, "
+        f"message text {_days(retention.inbound_text_days)}"
+    )
+    print(f"erased: {result.summary() or 'nothing was past its time'}")
+    return 0
+
+
+def _days(days: int) -> str:
+    return f"{days} days" if days else "kept for ever"
+
+
+def backup_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Back up the database while it runs (SQLite online backup, or pg_dump) into a new file."""
+    try:
+        target = back_up(
+            settings.database_url, backup_path(args.destination, settings.database_url, utc_now())
+        )
+    except BackupError as exc:
+        print(f"cannot back up: {exc}", file=sys.stderr)
+        return 2
+    print(f"backed up {shown_url(settings.database_url)} to {target} ({target.stat().st_size // 1024} KiB)")
     return 0
 
 
@@ -662,12 +752,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report_parser.set_defaults(func=report_command)
 
+    _add_privacy_commands(commands)
     for name in ("tickets", "outbox"):
         listing = commands.add_parser(name, help=f"list {name}, newest first")
         listing.add_argument("--json", action="store_true", help="one JSON object a line")
         listing.add_argument("--limit", type=int, default=200)
         listing.set_defaults(func=listing_command)
     return parser
+
+
+def _add_privacy_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """resident forget, retention run, backup: personal data's life cycle (docs/privacy.md)."""
+    resident_parser = commands.add_parser("resident", help="a resident's personal data: forget on request")
+    resident_actions = resident_parser.add_subparsers(dest="action", required=True)
+    forgetting = resident_actions.add_parser(
+        "forget", help="unbind a resident and erase their personal data; tickets stay, the person goes"
+    )
+    forgetting.add_argument("openid", nargs="?", help="their openid (or a register entry's register:...)")
+    forgetting.add_argument("--address", help="or where they live, e.g. 3号楼2单元301")
+    forgetting.add_argument("--name", help="with --address: their name, when several live there")
+    forgetting.add_argument("--yes", action="store_true", help="do it (without: show what would go)")
+    forgetting.add_argument("--by", help="who asks, for the audit trail (default: your login name)")
+    resident_parser.set_defaults(func=resident_command)
+
+    retention_parser = commands.add_parser("retention", help="erase personal data past its retention now")
+    retention_parser.add_subparsers(dest="action", required=True).add_parser(
+        "run", help="what the scheduler does every hour ([retention] in config/griddesk.toml)"
+    )
+    retention_parser.set_defaults(func=retention_command)
+
+    backup_parser = commands.add_parser("backup", help="back up the database while GridDesk runs")
+    backup_parser.add_argument(
+        "destination",
+        help="a new file, or a folder (made if it ends in /) for griddesk-<date>-<time>.db/.dump",
+    )
+    backup_parser.set_defaults(func=backup_command)
 
 
 def _at_least_one(text: str) -> int:

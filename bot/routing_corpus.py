@@ -184,7 +184,8 @@ def recategorised_lines(session: Session, since: date | None = None) -> Iterator
     query = (
         select(Ticket)
         .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
-        .where(TicketEvent.kind == RECATEGORISE)
+        # An erased ticket's words are gone (docs/privacy.md): nothing to learn from, nothing to print.
+        .where(TicketEvent.kind == RECATEGORISE, Ticket.erased_at.is_(None))
         .distinct()
         .order_by(Ticket.id)
     )

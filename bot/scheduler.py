@@ -22,6 +22,7 @@ from config.settings import Settings
 from handlers.checkins import CheckInResult, PingSweep, call_list_sweep, knock_sweep, remind_sweep
 from handlers.escalation import sweep
 from handlers.reports import push_reports
+from handlers.retention import sweep_retention
 from handlers.visits import send_visit_digests
 from storage.leases import JobLeases
 
@@ -35,6 +36,8 @@ MEDIA_DOWNLOAD_SECONDS = 60.0
 # How long a sweep's lease lasts: longer than a sweep takes; a dead process holds it up this long at most.
 # A sweep that outlasts it may overlap another process's run, which its conditional updates tolerate.
 SWEEP_LEASE_SECONDS = 120.0
+# The retention sweep's first run after an upgrade may have a year of data to erase, in batches.
+RETENTION_JOB, RETENTION_LEASE_SECONDS = "retention-sweep", 1800.0
 
 
 def build_scheduler(
@@ -82,6 +85,11 @@ def build_scheduler(
         if result.total:
             log.info("report pushes: %s", result.summary())
 
+    def retention_sweep() -> None:
+        result = sweep_retention(factory, settings, clock())
+        if result.total:
+            log.info("retention sweep erased: %s", result.summary())
+
     every = _interval_adder(scheduler, leases)
     # Outbox rows carry their own leases too; the job lease only spares rival dispatchers a wasted run.
     every(
@@ -94,6 +102,12 @@ def build_scheduler(
     # Hourly and idempotent per day, so a restart after the digest hour still sends the day's lists.
     every("visit-digests", 3600, visit_digests)
     every("report-pushes", REPORT_PUSH_SECONDS, report_pushes)
+    every(
+        RETENTION_JOB,
+        settings.retention.sweep_interval_minutes * 60,
+        retention_sweep,
+        RETENTION_LEASE_SECONDS,
+    )
     if not settings.sandbox:
         _add_media_downloads(every, settings, factory, clock)
     return scheduler

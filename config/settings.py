@@ -219,6 +219,15 @@ class Open311Settings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long personal data is kept (China's PIPL): days, 0 meaning for ever (docs/privacy.md)."""
+
+    closed_ticket_days: int
+    inbound_text_days: int
+    sweep_interval_minutes: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything GridDesk is configured with."""
 
@@ -242,6 +251,7 @@ class Settings:
     console: ConsoleSettings
     reports: ReportSettings
     open311: Open311Settings
+    retention: RetentionSettings
     demo_path: Path
     intents_path: Path
     menu_path: Path
@@ -367,6 +377,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         console=ConsoleSettings(**values["console"]),
         reports=_reports(values["reports"]),
         open311=_open311(values["open311"]),
+        retention=_retention(values["retention"]),
         demo_path=_resolve(root, values["paths"]["demo"]),
         intents_path=_resolve(root, values["paths"]["intents"]),
         menu_path=_resolve(root, values["paths"]["menu"]),
@@ -409,6 +420,22 @@ def _open311(values: Mapping[str, Any]) -> Open311Settings:
         window_days=values["window_days"],
         max_requests=values["max_requests"],
     )
+
+
+# Below a week, data still in use would go: a backlog's unprocessed messages, a rating just asked for.
+MIN_RETENTION_DAYS = 7
+
+
+def _retention(values: Mapping[str, Any]) -> RetentionSettings:
+    for key in ("closed_ticket_days", "inbound_text_days"):
+        days = values[key]
+        if days != 0 and days < MIN_RETENTION_DAYS:
+            raise SettingsError(
+                f"retention.{key} must be 0 (keep for ever) or at least {MIN_RETENTION_DAYS} days, not {days}"
+            )
+    if values["sweep_interval_minutes"] < 1:
+        raise SettingsError("retention.sweep_interval_minutes must be at least 1")
+    return RetentionSettings(**values)
 
 
 def _open311_client(entry: str) -> Open311Client:

@@ -6,6 +6,7 @@ from bot.console.links import with_link
 from handlers.context import Services
 from handlers.texts import STATUS_LABELS
 from handlers.tickets import OPEN_STATUSES, queue_push, record_event
+from storage.erasure import is_forgotten_openid
 from storage.models import Ticket, Worker
 from storage.register import is_open311_requester
 
@@ -81,8 +82,9 @@ def may_act(worker: Worker, ticket: Ticket) -> bool:
 
 
 def tell_resident(services: Services, ticket: Ticket, text: str, kind: str = "status") -> None:
-    """Queue a status update for the resident who opened the ticket (on WeChat: not Open311 requesters)."""
-    if is_open311_requester(ticket.resident.openid):
+    """Queue a status update for the ticket's resident (not Open311 requesters, not the forgotten)."""
+    openid = ticket.resident.openid
+    if is_open311_requester(openid) or is_forgotten_openid(openid):
         return
     queue_push(
         services.session,

@@ -192,6 +192,8 @@ class Ticket(Base):
         Index("ix_tickets_status_resolve_due", "status", "resolve_due_at"),
         # Reports count the tickets opened in a day, week or month.
         Index("ix_tickets_created_at", "created_at"),
+        # The retention sweep asks for closed tickets not yet erased, closed before a cutoff.
+        Index("ix_tickets_erased_closed", "erased_at", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -220,6 +222,8 @@ class Ticket(Base):
     overdue_paged_at: Mapped[datetime | None]
     rating: Mapped[int | None]
     rating_requested_at: Mapped[datetime | None]
+    # When the resident's personal details in it were erased (retention, or the resident forgotten).
+    erased_at: Mapped[datetime | None]
     # Optimistic lock: two sweeps (or a sweep and a worker) changing one ticket cannot both win.
     version: Mapped[int] = mapped_column(default=1)
 
@@ -301,6 +305,8 @@ class InboundMessage(Base):
         Index("ix_inbound_messages_media_pending", "media_path", "media_id"),
         # Flood throttling counts one sender's messages in the last minute.
         Index("ix_inbound_messages_openid_received", "openid", "received_at"),
+        # The retention sweep asks for messages not yet erased, received before a cutoff.
+        Index("ix_inbound_messages_erased_received", "erased_at", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -322,6 +328,8 @@ class InboundMessage(Base):
     status: Mapped[str] = mapped_column(String(20), default="handled")
     reply: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime]
+    # When its text, raw XML, location, reply and media file were erased; the row stays for de-duplication.
+    erased_at: Mapped[datetime | None]
 
 
 class OutboxMessage(Base):
@@ -357,6 +365,21 @@ class OutboxMessage(Base):
     wechat_msgid: Mapped[str | None] = mapped_column(String(64), index=True)
     # WeChat's final word on a template message: success, failed:user block, failed: system failed.
     receipt: Mapped[str | None] = mapped_column(String(40))
+
+
+class AuditEvent(Base):
+    """Who did what to personal data and when (a resident forgotten, a retention sweep), never the data."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(80))
+    # What it was done to, by id, e.g. "resident #12"; never a name, phone or openid.
+    subject: Mapped[str] = mapped_column(String(120))
+    # Counts of what went, e.g. "tickets 3, messages 12"; never the data itself.
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class AccessToken(Base):
