@@ -211,6 +211,14 @@ class Open311Settings:
 
 
 @dataclass(frozen=True)
+class SpoolSettings:
+    """Where the webhook keeps messages the database could not take, and how often they are replayed."""
+
+    dir: Path
+    replay_interval_seconds: float
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything GridDesk is configured with."""
 
@@ -240,6 +248,7 @@ class Settings:
     emergency_model_path: Path | None
     timezone: str
     deadlines: Mapping[str, Deadline]
+    spool: SpoolSettings
 
     @property
     def sandbox(self) -> bool:
@@ -365,6 +374,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         else None,
         timezone=values["timezone"]["name"],
         deadlines={key: Deadline(**value) for key, value in values["deadlines"].items()},
+        spool=_spool(values["spool"], root),
     )
 
 
@@ -372,6 +382,14 @@ def _delivery(values: Mapping[str, Any], root: Path) -> DeliverySettings:
     if values["token_endpoint"] not in ("stable", "classic"):
         raise SettingsError("delivery.token_endpoint must be 'stable' or 'classic'")
     return DeliverySettings(**{**values, "media_dir": _resolve(root, values["media_dir"])})
+
+
+def _spool(values: Mapping[str, Any], root: Path) -> SpoolSettings:
+    if not str(values["dir"]).strip():
+        raise SettingsError("spool.dir must name a folder")
+    if not values["replay_interval_seconds"] > 0:
+        raise SettingsError("spool.replay_interval_seconds must be more than 0")
+    return SpoolSettings(_resolve(root, values["dir"]), values["replay_interval_seconds"])
 
 
 def _reports(values: Mapping[str, Any]) -> ReportSettings:

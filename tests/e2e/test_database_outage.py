@@ -1,0 +1,144 @@
+"""The database goes away: residents are still answered at once, and nothing they sent is lost or doubled.
+
+The outage is real, not a mock: on PostgreSQL the test database stops accepting connections and its open
+ones are ended (as when the server restarts or fails over); on SQLite the database's folder goes away,
+as an unmounted volume, with the process's connections.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from bot.app import spool_replayer
+from bot.simulator import text_xml
+from bot.spool import RECEIVED
+from config.settings import Settings
+from handlers.emergency import advice_for
+from storage.db import transaction
+from storage.models import InboundMessage
+from tests.conftest import TEST_DATABASE_URL, database_url, make_settings, pushes, tickets
+from tests.support import WeChatServer
+
+ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"
+WANG, ZHAO, LI = "demo-worker-wang", "demo-leader-zhao", "demo-worker-li"
+FALL = "我爸在卫生间摔倒了,站不起来"
+
+
+class Outage:
+    """Takes the test database away and brings it back."""
+
+    def __init__(self, factory: sessionmaker[Session], folder: Path) -> None:
+        self.engine = factory.kw["bind"]
+        self.folder = folder
+        self.away = False
+
+    def begin(self) -> None:
+        """From now on every connection attempt fails."""
+        self.away = True
+        if TEST_DATABASE_URL is None:
+            os.rename(self.folder, self.folder.with_name("away"))
+            self.engine.dispose()  # its open files went with the volume
+            return
+        with _admin() as admin:
+            name = self.engine.url.database
+            admin.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": name},
+            )
+
+    def end(self) -> None:
+        """The database is back."""
+        self.away = False
+        if TEST_DATABASE_URL is None:
+            os.rename(self.folder.with_name("away"), self.folder)
+            return
+        with _admin() as admin:
+            admin.exec_driver_sql(f'ALTER DATABASE "{self.engine.url.database}" ALLOW_CONNECTIONS true')
+
+
+def _admin():
+    assert TEST_DATABASE_URL is not None
+    engine = create_engine(make_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    return engine.connect()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The database in a folder of its own (the volume that goes away), the spool beside it."""
+    return make_settings(
+        tmp_path,
+        GRIDDESK_DATABASE_URL=database_url(tmp_path / "data" / "griddesk.db"),
+        GRIDDESK_SPOOL_DIR=str(tmp_path / "spool"),
+    )
+
+
+@pytest.fixture
+def outage(factory, tmp_path: Path):
+    """The outage, always ended by the test's end."""
+    outage = Outage(factory, tmp_path / "data")
+    yield outage
+    if outage.away:
+        outage.end()
+
+
+def post(wechat: WeChatServer, openid: str, words: str, msg_id: int, created: int = 1_795_000_000) -> str:
+    """One text message as WeChat sends it (a retry is the same MsgId and CreateTime); the reply shown."""
+    response = wechat.post_xml(text_xml(openid, words, msg_id=msg_id, create_time=created))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    reply = wechat.reply(response)
+    assert reply is not None
+    return reply
+
+
+def test_an_outage_answers_at_once_and_the_spool_replays_every_message_once(
+    app, wechat, factory, outage, settings
+) -> None:
+    outage.begin()
+    emergency = post(wechat, ZHANG, FALL, msg_id=9001)
+    assert emergency.startswith(advice_for("medical"))  # the number to call, while nothing can be stored
+    assert "120" in emergency and settings.duty_phone in emergency
+    assert post(wechat, LIU, "卫生间水管漏水了", msg_id=9002) == RECEIVED
+    assert post(wechat, LIU, "卫生间水管漏水了", msg_id=9002) == RECEIVED  # WeChat's retry, same MsgId
+    assert post(wechat, SUN, "马桶不下水", msg_id=9003) == RECEIVED
+
+    outage.end()
+    # WeChat's last retry of sun's message comes before the spool is replayed: handled there and then.
+    live = post(wechat, SUN, "马桶不下水", msg_id=9003)
+    assert "工单号 #" in live
+
+    result = spool_replayer(app).replay_now()
+    assert (result.replayed, result.damaged, result.rejected, result.waiting) == (4, 0, 0, 0)
+
+    found = tickets(factory)
+    assert sorted((t.resident.openid, t.category) for t in found) == sorted(
+        [(ZHANG, "emergency"), (LIU, "repair"), (SUN, "repair")]
+    )
+    fall = next(t for t in found if t.category == "emergency")
+    leak = next(t for t in found if t.resident.openid == LIU)
+    rows = pushes(factory)
+    # The emergency, replayed, paged the grid worker and the leader as it would have at once.
+    assert {WANG, ZHAO} <= {p.recipient for p in rows if p.kind == "emergency" and p.ticket_id == fall.id}
+    assert [p.recipient for p in rows if p.kind == "new_ticket" and p.ticket_id == leak.id] == [LI]
+    # The residents had the passive reply already; what the normal path says reaches them as a push.
+    replies = {p.recipient: p for p in rows if p.kind == "reply"}
+    assert set(replies) == {ZHANG, LIU}  # sun's live retry got its answer in the passive reply
+    assert f"工单号 #{leak.id}" in replies[LIU].text and replies[LIU].ticket_id == leak.id
+    assert f"工单号 #{fall.id}" in replies[ZHANG].text and advice_for("medical") in replies[ZHANG].text
+
+    with transaction(factory) as session:
+        stored = list(session.scalars(select(InboundMessage.dedup_key).order_by(InboundMessage.id)))
+    assert sorted(stored) == ["msg:9001", "msg:9002", "msg:9003"]
+    assert not spool_replayer(app).spool.pending()  # compacted once everything was stored
+
+    # A retry after it all changes nothing and gets the reply the normal path gave.
+    again = post(wechat, LIU, "卫生间水管漏水了", msg_id=9002)
+    assert f"工单号 #{leak.id}" in again
+    assert len(tickets(factory)) == 3 and len(pushes(factory)) == len(rows)
