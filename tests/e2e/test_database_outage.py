@@ -8,6 +8,9 @@ as an unmounted volume, with the process's connections.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from bot.app import spool_replayer
+from bot.app import create_app, spool_replayer
 from bot.simulator import text_xml
 from bot.spool import RECEIVED
 from config.settings import Settings
@@ -142,3 +145,67 @@ def test_an_outage_answers_at_once_and_the_spool_replays_every_message_once(
     again = post(wechat, LIU, "卫生间水管漏水了", msg_id=9002)
     assert f"工单号 #{leak.id}" in again
     assert len(tickets(factory)) == 3 and len(pushes(factory)) == len(rows)
+
+
+def test_a_record_torn_by_a_crash_is_skipped_and_the_rest_replayed(
+    app, wechat, factory, outage, caplog
+) -> None:
+    spool = spool_replayer(app).spool
+    outage.begin()
+    post(wechat, ZHANG, "卫生间水管漏水了", msg_id=9101)
+    post(wechat, LIU, "帮忙交一下水电费", msg_id=9102)
+    whole = spool.path.read_bytes()
+    spool.path.write_bytes(whole[: len(whole) - 25])  # the process died while writing liu's message
+    post(wechat, SUN, "马桶不下水", msg_id=9103)  # after the restart, the next message is kept whole
+    outage.end()
+
+    result = spool_replayer(app).replay_now()
+
+    assert (result.replayed, result.damaged, result.waiting) == (2, 1, 0)
+    assert "skipped a damaged record" in caplog.text
+    assert sorted(t.resident.openid for t in tickets(factory)) == sorted([ZHANG, SUN])
+    assert not spool.pending()
+    # Liu's message was never answered, so WeChat sends it again; now it is stored like any other.
+    assert "工单号 #" in post(wechat, LIU, "帮忙交一下水电费", msg_id=9102)
+
+
+def test_two_web_processes_replaying_at_once_store_each_message_once(
+    app, wechat, factory, outage, settings, classifier, clock
+) -> None:
+    outage.begin()
+    for n in range(12):
+        post(wechat, f"o-outage-{n:02d}", f"{n}号楼道灯坏了", msg_id=9200 + n)
+    outage.end()
+    # Another worker process: its own app, spool object and lock file descriptors, on the same files.
+    replayers = [spool_replayer(app), spool_replayer(create_app(settings, factory, classifier, clock))]
+    with ThreadPoolExecutor(2) as pool, busy_database(factory) as release:
+        # Whoever starts first waits on the busy database; the other must not replay the same records.
+        started = [pool.submit(replayer.replay_now) for replayer in replayers]
+        first = next(as_completed(started, timeout=60))
+        release()
+        results = [future.result(timeout=60) for future in started]
+
+    assert first.result().busy
+    assert sorted(r.replayed for r in results) == [0, 12]
+    assert len(tickets(factory)) == 12
+    replies = [p.recipient for p in pushes(factory) if p.kind == "reply"]
+    assert sorted(replies) == [f"o-outage-{n:02d}" for n in range(12)]
+
+
+@contextmanager
+def busy_database(factory: sessionmaker[Session]) -> Iterator[Callable[[], None]]:
+    """Another connection holds the inbound table (SQLite: the write lock) until release() is called."""
+    connection = factory.kw["bind"].connect()
+    transaction_ = connection.begin()  # on SQLite this is BEGIN IMMEDIATE: the write lock
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("LOCK TABLE inbound_messages IN EXCLUSIVE MODE")
+
+    def release() -> None:
+        if transaction_.is_active:
+            transaction_.rollback()
+
+    try:
+        yield release
+    finally:
+        release()
+        connection.close()
