@@ -31,6 +31,10 @@ APOLOGY = (
 # Tries of one message when the database gives up on its transaction for reasons not its own.
 ATTEMPTS = 3
 RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+# SQLite's primary result codes for a database that cannot be used right now, as opposed to SQLITE_ERROR
+# (a missing table, bad SQL: a bug, which SQLite also reports as an OperationalError): BUSY, LOCKED,
+# NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL.
+SQLITE_AWAY_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
 
 
 class MalformedMessage(ValueError):
@@ -149,7 +153,12 @@ def receive(
 
 def _database_away(exc: Exception) -> bool:
     """Refused or lost connections, a locked or missing database, a pool with no connection to give."""
-    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout)
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    return sqlite_code is None or sqlite_code & 0xFF in SQLITE_AWAY_CODES
 
 
 def _reason(exc: Exception) -> str:
