@@ -10,23 +10,26 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+import requests
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from bot.app import create_app, spool_replayer
-from bot.simulator import text_xml
+from bot.simulator import read_reply, sign, text_xml
 from bot.spool import RECEIVED
-from config.settings import Settings
+from config.settings import Settings, load_settings
 from handlers.emergency import advice_for
-from storage.db import transaction
+from storage.db import make_engine, make_session_factory, transaction
 from storage.models import InboundMessage
-from tests.conftest import TEST_DATABASE_URL, database_url, make_settings, pushes, tickets
+from tests.conftest import TEST_DATABASE_URL, command_env, database_url, make_settings, pushes, tickets
+from tests.e2e.test_command_line import free_port, wait_until_up
+from tests.e2e.test_production import started, wait_for_log
 from tests.support import WeChatServer
 
 ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"
@@ -37,8 +40,8 @@ FALL = "我爸在卫生间摔倒了,站不起来"
 class Outage:
     """Takes the test database away and brings it back."""
 
-    def __init__(self, factory: sessionmaker[Session], folder: Path) -> None:
-        self.engine = factory.kw["bind"]
+    def __init__(self, engine: Engine, folder: Path) -> None:
+        self.engine = engine
         self.folder = folder
         self.away = False
 
@@ -86,7 +89,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def outage(factory, tmp_path: Path):
     """The outage, always ended by the test's end."""
-    outage = Outage(factory, tmp_path / "data")
+    outage = Outage(factory.kw["bind"], tmp_path / "data")
     yield outage
     if outage.away:
         outage.end()
@@ -209,3 +212,61 @@ def busy_database(factory: sessionmaker[Session]) -> Iterator[Callable[[], None]
     finally:
         release()
         connection.close()
+
+
+@pytest.mark.skipif(
+    TEST_DATABASE_URL is None,
+    reason="a server process's open SQLite files outlive their folder: the outage is made on PostgreSQL",
+)
+def test_in_production_the_web_workers_replay_by_themselves_and_the_scheduler_delivers(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = command_env(
+        tmp_path / "production.db",
+        GRIDDESK_SPOOL_DIR=str(tmp_path / "spool"),
+        GRIDDESK_SPOOL_REPLAY_INTERVAL_SECONDS="0.5",
+        GRIDDESK_DISPATCHER_INTERVAL_SECONDS="0.5",
+        PYTHONUNBUFFERED="1",
+    )
+    settings = load_settings(environ=env)
+    engine = make_engine(env["GRIDDESK_DATABASE_URL"])
+    outage = Outage(engine, tmp_path)
+    url = f"http://127.0.0.1:{port}/wechat"
+    try:
+        with ExitStack() as stack:
+            args = ("serve", "--workers", "2", "--host", "127.0.0.1", "--port", str(port))
+            web, web_log = stack.enter_context(started(tmp_path, env, "web", *args))
+            wait_until_up(port, web, web_log)
+            wait_for_log(web_log, "Booting worker", count=2)
+            _, scheduler_log = stack.enter_context(started(tmp_path, env, "scheduler", "scheduler"))
+
+            outage.begin()
+            fall = http_post(url, settings, ZHANG, FALL, msg_id=9301)
+            leak = http_post(url, settings, LIU, "卫生间水管漏水了", msg_id=9302)
+            assert fall.startswith(advice_for("medical")) and leak == RECEIVED
+            outage.end()
+
+            wait_for_log(web_log, "spool replayed", seconds=60)
+            wait_for_log(scheduler_log, "[reply] ──", count=2, seconds=60)
+        printed = scheduler_log.read_text()
+        assert "── 推送 → 张秀兰(demo-resident-zhang)[reply] ──" in printed
+        assert "── 推送 → 刘建华(demo-resident-liu)[reply] ──" in printed
+        assert "[emergency] ──" in printed  # the grid worker and the leader were paged
+        factory = make_session_factory(engine)
+        assert sorted(t.category for t in tickets(factory)) == ["emergency", "repair"]
+    finally:
+        if outage.away:
+            outage.end()
+        engine.dispose()
+
+
+def http_post(url: str, settings: Settings, openid: str, words: str, msg_id: int) -> str | None:
+    """One signed message over HTTP, as WeChat sends it; the reply the resident sees."""
+    wechat = settings.wechat
+    signed = sign(
+        wechat.token, text_xml(openid, words, msg_id=msg_id), aes_key=wechat.aes_key, appid=wechat.appid
+    )
+    response = requests.post(url, params=signed.params, data=signed.body.encode(), timeout=30)
+    assert response.status_code == 200, response.text
+    return read_reply(response.text, token=wechat.token, aes_key=wechat.aes_key, appid=wechat.appid)
