@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.exceptions import WeChatClientException
 
-from bot.app import create_app, utc_now
+from bot.app import create_app, spool_replayer, utc_now
 from bot.channels import build_messenger
 from bot.console.accounts import AccountError, add_staff, list_staff, set_active, set_password
 from bot.intents import IntentClassifier, IntentRulesError, classifier_for, load_classifier
@@ -32,6 +32,7 @@ from bot.qrcodes import create_building_codes
 from bot.routing_corpus import CorpusError, evaluate, read_corpus, recategorised_lines, train_emergency_model
 from bot.say import say, utterance
 from bot.scheduler import RETENTION_JOB, RETENTION_LEASE_SECONDS, build_scheduler
+from bot.spool import Spool
 from bot.wechat_api import OfficialAccountClient, official_account_client
 from config.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from handlers.claims import claim_entries_after_import
@@ -101,16 +102,20 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     host, port = args.host or settings.host, args.port or settings.port
     if args.workers is not None:
         return serve_workers(settings, host, port, args.workers, args.threads)
+    check_spool(settings)
     runtime = open_runtime(settings)
     classifier = classifier_for(settings)
     app = create_app(settings, runtime.factory, classifier)
     messenger = build_messenger(settings, runtime.factory, utc_now)
     scheduler = build_scheduler(settings, runtime.factory, messenger, utc_now, classifier)
     scheduler.start()
+    replayer = spool_replayer(app)
+    replayer.start(settings.spool.replay_interval_seconds)
     print(banner(settings, host, port), flush=True)
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
+        replayer.stop()
         scheduler.shutdown(wait=False)
         runtime.engine.dispose()
     return 0
@@ -121,6 +126,7 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int, thread
     # Imported here: gunicorn runs on Unix only, and the one-process sandbox does not need it.
     from bot.wsgi import WebServer, gunicorn_options
 
+    check_spool(settings)
     # Migrate and seed once, in the master; its engine is gone before any worker forks.
     open_runtime(settings).engine.dispose()
     print(banner(settings, host, port, workers=workers), flush=True)
@@ -129,9 +135,23 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int, thread
 
 
 def web_app(settings: Settings) -> Flask:
-    """The webhook on an engine of its own: what each gunicorn worker builds after the fork."""
+    """The webhook on an engine of its own: what each gunicorn worker builds after the fork.
+
+    Each worker also replays the spool (the workers take turns through a lock file).
+    """
     runtime = open_runtime(settings, migrate=False)
-    return create_app(settings, runtime.factory, classifier_for(settings))
+    app = create_app(settings, runtime.factory, classifier_for(settings))
+    spool_replayer(app).start(settings.spool.replay_interval_seconds)
+    return app
+
+
+def check_spool(settings: Settings) -> None:
+    """Stop start-up with one line when the spool folder cannot be written."""
+    try:
+        Spool(settings.spool.dir, settings.database_url).check()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SettingsError(f"spool.dir: cannot write to {settings.spool.dir}: {reason}") from exc
 
 
 def scheduler_command(settings: Settings, _args: argparse.Namespace) -> int:

@@ -15,12 +15,14 @@ from bot.inbox import InboundRecord, receive
 from bot.intents import IntentClassifier
 from bot.open311 import make_open311
 from bot.router import route
+from bot.spool import Spool, SpoolReplayer, offline_reply, with_spool
 from bot.webhook import make_webhook
 from config.settings import Settings
 from handlers.context import Incoming, Reply, Services
 
 Clock = Callable[[], datetime]
 Router = Callable[[Services, Incoming], Reply]
+SPOOL_REPLAYER = "griddesk.spool_replayer"
 
 
 def utc_now() -> datetime:
@@ -45,7 +47,12 @@ def create_app(
     def process(record: InboundRecord) -> str | None:
         return receive(session_factory, record, handle, clock())
 
-    app.register_blueprint(make_webhook(settings.wechat, process))
+    def reply_offline(record: InboundRecord) -> str | None:
+        return offline_reply(record, classifier, settings.duty_phone)
+
+    spool = Spool(settings.spool.dir, settings.database_url)
+    app.register_blueprint(make_webhook(settings.wechat, with_spool(process, spool, reply_offline, clock)))
+    app.extensions[SPOOL_REPLAYER] = SpoolReplayer(spool, session_factory, handle, clock, settings.timezone)
     app.register_blueprint(make_open311(settings, session_factory, classifier, clock))
     register_console(app, settings, session_factory, classifier, clock)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", content_type="text/plain"))
@@ -54,6 +61,12 @@ def create_app(
         # Client address and scheme from the proxies' headers, trusting only as many hops as there are.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     return app
+
+
+def spool_replayer(app: Flask) -> SpoolReplayer:
+    """The app's replayer of messages spooled while the database was away (not started)."""
+    replayer: SpoolReplayer = app.extensions[SPOOL_REPLAYER]
+    return replayer
 
 
 def _plain_error(error: HTTPException) -> Response:

@@ -10,7 +10,8 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Insert, Update, bindparam, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.privacy import mask_openid
@@ -30,6 +31,10 @@ APOLOGY = (
 # Tries of one message when the database gives up on its transaction for reasons not its own.
 ATTEMPTS = 3
 RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+# SQLite's primary result codes for a database that cannot be used right now, as opposed to SQLITE_ERROR
+# (a missing table, bad SQL: a bug, which SQLite also reports as an OperationalError): BUSY, LOCKED,
+# NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL.
+SQLITE_AWAY_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
 
 
 class MalformedMessage(ValueError):
@@ -37,7 +42,7 @@ class MalformedMessage(ValueError):
 
 
 class StorageUnavailable(RuntimeError):
-    """The message could not be stored at all; WeChat should retry it."""
+    """The message could not be stored at all: the caller keeps it elsewhere (bot/spool.py) or refuses it."""
 
 
 @dataclass(frozen=True)
@@ -133,8 +138,34 @@ def receive(
                     _sqlstate(exc),
                 )
                 continue
+            if _database_away(exc):
+                # Not the handler's fault, and keeping it as failed would need the same database.
+                log.warning(
+                    "database unavailable for %s from %s: %s",
+                    record.msg_type,
+                    mask_openid(record.openid),
+                    _reason(exc),
+                )
+                raise StorageUnavailable("the database is unavailable") from exc
             log.exception("handler failed for %s from %s", record.msg_type, mask_openid(record.openid))
             return _keep_failed(factory, record, now)
+
+
+def _database_away(exc: Exception) -> bool:
+    """Refused or lost connections, a locked or missing database, a pool with no connection to give."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    return sqlite_code is None or sqlite_code & 0xFF in SQLITE_AWAY_CODES
+
+
+def _reason(exc: Exception) -> str:
+    """The driver's first line (SQL parameters are hidden by the engine, so no resident's words)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    first_line = "".join(str(orig).strip().splitlines()[:1])
+    return f"{type(orig).__name__}: {first_line}"
 
 
 def _sqlstate(exc: Exception) -> str | None:

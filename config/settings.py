@@ -228,6 +228,14 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class SpoolSettings:
+    """Where the webhook keeps messages the database could not take, and how often they are replayed."""
+
+    dir: Path
+    replay_interval_seconds: float
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything GridDesk is configured with."""
 
@@ -259,6 +267,7 @@ class Settings:
     emergency_model_path: Path | None
     timezone: str
     deadlines: Mapping[str, Deadline]
+    spool: SpoolSettings
 
     @property
     def sandbox(self) -> bool:
@@ -386,6 +395,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         else None,
         timezone=values["timezone"]["name"],
         deadlines={key: Deadline(**value) for key, value in values["deadlines"].items()},
+        spool=_spool(values["spool"], root),
     )
 
 
@@ -401,6 +411,14 @@ def _binding(values: Mapping[str, Any]) -> BindingSettings:
     if not 1 <= values["max_wrong_codes"] <= 10:
         raise SettingsError(f"binding.max_wrong_codes must be 1 to 10, not {values['max_wrong_codes']!r}")
     return BindingSettings(**values)
+
+
+def _spool(values: Mapping[str, Any], root: Path) -> SpoolSettings:
+    if not str(values["dir"]).strip():
+        raise SettingsError("spool.dir must name a folder")
+    if not values["replay_interval_seconds"] > 0:
+        raise SettingsError("spool.replay_interval_seconds must be more than 0")
+    return SpoolSettings(_resolve(root, values["dir"]), values["replay_interval_seconds"])
 
 
 def _reports(values: Mapping[str, Any]) -> ReportSettings:

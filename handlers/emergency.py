@@ -22,6 +22,11 @@ ADVICE = {
 DEFAULT_ADVICE = "如有生命危险,请立即拨打120(急救)、119(火警)或110(报警)!"
 
 
+def advice_for(kind: str | None) -> str:
+    """What to do right now for this kind of emergency: the number to call first."""
+    return ADVICE.get(kind or "", DEFAULT_ADVICE)
+
+
 def handle_emergency(
     services: Services,
     resident: Resident,
@@ -72,7 +77,7 @@ def _reply_text(services: Services, ticket: Ticket, kind: str | None) -> str:
         helpers.append(worker_title(leader))
     notified = "和".join(helpers) or "社区值班人员"
     lines = [
-        ADVICE.get(kind or "", DEFAULT_ADVICE),
+        advice_for(kind),
         f"我们已通知{notified},马上联系您。工单号 #{ticket.id}。",
         f"社区值班电话:{services.settings.duty_phone}",
     ]

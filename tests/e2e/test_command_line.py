@@ -215,3 +215,22 @@ def test_worker_leave_unbinds_them_and_the_duty_desk_carries_on(server) -> None:
     assert "社区值班台" in paged and "孙丽" not in paged
     unknown = run(server, "worker", "leave", "--name", "孙丽")
     assert unknown.returncode == 2 and "no serving worker named '孙丽'" in unknown.stderr
+
+
+def test_a_spool_folder_that_cannot_be_written_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the spool folder should be")
+    env = command_env(tmp_path / "cli.db", GRIDDESK_SPOOL_DIR=str(blocker / "spool"))
+    result = run(env, "serve", "--port", str(free_port()))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().startswith(
+        f"configuration error: spool.dir: cannot write to {blocker / 'spool'}"
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_spool_replay_interval_of_zero_stops_start_up(tmp_path: Path) -> None:
+    env = command_env(tmp_path / "cli.db", GRIDDESK_SPOOL_REPLAY_INTERVAL_SECONDS="0")
+    result = run(env, "serve", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "configuration error: spool.replay_interval_seconds must be more than 0"
