@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, selectinload
 from bot.normalize import fold, int_from_text, simplify
 from bot.privacy import mask_phone
 from storage.models import Base, Building, CheckIn, FamilyContact, Resident
+from storage.spreadsheets import csv_row, keep_as_text, unquote_csv_cell
 
 PLACEHOLDER_PREFIX = "register:"
 # People who filed a request through the Open311 API: residents with no WeChat account at all.
@@ -279,7 +280,8 @@ def _text(value: Cell) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return unicodedata.normalize("NFKC", str(value)).strip()
+    # An export's "'=..." cell (see storage/spreadsheets.py) reads back as what it was.
+    return unquote_csv_cell(unicodedata.normalize("NFKC", str(value))).strip()
 
 
 def _word(value: Cell) -> str:
@@ -655,21 +657,22 @@ def export_register(session: Session, destination: Path | TextIO) -> int:
     elif isinstance(destination, Path):
         # With a BOM, Excel opens the file as UTF-8 instead of guessing the system code page.
         with destination.open("w", encoding="utf-8-sig", newline="") as handle:
-            csv.writer(handle).writerows([headers, *rows])
+            csv.writer(handle).writerows([headers, *map(csv_row, rows)])
     else:
-        csv.writer(destination).writerows([headers, *rows])
+        csv.writer(destination).writerows([headers, *map(csv_row, rows)])
     return len(rows)
 
 
 def _write_xlsx(path: Path, headers: list[str], rows: list[list[str]]) -> None:
-    """One sheet; every value is text, so Excel keeps phone numbers and times as written."""
+    """One sheet; every value is text (never a formula), so Excel keeps phones and times as written."""
     import openpyxl
+    from openpyxl.cell import WriteOnlyCell
 
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("台账")
     sheet.append(headers)
     for row in rows:
-        sheet.append([value or None for value in row])
+        sheet.append([keep_as_text(WriteOnlyCell(sheet, value)) if value else None for value in row])
     workbook.save(path)
 
 

@@ -13,6 +13,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from handlers.reports.figures import Report
+from storage.spreadsheets import keep_as_text
 
 SUMMARY_SHEET, CATEGORY_SHEET = "汇总", "分类"
 PERCENT, DATE = "0.0%", "yyyy-mm-dd"
@@ -57,6 +58,11 @@ def report_xlsx(reports: list[Report]) -> bytes:
     summary.title = SUMMARY_SHEET
     _summary(summary, reports)
     _categories(workbook.create_sheet(CATEGORY_SHEET), reports)
+    for sheet in workbook.worksheets:
+        # Grid and category names are staff's words: shown as written, never run as formulas.
+        for row in sheet.iter_rows():
+            for cell in row:
+                keep_as_text(cell)
     buffer = BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

