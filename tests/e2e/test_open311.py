@@ -256,6 +256,27 @@ def test_wechat_tickets_are_published_without_anything_personal(client, wechat: 
     assert ids(get_requests(client, service_request_id="1,2,3,4,5")) == [1, 4]
 
 
+def test_phones_and_rooms_read_out_in_chinese_numerals_are_not_published(client, wechat, clock) -> None:
+    """Voice transcripts write numbers as words; the worker's note too. None of them leaves."""
+    voice = "我是三号楼二单元三零一的,厨房水龙头坏了,电话幺三八 一二三四 五六七八"
+    wechat.reply(wechat.post(ZHANG, "voice", MediaId="voice-1", Format="amr", Recognition=voice))
+    wechat.say(LIU, "楼道灯不亮了,我住五号楼一单元五〇二,手机138一二三四5678")
+    wechat.say(WANG, "签收 1")
+    wechat.say(WANG, "进度 1 已打一三八零零零零零一零一联系,去三零一看过了")
+    clock.advance(minutes=5)
+    rows = {row["service_request_id"]: row for row in get_requests(client)}
+    assert rows["1"]["description"] == "我是三号楼*单元***的,厨房水龙头坏了,电话*** **** ****"
+    assert rows["1"]["status_notes"] == "处理中:已打***********联系,去***看过了"
+    assert rows["2"]["description"] == "楼道灯不亮了,我住五号楼*单元***,手机***********"
+    bodies = "".join(
+        client.get(f"/open311/v2/requests{path}.{fmt}").get_data(as_text=True)
+        for path in ("", "/1", "/2")
+        for fmt in ("json", "xml")
+    )
+    for spoken in ("三零一", "五〇二", "幺三八", "一二三四", "五六七八", "一三八零"):
+        assert spoken not in bodies
+
+
 def test_states_become_open_or_closed_with_the_workers_notes(client, wechat: WeChatServer, clock) -> None:
     wechat.say(ZHANG, "卫生间水管漏水了")
     wechat.say(WANG, "签收 1")
