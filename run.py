@@ -37,7 +37,9 @@ from handlers.context import Services
 from handlers.departures import DepartureError, leave, serving_worker
 from handlers.invites import ROLES, InviteError, create_invite
 from handlers.reports import (
+    FIRST_DAY,
     KINDS,
+    LAST_DAY,
     build_report,
     grid_scopes,
     local_today,
@@ -448,6 +450,14 @@ def _calendar_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
+def _report_date(text: str) -> date:
+    """An argparse type: a date written YYYY-MM-DD that reports cover."""
+    day = _calendar_date(text)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: reports cover {FIRST_DAY} to {LAST_DAY}")
+    return day
+
+
 def menu_command(settings: Settings, args: argparse.Namespace) -> int:
     """Publish config/menu.toml as the Official Account's custom menu (--dry-run: print it, send nothing)."""
     try:
@@ -648,7 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser = commands.add_parser("report", help="a day's, week's or month's report (日报/周报/月报)")
     report_parser.add_argument("--period", choices=KINDS, default="day")
     report_parser.add_argument(
-        "--date", type=_calendar_date, help="any day in the period, YYYY-MM-DD (default: today, local)"
+        "--date", type=_report_date, help="any day in the period, YYYY-MM-DD (default: today, local)"
     )
     report_parser.add_argument("--grid", metavar="CODE", help="one grid (default: the whole community)")
     report_parser.add_argument(

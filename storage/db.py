@@ -20,6 +20,9 @@ STARTUP_LOCK_KEY = 0x47524944  # "GRID"
 # PostgreSQL advisory lock that makes the ping sweeps of several schedulers take turns.
 PING_SWEEP_LOCK_KEY = 0x50494E47  # "PING"
 WRITER_LOCK = "griddesk.writer_lock"
+# The largest id a row can have: ids are PostgreSQL `integer` columns (SQLite's hold more, but no id
+# ever gets there). A larger number names no row, and PostgreSQL would refuse even to compare it.
+LARGEST_ID = 2**31 - 1
 
 
 def make_engine(url: str) -> Engine:

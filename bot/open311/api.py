@@ -13,7 +13,7 @@ from bot.intents import IntentClassifier
 from bot.open311.catalog import build_catalog
 from bot.open311.filing import file_request
 from bot.open311.formats import CONTENT_TYPES, Open311Error, document, error_document
-from bot.open311.reading import Filters, find_requests, parse_filters, request_rows
+from bot.open311.reading import Filters, find_requests, parse_filters, request_id, request_rows
 from config.settings import Open311Client, Settings
 from handlers.context import Services
 from storage.db import transaction
@@ -70,11 +70,11 @@ def make_open311(
 
     @blueprint.get(f"/v2/requests/<number>.{FORMAT}")
     def one_request(number: str, fmt: str) -> Response:
-        wanted = int(number) if number.isascii() and number.isdigit() else None
+        wanted = request_id(number)
         with transaction(session_factory) as session:
             found = find_requests(session, catalog, Filters(ids=(wanted,)), 1) if wanted is not None else []
             if not found:
-                raise Open311Error(404, f"service_request_id 不存在:{number}")
+                raise Open311Error(404, f"service_request_id 不存在:{_shortened(number)}")
             return document(fmt, "service_requests", request_rows(session, catalog, settings, found))
 
     @blueprint.post(f"/v2/requests.{FORMAT}")
@@ -104,6 +104,11 @@ def _client(api_key: str, clients: tuple[Open311Client, ...]) -> Open311Client:
         if given and hmac.compare_digest(given, client.api_key.encode()):
             return client
     raise Open311Error(403, "api_key 缺失或无效,不能提交请求")
+
+
+def _shortened(text: str, limit: int = 30) -> str:
+    """What the client sent, echoed back no longer than a line."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _format_of(path: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
@@ -26,6 +26,8 @@ ITEM_NAMES = {
 }
 
 Row = Mapping[str, Any]
+# Dates a client may ask about: far outside them, window arithmetic and time zones overflow.
+FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2999, 12, 31)
 # Characters XML 1.0 cannot carry at all (control characters a phone keyboard may still produce).
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -86,6 +88,8 @@ def parse_w3c(value: str, name: str, timezone: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise Open311Error(400, f"{name} 格式不对,应为 W3C 时间,例如 2010-01-01T00:00:00Z") from exc
+    if not FIRST_DATE <= moment.date() <= LAST_DATE:
+        raise Open311Error(400, f"{name} 超出范围,只能是 {FIRST_DATE} 到 {LAST_DATE} 之间的时间")
     if len(text) == 10:  # a date alone: from its local midnight
         moment = datetime.combine(moment.date(), time())
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))

@@ -333,6 +333,35 @@ def test_bad_dates_are_refused(client) -> None:
     assert "start_date" in refusal("xml", start_date="yesterday")
 
 
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_dates_at_the_ends_of_the_calendar_are_refused_not_a_crash(client, fmt: str) -> None:
+    """0001-01-01 has no day before it and 9999-12-31 no window after it: both are 400, never 500."""
+    for dates in (
+        {"start_date": "0001-01-01"},
+        {"end_date": "0001-01-01"},
+        {"start_date": "9999-12-31"},
+        {"end_date": "9999-12-31T23:59:59-12:00"},
+        {"start_date": "0001-01-01T00:00:00Z", "end_date": "0001-01-02T00:00:00Z"},
+        {"start_date": "9999-12-30", "end_date": "9999-12-31"},
+    ):
+        response = client.get(f"/open311/v2/requests.{fmt}", query_string=dates)
+        description = error(response, 400, fmt)
+        assert (
+            next(iter(dates)) in description and "1970-01-01" in description and "2999-12-31" in description
+        )
+    assert get_requests(client, start_date="1970-01-01", end_date="1970-03-01") == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_request_numbers_past_64_bits_are_not_found(client, wechat: WeChatServer, fmt: str) -> None:
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    for number in ("2147483648", "9223372036854775807", "9223372036854775808", "9" * 30, "1" * 5000):
+        assert number[:20] in error(client.get(f"/open311/v2/requests/{number}.{fmt}"), 404, fmt)
+    huge = ",".join(["1", "2147483648", "9223372036854775808", "9" * 5000])
+    assert ids(get_requests(client, service_request_id=huge)) == [1]
+    assert get_requests(client, service_request_id="18446744073709551616") == []
+
+
 def test_status_service_code_and_id_filters(client, wechat: WeChatServer) -> None:
     wechat.say(ZHANG, "卫生间水管漏水了")  # 1 repair.water
     wechat.say(LIU, "家里停电了")  # 2 repair.power
