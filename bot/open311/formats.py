@@ -35,10 +35,12 @@ _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 class Open311Error(Exception):
     """A request the API refuses: HTTP status and the description the client's user reads."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        # Seconds until a refused client may try again (429), sent as Retry-After.
+        self.retry_after = retry_after
 
 
 def document(fmt: str, root: str, value: Sequence[Row] | Row, status: int = 200) -> Response:
@@ -52,7 +54,11 @@ def document(fmt: str, root: str, value: Sequence[Row] | Row, status: int = 200)
 
 def error_document(fmt: str, error: Open311Error) -> Response:
     """The spec's error list: [{"code": 404, "description": "..."}] or <errors><error>..."""
-    return document(fmt, "errors", [{"code": error.status, "description": error.description}], error.status)
+    rows = [{"code": error.status, "description": error.description}]
+    response = document(fmt, "errors", rows, error.status)
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _element(name: str, value: Any) -> ElementTree.Element:

@@ -118,6 +118,16 @@ def test_api_keys_name_their_clients_and_stay_out_of_repr() -> None:
     assert load_settings(environ={}).open311.window_days == timedelta(days=90).days
 
 
+def test_the_public_address_and_the_post_limit_are_checked_at_start() -> None:
+    settings = load_settings(environ={"GRIDDESK_OPEN311_PUBLIC_BASE_URL": "https://griddesk.example.org/"})
+    assert settings.open311.public_base_url == "https://griddesk.example.org"
+    for bad in ("griddesk.example.org", "https://griddesk.example.org/?next=x", "javascript:alert(1)"):
+        with pytest.raises(SettingsError, match=r"open311\.public_base_url"):
+            load_settings(environ={"GRIDDESK_OPEN311_PUBLIC_BASE_URL": bad})
+    with pytest.raises(SettingsError, match=r"open311\.posts_per_minute"):
+        load_settings(environ={"GRIDDESK_OPEN311_POSTS_PER_MINUTE": "-1"})
+
+
 def test_xml_leaves_out_characters_xml_cannot_carry() -> None:
     with Flask(__name__).app_context():
         response = document("xml", "errors", [{"code": 400, "description": "漏水\x08了\x00 😀", "ok": True}])
