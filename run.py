@@ -53,7 +53,7 @@ from storage.db import make_engine, make_session_factory, startup_lock, transact
 from storage.demo import load_community, minutes_after_midnight, seed_community
 from storage.models import Building
 from storage.queries import outbox_rows, staff, ticket_rows
-from storage.register import RegisterFileError, export_register, import_register
+from storage.register import ImportLimits, RegisterFileError, export_register, import_register
 
 log = logging.getLogger("griddesk")
 LIVE_ONLY = (
@@ -408,6 +408,7 @@ def residents_command(settings: Settings, args: argparse.Namespace) -> int:
                 args.file,
                 default_checkin_minute=minutes_after_midnight(settings.checkins.default_time),
                 now=utc_now(),
+                limits=ImportLimits(**asdict(settings.register)),
             )
         except RegisterFileError as exc:
             print(f"cannot import {args.file}: {exc}", file=sys.stderr)

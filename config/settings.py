@@ -215,6 +215,16 @@ class Open311Settings:
 
 
 @dataclass(frozen=True)
+class RegisterSettings:
+    """What a household register file (台账) may hold before `residents import` refuses it unread."""
+
+    max_rows: int
+    max_columns: int
+    max_expanded_mb: int
+    max_compression_ratio: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything GridDesk is configured with."""
 
@@ -237,6 +247,7 @@ class Settings:
     console: ConsoleSettings
     reports: ReportSettings
     open311: Open311Settings
+    register: RegisterSettings
     demo_path: Path
     intents_path: Path
     menu_path: Path
@@ -361,6 +372,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         console=ConsoleSettings(**values["console"]),
         reports=_reports(values["reports"]),
         open311=_open311(values["open311"]),
+        register=_register(values["register"]),
         demo_path=_resolve(root, values["paths"]["demo"]),
         intents_path=_resolve(root, values["paths"]["intents"]),
         menu_path=_resolve(root, values["paths"]["menu"]),
@@ -407,6 +419,13 @@ def _base_url(value: str, name: str) -> str:
     if url and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~%/\-]*)?", url):
         raise SettingsError(f"{name} must be an http(s) address like https://griddesk.example.org: {value!r}")
     return url
+
+
+def _register(values: Mapping[str, Any]) -> RegisterSettings:
+    for key, value in values.items():
+        if value < 1:
+            raise SettingsError(f"register.{key} must be at least 1, not {value}")
+    return RegisterSettings(**values)
 
 
 def _open311_client(entry: str) -> Open311Client:
