@@ -41,7 +41,9 @@ from handlers.departures import DepartureError, leave, serving_worker
 from handlers.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview
 from handlers.invites import ROLES, InviteError, create_invite
 from handlers.reports import (
+    FIRST_DAY,
     KINDS,
+    LAST_DAY,
     build_report,
     grid_scopes,
     local_today,
@@ -59,7 +61,7 @@ from storage.erasure import delete_media_files
 from storage.leases import JobLeases
 from storage.models import Building, Resident
 from storage.queries import outbox_rows, staff, ticket_rows
-from storage.register import RegisterFileError, export_register, import_register
+from storage.register import ImportLimits, RegisterFileError, export_register, import_register
 
 log = logging.getLogger("griddesk")
 LIVE_ONLY = (
@@ -440,6 +442,7 @@ def _residents(settings: Settings, args: argparse.Namespace, runtime: Runtime) -
                 args.file,
                 default_checkin_minute=minutes_after_midnight(settings.checkins.default_time),
                 now=utc_now(),
+                limits=ImportLimits(**asdict(settings.register)),
             )
         except RegisterFileError as exc:
             print(f"cannot import {args.file}: {exc}", file=sys.stderr)
@@ -562,6 +565,14 @@ def _calendar_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _report_date(text: str) -> date:
+    """An argparse type: a date written YYYY-MM-DD that reports cover."""
+    day = _calendar_date(text)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: reports cover {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def menu_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -764,7 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser = commands.add_parser("report", help="a day's, week's or month's report (日报/周报/月报)")
     report_parser.add_argument("--period", choices=KINDS, default="day")
     report_parser.add_argument(
-        "--date", type=_calendar_date, help="any day in the period, YYYY-MM-DD (default: today, local)"
+        "--date", type=_report_date, help="any day in the period, YYYY-MM-DD (default: today, local)"
     )
     report_parser.add_argument("--grid", metavar="CODE", help="one grid (default: the whole community)")
     report_parser.add_argument(

@@ -9,6 +9,7 @@ from flask import Flask, Response
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from bot.console.web import register_console
 from bot.inbox import InboundRecord, receive
@@ -19,6 +20,7 @@ from bot.spool import Spool, SpoolReplayer, offline_reply, with_spool
 from bot.webhook import make_webhook
 from config.settings import Settings
 from handlers.context import Incoming, Reply, Services
+from storage.db import LARGEST_ID
 
 Clock = Callable[[], datetime]
 Router = Callable[[Services, Incoming], Reply]
@@ -28,6 +30,15 @@ SPOOL_REPLAYER = "griddesk.spool_replayer"
 def utc_now() -> datetime:
     """The real clock, aware UTC."""
     return datetime.now(UTC)
+
+
+class RowIdConverter(IntegerConverter):
+    """<int:...> in our URLs names a row: a number past the largest id is no page (404), not a 500."""
+
+    def __init__(
+        self, url_map: Map, fixed_digits: int = 0, min: int | None = None, max: int = LARGEST_ID
+    ) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max)
 
 
 def create_app(
@@ -40,6 +51,7 @@ def create_app(
     """Build the web app; the caller owns the engine, the scheduler and the database schema."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.url_map.converters["int"] = RowIdConverter
 
     def handle(session: Session, incoming: Incoming) -> Reply:
         return router(Services(session, settings, classifier, clock(), incoming.message_id), incoming)

@@ -216,6 +216,20 @@ class Open311Settings:
     jurisdiction_id: str
     window_days: int
     max_requests: int
+    # Where clients reach the API, for the discovery file; never taken from a request's Host header.
+    public_base_url: str = ""
+    # POSTs one client may make in a minute (0: no limit).
+    posts_per_minute: int = 30
+
+
+@dataclass(frozen=True)
+class RegisterSettings:
+    """What a household register file (台账) may hold before `residents import` refuses it unread."""
+
+    max_rows: int
+    max_columns: int
+    max_expanded_mb: int
+    max_compression_ratio: int
 
 
 @dataclass(frozen=True)
@@ -260,6 +274,7 @@ class Settings:
     reports: ReportSettings
     open311: Open311Settings
     retention: RetentionSettings
+    register: RegisterSettings
     demo_path: Path
     intents_path: Path
     menu_path: Path
@@ -387,6 +402,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         reports=_reports(values["reports"]),
         open311=_open311(values["open311"]),
         retention=_retention(values["retention"]),
+        register=_register(values["register"]),
         demo_path=_resolve(root, values["paths"]["demo"]),
         intents_path=_resolve(root, values["paths"]["intents"]),
         menu_path=_resolve(root, values["paths"]["menu"]),
@@ -430,6 +446,8 @@ def _reports(values: Mapping[str, Any]) -> ReportSettings:
 def _open311(values: Mapping[str, Any]) -> Open311Settings:
     if values["window_days"] < 1 or values["max_requests"] < 1:
         raise SettingsError("open311.window_days and open311.max_requests must be at least 1")
+    if values["posts_per_minute"] < 0:
+        raise SettingsError("open311.posts_per_minute must be 0 (no limit) or more")
     return Open311Settings(
         enabled=values["enabled"],
         clients=tuple(_open311_client(entry) for entry in _names(values["api_keys"])),
@@ -437,6 +455,8 @@ def _open311(values: Mapping[str, Any]) -> Open311Settings:
         jurisdiction_id=values["jurisdiction_id"],
         window_days=values["window_days"],
         max_requests=values["max_requests"],
+        public_base_url=_base_url(values["public_base_url"], "open311.public_base_url"),
+        posts_per_minute=values["posts_per_minute"],
     )
 
 
@@ -454,6 +474,21 @@ def _retention(values: Mapping[str, Any]) -> RetentionSettings:
     if values["sweep_interval_minutes"] < 1:
         raise SettingsError("retention.sweep_interval_minutes must be at least 1")
     return RetentionSettings(**values)
+
+
+def _base_url(value: str, name: str) -> str:
+    """'https://griddesk.example.org' (a path is fine, a query or fragment is not); '' stays unset."""
+    url = value.strip().rstrip("/")
+    if url and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~%/\-]*)?", url):
+        raise SettingsError(f"{name} must be an http(s) address like https://griddesk.example.org: {value!r}")
+    return url
+
+
+def _register(values: Mapping[str, Any]) -> RegisterSettings:
+    for key, value in values.items():
+        if value < 1:
+            raise SettingsError(f"register.{key} must be at least 1, not {value}")
+    return RegisterSettings(**values)
 
 
 def _open311_client(entry: str) -> Open311Client:

@@ -26,6 +26,9 @@ _REVISION = re.compile(r"""^revision(?:\s*:\s*str)?\s*=\s*['"]([^'"]+)['"]""", r
 _DOWN_REVISION = re.compile(
     r"""^down_revision(?:\s*:[^=]+)?\s*=\s*(?:None|['"]([^'"]+)['"])\s*$""", re.MULTILINE
 )
+# The largest id a row can have: ids are PostgreSQL `integer` columns (SQLite's hold more, but no id
+# ever gets there). A larger number names no row, and PostgreSQL would refuse even to compare it.
+LARGEST_ID = 2**31 - 1
 
 
 def make_engine(url: str) -> Engine:

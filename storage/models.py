@@ -461,3 +461,14 @@ class AppSecret(Base):
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class RequestCount(Base):
+    """Requests one client made in its current one-minute window, shared by every web process."""
+
+    __tablename__ = "request_counts"
+
+    # "open311:<client>".
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    window_started_at: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -16,6 +16,7 @@ import uuid
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
@@ -28,6 +29,15 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from bot.normalize import fold, int_from_text, simplify
 from bot.privacy import mask_phone
 from storage.models import Base, Building, CheckIn, FamilyContact, Resident
+from storage.register_limits import (
+    DEFAULT_LIMITS,
+    ImportLimits,
+    RegisterFileError,
+    check_text_file,
+    check_workbook,
+    within_limits,
+)
+from storage.spreadsheets import csv_row, keep_as_text, unquote_csv_cell
 
 PLACEHOLDER_PREFIX = "register:"
 # People who filed a request through the Open311 API: residents with no WeChat account at all.
@@ -91,10 +101,6 @@ def family_headers(count: int) -> list[str]:
 
 
 TEMPLATE_HEADERS = (*PERSON_HEADERS, *family_headers(2), OPENID_HEADER)
-
-
-class RegisterFileError(ValueError):
-    """The file cannot be read, or has no recognisable header row."""
 
 
 class _Checkin(enum.Enum):
@@ -167,17 +173,23 @@ def is_placeholder(openid: str | None) -> bool:
 # Reading files
 
 
-def read_rows(path: Path) -> tuple[list[list[Cell]], list[str]]:
-    """The rows of an XLSX file's first sheet or of a CSV file, and notes about what the reader dropped."""
+def read_rows(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> tuple[list[list[Cell]], list[str]]:
+    """The rows of an XLSX file's first sheet or of a CSV file, and notes about what the reader dropped.
+
+    A file bigger than the limits is refused before it is read (storage/register_limits.py), and reading
+    stops at the first row past max_rows or max_columns.
+    """
     try:
         if zipfile.is_zipfile(path):
-            return _read_xlsx(path)
-        return _read_csv(path.read_bytes()), []
+            check_workbook(path, limits)
+            return _read_xlsx(path, limits)
+        check_text_file(path, limits)
+        return within_limits(_read_csv(path.read_bytes()), limits), []
     except OSError as exc:
         raise RegisterFileError(exc.strerror or str(exc)) from exc
 
 
-def _read_xlsx(path: Path) -> tuple[list[list[Cell]], list[str]]:
+def _read_xlsx(path: Path, limits: ImportLimits) -> tuple[list[list[Cell]], list[str]]:
     """Cell values (not formulas) of the first sheet, read in openpyxl's streaming read-only mode."""
     # Imported here: the webhook imports this module for binding and has no use for openpyxl.
     import openpyxl
@@ -195,7 +207,13 @@ def _read_xlsx(path: Path) -> tuple[list[list[Cell]], list[str]]:
             sheet = workbook.worksheets[0]
             # Some programs record a wrong sheet size, which would cut the rows short.
             sheet.reset_dimensions()
-            rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+            # Closed even when a limit stops the reading half-way, so the sheet's file is let go at once.
+            with closing(sheet.iter_rows(values_only=True)) as cells:
+                rows = within_limits((list(row) for row in cells), limits)
+        except RegisterFileError:
+            raise
+        except (KeyError, ValueError, ParseError, zipfile.BadZipFile) as exc:
+            raise RegisterFileError(f"not a readable XLSX workbook ({exc})") from exc
         finally:
             workbook.close()
     notes = []
@@ -279,7 +297,8 @@ def _text(value: Cell) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return unicodedata.normalize("NFKC", str(value)).strip()
+    # An export's "'=..." cell (see storage/spreadsheets.py) reads back as what it was.
+    return unquote_csv_cell(unicodedata.normalize("NFKC", str(value))).strip()
 
 
 def _word(value: Cell) -> str:
@@ -478,10 +497,15 @@ def _contact(cell: dict[str, Cell]) -> Contact:
 
 
 def import_register(
-    session: Session, path: Path, *, default_checkin_minute: int, now: datetime
+    session: Session,
+    path: Path,
+    *,
+    default_checkin_minute: int,
+    now: datetime,
+    limits: ImportLimits = DEFAULT_LIMITS,
 ) -> ImportReport:
     """Create or update the residents a register file lists; bad rows are reported and skipped."""
-    rows, notes = read_rows(path)
+    rows, notes = read_rows(path, limits)
     header, columns, ignored = find_header(rows)
     report = ImportReport(ignored_columns=ignored, notes=notes)
     buildings = {building.name: building for building in session.scalars(select(Building))}
@@ -667,21 +691,22 @@ def export_register(session: Session, destination: Path | TextIO) -> int:
     elif isinstance(destination, Path):
         # With a BOM, Excel opens the file as UTF-8 instead of guessing the system code page.
         with destination.open("w", encoding="utf-8-sig", newline="") as handle:
-            csv.writer(handle).writerows([headers, *rows])
+            csv.writer(handle).writerows([headers, *map(csv_row, rows)])
     else:
-        csv.writer(destination).writerows([headers, *rows])
+        csv.writer(destination).writerows([headers, *map(csv_row, rows)])
     return len(rows)
 
 
 def _write_xlsx(path: Path, headers: list[str], rows: list[list[str]]) -> None:
-    """One sheet; every value is text, so Excel keeps phone numbers and times as written."""
+    """One sheet; every value is text (never a formula), so Excel keeps phones and times as written."""
     import openpyxl
+    from openpyxl.cell import WriteOnlyCell
 
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("台账")
     sheet.append(headers)
     for row in rows:
-        sheet.append([value or None for value in row])
+        sheet.append([keep_as_text(WriteOnlyCell(sheet, value)) if value else None for value in row])
     workbook.save(path)
 
 

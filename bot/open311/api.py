@@ -13,15 +13,22 @@ from bot.intents import IntentClassifier
 from bot.open311.catalog import build_catalog
 from bot.open311.filing import file_request
 from bot.open311.formats import CONTENT_TYPES, Open311Error, document, error_document
-from bot.open311.reading import Filters, find_requests, parse_filters, request_rows
+from bot.open311.reading import Filters, find_requests, parse_filters, request_id, request_rows
 from config.settings import Open311Client, Settings
 from handlers.context import Services
 from storage.db import transaction
+from storage.rates import count_request
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 # When the discovery file or the service list last changed in a way clients should notice.
 CHANGESET = "2026-11-01T00:00:00+08:00"
 FORMAT = "<any(json, xml):fmt>"
+# Besides the form field the spec names, a client may send its key in this header.
+KEY_HEADER = "X-Api-Key"
+KEY_IN_URL = (
+    "api_key 不能放在网址的查询参数里(网址会被记入日志),请放在 POST 表单字段 api_key 或请求头 X-Api-Key 中;"
+    "已经这样发送过的 api_key 请联系社区办公室更换。"
+)
 
 
 def make_open311(
@@ -39,6 +46,9 @@ def make_open311(
     def check_request() -> None:
         if not options.enabled:
             raise Open311Error(404, "本社区未开放 Open311 接口")
+        if "api_key" in request.args:
+            # Query strings end up in access logs, proxies and browser histories: a key there is out.
+            raise Open311Error(400, KEY_IN_URL)
         jurisdiction = request.values.get("jurisdiction_id", "").strip()
         if options.jurisdiction_id and jurisdiction and jurisdiction != options.jurisdiction_id:
             raise Open311Error(404, f"jurisdiction_id 不存在:{jurisdiction}")
@@ -70,16 +80,22 @@ def make_open311(
 
     @blueprint.get(f"/v2/requests/<number>.{FORMAT}")
     def one_request(number: str, fmt: str) -> Response:
-        wanted = int(number) if number.isascii() and number.isdigit() else None
+        wanted = request_id(number)
         with transaction(session_factory) as session:
             found = find_requests(session, catalog, Filters(ids=(wanted,)), 1) if wanted is not None else []
             if not found:
-                raise Open311Error(404, f"service_request_id 不存在:{number}")
+                raise Open311Error(404, f"service_request_id 不存在:{_shortened(number)}")
             return document(fmt, "service_requests", request_rows(session, catalog, settings, found))
 
     @blueprint.post(f"/v2/requests.{FORMAT}")
     def create_request(fmt: str) -> Response:
-        client = _client(request.values.get("api_key", ""), options.clients)
+        given = request.form.get("api_key") or request.headers.get(KEY_HEADER, "")
+        client = _client(given, options.clients)
+        limit = options.posts_per_minute
+        verdict = count_request(session_factory, f"open311:{client.name}", limit, clock())
+        if not verdict.allowed:
+            message = f"提交过于频繁:每个客户端每分钟最多提交 {limit} 次,请 {verdict.retry_after} 秒后再试。"
+            raise Open311Error(429, message, retry_after=verdict.retry_after)
         with transaction(session_factory) as session:
             services = Services(session, settings, classifier, clock())
             filed = file_request(services, catalog, client.name, request.values)
@@ -106,13 +122,27 @@ def _client(api_key: str, clients: tuple[Open311Client, ...]) -> Open311Client:
     raise Open311Error(403, "api_key 缺失或无效,不能提交请求")
 
 
+def _shortened(text: str, limit: int = 30) -> str:
+    """What the client sent, echoed back no longer than a line."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _format_of(path: str) -> str:
     return "xml" if path.endswith(".xml") else "json"
 
 
+def public_base_url(settings: Settings) -> str:
+    """Where clients reach us, from the settings alone: a request's Host header is the client's to forge."""
+    return (
+        settings.open311.public_base_url
+        or settings.console.base_url.rstrip("/")
+        or f"http://{settings.host}:{settings.port}"
+    )
+
+
 def _discovery(settings: Settings) -> dict[str, object]:
     """The spec's discovery file: where the v2 endpoint is, its formats, whom to ask for a key."""
-    base = request.url_root.rstrip("/")
+    base = public_base_url(settings)
     return {
         "changeset": CHANGESET,
         "contact": f"{settings.community_name}网格服务台,电话 {settings.duty_phone}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
@@ -26,6 +26,8 @@ ITEM_NAMES = {
 }
 
 Row = Mapping[str, Any]
+# Dates a client may ask about: far outside them, window arithmetic and time zones overflow.
+FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2999, 12, 31)
 # Characters XML 1.0 cannot carry at all (control characters a phone keyboard may still produce).
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -33,10 +35,12 @@ _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 class Open311Error(Exception):
     """A request the API refuses: HTTP status and the description the client's user reads."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        # Seconds until a refused client may try again (429), sent as Retry-After.
+        self.retry_after = retry_after
 
 
 def document(fmt: str, root: str, value: Sequence[Row] | Row, status: int = 200) -> Response:
@@ -50,7 +54,11 @@ def document(fmt: str, root: str, value: Sequence[Row] | Row, status: int = 200)
 
 def error_document(fmt: str, error: Open311Error) -> Response:
     """The spec's error list: [{"code": 404, "description": "..."}] or <errors><error>..."""
-    return document(fmt, "errors", [{"code": error.status, "description": error.description}], error.status)
+    rows = [{"code": error.status, "description": error.description}]
+    response = document(fmt, "errors", rows, error.status)
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _element(name: str, value: Any) -> ElementTree.Element:
@@ -86,6 +94,8 @@ def parse_w3c(value: str, name: str, timezone: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise Open311Error(400, f"{name} 格式不对,应为 W3C 时间,例如 2010-01-01T00:00:00Z") from exc
+    if not FIRST_DATE <= moment.date() <= LAST_DATE:
+        raise Open311Error(400, f"{name} 超出范围,只能是 {FIRST_DATE} 到 {LAST_DATE} 之间的时间")
     if len(text) == 10:  # a date alone: from its local midnight
         moment = datetime.combine(moment.date(), time())
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))

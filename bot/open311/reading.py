@@ -17,6 +17,7 @@ from bot.open311.public import public_text
 from config.settings import Settings
 from handlers.texts import STATUS_LABELS
 from handlers.tickets import OPEN_STATUSES
+from storage.db import LARGEST_ID
 from storage.models import InboundMessage, Resident, Ticket, TicketEvent
 
 STATUSES = ("open", "closed")
@@ -68,7 +69,20 @@ def _request_ids(value: str, limit: int) -> tuple[int, ...]:
         raise Open311Error(400, "service_request_id 应为以逗号分隔的数字")
     if len(parts) > limit:
         raise Open311Error(400, f"service_request_id 一次最多 {limit} 个")
-    return tuple(int(part) for part in parts)
+    return tuple(_number(part) for part in parts)
+
+
+def request_id(text: str) -> int | None:
+    """A service_request_id as a ticket number; None when it can name no ticket (not a number, too big)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = _number(text)
+    return number if number <= LARGEST_ID else None
+
+
+def _number(digits: str) -> int:
+    """The number; past LARGEST_ID only LARGEST_ID + 1 (thousands of digits would not even parse)."""
+    return int(digits) if len(digits) <= len(str(LARGEST_ID)) else LARGEST_ID + 1
 
 
 def _window(values: Mapping[str, str], settings: Settings, now: datetime) -> tuple[datetime, datetime]:
@@ -103,7 +117,9 @@ def find_requests(session: Session, catalog: Catalog, filters: Filters, limit: i
         )
     )
     if filters.ids:
-        found = {t.id: t for t in session.scalars(query.where(Ticket.id.in_(filters.ids)))}
+        # A number past the largest id names no ticket (and the database could not even compare it).
+        possible = [number for number in filters.ids if number <= LARGEST_ID]
+        found = {t.id: t for t in session.scalars(query.where(Ticket.id.in_(possible)))}
         return [found[number] for number in filters.ids if number in found]
     assert filters.start is not None and filters.end is not None
     query = query.where(Ticket.created_at >= filters.start, Ticket.created_at <= filters.end)

@@ -5,15 +5,29 @@ The figures and how each is counted: docs/reports.md.
 
 from handlers.reports.export import report_xlsx
 from handlers.reports.figures import CategoryFigures, Report, build_report
-from handlers.reports.periods import KINDS, Period, latest_due, local_today, period_for, previous_period
+from handlers.reports.periods import (
+    FIRST_DAY,
+    KINDS,
+    LAST_DAY,
+    DayOutOfRange,
+    Period,
+    latest_due,
+    local_today,
+    neighbour,
+    period_for,
+    previous_period,
+)
 from handlers.reports.pushes import PUSH_KINDS, ReportPushes, push_reports
 from handlers.reports.render import percent, report_detail, report_header, report_link, report_text
 from handlers.reports.scopes import Scope, grid_scopes, scope_for_community, scope_for_grid, scopes_for_worker
 
 __all__ = [
+    "FIRST_DAY",
     "KINDS",
+    "LAST_DAY",
     "PUSH_KINDS",
     "CategoryFigures",
+    "DayOutOfRange",
     "Period",
     "Report",
     "ReportPushes",
@@ -22,6 +36,7 @@ __all__ = [
     "grid_scopes",
     "latest_due",
     "local_today",
+    "neighbour",
     "percent",
     "period_for",
     "previous_period",

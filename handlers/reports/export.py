@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from handlers.reports.figures import Report
+from storage.spreadsheets import keep_as_text
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
@@ -59,6 +60,11 @@ def report_xlsx(reports: list[Report]) -> bytes:
     summary.title = SUMMARY_SHEET
     _summary(summary, reports)
     _categories(workbook.create_sheet(CATEGORY_SHEET), reports)
+    for sheet in workbook.worksheets:
+        # Grid and category names are staff's words: shown as written, never run as formulas.
+        for row in sheet.iter_rows():
+            for cell in row:
+                keep_as_text(cell)
     buffer = BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -7,6 +7,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 KINDS = ("day", "week", "month")
+# The days reports are made for. Far outside them calendar arithmetic and time zones overflow
+# (0001-01-01 has no day before it in UTC), and nothing GridDesk recorded lies there.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+
+
+class DayOutOfRange(ValueError):
+    """A report asked for a day outside FIRST_DAY..LAST_DAY."""
+
+    def __init__(self, day: date) -> None:
+        super().__init__(f"date {day.isoformat()} is out of range: reports cover {FIRST_DAY} to {LAST_DAY}")
+        self.day = day
 
 
 @dataclass(frozen=True)
@@ -24,7 +35,9 @@ class Period:
 
 
 def period_for(kind: str, day: date) -> Period:
-    """The day, week (from Monday) or month that contains `day`."""
+    """The day, week (from Monday) or month that contains `day`; DayOutOfRange far in the past or future."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise DayOutOfRange(day)
     if kind == "day":
         return Period(kind, day, day + timedelta(days=1), _day_label(day))
     if kind == "week":
@@ -41,6 +54,12 @@ def period_for(kind: str, day: date) -> Period:
 def previous_period(period: Period) -> Period:
     """The period of the same kind just before this one."""
     return period_for(period.kind, period.start - timedelta(days=1))
+
+
+def neighbour(period: Period, step: int) -> Period | None:
+    """The period before (-1) or after (+1) this one; None past FIRST_DAY or LAST_DAY."""
+    day = period.start - timedelta(days=1) if step < 0 else period.end
+    return period_for(period.kind, day) if FIRST_DAY <= day <= LAST_DAY else None
 
 
 def latest_due(kind: str, now: datetime, timezone: str, push_minute: int) -> Period:

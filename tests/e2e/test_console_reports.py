@@ -69,3 +69,20 @@ def test_the_community_report_downloads_as_xlsx_with_a_row_per_grid(app, wechat,
     assert scopes == ["幸福里社区", "第一网格", "第二网格", "第三网格"]
     opened = summary[0].index("新增工单")
     assert [row[opened] for row in summary[1:]] == [2, 1, 0, 1]
+
+
+def test_dates_at_the_ends_of_the_calendar_are_refused_with_a_reason(app, accounts) -> None:
+    client = app.test_client()
+    sign_in(client, "duty")
+    for day in ("0001-01-01", "0001-01-07", "9999-12-31"):
+        for period in ("day", "week", "month"):
+            for path in ("/console/reports", "/console/reports.xlsx"):
+                page = client.get(f"{path}?scope=community&period={period}&date={day}")
+                assert page.status_code == 400, (path, period, day)
+                assert "日期超出范围" in text(page) and "1970-01-01 至 2999-12-31" in text(page)
+    assert "日期格式不对" in text(client.get("/console/reports?date=2026-13-01"))
+    first = client.get("/console/reports?scope=community&period=month&date=1970-01-01")
+    last = client.get("/console/reports?scope=community&period=week&date=2999-12-31")
+    assert first.status_code == last.status_code == 200
+    assert "上一月" not in text(first) and "下一月" in text(first)
+    assert "上一周" in text(last) and "下一周" not in text(last)

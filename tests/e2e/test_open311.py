@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree
@@ -23,7 +25,7 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.dispatcher import dispatch_due
 from bot.messenger import ConsoleMessenger
-from config.settings import Settings
+from config.settings import Settings, load_settings
 from storage.db import transaction
 from storage.models import InboundMessage, Resident, Ticket
 from tests.conftest import make_settings, pushes, tickets
@@ -224,10 +226,27 @@ def test_the_discovery_file_points_at_the_v2_endpoint(client) -> None:
     assert set(found) == {"changeset", "contact", "key_service", "endpoints"}
     (endpoint,) = found["endpoints"]
     assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
-    assert endpoint["url"].endswith("/open311/v2") and endpoint["type"] == "production"
+    assert endpoint["url"] == "http://127.0.0.1:5000/open311/v2" and endpoint["type"] == "production"
     assert set(endpoint["formats"]) == {"text/xml", "application/json"}
     tree = ElementTree.fromstring(client.get("/open311/discovery.xml").get_data())
     assert [f.text for f in tree.iter("format")] == endpoint["formats"]
+
+
+def test_the_discovery_file_names_the_configured_address_never_the_requests_host(
+    tmp_path, factory, classifier, clock
+) -> None:
+    """A forged Host (or X-Forwarded-Host) must not send clients of a cached discovery file elsewhere."""
+    public = make_settings(tmp_path, GRIDDESK_OPEN311_PUBLIC_BASE_URL="https://griddesk.example.org/")
+    console_only = make_settings(tmp_path, GRIDDESK_CONSOLE_BASE_URL="https://wangge.example.org")
+    for configured, expected in (
+        (public, "https://griddesk.example.org"),
+        (console_only, "https://wangge.example.org"),
+    ):
+        client = create_app(configured, factory, classifier, clock).test_client()
+        forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"}
+        for fmt in ("json", "xml"):
+            body = client.get(f"/open311/discovery.{fmt}", headers=forged).get_data(as_text=True)
+            assert f"{expected}/open311/v2" in body and "evil.example" not in body
 
 
 # Requests from WeChat, read back
@@ -254,6 +273,27 @@ def test_wechat_tickets_are_published_without_anything_personal(client, wechat: 
     for private in (2, 3, 5):
         error(client.get(f"/open311/v2/requests/{private}.json"), 404)
     assert ids(get_requests(client, service_request_id="1,2,3,4,5")) == [1, 4]
+
+
+def test_phones_and_rooms_read_out_in_chinese_numerals_are_not_published(client, wechat, clock) -> None:
+    """Voice transcripts write numbers as words; the worker's note too. None of them leaves."""
+    voice = "我是三号楼二单元三零一的,厨房水龙头坏了,电话幺三八 一二三四 五六七八"
+    wechat.reply(wechat.post(ZHANG, "voice", MediaId="voice-1", Format="amr", Recognition=voice))
+    wechat.say(LIU, "楼道灯不亮了,我住五号楼一单元五〇二,手机138一二三四5678")
+    wechat.say(WANG, "签收 1")
+    wechat.say(WANG, "进度 1 已打一三八零零零零零一零一联系,去三零一看过了")
+    clock.advance(minutes=5)
+    rows = {row["service_request_id"]: row for row in get_requests(client)}
+    assert rows["1"]["description"] == "我是三号楼*单元***的,厨房水龙头坏了,电话*** **** ****"
+    assert rows["1"]["status_notes"] == "处理中:已打***********联系,去***看过了"
+    assert rows["2"]["description"] == "楼道灯不亮了,我住五号楼*单元***,手机***********"
+    bodies = "".join(
+        client.get(f"/open311/v2/requests{path}.{fmt}").get_data(as_text=True)
+        for path in ("", "/1", "/2")
+        for fmt in ("json", "xml")
+    )
+    for spoken in ("三零一", "五〇二", "幺三八", "一二三四", "五六七八", "一三八零"):
+        assert spoken not in bodies
 
 
 def test_states_become_open_or_closed_with_the_workers_notes(client, wechat: WeChatServer, clock) -> None:
@@ -310,6 +350,35 @@ def test_bad_dates_are_refused(client) -> None:
     assert "90" in refusal(start_date="2026-01-01T00:00:00Z", end_date="2026-06-01T00:00:00Z")
     assert "end_date" in refusal(start_date="2026-06-01T00:00:00Z", end_date="2026-05-01T00:00:00Z")
     assert "start_date" in refusal("xml", start_date="yesterday")
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_dates_at_the_ends_of_the_calendar_are_refused_not_a_crash(client, fmt: str) -> None:
+    """0001-01-01 has no day before it and 9999-12-31 no window after it: both are 400, never 500."""
+    for dates in (
+        {"start_date": "0001-01-01"},
+        {"end_date": "0001-01-01"},
+        {"start_date": "9999-12-31"},
+        {"end_date": "9999-12-31T23:59:59-12:00"},
+        {"start_date": "0001-01-01T00:00:00Z", "end_date": "0001-01-02T00:00:00Z"},
+        {"start_date": "9999-12-30", "end_date": "9999-12-31"},
+    ):
+        response = client.get(f"/open311/v2/requests.{fmt}", query_string=dates)
+        description = error(response, 400, fmt)
+        assert (
+            next(iter(dates)) in description and "1970-01-01" in description and "2999-12-31" in description
+        )
+    assert get_requests(client, start_date="1970-01-01", end_date="1970-03-01") == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_request_numbers_past_64_bits_are_not_found(client, wechat: WeChatServer, fmt: str) -> None:
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    for number in ("2147483648", "9223372036854775807", "9223372036854775808", "9" * 30, "1" * 5000):
+        assert number[:20] in error(client.get(f"/open311/v2/requests/{number}.{fmt}"), 404, fmt)
+    huge = ",".join(["1", "2147483648", "9223372036854775808", "9" * 5000])
+    assert ids(get_requests(client, service_request_id=huge)) == [1]
+    assert get_requests(client, service_request_id="18446744073709551616") == []
 
 
 def test_status_service_code_and_id_filters(client, wechat: WeChatServer) -> None:
@@ -445,6 +514,72 @@ def test_filing_needs_a_valid_key(client, factory) -> None:
     error(file(client, api_key="wrong-key-000000"), 403)
     error(file(client, "xml", api_key=""), 403, "xml")
     assert tickets(factory) == []
+
+
+def test_a_key_in_the_url_is_refused_the_form_field_or_header_is_taken(client, factory) -> None:
+    """Query strings are logged by every proxy on the way: a key there is refused, even a right one."""
+    form = {"service_code": "repair.water", "address_string": "幸福里社区3号楼"}
+    for fmt in ("json", "xml"):
+        in_url = client.post(f"/open311/v2/requests.{fmt}?api_key={API_KEY}", data=form)
+        description = error(in_url, 400, fmt)
+        assert "api_key" in description and "POST 表单" in description and "X-Api-Key" in description
+        assert API_KEY not in in_url.get_data(as_text=True)
+    assert "api_key" in error(client.get(f"/open311/v2/requests.json?api_key={API_KEY}"), 400)
+    assert tickets(factory) == []
+    by_header = client.post("/open311/v2/requests.json", data=form, headers={"X-Api-Key": API_KEY})
+    assert by_header.status_code == 200 and by_header.get_json()[0]["service_request_id"] == "1"
+    error(client.post("/open311/v2/requests.json", data=form, headers={"X-Api-Key": "wrong-key-000000"}), 403)
+    assert [t.id for t in tickets(factory)] == [1]
+
+
+def filing_app(tmp_path, factory, classifier, clock, per_minute: int) -> Flask:
+    """A web process of its own on the shared database, with two clients and a POST limit."""
+    keys = f"city12345:{API_KEY},district:other-key-67890"
+    limited = make_settings(
+        tmp_path, GRIDDESK_OPEN311_API_KEYS=keys, GRIDDESK_OPEN311_POSTS_PER_MINUTE=str(per_minute)
+    )
+    return create_app(limited, factory, classifier, clock)
+
+
+def test_a_client_filing_too_fast_gets_429_with_retry_after(tmp_path, factory, classifier, clock) -> None:
+    """The limit is per client and shared by every web process: the count lives in the database."""
+    first = filing_app(tmp_path, factory, classifier, clock, per_minute=3).test_client()
+    second = filing_app(tmp_path, factory, classifier, clock, per_minute=3).test_client()
+    assert file(first).status_code == file(second).status_code == 200
+    clock.advance(seconds=20)
+    assert file(first, "xml").status_code == 200
+    clock.advance(seconds=10)
+    for client, fmt in ((second, "json"), (first, "xml")):
+        refused = file(client, fmt, description="又漏水了")
+        assert "每分钟最多提交 3 次" in error(refused, 429, fmt) and "30 秒后再试" in error(refused, 429, fmt)
+        assert refused.headers["Retry-After"] == "30"
+    assert [t.id for t in tickets(factory)] == [1, 2, 3] and len(pushes(factory)) == 3
+    other_client = file(second, api_key="other-key-67890")
+    assert other_client.status_code == 200  # another client's minute is its own
+    clock.advance(seconds=30)
+    assert file(second).status_code == 200  # a new minute
+    assert len(tickets(factory)) == 5
+    assert load_settings(environ={}).open311.posts_per_minute == 30
+
+
+def test_simultaneous_posts_from_two_processes_never_exceed_the_limit(
+    tmp_path, factory, classifier, clock
+) -> None:
+    """Twenty POSTs at once through two real servers: exactly the limit get through."""
+    apps = [filing_app(tmp_path, factory, classifier, clock, per_minute=5) for _ in range(2)]
+    form = {"api_key": API_KEY, "service_code": "repair.water", "address_string": "幸福里社区3号楼"}
+    with on_loopback(apps[0]) as one, on_loopback(apps[1]) as two:
+        urls = [f"{base}/open311/v2/requests.json" for base in (one, two)] * 10
+        start = threading.Barrier(len(urls))
+
+        def post(url: str) -> int:
+            start.wait()
+            return requests.post(url, data=form, timeout=30).status_code
+
+        with ThreadPoolExecutor(len(urls)) as pool:
+            statuses = sorted(pool.map(post, urls))
+    assert statuses == [200] * 5 + [429] * 15
+    assert len(tickets(factory)) == 5
 
 
 BAD_REQUESTS = [  # fields changed from a good request, the HTTP status, a word the description names

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import command_env
+from tests.integration.test_register import ROW, bomb_xlsx
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "姓名,电话,楼号,单元,房号,户别,是否独居,签到时间,家属姓名,家属关系,家属电话"
@@ -86,6 +87,23 @@ def test_an_unreadable_file_exits_2(tmp_path, env, content, message) -> None:
 
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_zip_bomb_workbook_is_refused_in_one_line_and_nothing_is_imported(tmp_path, env) -> None:
+    """A few hundred KB that unpack to 146 MB (the attack took 10 minutes and more): refused unread."""
+    bomb = bomb_xlsx(tmp_path / "台账.xlsx", rows=1_500_000, row_xml=ROW)
+    before = run(env, "residents", "export").stdout
+
+    refused = run(env, "residents", "import", str(bomb))
+
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.splitlines() == [
+        f"cannot import {bomb}: refused: the file holds 146 MB of data, more than 100 MB"
+    ]
+    assert run(env, "residents", "export").stdout == before
+    allowed_more = {**env, "GRIDDESK_REGISTER_MAX_EXPANDED_MB": "200"}
+    packed = run(allowed_more, "residents", "import", str(bomb))
+    assert packed.returncode == 2 and "xl/worksheets/sheet1.xml unpacks" in packed.stderr
 
 
 def test_a_live_community_is_loaded_from_a_file(tmp_path: Path) -> None:

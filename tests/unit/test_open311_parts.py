@@ -24,7 +24,7 @@ TZ = "Asia/Shanghai"
         ("电话 138-0000-0101 或 138 0000 0101", "电话 ***-****-**** 或 *** **** ****"),
         ("全角１３８０００００１０１", "全角***********"),
         ("3号楼2单元301漏水", "3号楼*单元***漏水"),
-        ("三号楼二单元三零一", "三号楼*单元三零一"),
+        ("三号楼二单元三零一", "三号楼*单元***"),
         ("邮箱 zhang.wei+1@example.org 联系", "邮箱 ***@*** 联系"),
         ("1号楼的灯坏了,等了2天", "1号楼的灯坏了,等了2天"),
         ("身份证110101199003071234", "身份证******************"),
@@ -32,6 +32,28 @@ TZ = "Asia/Shanghai"
 )
 def test_public_text_hides_numbers_units_and_mail(text: str, public: str) -> None:
     assert public_text(text) == public
+
+
+@pytest.mark.parametrize(
+    ("transcript", "public"),
+    [
+        ("电话一三八一二三四五六七八", "电话***********"),
+        ("你打我电话幺三八幺二三四五六七八就行", "你打我电话***********就行"),
+        ("我住三号楼二单元三零一,水管漏了", "我住三号楼*单元***,水管漏了"),
+        ("号码是138一二三四5678", "号码是***********"),
+        ("电话：一三八 一二三四 五六七八", "电话：*** **** ****"),
+        ("一三八-一二三四-五六七八", "***-****-****"),
+        ("我家是三〇二,两单元", "我家是***,*单元"),
+        ("座机零一零 六二三四五六七八", "座机*** ********"),
+        ("五号楼十二单元三百零一室漏水", "五号楼**单元****室漏水"),
+        ("全角１３８一二三四５６７８", "全角***********"),
+        # Counts, ages and layouts people say every day stay readable.
+        ("漏了三四天了,我八十二岁了,家里两室一厅", "漏了三四天了,我八十二岁了,家里两室一厅"),
+    ],
+)
+def test_public_text_hides_numbers_read_out_in_chinese(transcript: str, public: str) -> None:
+    """Voice transcripts give phones and rooms in Chinese numerals: they are starred like digits."""
+    assert public_text(transcript) == public
 
 
 def test_public_text_masks_the_names_it_is_given_longest_first() -> None:
@@ -94,6 +116,16 @@ def test_api_keys_name_their_clients_and_stay_out_of_repr() -> None:
     with pytest.raises(SettingsError, match="api_keys"):
         load_settings(environ={"GRIDDESK_OPEN311_API_KEYS": "city:short"})
     assert load_settings(environ={}).open311.window_days == timedelta(days=90).days
+
+
+def test_the_public_address_and_the_post_limit_are_checked_at_start() -> None:
+    settings = load_settings(environ={"GRIDDESK_OPEN311_PUBLIC_BASE_URL": "https://griddesk.example.org/"})
+    assert settings.open311.public_base_url == "https://griddesk.example.org"
+    for bad in ("griddesk.example.org", "https://griddesk.example.org/?next=x", "javascript:alert(1)"):
+        with pytest.raises(SettingsError, match=r"open311\.public_base_url"):
+            load_settings(environ={"GRIDDESK_OPEN311_PUBLIC_BASE_URL": bad})
+    with pytest.raises(SettingsError, match=r"open311\.posts_per_minute"):
+        load_settings(environ={"GRIDDESK_OPEN311_POSTS_PER_MINUTE": "-1"})
 
 
 def test_xml_leaves_out_characters_xml_cannot_carry() -> None:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy.orm import Session
 
 from bot.console.web import console, page, staff
 from handlers.reports import (
+    FIRST_DAY,
     KINDS,
+    LAST_DAY,
     Period,
     Report,
     Scope,
     build_report,
     local_today,
+    neighbour,
     percent,
     period_for,
     report_xlsx,
@@ -42,6 +45,10 @@ class Choice:
     period: Period
 
 
+class BadChoice(Exception):
+    """The query string asks for something that cannot be shown; the message says what, in Chinese."""
+
+
 @dataclass(frozen=True)
 class Bar:
     """One row of a bar chart: a label, a value, its width in percent of the longest bar, and a caption."""
@@ -52,11 +59,14 @@ class Bar:
     caption: str
 
 
-def report_page() -> str:
+def report_page() -> str | tuple[str, int]:
     """The report with its figures as tiles and bars, links to the periods around it, and the download."""
     app = console()
     with transaction(app.factory) as session:
-        choice = _choice(session)
+        try:
+            choice = _choice(session)
+        except BadChoice as refused:
+            return _refusal(refused)
         report = build_report(session, app.settings, choice.scope, choice.period, app.clock())
     return page(
         "reports.html",
@@ -71,12 +81,15 @@ def report_page() -> str:
     )
 
 
-def report_download() -> Response:
+def report_download() -> Response | tuple[str, int]:
     """The same report as XLSX; the community's comes with one row per grid as well."""
     app = console()
     now = app.clock()
     with transaction(app.factory) as session:
-        choice = _choice(session)
+        try:
+            choice = _choice(session)
+        except BadChoice as refused:
+            return _refusal(refused)
         scopes = [choice.scope]
         if choice.scope.grid_code is None:
             scopes += [s for s in choice.scopes if s.grid_code is not None]
@@ -89,8 +102,13 @@ def report_download() -> Response:
     )
 
 
+def _refusal(refused: BadChoice) -> tuple[str, int]:
+    """A 400 page that says what was wrong with the request."""
+    return render_template("console/error.html", message=str(refused), code=400), 400
+
+
 def _choice(session: Session) -> Choice:
-    """Read scope, period and date; a scope the person may not read is not found."""
+    """Read scope, period and date; a scope the person may not read is not found, a bad date is 400."""
     app, me = console(), staff()
     worker = session.get(Worker, me.worker_id)
     if worker is None:
@@ -104,7 +122,7 @@ def _choice(session: Session) -> Choice:
         abort(404)
     kind = request.args.get("period", "day")
     if kind not in KINDS:
-        abort(400)
+        raise BadChoice("报表周期只能是日报、周报或月报。")
     day = _day(request.args.get("date"), local_today(app.clock(), app.settings.timezone))
     return Choice(scope, scopes, period_for(kind, day))
 
@@ -113,15 +131,18 @@ def _day(text: str | None, today: date) -> date:
     if not text:
         return today
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        abort(400)
+        raise BadChoice(f"日期格式不对:{text[:20]},请写成 2026-11-23 这样。") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadChoice(f"日期超出范围:报表只能查看 {FIRST_DAY} 至 {LAST_DAY} 之间的日期。")
+    return day
 
 
-def _shifted(period: Period, step: int) -> str:
-    """The first day of the period before (-1) or after (+1)."""
-    day = period.start - timedelta(days=1) if step < 0 else period.end
-    return period_for(period.kind, day).start.isoformat()
+def _shifted(period: Period, step: int) -> str | None:
+    """The first day of the period before (-1) or after (+1); None at the edge of the calendar."""
+    other = neighbour(period, step)
+    return other.start.isoformat() if other else None
 
 
 def _category_bars(report: Report) -> list[tuple[Bar, Bar]]:
