@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import requests
 from flask import Flask
@@ -275,7 +276,7 @@ def routing_command(settings: Settings, args: argparse.Namespace) -> int:
     runtime = open_runtime(settings)
     try:
         with transaction(runtime.factory) as session:
-            for line in recategorised_lines(session, since=args.since):
+            for line in recategorised_lines(session, args.since, ZoneInfo(settings.timezone)):
                 print(line)
     finally:
         runtime.engine.dispose()  # called in-process too (tests, scripts): no connection left open

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 
 from sqlalchemy import select
@@ -179,8 +179,11 @@ def train_emergency_model(rules: IntentClassifier, examples: list[Example], budg
     return Training(train(samples, threshold=chosen), tuple(lines))
 
 
-def recategorised_lines(session: Session, since: date | None = None) -> Iterator[str]:
-    """Each ticket staff recategorised: the resident's first words and the category it ended in, masked."""
+def recategorised_lines(session: Session, since: date | None = None, timezone: tzinfo = UTC) -> Iterator[str]:
+    """Each ticket staff recategorised: the resident's first words and the category it ended in, masked.
+
+    `since` is a day in the community's `timezone`.
+    """
     query = (
         select(Ticket)
         .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
@@ -190,7 +193,7 @@ def recategorised_lines(session: Session, since: date | None = None) -> Iterator
         .order_by(Ticket.id)
     )
     if since is not None:
-        query = query.where(TicketEvent.created_at >= datetime.combine(since, time.min))
+        query = query.where(TicketEvent.created_at >= datetime.combine(since, time.min, tzinfo=timezone))
     for ticket in session.scalars(query):
         first = session.scalars(
             select(InboundMessage.content)

@@ -118,3 +118,7 @@ def test_a_leader_recategorises_a_ticket_to_emergency_and_everyone_is_paged(
     line = capsys.readouterr().out.strip()
     assert line.split("\t")[1] == "emergency" and "我爸这两天一直不太对劲" in line
     assert "13912345678" not in line  # the export is masked
+    assert main(["routing", "misses", "--since", "2000-01-01"]) == 0
+    assert capsys.readouterr().out.strip() == line
+    assert main(["routing", "misses", "--since", "2999-01-01"]) == 0
+    assert capsys.readouterr().out == ""
