@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.emergency_model import KEEP_ABOVE, ModelError, features, load_model, train
+from bot.emergency_model import FORMAT_VERSION, KEEP_ABOVE, ModelError, features, load_model, train
 from bot.intents import IntentRulesError, load_classifier
 from bot.normalize import normalize
 
@@ -33,6 +33,17 @@ def test_features_are_the_character_ngrams() -> None:
     assert features("着火了") == {"着", "火", "了", "着火", "火了", "着火了"}
 
 
+def test_a_phone_number_is_one_mark_in_digits_or_chinese_numerals() -> None:
+    assert features("电话一三八一二三四五六七八") == features("电话13812345678") == features("电话#")
+    assert "120" in features("打120")  # short numbers still count: 120, 119, 110
+
+
+def test_a_leak_with_a_phone_read_out_in_chinese_is_not_an_emergency() -> None:
+    shipped = load_classifier(RULES, RULES.parent / "emergency-model.json")
+    assert shipped.classify("卫生间水管漏水了,电话一三八一二三四五六七八").category == "repair"
+    assert shipped.classify("我爸摔倒了起不来 电话一三八一二三四五六七八").category == "emergency"
+
+
 def test_the_same_data_trains_the_same_model_and_it_separates_what_it_saw() -> None:
     first, second = train(SAMPLES, threshold=0.5), train(SAMPLES, threshold=0.5)
     assert first == second
@@ -56,9 +67,12 @@ def test_saved_models_keep_only_weights_that_matter_and_load_back(tmp_path: Path
     ("body", "message"),
     [
         ("not json", "cannot read"),
-        ('{"format": 2, "weights": {}, "bias": 0, "threshold": 0.5}', "not an emergency model of format 1"),
-        ('{"format": 1, "weights": [], "bias": 0, "threshold": 0.5}', "malformed"),
-        ('{"format": 1, "weights": {}, "bias": 0, "threshold": 1.5}', "threshold must be between 0 and 1"),
+        ('{"format": 1, "weights": {}, "bias": 0, "threshold": 0.5}', "not an emergency model of format 2"),
+        ('{"format": 2, "weights": [], "bias": 0, "threshold": 0.5}', "malformed"),
+        (
+            '{"format": 2, "weights": {}, "bias": 0, "threshold": 1.5}',
+            "threshold must be between 0 and 1",
+        ),
     ],
 )
 def test_a_broken_model_file_stops_start_up_with_a_clear_error(
@@ -74,7 +88,7 @@ def test_a_broken_model_file_stops_start_up_with_a_clear_error(
 
 def test_the_model_raises_what_the_rules_miss_and_says_so(tmp_path: Path) -> None:
     path = tmp_path / "model.json"
-    body = {"format": 1, "bias": -3.0, "threshold": 0.9, "weights": {"不对劲": 8.0}}
+    body = {"format": FORMAT_VERSION, "bias": -3.0, "threshold": 0.9, "weights": {"不对劲": 8.0}}
     path.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
     without, with_model = load_classifier(RULES), load_classifier(RULES, path)
     text = "我爸今天有点不对劲"
