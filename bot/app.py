@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.console.web import register_console
+from bot.freshness import RequestGuard
 from bot.inbox import InboundRecord, receive
 from bot.intents import IntentClassifier
 from bot.open311 import make_open311
@@ -45,7 +46,8 @@ def create_app(
     def process(record: InboundRecord) -> str | None:
         return receive(session_factory, record, handle, clock())
 
-    app.register_blueprint(make_webhook(settings.wechat, process))
+    guard = RequestGuard(session_factory, clock, settings.webhook)
+    app.register_blueprint(make_webhook(settings.wechat, guard, process))
     app.register_blueprint(make_open311(settings, session_factory, classifier, clock))
     register_console(app, settings, session_factory, classifier, clock)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", content_type="text/plain"))
