@@ -22,7 +22,7 @@ from config.settings import WebhookSettings
 from storage.nonces import forget_expired_nonces, remember_nonce
 
 # WeChat sends Unix seconds and a short numeric nonce; anything else was not signed by WeChat's servers.
-TIMESTAMP = re.compile(r"\d{1,12}")
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
 NONCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 Clock = Callable[[], datetime]
