@@ -54,7 +54,8 @@ def measure(url: str, size: int, delay: float) -> tuple[float, float, str]:
         client = app.test_client()
 
         def send(openid: str, text: str, msg_id: int) -> tuple[float, str]:
-            signed = sign(settings.wechat.token, text_xml(openid, text, msg_id=msg_id))
+            body = text_xml(openid, text, msg_id=msg_id)
+            signed = sign(settings.wechat.token, body, timestamp=int(MORNING.timestamp()))
             started = time.perf_counter()
             response = client.post("/wechat", query_string=signed.params, data=signed.body)
             return time.perf_counter() - started, read_reply(response.get_data(as_text=True)) or ""

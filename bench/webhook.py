@@ -244,6 +244,8 @@ def server_env(database_url: str, credentials: Credentials) -> dict[str, str]:
         # No quiet hours, so the check-in ping goes out whatever the time of day the bench runs.
         "GRIDDESK_CHECKINS_QUIET_START": "00:00",
         "GRIDDESK_CHECKINS_QUIET_END": "00:00",
+        # Every shot is signed when the load is planned, before the database is built: the widest window.
+        "GRIDDESK_WEBHOOK_TIMESTAMP_WINDOW_SECONDS": "3600",
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from bot.console.web import register_console
+from bot.freshness import RequestGuard
 from bot.inbox import InboundRecord, receive
 from bot.intents import IntentClassifier
 from bot.open311 import make_open311
@@ -62,9 +63,13 @@ def create_app(
     def reply_offline(record: InboundRecord) -> str | None:
         return offline_reply(record, classifier, settings.duty_phone)
 
+    guard = RequestGuard(session_factory, clock, settings.webhook)
     spool = Spool(settings.spool.dir, settings.database_url)
-    app.register_blueprint(make_webhook(settings.wechat, with_spool(process, spool, reply_offline, clock)))
-    app.extensions[SPOOL_REPLAYER] = SpoolReplayer(spool, session_factory, handle, clock, settings.timezone)
+    process_or_keep = with_spool(process, spool, reply_offline, clock)
+    app.register_blueprint(make_webhook(settings.wechat, guard, process_or_keep))
+    app.extensions[SPOOL_REPLAYER] = SpoolReplayer(
+        spool, session_factory, handle, clock, settings.timezone, guard.settle
+    )
     app.register_blueprint(make_open311(settings, session_factory, classifier, clock))
     register_console(app, settings, session_factory, classifier, clock)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", content_type="text/plain"))

@@ -63,40 +63,90 @@ class InboundRecord:
 
 
 def record_from_wechat(message: Any, raw: str) -> InboundRecord:
-    """Read a wechatpy message or event into an InboundRecord; MalformedMessage if it lacks its keys."""
-    try:
-        openid, created = message.source, message.time
-        msg_id = message.id
-        msg_type = message.type
-    except (TypeError, ValueError) as exc:
-        raise MalformedMessage(f"bad field: {exc}") from exc
+    """Read a wechatpy message or event into an InboundRecord; MalformedMessage for what WeChat never sends.
+
+    Every field fits its column (storage/models.py) when stored: a value WeChat never sends that long is
+    refused, one it may (a location's label, a menu or QR code key) is cut to fit.
+    """
+    openid = _text(message, "source", "FromUserName", refuse_over=_width("openid"))
+    created = _field(message, "time", "CreateTime")
+    msg_id = _field(message, "id", "MsgId")
     if not openid or not created:
         raise MalformedMessage("FromUserName and CreateTime are required")
+    if not 0 < created < LATEST_CREATE_TIME:
+        raise MalformedMessage("CreateTime is not a time")
+    if msg_id and not 0 < msg_id < 2**64:
+        raise MalformedMessage("MsgId is not a 64-bit number")
+    msg_type = message.type
     event = getattr(message, "event", None) or None
     key = f"msg:{msg_id}" if msg_id else f"evt:{openid}:{created}:{event or msg_type}"
+    content = _text(message, "content", "Content") or _text(message, "recognition", "Recognition")
+    event_key = _text(message, "key", "EventKey", cut_to=_width("event_key")) or _text(
+        message, "scene_id", "EventKey", cut_to=_width("event_key")
+    )
     return InboundRecord(
         dedup_key=key,
         openid=openid,
         msg_type=msg_type,
         raw=raw,
-        content=getattr(message, "content", None) or getattr(message, "recognition", None),
-        media_id=getattr(message, "media_id", None),
+        content=content,
+        media_id=_text(message, "media_id", "MediaId", refuse_over=_width("media_id")),
         event=event,
-        event_key=getattr(message, "key", None) or getattr(message, "scene_id", None),
-        latitude=_float(message, "location_x", "latitude"),
-        longitude=_float(message, "location_y", "longitude"),
-        label=getattr(message, "label", None),
+        event_key=event_key,
+        latitude=_degrees(message, 90, ("location_x", "Location_X"), ("latitude", "Latitude")),
+        longitude=_degrees(message, 180, ("location_y", "Location_Y"), ("longitude", "Longitude")),
+        label=_text(message, "label", "Label", cut_to=_width("label")),
     )
 
 
-def _float(message: Any, *names: str) -> float | None:
-    for name in names:
-        value = getattr(message, name, None)
-        if value not in (None, ""):
-            try:
-                return float(value)
-            except ValueError as exc:
-                raise MalformedMessage(f"{name} is not a number") from exc
+# Unix seconds up to the year 2286: keeps an event's de-duplication key within its column.
+LATEST_CREATE_TIME = 10**10
+
+
+def _width(column: str) -> int:
+    """The length of an inbound_messages column."""
+    return InboundMessage.__table__.c[column].type.length
+
+
+def _field(message: Any, attr: str, name: str) -> Any:
+    """A field as wechatpy reads it; MalformedMessage when it is doubled, has markup or cannot be read."""
+    try:
+        value = getattr(message, attr, None)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedMessage(f"bad {name}") from exc
+    if isinstance(value, list):
+        raise MalformedMessage(f"duplicated element {name}")
+    if isinstance(value, dict):
+        raise MalformedMessage(f"{name} must be plain text")
+    return value
+
+
+def _text(
+    message: Any, attr: str, name: str, *, refuse_over: int | None = None, cut_to: int | None = None
+) -> str | None:
+    """A text field or None; longer than `refuse_over`: MalformedMessage; longer than `cut_to`: cut."""
+    value = _field(message, attr, name)
+    if value in (None, ""):
+        return None
+    value = str(value)
+    if refuse_over is not None and len(value) > refuse_over:
+        raise MalformedMessage(f"{name} is longer than {refuse_over} characters")
+    return value[:cut_to] if cut_to is not None else value
+
+
+def _degrees(message: Any, bound: float, *fields: tuple[str, str]) -> float | None:
+    """A latitude or longitude within ±bound: the first of the (attribute, element name) fields present."""
+    for attr, name in fields:
+        value = _field(message, attr, name)
+        if value in (None, ""):
+            continue
+        try:
+            degrees = float(value)
+        except ValueError as exc:
+            raise MalformedMessage(f"{name} is not a number") from exc
+        if not -bound <= degrees <= bound:  # NaN fails this too
+            raise MalformedMessage(f"{name} is out of range")
+        return degrees
     return None
 
 

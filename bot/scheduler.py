@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import Clock
 from bot.dispatcher import dispatch_due
+from bot.freshness import prune_nonces
 from bot.intents import IntentClassifier
 from bot.media_store import download_pending_media
 from bot.messenger import Messenger
@@ -33,6 +34,8 @@ CHECKIN_SWEEP_SECONDS = 60.0
 REPORT_PUSH_SECONDS = 60.0
 # WeChat deletes residents' photos and voice after 3 days; a minute's delay costs nothing, a failure retries.
 MEDIA_DOWNLOAD_SECONDS = 60.0
+# Forgetting stale webhook nonces: a few rows a minute, cheap to delete, harmless to keep a while longer.
+NONCE_PRUNE_SECONDS = 60.0
 # How long a sweep's lease lasts: longer than a sweep takes; a dead process holds it up this long at most.
 # A sweep that outlasts it may overlap another process's run, which its conditional updates tolerate.
 SWEEP_LEASE_SECONDS = 120.0
@@ -90,6 +93,10 @@ def build_scheduler(
         if result.total:
             log.info("retention sweep erased: %s", result.summary())
 
+    def forget_stale_nonces() -> None:
+        pruned = prune_nonces(factory, settings.webhook, clock())
+        log.debug("webhook nonces: %s stale ones forgotten", pruned)
+
     every = _interval_adder(scheduler, leases)
     # Outbox rows carry their own leases too; the job lease only spares rival dispatchers a wasted run.
     every(
@@ -108,6 +115,7 @@ def build_scheduler(
         retention_sweep,
         RETENTION_LEASE_SECONDS,
     )
+    every("webhook-nonces", NONCE_PRUNE_SECONDS, forget_stale_nonces)
     if not settings.sandbox:
         _add_media_downloads(every, settings, factory, clock)
     return scheduler

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import secrets
 import time
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
@@ -32,12 +33,19 @@ def signature(token: str, timestamp: str, nonce: str, *extra: str) -> str:
     return hashlib.sha1("".join(sorted([token, timestamp, nonce, *extra])).encode()).hexdigest()
 
 
-def verification_params(token: str, echostr: str = "griddesk-echo") -> dict[str, str]:
-    """The GET query WeChat sends when the Official Account's server URL is saved."""
-    timestamp, nonce = str(int(time.time())), "verify"
+def fresh_nonce() -> str:
+    """A nonce like WeChat's: ten random digits."""
+    return str(secrets.randbelow(9 * 10**9) + 10**9)
+
+
+def verification_params(
+    token: str, echostr: str = "griddesk-echo", *, timestamp: int | None = None
+) -> dict[str, str]:
+    """The GET query WeChat sends when the Official Account's server URL is saved (now, or at `timestamp`)."""
+    stamp, nonce = _unix_time(timestamp), fresh_nonce()
     return {
-        "signature": signature(token, timestamp, nonce),
-        "timestamp": timestamp,
+        "signature": signature(token, stamp, nonce),
+        "timestamp": stamp,
         "nonce": nonce,
         "echostr": echostr,
     }
@@ -70,24 +78,30 @@ def text_xml(openid: str, text: str, **kwargs: int) -> str:
 
 
 def sign(
-    token: str, body: str, *, aes_key: str = "", appid: str = "", nonce: str = "griddesk"
+    token: str,
+    body: str,
+    *,
+    aes_key: str = "",
+    appid: str = "",
+    nonce: str | None = None,
+    timestamp: int | None = None,
 ) -> SignedRequest:
-    """Sign a body as WeChat does; with an EncodingAESKey, encrypt it in safe mode too."""
-    timestamp = str(int(time.time()))
+    """Sign a body as WeChat does, now (or at `timestamp`) with a fresh nonce; encrypt it in safe mode."""
+    nonce, stamp = nonce or fresh_nonce(), _unix_time(timestamp)
     params = {
-        "signature": signature(token, timestamp, nonce),
-        "timestamp": timestamp,
+        "signature": signature(token, stamp, nonce),
+        "timestamp": stamp,
         "nonce": nonce,
         "openid": _field(body, "FromUserName"),
     }
     msg_id = _msg_id(body)
     if not aes_key:
         return SignedRequest(params, body, msg_id)
-    envelope = WeChatCrypto(token, aes_key, appid).encrypt_message(body, nonce, timestamp)
+    envelope = WeChatCrypto(token, aes_key, appid).encrypt_message(body, nonce, stamp)
     encrypt = _field(envelope, "Encrypt")
     to_user = f"<ToUserName><![CDATA[{OFFICIAL_ACCOUNT}]]></ToUserName>"
     inbound = f"<xml>{to_user}<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
-    params |= {"encrypt_type": "aes", "msg_signature": signature(token, timestamp, nonce, encrypt)}
+    params |= {"encrypt_type": "aes", "msg_signature": signature(token, stamp, nonce, encrypt)}
     return SignedRequest(params, inbound, msg_id)
 
 
@@ -101,6 +115,10 @@ def read_reply(body: str, *, token: str = "", aes_key: str = "", appid: str = ""
     return parse_message(body).content
 
 
+def _unix_time(timestamp: int | None) -> str:
+    return str(int(time.time()) if timestamp is None else timestamp)
+
+
 def _field(xml: str, name: str) -> str:
     """A top-level field's text, or '' when the (possibly malformed) XML lacks it."""
     if f"<{name}>" not in xml or f"</{name}>" not in xml:
@@ -111,4 +129,5 @@ def _field(xml: str, name: str) -> str:
 
 
 def _msg_id(body: str) -> int | None:
-    return int(_field(body, "MsgId")) if "<MsgId>" in body else None
+    msg_id = _field(body, "MsgId")
+    return int(msg_id) if msg_id.isdigit() else None

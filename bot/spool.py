@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.freshness import NonceClaim
 from bot.inbox import Handler, InboundRecord, StorageUnavailable, receive
 from bot.intents import IntentClassifier
 from bot.privacy import mask_openid
@@ -53,6 +54,8 @@ class SpooledMessage:
 
     record: InboundRecord
     received_at: datetime
+    # The nonce claim the database was away for: made at replay, and a reused nonce drops the message.
+    nonce: NonceClaim | None = None
 
 
 @dataclass
@@ -216,6 +219,7 @@ def encode(message: SpooledMessage) -> bytes:
             "v": FORMAT_VERSION,
             "received_at": message.received_at.isoformat(),
             "record": asdict(message.record),
+            "nonce": asdict(message.nonce) if message.nonce else None,
         },
         ensure_ascii=False,
         separators=(",", ":"),
@@ -232,7 +236,9 @@ def decode(line: bytes) -> SpooledMessage:
         raise ValueError("checksum mismatch")
     try:
         value = json.loads(payload)
-        return SpooledMessage(InboundRecord(**value["record"]), datetime.fromisoformat(value["received_at"]))
+        nonce = NonceClaim(**value["nonce"]) if value.get("nonce") else None
+        received_at = datetime.fromisoformat(value["received_at"])
+        return SpooledMessage(InboundRecord(**value["record"]), received_at, nonce)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"unreadable record: {type(exc).__name__}") from exc
 
@@ -300,15 +306,18 @@ def with_spool(
     spool: Spool,
     reply_offline: Callable[[InboundRecord], str | None],
     clock: Callable[[], datetime],
-) -> Callable[[InboundRecord], str | None]:
+) -> Callable[[InboundRecord, NonceClaim | None], str | None]:
     """process, keeping the message in the spool and answering at once when the database is away."""
 
-    def process_or_keep(record: InboundRecord) -> str | None:
+    def process_or_keep(record: InboundRecord, unsettled: NonceClaim | None = None) -> str | None:
         try:
+            if unsettled is not None:
+                # The nonce memory was away a moment ago: store nothing before its claim is made.
+                raise StorageUnavailable("the nonce memory cannot be reached")
             return process(record)
         except StorageUnavailable:
             try:
-                spool.keep(SpooledMessage(record, clock()))
+                spool.keep(SpooledMessage(record, clock(), unsettled))
             except OSError as exc:
                 log.error("spool %s: cannot keep a message either: %s", spool.path, exc)
                 raise StorageUnavailable("neither the database nor the spool took the message") from exc
@@ -338,9 +347,11 @@ class SpoolReplayer:
         handle: Handler,
         clock: Callable[[], datetime],
         timezone: str,
+        settle: Callable[[NonceClaim], bool],
     ) -> None:
         self.spool = spool
         self._factory, self._handle, self._clock, self._timezone = factory, handle, clock, timezone
+        self._settle = settle
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -349,6 +360,15 @@ class SpoolReplayer:
         return self.spool.replay(self._store, lambda: database_up(self._factory))
 
     def _store(self, message: SpooledMessage) -> None:
+        if message.nonce is not None and not self._settle(message.nonce):
+            # A captured query string replayed with another body while the database was away.
+            log.warning(
+                "spool %s: dropped a %s from %s: its nonce came with another message",
+                self.spool.path.name,
+                message.record.msg_type,
+                mask_openid(message.record.openid),
+            )
+            return
         handle = replying_by_push(self._handle, self._clock, self._timezone, message.received_at)
         receive(self._factory, message.record, handle, message.received_at)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from xml.parsers.expat import ExpatError
 
@@ -14,41 +15,54 @@ from wechatpy.parser import parse_message
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
+from bot.freshness import NonceClaim, Refused, RequestGuard
 from bot.inbox import InboundRecord, MalformedMessage, StorageUnavailable, record_from_wechat
 from config.settings import WeChatSettings
 
 log = logging.getLogger(__name__)
 
-Process = Callable[[InboundRecord], "str | None"]
+# A message to store and answer, with its nonce claim when the nonce memory could not be reached.
+Process = Callable[[InboundRecord, "NonceClaim | None"], "str | None"]
 XML = "application/xml; charset=utf-8"
 
 
-def make_webhook(wechat: WeChatSettings, process: Process) -> Blueprint:
+def make_webhook(wechat: WeChatSettings, guard: RequestGuard, process: Process) -> Blueprint:
     """A blueprint serving /wechat for one Official Account, in plaintext or safe (AES) mode."""
     blueprint = Blueprint("wechat", __name__)
     crypto = WeChatCrypto(wechat.token, wechat.aes_key, wechat.appid) if wechat.safe_mode else None
+    plaintext_allowed = not wechat.safe_mode or guard.settings.allow_plaintext_in_safe_mode
 
     @blueprint.get("/wechat")
     def verify_url() -> Response:
-        """WeChat's URL verification: echo echostr when the signature holds."""
-        _require_signature(wechat.token, request.args)
-        return Response(request.args.get("echostr", ""), content_type="text/plain")
+        """WeChat's URL verification: echo echostr when the signature holds and is fresh."""
+        args = request.args
+        with _refusals():
+            guard.check_timestamp(args.get("timestamp", ""), args.get("nonce", ""))
+            _check_signature(wechat.token, args)
+        return Response(args.get("echostr", ""), content_type="text/plain")
 
     @blueprint.post("/wechat")
     def receive_message() -> Response:
-        """One message or event from WeChat."""
-        encrypted = request.args.get("encrypt_type", "raw") == "aes"
-        if not encrypted:
-            _require_signature(wechat.token, request.args)
+        """One message or event from WeChat: fresh, signed, and no replay of a nonce with another body."""
+        args = request.args
+        encrypted = args.get("encrypt_type", "raw") == "aes"
+        with _refusals():
+            if not encrypted and not plaintext_allowed:
+                raise Refused("plaintext refused: safe mode (encrypt_type=aes) is configured")
+            guard.check_timestamp(args.get("timestamp", ""), args.get("nonce", ""))
+            if not encrypted:
+                _check_signature(wechat.token, args)
         body = request.get_data(cache=False)
-        xml = _decrypt(crypto, body, request.args) if encrypted else _text(body)
+        xml = _decrypt(crypto, body, args) if encrypted else _text(body)
         message = _parse(xml)
         try:
             record = record_from_wechat(message, xml)
         except MalformedMessage as exc:
             abort(400, description=str(exc))
+        with _refusals():
+            unsettled = guard.check_nonce(args["timestamp"], args["nonce"], xml)
         try:
-            reply = process(record)
+            reply = process(record, unsettled)
         except StorageUnavailable:
             log.exception("inbound message not stored; WeChat will retry")
             abort(503, description="temporarily unavailable")
@@ -57,11 +71,23 @@ def make_webhook(wechat: WeChatSettings, process: Process) -> Blueprint:
     return blueprint
 
 
-def _require_signature(token: str, args: Mapping[str, str]) -> None:
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A refused check becomes a 403 with its short reason, logged without anything personal."""
+    try:
+        yield
+    except Refused as refused:
+        # Never the query string or the body: WeChat puts the sender's openid in both.
+        detail = f" ({refused.detail})" if refused.detail else ""
+        log.warning("refused %s /wechat from %s: %s%s", request.method, request.remote_addr, refused, detail)
+        abort(403, description=refused.reason)
+
+
+def _check_signature(token: str, args: Mapping[str, str]) -> None:
     try:
         check_signature(token, args.get("signature", ""), args.get("timestamp", ""), args.get("nonce", ""))
     except InvalidSignatureException:
-        abort(403, description="invalid signature")
+        raise Refused("invalid signature") from None
 
 
 def _text(body: bytes) -> str:
@@ -75,17 +101,18 @@ def _decrypt(crypto: WeChatCrypto | None, body: bytes, args: Mapping[str, str]) 
     """Verify msg_signature over the Encrypt field and decrypt; 403 when forged, 400 when malformed."""
     if crypto is None:
         abort(400, description="safe mode (encrypt_type=aes) is not configured")
-    if not args.get("msg_signature"):
-        abort(403, description="missing msg_signature")
-    try:
-        return crypto.decrypt_message(
-            _text(body), args["msg_signature"], args.get("timestamp", ""), args.get("nonce", "")
-        )
-    except InvalidSignatureException:
-        abort(403, description="invalid msg_signature")
-    except Exception as exc:
-        log.info("undecryptable body: %s", type(exc).__name__)
-        abort(400, description="cannot decrypt message")
+    with _refusals():
+        if not args.get("msg_signature"):
+            raise Refused("missing msg_signature")
+        try:
+            return crypto.decrypt_message(
+                _text(body), args["msg_signature"], args.get("timestamp", ""), args.get("nonce", "")
+            )
+        except InvalidSignatureException:
+            raise Refused("invalid msg_signature") from None
+        except Exception as exc:
+            log.info("undecryptable body: %s", type(exc).__name__)
+            abort(400, description="cannot decrypt message")
 
 
 def _parse(xml: str) -> Any:

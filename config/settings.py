@@ -43,6 +43,16 @@ class WeChatSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Which /wechat requests are fresh enough to act on (docs/webhook-security.md)."""
+
+    # A request signed further than this from our clock, either way, is refused; its nonce is kept as long.
+    timestamp_window_seconds: int
+    # 兼容模式: with an EncodingAESKey set, still accept plaintext (unencrypted) messages.
+    allow_plaintext_in_safe_mode: bool
+
+
+@dataclass(frozen=True)
 class DispatcherSettings:
     """How the outbox dispatcher paces and retries pushes."""
 
@@ -259,6 +269,7 @@ class Settings:
     max_body_bytes: int
     proxy_hops: int
     wechat: WeChatSettings
+    webhook: WebhookSettings
     community_name: str
     duty_phone: str
     dispatcher: DispatcherSettings
@@ -387,6 +398,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         max_body_bytes=values["server"]["max_body_bytes"],
         proxy_hops=values["server"]["proxy_hops"],
         wechat=WeChatSettings(**values["wechat"]),
+        webhook=_webhook(values["webhook"]),
         community_name=values["community"]["name"],
         duty_phone=values["community"]["duty_phone"],
         dispatcher=DispatcherSettings(**values["dispatcher"]),
@@ -413,6 +425,20 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         deadlines={key: Deadline(**value) for key, value in values["deadlines"].items()},
         spool=_spool(values["spool"], root),
     )
+
+
+# WeChat retries for about 15 s: a shorter window would refuse its retries; a longer one helps replays.
+WEBHOOK_WINDOW_RANGE = (30, 3600)
+
+
+def _webhook(values: Mapping[str, Any]) -> WebhookSettings:
+    low, high = WEBHOOK_WINDOW_RANGE
+    if not low <= values["timestamp_window_seconds"] <= high:
+        raise SettingsError(
+            f"webhook.timestamp_window_seconds must be between {low} and {high} seconds, "
+            f"not {values['timestamp_window_seconds']}"
+        )
+    return WebhookSettings(**values)
 
 
 def _delivery(values: Mapping[str, Any], root: Path) -> DeliverySettings:

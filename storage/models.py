@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     DateTime,
     Float,
@@ -330,6 +331,20 @@ class InboundMessage(Base):
     received_at: Mapped[datetime]
     # When its text, raw XML, location, reply and media file were erased; the row stays for de-duplication.
     erased_at: Mapped[datetime | None]
+
+
+class WebhookNonce(Base):
+    """A /wechat request's signed (timestamp, nonce), kept while that timestamp is inside the window.
+
+    The digest of the message it carried tells WeChat's retry of it (the same message) from a replay of
+    its query string with another message (refused).
+    """
+
+    __tablename__ = "webhook_nonces"
+
+    timestamp: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body_digest: Mapped[str] = mapped_column(String(64))
 
 
 class OutboxMessage(Base):

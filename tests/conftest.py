@@ -152,9 +152,9 @@ def app(
 
 
 @pytest.fixture
-def wechat(app: Flask, settings: Settings) -> WeChatServer:
+def wechat(app: Flask, settings: Settings, clock: FakeClock) -> WeChatServer:
     """Plays WeChat's servers against the app, in plaintext mode."""
-    return WeChatServer(app.test_client(), settings.wechat)
+    return WeChatServer(app.test_client(), settings.wechat, clock)
 
 
 def tickets(factory: sessionmaker[Session]) -> list[Ticket]:

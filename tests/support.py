@@ -4,7 +4,7 @@ app on a real loopback server."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
-from bot.simulator import message_xml, read_reply, sign
+from bot.simulator import SignedRequest, message_xml, read_reply, sign
 from config.settings import WeChatSettings
 
 
@@ -33,12 +33,22 @@ class FakeClock:
         self.now += timedelta(**kwargs)
 
 
+def real_time() -> datetime:
+    """The wall clock, for apps built without a FakeClock."""
+    return datetime.now(UTC)
+
+
 @dataclass
 class WeChatServer:
-    """Sends what WeChat's servers would send to /wechat: signed, and encrypted in safe mode."""
+    """Sends what WeChat's servers would send to /wechat: signed, and encrypted in safe mode.
+
+    It signs with the time of `clock`, which must be the clock the app was given: the webhook refuses
+    requests signed too far from its own time.
+    """
 
     client: FlaskClient
     wechat: WeChatSettings
+    clock: Callable[[], datetime] = real_time
 
     def post(self, openid: str, msg_type: str = "text", **fields: str) -> TestResponse:
         """POST one message or event; returns the raw HTTP response."""
@@ -47,7 +57,16 @@ class WeChatServer:
 
     def post_xml(self, body: str) -> TestResponse:
         """POST a prepared XML body, signed (and encrypted) as WeChat would."""
-        signed = sign(self.wechat.token, body, aes_key=self.wechat.aes_key, appid=self.wechat.appid)
+        return self.send(self.sign(body))
+
+    def sign(self, body: str, *, at: datetime | None = None) -> SignedRequest:
+        """A body signed (and encrypted) as WeChat would, now by the clock or at `at`, with a fresh nonce."""
+        w = self.wechat
+        timestamp = int((at or self.clock()).timestamp())
+        return sign(w.token, body, aes_key=w.aes_key, appid=w.appid, timestamp=timestamp)
+
+    def send(self, signed: SignedRequest) -> TestResponse:
+        """POST a signed request exactly as given: WeChat's retry of it, or an attacker's replay."""
         return self.client.post("/wechat", query_string=signed.params, data=signed.body.encode())
 
     def reply(self, response: TestResponse) -> str | None:

@@ -519,8 +519,8 @@ def test_without_a_base_url_pushes_carry_no_link(tmp_path, factory, classifier, 
     from tests.support import WeChatServer
 
     settings = make_settings(tmp_path)
-    wechat = WeChatServer(create_app(settings, factory, classifier, clock).test_client(), settings.wechat)
-    wechat.say(ZHANG, "卫生间水管漏水了")
+    app = create_app(settings, factory, classifier, clock)
+    WeChatServer(app.test_client(), settings.wechat, clock).say(ZHANG, "卫生间水管漏水了")
     assert all("/console/go/" not in p.text for p in pushes(factory))
     with transaction(factory) as session:
         assert session.scalars(select(ConsoleLink)).all() == []
@@ -570,9 +570,8 @@ def test_a_wecom_text_card_opens_the_pushs_own_sign_in_link(tmp_path, factory, c
         live = live_settings(tmp_path, fake, GRIDDESK_CONSOLE_BASE_URL=BASE_URL)
         with transaction(factory) as session:
             session.execute(update(Worker).where(Worker.openid == WANG).values(wecom_userid="wang.fang"))
-        WeChatServer(create_app(live, factory, classifier, clock).test_client(), live.wechat).say(
-            ZHANG, "卫生间水管漏水了"
-        )
+        app = create_app(live, factory, classifier, clock)
+        WeChatServer(app.test_client(), live.wechat, clock).say(ZHANG, "卫生间水管漏水了")
         messenger = build_messenger(live, factory, clock)
         assert dispatch_due(factory, messenger, live.dispatcher, clock()).sent == 1
         [card] = [sent.payload["textcard"] for sent in fake.sent if sent.api == "wecom"]

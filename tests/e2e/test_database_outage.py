@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,25 @@ def test_an_outage_answers_at_once_and_the_spool_replays_every_message_once(
     again = post(wechat, LIU, "卫生间水管漏水了", msg_id=9002)
     assert f"工单号 #{leak.id}" in again
     assert len(tickets(factory)) == 3 and len(pushes(factory)) == len(rows)
+
+
+def test_a_query_string_captured_and_reused_during_the_outage_is_dropped_at_replay(
+    app, wechat, factory, outage, caplog
+) -> None:
+    outage.begin()
+    real = wechat.sign(text_xml(ZHANG, "卫生间水管漏水了", msg_id=9301))
+    assert wechat.reply(wechat.send(real)) == RECEIVED
+    assert wechat.reply(wechat.send(real)) == RECEIVED  # WeChat's retry: the same request
+    # Plaintext signatures do not cover the body: an attacker reuses the query string with a cry of fire.
+    forged = replace(real, body=text_xml(ZHANG, "救命 家里着火了", msg_id=9302))
+    assert wechat.send(forged).status_code == 200  # nothing can be checked while the database is away
+    outage.end()
+
+    result = spool_replayer(app).replay_now()
+
+    assert result.replayed == 3 and "its nonce came with another message" in caplog.text
+    assert [(t.resident.openid, t.category) for t in tickets(factory)] == [(ZHANG, "repair")]
+    assert not any(p.kind == "emergency" for p in pushes(factory))
 
 
 def test_a_record_torn_by_a_crash_is_skipped_and_the_rest_replayed(

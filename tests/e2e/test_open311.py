@@ -402,7 +402,7 @@ def test_status_service_code_and_id_filters(client, wechat: WeChatServer) -> Non
 def test_the_number_of_requests_returned_is_capped(tmp_path, factory, classifier, clock) -> None:
     capped = make_settings(tmp_path, GRIDDESK_OPEN311_MAX_REQUESTS="2")
     app = create_app(capped, factory, classifier, clock)
-    wechat = WeChatServer(app.test_client(), capped.wechat)
+    wechat = WeChatServer(app.test_client(), capped.wechat, clock)
     for text in ("卫生间水管漏水了", "家里停电了", "暖气不热", "电梯坏了"):
         wechat.say(LIU, text)
         clock.advance(minutes=1)

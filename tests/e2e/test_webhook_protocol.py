@@ -21,24 +21,32 @@ def stored_messages(factory: sessionmaker[Session]) -> int:
         return session.scalar(select(func.count()).select_from(InboundMessage)) or 0
 
 
+def now(wechat: WeChatServer) -> int:
+    """The app's time as WeChat's timestamp."""
+    return int(wechat.clock().timestamp())
+
+
 def test_url_verification_echoes_echostr(wechat: WeChatServer) -> None:
-    params = verification_params(wechat.wechat.token, echostr="hello-wechat")
+    params = verification_params(wechat.wechat.token, echostr="hello-wechat", timestamp=now(wechat))
     response = wechat.client.get("/wechat", query_string=params)
     assert response.status_code == 200
     assert response.get_data(as_text=True) == "hello-wechat"
 
 
 def test_url_verification_with_wrong_token_is_refused(wechat: WeChatServer) -> None:
-    response = wechat.client.get("/wechat", query_string=verification_params("not-our-token"))
+    params = verification_params("not-our-token", timestamp=now(wechat))
+    response = wechat.client.get("/wechat", query_string=params)
     assert response.status_code == 403
+    assert "invalid signature" in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
 
 
 def test_forged_signature_is_refused_and_nothing_is_stored(wechat, factory) -> None:
     body = text_xml("demo-resident-zhang", "卫生间水管漏水了")
-    forged = sign("attacker-token", body)
+    forged = sign("attacker-token", body, timestamp=now(wechat))
     response = wechat.client.post("/wechat", query_string=forged.params, data=body.encode())
     assert response.status_code == 403
+    assert "invalid signature" in response.get_data(as_text=True)
     assert stored_messages(factory) == 0
     assert tickets(factory) == []
 
@@ -124,7 +132,7 @@ def safe_wechat(tmp_path: Path, factory, classifier, clock) -> WeChatServer:
         GRIDDESK_WECHAT_TOKEN="safe-token",
     )
     app = create_app(settings, factory, classifier, clock)
-    return WeChatServer(app.test_client(), settings.wechat)
+    return WeChatServer(app.test_client(), settings.wechat, clock)
 
 
 def test_safe_mode_decrypts_the_message_and_encrypts_the_reply(safe_wechat: WeChatServer, factory) -> None:
@@ -138,7 +146,7 @@ def test_safe_mode_decrypts_the_message_and_encrypts_the_reply(safe_wechat: WeCh
 
 def test_safe_mode_refuses_a_forged_msg_signature(safe_wechat: WeChatServer, factory) -> None:
     body = text_xml("demo-resident-zhang", "卫生间水管漏水了")
-    signed = sign("safe-token", body, aes_key=TEST_AES_KEY, appid=TEST_APPID)
+    signed = safe_wechat.sign(body)
     params = signed.params | {"msg_signature": "0" * 40}
     response = safe_wechat.client.post("/wechat", query_string=params, data=signed.body.encode())
     assert response.status_code == 403
@@ -147,7 +155,9 @@ def test_safe_mode_refuses_a_forged_msg_signature(safe_wechat: WeChatServer, fac
 
 def test_safe_mode_rejects_ciphertext_for_another_account(safe_wechat: WeChatServer, factory) -> None:
     body = text_xml("demo-resident-zhang", "卫生间水管漏水了")
-    signed = sign("safe-token", body, aes_key=TEST_AES_KEY, appid="wx-someone-else")
+    signed = sign(
+        "safe-token", body, aes_key=TEST_AES_KEY, appid="wx-someone-else", timestamp=now(safe_wechat)
+    )
     response = safe_wechat.client.post("/wechat", query_string=signed.params, data=signed.body.encode())
     assert response.status_code == 400
     assert stored_messages(factory) == 0
@@ -155,7 +165,7 @@ def test_safe_mode_rejects_ciphertext_for_another_account(safe_wechat: WeChatSer
 
 def test_encrypted_message_without_a_configured_key_is_a_clear_400(wechat) -> None:
     body = text_xml("demo-resident-zhang", "卫生间水管漏水了")
-    signed = sign(wechat.wechat.token, body, aes_key=TEST_AES_KEY, appid=TEST_APPID)
+    signed = sign(wechat.wechat.token, body, aes_key=TEST_AES_KEY, appid=TEST_APPID, timestamp=now(wechat))
     response = wechat.client.post("/wechat", query_string=signed.params, data=signed.body.encode())
     assert response.status_code == 400
     assert "safe mode" in response.get_data(as_text=True)

@@ -45,8 +45,14 @@ def post_together(url: str, signed: list[SignedRequest]) -> list[requests.Respon
     return [response for response in responses if response is not None]
 
 
-def test_concurrent_copies_of_one_message_open_one_ticket(live_url, settings, factory) -> None:
-    signed = sign(settings.wechat.token, text_xml("demo-resident-zhang", "卫生间水管漏水了", msg_id=777001))
+def signed_now(settings, clock, body: str) -> SignedRequest:
+    """A body signed as WeChat would, at the time of the app's clock."""
+    return sign(settings.wechat.token, body, timestamp=int(clock().timestamp()))
+
+
+def test_concurrent_copies_of_one_message_open_one_ticket(live_url, settings, factory, clock) -> None:
+    """WeChat's retries: the same request, sent again while the first is still being handled."""
+    signed = signed_now(settings, clock, text_xml("demo-resident-zhang", "卫生间水管漏水了", msg_id=777001))
     responses = post_together(live_url, [signed] * 4)
     assert [response.status_code for response in responses] == [200] * 4
     replies = {read_reply(response.text) for response in responses}
@@ -55,14 +61,16 @@ def test_concurrent_copies_of_one_message_open_one_ticket(live_url, settings, fa
     assert len(pushes(factory)) == 1
 
 
-def test_one_residents_messages_at_the_same_instant_open_one_ticket(live_url, settings, factory) -> None:
+def test_one_residents_messages_at_the_same_instant_open_one_ticket(
+    live_url, settings, factory, clock
+) -> None:
     """Four different messages about one leak: one ticket, three follow-ups under it, nothing doubled.
 
     None of them presses ("快来"): a pressing follow-up raises the ticket instead (test_emergency_first).
     """
     texts = ["卫生间水管漏水了", "水管一直在漏水", "家里水管漏水,来看看吧", "漏水越来越大了"]
     signed = [
-        sign(settings.wechat.token, text_xml("demo-resident-zhang", text, msg_id=778000 + n))
+        signed_now(settings, clock, text_xml("demo-resident-zhang", text, msg_id=778000 + n))
         for n, text in enumerate(texts)
     ]
     responses = post_together(live_url, signed)
@@ -75,10 +83,10 @@ def test_one_residents_messages_at_the_same_instant_open_one_ticket(live_url, se
     assert sorted(push.kind for push in pushes(factory)) == ["follow_up"] * 3 + ["new_ticket"]
 
 
-def test_a_new_residents_first_messages_at_once_make_one_resident(live_url, settings, factory) -> None:
+def test_a_new_residents_first_messages_at_once_make_one_resident(live_url, settings, factory, clock) -> None:
     """Someone who has never written sends four messages together: one resident, none lost or failed."""
     signed = [
-        sign(settings.wechat.token, text_xml("o-first-contact", "楼道灯坏了", msg_id=779000 + n))
+        signed_now(settings, clock, text_xml("o-first-contact", "楼道灯坏了", msg_id=779000 + n))
         for n in range(4)
     ]
     responses = post_together(live_url, signed)
@@ -93,13 +101,13 @@ def test_a_new_residents_first_messages_at_once_make_one_resident(live_url, sett
     assert len(tickets(factory)) == 1
 
 
-def test_many_residents_at_once_each_get_their_own_ticket(live_url, settings, factory) -> None:
+def test_many_residents_at_once_each_get_their_own_ticket(live_url, settings, factory, clock) -> None:
     residents = [f"o-burst-{n:03d}" for n in range(12)]
     start = threading.Barrier(len(residents))
     statuses: list[int] = []
 
     def deliver(openid: str) -> None:
-        signed = sign(settings.wechat.token, text_xml(openid, "下水道堵了"))
+        signed = signed_now(settings, clock, text_xml(openid, "下水道堵了"))
         start.wait()
         response = requests.post(live_url, params=signed.params, data=signed.body.encode(), timeout=15)
         statuses.append(response.status_code)
@@ -119,7 +127,7 @@ def test_a_message_does_not_wait_for_a_transaction_that_only_points_at_the_resid
 ) -> None:
     """The morning ping sweep holds its pushes to thousands of residents until it commits: a resident's
     message must not wait for it."""
-    signed = sign(settings.wechat.token, text_xml("demo-resident-zhang", "卫生间水管漏水了", msg_id=779001))
+    signed = signed_now(settings, clock, text_xml("demo-resident-zhang", "卫生间水管漏水了", msg_id=779001))
     with transaction(factory) as session:
         resident = session.scalars(select(Resident).where(Resident.openid == "demo-resident-zhang")).one()
         queue_push(session, clock(), kind="checkin_ping", text="今天身体还好吗?", resident=resident)

@@ -143,7 +143,8 @@ def history(tmp_path_factory, classifier) -> Iterator[History]:
         factory = make_session_factory(engine)
         with transaction(factory) as session:
             load_community(session, settings.demo_path, clock())
-        wechat = WeChatServer(create_app(settings, factory, classifier, clock).test_client(), settings.wechat)
+        app = create_app(settings, factory, classifier, clock)
+        wechat = WeChatServer(app.test_client(), settings.wechat, clock)
         build_history(wechat, factory, settings, classifier, clock)
         yield History(factory, settings)
     finally:

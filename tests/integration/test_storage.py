@@ -92,7 +92,7 @@ def test_a_failing_handler_keeps_the_message_and_alerts_the_duty_desk(
         raise RuntimeError("bug in a handler")
 
     app = create_app(settings, factory, classifier, clock, router=broken)
-    wechat = WeChatServer(app.test_client(), settings.wechat)
+    wechat = WeChatServer(app.test_client(), settings.wechat, clock)
     reply = wechat.say("demo-resident-zhang", "家里水管漏了")
     assert "消息已经保存" in reply and "120" in reply
     with transaction(factory) as session:
@@ -152,7 +152,7 @@ def test_a_database_error_in_a_handler_logs_no_residents_details(
         return Reply("不会到这里")
 
     app = create_app(settings, factory, classifier, clock, router=careless)
-    reply = WeChatServer(app.test_client(), settings.wechat).say("demo-resident-zhang", "我的电话换了")
+    reply = WeChatServer(app.test_client(), settings.wechat, clock).say("demo-resident-zhang", "我的电话换了")
     assert "消息已经保存" in reply
     assert "no_such_table" in caplog.text and phone not in caplog.text
 
