@@ -28,11 +28,11 @@ from werkzeug.wrappers import Response
 
 from bot.console.scope import Scope, scope_of
 from bot.console.session_key import session_key
+from bot.console.sessions import end_session, live_session, open_session
 from bot.intents import IntentClassifier
 from config.settings import Settings
 from handlers.texts import ROLE_LABELS, local_time
 from storage.db import transaction
-from storage.models import StaffAccount, Worker
 
 EXTENSION = "griddesk.console"
 URL_PREFIX = "/console"
@@ -168,7 +168,7 @@ def _check_csrf() -> None:
 def _load_staff() -> Response | None:
     """Find who is signed in; anyone else goes to the sign-in page (public pages excepted)."""
     g.staff = None
-    if session.get("worker") is not None:
+    if session.get("sid") is not None:
         g.staff = _staff_from_session()
         if g.staff is None:
             _forget()
@@ -179,40 +179,23 @@ def _load_staff() -> Response | None:
 
 
 def _staff_from_session() -> Staff | None:
-    """The session's person while the session holds (not too old, password unchanged, active, not left)."""
+    """The session's person while its database record is open (see bot.console.sessions.live_session)."""
     app = console()
-    since = session.get("since")
-    now = app.clock()
-    try:
-        started = datetime.fromisoformat(since) if since else None
-    except ValueError:
-        return None
-    if started is None or now - started > timedelta(hours=app.settings.console.session_hours):
-        return None
     with transaction(app.factory) as db:
-        worker = db.get(Worker, session["worker"])
-        if worker is None or worker.left_at is not None:
+        found = live_session(db, str(session.get("sid", "")), app.clock())
+        if found is None:
             return None
-        login = None
-        if session.get("account") is not None:
-            account = db.get(StaffAccount, session["account"])
-            if account is None or not account.active or account.worker_id != worker.id:
-                return None
-            if session.get("stamp") != account.password_changed_at.isoformat():
-                return None
-            login = account.login
+        worker, account = found
+        login = account.login if account is not None else None
         return Staff(worker.id, worker.name, worker.role, login, scope_of(db, worker))
 
 
-def start_session(worker_id: int, account: StaffAccount | None, now: datetime) -> None:
-    """Sign a person in: a fresh session (no fixation), a fresh CSRF token."""
+def start_session(db: Session, worker_id: int, account_id: int | None, now: datetime) -> None:
+    """Sign a person in: a fresh session (no fixation) recorded in the database, a fresh CSRF token."""
+    hours = console().settings.console.session_hours
     session.clear()
     session.permanent = True
-    session["worker"] = worker_id
-    session["since"] = now.isoformat()
-    if account is not None:
-        session["account"] = account.id
-        session["stamp"] = account.password_changed_at.isoformat()
+    session["sid"] = open_session(db, worker_id, account_id, now, hours)
     csrf_token()
 
 
@@ -221,7 +204,11 @@ def _forget() -> None:
 
 
 def sign_out() -> None:
-    """End the session."""
+    """End the session here and in the database, so a copy of the cookie opens nothing either."""
+    app = console()
+    if session.get("sid"):
+        with transaction(app.factory) as db:
+            end_session(db, str(session["sid"]), app.clock())
     _forget()
 
 

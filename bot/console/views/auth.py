@@ -32,13 +32,13 @@ def signin() -> str | Response | tuple[str, int]:
     app = console()
     login, password = request.form.get("login", ""), request.form.get("password", "")
     now = app.clock()
-    with transaction(app.factory) as session:
-        result = sign_in(session, app.settings.console, now, login, password, request.remote_addr or "-")
-        if result.account is not None:
-            start_session(result.account.worker_id, result.account, now)
-            log.info("console: %s signed in", mask_name(result.account.worker.name))
+    address = request.remote_addr or "-"
+    result = sign_in(app.factory, app.settings.console, now, login, password, address)
     if result.account is None:
         return page("signin.html", next=target, login=login, refusal=result.refusal), 401
+    with transaction(app.factory) as session:
+        start_session(session, result.account.worker_id, result.account.id, now)
+    log.info("console: %s signed in", mask_name(result.account.worker.name))
     return redirect(target)
 
 
@@ -56,7 +56,7 @@ def go(token: str) -> Response | tuple[str, int]:
         link = redeem_link(session, token, now)
         if link is not None:
             worker = session.get(Worker, link.worker_id)
-            start_session(link.worker_id, None, now)
+            start_session(session, link.worker_id, None, now)
             log.info("console: %s signed in from a push link", mask_name(worker.name if worker else None))
     if link is None:
         return page("link_expired.html"), 410
