@@ -38,6 +38,11 @@ EXTENSION = "griddesk.console"
 URL_PREFIX = "/console"
 PUBLIC_ENDPOINTS = frozenset({"console.signin", "console.go", "console.static"})
 CSRF_FIELD = "csrf_token"
+# Console pages load their own stylesheet and media and nothing else; no script runs, nothing frames them.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,22 @@ def register_console(
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.console.session_hours),
     )
     app.register_blueprint(make_blueprint())
+    app.after_request(_security_headers)
+
+
+def _security_headers(response: Response) -> Response:
+    """Every console answer (errors too): a strict CSP, no framing or sniffing, no caching of pages."""
+    if not request.path.startswith(URL_PREFIX):
+        return response
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+    headers["X-Frame-Options"] = "DENY"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+    # Pages and downloads name residents and give their phones: no browser or proxy keeps a copy.
+    if request.endpoint != "console.static":
+        headers["Cache-Control"] = "no-store"
+    return response
 
 
 def make_blueprint() -> Blueprint:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import unquote
 
 from flask import Blueprint, redirect, request, url_for
 from werkzeug.wrappers import Response
@@ -15,6 +17,8 @@ from storage.db import transaction
 from storage.models import Worker
 
 log = logging.getLogger(__name__)
+# A path under /console in printable ASCII: no scheme or host, no CR/LF or spaces, no backslashes.
+SAFE_NEXT = re.compile(r"/console/[!-\[\]-~]*")
 
 
 def register(blueprint: Blueprint) -> None:
@@ -66,9 +70,7 @@ def go(token: str) -> Response | tuple[str, int]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a console path (never another site) after signing in."""
-    if target and target.startswith("/console/") and not target.startswith("//") and "\\" not in target:
+    """Only a plain console path (never another site, a header break or a climb out) after signing in."""
+    if target and SAFE_NEXT.fullmatch(target) and ".." not in unquote(target).split("?")[0].split("/"):
         return target
     return url_for("console.board")
-
-
