@@ -192,6 +192,29 @@ def test_the_outbox_never_holds_a_link_that_signs_in_before_or_after_sending(app
     assert app.test_client().get(sent).status_code == 302
 
 
+def test_upgrading_takes_raw_links_out_of_the_outbox_and_links_already_sent_still_open(
+    app, wechat, factory
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from storage.db import MIGRATIONS
+
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    path = sent_link(app, WANG)
+    with transaction(factory) as session:  # the push as revisions before 0012 stored it: the raw link
+        row = session.scalar(select(OutboxMessage).where(OutboxMessage.recipient == WANG))
+        row.text = ANY_LINK.sub(path, row.text)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with factory.kw["bind"].begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0009")  # the revision before the console's sessions and placeholders
+        command.upgrade(config, "head")
+    assert [link.startswith("/console/go/{link:") for link in stored_links(factory)] == [True]
+    assert app.test_client().get(path).status_code == 302  # the link in the worker's phone still opens
+
+
 def test_a_leaders_alert_quoting_a_workers_failed_push_carries_no_link_that_signs_in_as_the_worker(
     app, wechat, factory, tmp_path, clock
 ) -> None:
