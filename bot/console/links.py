@@ -81,6 +81,11 @@ def render_links(session: Session, text: str, recipient_id: int | None, now: dat
     return _PLACEHOLDER.sub(mint, text)
 
 
+def without_tokens(text: str) -> str:
+    """A stored push as people may read it: each link placeholder said in words, not a broken URL."""
+    return _PLACEHOLDER.sub(r"\1/console/go/…(一次性登录链接,发送时生成)", text)
+
+
 def end_links(session: Session, worker_id: int) -> None:
     """Every unused link of this worker stops working (a new password, a disabled account)."""
     # Expired as of their making: whatever clock the caller and the console go by.
