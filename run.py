@@ -370,8 +370,9 @@ def staff_command(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         if args.action in ("disable", "enable"):
             with transaction(runtime.factory) as session:
-                set_active(session, args.login, args.action == "enable")
-            print(f"console account {args.login!r} {args.action}d")
+                set_active(session, utc_now(), args.login, args.action == "enable")
+            ended = "; its sessions and unused push links have ended" if args.action == "disable" else ""
+            print(f"console account {args.login!r} {args.action}d{ended}")
             return 0
         password = read_password(args.password_stdin)
         with transaction(runtime.factory) as session:
@@ -389,7 +390,7 @@ def staff_command(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"console account {account.login!r} created ({account.worker.role}), at /console")
             else:
                 set_password(session, utc_now(), args.login, password)
-                print(f"password of {args.login!r} changed; sessions signed in with the old one have ended")
+                print(f"password of {args.login!r} changed; its sessions and unused push links have ended")
     except AccountError as exc:
         print(f"cannot {args.action}: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.console.links import render_links
 from bot.messenger import Delivery, Messenger, Push, SendError, Throttled, Undeliverable, Unreachable
 from bot.outcomes import ALERT_KIND, give_up
 from config.settings import DispatcherSettings
@@ -189,7 +190,7 @@ def _claim(run: _Run, limit: int, holder: str) -> _Claim:
             .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == holder)
             .order_by(*_urgent_first())
         )
-        return _Claim(holder, lease_until, pushes_for(session, list(session.scalars(taken))))
+        return _Claim(holder, lease_until, pushes_for(session, list(session.scalars(taken)), now))
 
 
 def _urgent_first() -> tuple[ColumnElement[Any], ...]:
@@ -205,8 +206,11 @@ class _Contact(NamedTuple):
     wrote_at: datetime | None = None
 
 
-def pushes_for(session: Session, rows: Sequence[OutboxMessage]) -> list[Push]:
-    """The pushes for rows, with each recipient's current openid, WeCom id and customer-service window."""
+def pushes_for(session: Session, rows: Sequence[OutboxMessage], now: datetime) -> list[Push]:
+    """The pushes for rows, with each recipient's current openid, WeCom id and customer-service window.
+
+    Console sign-in links are minted here, as the row is claimed for sending (never stored in the text).
+    """
     worker_ids = {row.worker_id for row in rows if row.worker_id is not None}
     resident_ids = {row.resident_id for row in rows if row.resident_id is not None}
     workers = {w.id: w for w in session.scalars(select(Worker).where(Worker.id.in_(worker_ids)))}
@@ -219,7 +223,7 @@ def pushes_for(session: Session, rows: Sequence[OutboxMessage]) -> list[Push]:
             kind=row.kind,
             recipient=row.recipient,
             recipient_name=row.recipient_name,
-            text=row.text,
+            text=render_links(session, row.text, row.worker_id, now),
             ticket_id=row.ticket_id,
             worker_id=row.worker_id,
             resident_id=row.resident_id,

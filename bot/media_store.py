@@ -39,6 +39,28 @@ GAVE_UP = ""
 BATCH_SIZE = 50
 
 
+# What the console serves inline, told by the file's first bytes (never by its name, which WeChat chose).
+_IMAGE_MAGIC = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+_AUDIO_MAGIC = ((b"#!AMR\n", "audio/amr"), (b"OggS", "audio/ogg"), (b"ID3", "audio/mpeg"))
+SNIFF_BYTES = 16
+
+
+def sniffed_type(head: bytes, msg_type: str) -> str | None:
+    """The content type of a saved photo or voice file from its first bytes, or None if it is neither."""
+    if msg_type == "image":
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return "image/webp"
+        return next((kind for magic, kind in _IMAGE_MAGIC if head.startswith(magic)), None)
+    if msg_type == "voice":
+        return next((kind for magic, kind in _AUDIO_MAGIC if head.startswith(magic)), None)
+    return None
+
+
 class MediaError(RuntimeError):
     """WeChat answered /media/get with something that is not a file (e.g. a video's JSON link)."""
 

@@ -10,6 +10,7 @@ import requests
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.parser import parse_message
 
+from bot.console.links import without_tokens
 from bot.inbox import record_from_wechat
 from bot.simulator import message_xml, read_reply, sign
 from config.settings import Settings
@@ -111,4 +112,5 @@ def _print_pushes(factory: sessionmaker[Session], dedup_key: str, out: TextIO, w
         out.write("【推送】无(这条消息没有产生推送)\n")
     for row in reversed(rows):
         status = STATUS_WORDS.get(row["status"], row["status"])
-        out.write(f"【推送 → {row['recipient_name']}({row['recipient']})· {status}】\n{row['text']}\n")
+        text = without_tokens(row["text"])
+        out.write(f"【推送 → {row['recipient_name']}({row['recipient']})· {status}】\n{text}\n")

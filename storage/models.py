@@ -448,12 +448,29 @@ class ConsoleLink(Base):
     __tablename__ = "console_links"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # None until the dispatcher sends the push: the token is made at send time and never stored.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A signed-in console session: the cookie holds a random token, the database only its SHA-256."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"), index=True)
+    # None for a session opened by a push link.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    # Set by signing out, a new password, or the account being disabled.
+    ended_at: Mapped[datetime | None]
 
 
 class SigninThrottle(Base):

@@ -10,25 +10,29 @@ from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from bot.console.links import end_links
+from bot.console.passwords import password_problem
+from bot.console.sessions import end_sessions
 from config.settings import ConsoleSettings
 from handlers.invites import ROLES
+from storage.db import transaction
 from storage.models import Grid, SigninThrottle, StaffAccount, Worker
 
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,49}$")
-MIN_PASSWORD_LENGTH = 8
 
 
 class AccountError(ValueError):
     """An account cannot be created or changed as asked; the message says why."""
 
 
-def check_password_rules(password: str) -> None:
-    """Refuse passwords too short to be worth hashing."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+def check_password_rules(password: str, login: str) -> None:
+    """Refuse passwords that are short, common, digits only or contain the login (see passwords.py)."""
+    problem = password_problem(password, login)
+    if problem is not None:
+        raise AccountError(problem)
 
 
 def add_staff(
@@ -48,7 +52,7 @@ def add_staff(
         raise AccountError("the login takes 2-50 letters, digits, dots, dashes or underscores")
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
-    check_password_rules(password)
+    check_password_rules(password, login)
     if session.scalar(select(StaffAccount.id).where(StaffAccount.login == login)) is not None:
         raise AccountError(f"the login {login!r} is taken")
     worker = _existing_worker(session, name, role) or _new_worker(session, name, role, grid_codes, phone)
@@ -96,23 +100,32 @@ def _new_worker(
 
 
 def set_password(session: Session, now: datetime, login: str, password: str) -> StaffAccount:
-    """Change a password; sessions signed in with the old one stop working."""
-    check_password_rules(password)
-    account = session.scalar(select(StaffAccount).where(StaffAccount.login == login.strip().lower()))
+    """Change a password; every session of the person ends and their unused push links stop working."""
+    login = login.strip().lower()
+    account = session.scalar(select(StaffAccount).where(StaffAccount.login == login))
     if account is None:
         raise AccountError(f"no console account {login!r}")
+    check_password_rules(password, login)
     account.password_hash = generate_password_hash(password)
     account.password_changed_at = now
+    _sign_out_everywhere(session, account, now)
     return account
 
 
-def set_active(session: Session, login: str, active: bool) -> StaffAccount:
-    """Disable an account (its sessions end at once) or enable it again."""
+def set_active(session: Session, now: datetime, login: str, active: bool) -> StaffAccount:
+    """Disable an account (its sessions and unused links end at once, new links open nothing) or enable it."""
     account = session.scalar(select(StaffAccount).where(StaffAccount.login == login.strip().lower()))
     if account is None:
         raise AccountError(f"no console account {login!r}")
     account.active = active
+    if not active:
+        _sign_out_everywhere(session, account, now)
     return account
+
+
+def _sign_out_everywhere(session: Session, account: StaffAccount, now: datetime) -> None:
+    end_sessions(session, account.worker_id, now)
+    end_links(session, account.worker_id)
 
 
 @dataclass(frozen=True)
@@ -161,27 +174,42 @@ WRONG = "用户名或密码不正确。"
 
 
 def sign_in(
-    session: Session, console: ConsoleSettings, now: datetime, login: str, password: str, address: str
+    factory: sessionmaker[Session],
+    console: ConsoleSettings,
+    now: datetime,
+    login: str,
+    password: str,
+    address: str,
 ) -> SigninResult:
-    """Check a login and password, unless too many recent failures locked the login or the address."""
+    """Check a login and password, unless too many recent tries locked the login or the address.
+
+    The try is counted first, in its own committed transaction holding the throttle rows' locks, and
+    only then is the password checked: of many simultaneous guesses, no more than the limit get checked.
+    """
     login = login.strip().lower()[:50]
-    keys = {f"login:{login}": console.signin_max_failures}
+    limits = {f"login:{login}": console.signin_max_failures}
     if console.signin_max_failures_per_address > 0:
-        keys[f"addr:{address[:100]}"] = console.signin_max_failures_per_address
-    rows = {key: _throttle_row(session, key, now) for key in keys}
-    locked = [row.locked_until for row in rows.values() if row.locked_until and row.locked_until > now]
-    if locked:
-        minutes = max(1, math.ceil((max(locked) - now).total_seconds() / 60))
+        limits[f"addr:{address[:100]}"] = console.signin_max_failures_per_address
+    window = timedelta(minutes=console.signin_lockout_minutes)
+    with transaction(factory) as session:
+        locked_until = _count_try(session, limits, now, window)
+        stored = session.execute(
+            select(StaffAccount.id, StaffAccount.password_hash).where(StaffAccount.login == login)
+        ).first()
+    if locked_until is not None:
+        minutes = max(1, math.ceil((locked_until - now).total_seconds() / 60))
         return SigninResult(None, f"登录失败次数过多,请{minutes}分钟后再试。")
-    account = session.scalar(select(StaffAccount).where(StaffAccount.login == login))
-    valid = check_password_hash(account.password_hash if account else _dummy_hash(), password)
-    if account is None or not valid or not account.active:
-        for key, limit in keys.items():
-            _count_failure(rows[key], console, now, limit)
+    valid = check_password_hash(stored.password_hash if stored else _dummy_hash(), password)
+    if stored is None or not valid:
         return SigninResult(None, WRONG)
-    rows[f"login:{login}"].failures = 0
-    account.last_signin_at = now
-    return SigninResult(account)
+    with transaction(factory) as session:
+        account = session.get(StaffAccount, stored.id)
+        if account is None or not account.active or account.password_hash != stored.password_hash:
+            return SigninResult(None, WRONG)
+        _forgive_try(session, limits, now)
+        account.last_signin_at = now
+        _ = account.worker  # loaded for the caller, who reads it after this unit of work
+        return SigninResult(account)
 
 
 @cache
@@ -190,27 +218,40 @@ def _dummy_hash() -> str:
     return generate_password_hash("griddesk-no-such-account")
 
 
-def _throttle_row(session: Session, key: str, now: datetime) -> SigninThrottle:
-    """The throttle row for a key, created on first use (a racing creator's row is read instead)."""
-    row = session.get(SigninThrottle, key)
+def _count_try(session: Session, limits: dict[str, int], now: datetime, window: timedelta) -> datetime | None:
+    """Count one try against every key, or none when a key is locked (then: until when)."""
+    rows = {key: _locked_row(session, key, now) for key in sorted(limits)}  # one order: no deadlocks
+    locked = [row.locked_until for row in rows.values() if row.locked_until and row.locked_until > now]
+    if locked:
+        return max(locked)
+    for key, row in rows.items():
+        if row.locked_until is not None or now - row.window_started_at > window:
+            row.failures, row.window_started_at, row.locked_until = 0, now, None
+        row.failures += 1
+        if row.failures >= limits[key]:
+            row.locked_until = now + window
+    return None
+
+
+def _forgive_try(session: Session, limits: dict[str, int], now: datetime) -> None:
+    """A right password: the login starts afresh, and the address gets its try back."""
+    for key in sorted(limits):
+        row = _locked_row(session, key, now)
+        row.failures = 0 if key.startswith("login:") else max(0, row.failures - 1)
+        if row.failures < limits[key]:
+            row.locked_until = None
+
+
+def _locked_row(session: Session, key: str, now: datetime) -> SigninThrottle:
+    """The throttle row for a key, locked until the transaction ends (made on first use)."""
+    row = session.get(SigninThrottle, key, with_for_update=True)
     if row is not None:
         return row
     try:
         with session.begin_nested():
-            row = SigninThrottle(key=key, failures=0, window_started_at=now)
-            session.add(row)
-        return row
+            session.add(SigninThrottle(key=key, failures=0, window_started_at=now))
     except IntegrityError:
-        existing = session.get(SigninThrottle, key)
-        assert existing is not None
-        return existing
-
-
-def _count_failure(row: SigninThrottle, console: ConsoleSettings, now: datetime, limit: int) -> None:
-    """Count one failure in the current window; the limit-th locks the key for the lockout time."""
-    window = timedelta(minutes=console.signin_lockout_minutes)
-    if now - row.window_started_at > window:
-        row.failures, row.window_started_at = 0, now
-    row.failures += 1
-    if row.failures >= limit:
-        row.locked_until, row.failures, row.window_started_at = now + window, 0, now
+        pass  # a racing sign-in made it first; reading it below waits for its lock
+    row = session.get(SigninThrottle, key, with_for_update=True, populate_existing=True)
+    assert row is not None
+    return row

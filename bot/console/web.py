@@ -28,16 +28,21 @@ from werkzeug.wrappers import Response
 
 from bot.console.scope import Scope, scope_of
 from bot.console.session_key import session_key
+from bot.console.sessions import end_session, live_session, open_session
 from bot.intents import IntentClassifier
 from config.settings import Settings
 from handlers.texts import ROLE_LABELS, local_time
 from storage.db import transaction
-from storage.models import StaffAccount, Worker
 
 EXTENSION = "griddesk.console"
 URL_PREFIX = "/console"
 PUBLIC_ENDPOINTS = frozenset({"console.signin", "console.go", "console.static"})
 CSRF_FIELD = "csrf_token"
+# Console pages load their own stylesheet and media and nothing else; no script runs, nothing frames them.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,22 @@ def register_console(
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.console.session_hours),
     )
     app.register_blueprint(make_blueprint())
+    app.after_request(_security_headers)
+
+
+def _security_headers(response: Response) -> Response:
+    """Every console answer (errors too): a strict CSP, no framing or sniffing, no caching of pages."""
+    if not request.path.startswith(URL_PREFIX):
+        return response
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+    headers["X-Frame-Options"] = "DENY"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+    # Pages and downloads name residents and give their phones: no browser or proxy keeps a copy.
+    if request.endpoint != "console.static":
+        headers["Cache-Control"] = "no-store"
+    return response
 
 
 def make_blueprint() -> Blueprint:
@@ -168,7 +189,7 @@ def _check_csrf() -> None:
 def _load_staff() -> Response | None:
     """Find who is signed in; anyone else goes to the sign-in page (public pages excepted)."""
     g.staff = None
-    if session.get("worker") is not None:
+    if session.get("sid") is not None:
         g.staff = _staff_from_session()
         if g.staff is None:
             _forget()
@@ -179,40 +200,23 @@ def _load_staff() -> Response | None:
 
 
 def _staff_from_session() -> Staff | None:
-    """The session's person while the session holds (not too old, password unchanged, active, not left)."""
+    """The session's person while its database record is open (see bot.console.sessions.live_session)."""
     app = console()
-    since = session.get("since")
-    now = app.clock()
-    try:
-        started = datetime.fromisoformat(since) if since else None
-    except ValueError:
-        return None
-    if started is None or now - started > timedelta(hours=app.settings.console.session_hours):
-        return None
     with transaction(app.factory) as db:
-        worker = db.get(Worker, session["worker"])
-        if worker is None or worker.left_at is not None:
+        found = live_session(db, str(session.get("sid", "")), app.clock())
+        if found is None:
             return None
-        login = None
-        if session.get("account") is not None:
-            account = db.get(StaffAccount, session["account"])
-            if account is None or not account.active or account.worker_id != worker.id:
-                return None
-            if session.get("stamp") != account.password_changed_at.isoformat():
-                return None
-            login = account.login
+        worker, account = found
+        login = account.login if account is not None else None
         return Staff(worker.id, worker.name, worker.role, login, scope_of(db, worker))
 
 
-def start_session(worker_id: int, account: StaffAccount | None, now: datetime) -> None:
-    """Sign a person in: a fresh session (no fixation), a fresh CSRF token."""
+def start_session(db: Session, worker_id: int, account_id: int | None, now: datetime) -> None:
+    """Sign a person in: a fresh session (no fixation) recorded in the database, a fresh CSRF token."""
+    hours = console().settings.console.session_hours
     session.clear()
     session.permanent = True
-    session["worker"] = worker_id
-    session["since"] = now.isoformat()
-    if account is not None:
-        session["account"] = account.id
-        session["stamp"] = account.password_changed_at.isoformat()
+    session["sid"] = open_session(db, worker_id, account_id, now, hours)
     csrf_token()
 
 
@@ -221,7 +225,11 @@ def _forget() -> None:
 
 
 def sign_out() -> None:
-    """End the session."""
+    """End the session here and in the database, so a copy of the cookie opens nothing either."""
+    app = console()
+    if session.get("sid"):
+        with transaction(app.factory) as db:
+            end_session(db, str(session["sid"]), app.clock())
     _forget()
 
 

@@ -18,7 +18,7 @@ from bot.app import create_app
 from config.settings import PROJECT_ROOT
 from storage.db import transaction
 from storage.models import OutboxMessage, Ticket
-from tests.e2e.console_support import PASSWORD, make_account
+from tests.e2e.console_support import PASSWORD, make_account, sent_link
 from tests.support import WeChatServer, on_loopback
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -87,14 +87,22 @@ def community(server, settings, factory, clock) -> WeChatServer:
 
 @pytest.fixture
 def phone(chromium) -> Iterator[object]:
-    """A fresh phone-sized browser context (its own cookies), Chinese locale."""
+    """A fresh phone-sized browser context (its own cookies), Chinese locale; nothing the CSP blocked."""
     context = chromium.new_context(viewport=PHONE, device_scale_factor=2, locale="zh-CN", is_mobile=True)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    blocked: list[str] = []
+
+    def note_blocked(message) -> None:
+        if "Content Security Policy" in message.text:
+            blocked.append(message.text)
+
+    page.on("console", note_blocked)
     try:
         yield page
     finally:
         context.close()
+    assert blocked == [], blocked
 
 
 def sign_in(page, base: str, login: str) -> None:
@@ -156,12 +164,9 @@ def test_a_push_link_opens_the_ticket_signed_in(server, settings, factory, class
     base, _ = server
     # The pushes name the server the browser reaches (console.base_url).
     linked = replace(settings, console=replace(settings.console, base_url=base))
-    resident = WeChatServer(create_app(linked, factory, classifier).test_client(), settings.wechat)
-    resident.say(ZHANG, "卫生间水管漏水了")
-    with transaction(factory) as session:
-        query = select(OutboxMessage.text).where(OutboxMessage.recipient == "demo-worker-wang")
-        push = session.scalars(query).first()
-    link = next(line for line in push.splitlines() if "/console/go/" in line).split(":", 1)[1]
+    pushing = create_app(linked, factory, classifier)
+    WeChatServer(pushing.test_client(), settings.wechat).say(ZHANG, "卫生间水管漏水了")
+    link = base + sent_link(pushing, "demo-worker-wang")  # as the dispatcher sent it
     context = chromium.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True)
     context.set_default_timeout(TIMEOUT_MS)
     try:

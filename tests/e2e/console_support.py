@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import re
 from html import unescape
+from typing import NamedTuple
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from bot.console.accounts import add_staff
+from bot.dispatcher import dispatch_due
+from bot.messenger import ConsoleMessenger
 from storage.db import transaction
 from tests.support import FakeClock
 
 PASSWORD = "correct horse 42"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _TAGS = re.compile(r"<[^>]+>")
+_PRINTED_PUSH = re.compile(r"^── 推送 → .*?\((.*?)\)\[(.*?)\] ──$", re.MULTILINE)
 _NOTICE = re.compile(r'<p class="note (done|refused)" role="status">(.*?)</p>', re.DOTALL)
 
 
@@ -70,3 +76,33 @@ def notice(response: TestResponse) -> tuple[str, str]:
     match = _NOTICE.search(response.get_data(as_text=True))
     assert match is not None, "no notice on the page"
     return match.group(1), unescape(match.group(2)).strip()
+
+
+class Sent(NamedTuple):
+    """A push as its recipient read it."""
+
+    recipient: str
+    kind: str
+    text: str
+
+
+def deliver(app: Flask) -> list[Sent]:
+    """Send the due pushes as the sandbox does (printed) and return them as they were sent."""
+    console = app.extensions["griddesk.console"]
+    printed = io.StringIO()
+    dispatch_due(console.factory, ConsoleMessenger(printed), console.settings.dispatcher, console.clock())
+    parts = _PRINTED_PUSH.split(printed.getvalue())[1:]
+    return [Sent(*parts[i : i + 2], parts[i + 2].strip("\n")) for i in range(0, len(parts), 3)]
+
+
+def link_in(push_text: str) -> str:
+    """The path of the one-time sign-in link in a push as sent (its 网页处理 line)."""
+    line = next(line for line in push_text.splitlines() if line.startswith("网页处理:"))
+    url = line.removeprefix("网页处理:")
+    assert "/console/go/" in url, url
+    return url[url.index("/console/") :]
+
+
+def sent_link(app: Flask, recipient: str) -> str:
+    """Send the due pushes; the sign-in link in the last one sent to recipient."""
+    return link_in([sent for sent in deliver(app) if sent.recipient == recipient][-1].text)

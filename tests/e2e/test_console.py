@@ -19,8 +19,11 @@ from tests.e2e.console_support import (
     act,
     act_response,
     csrf,
+    deliver,
+    link_in,
     make_account,
     notice,
+    sent_link,
     sign_in,
     text,
 )
@@ -138,17 +141,17 @@ def test_a_new_password_ends_sessions_signed_in_with_the_old_one(app, accounts, 
     assert sign_in(client, "wangfang", "another password").status_code == 302
 
 
-def test_a_disabled_account_is_signed_out_and_cannot_sign_in(app, accounts, factory) -> None:
+def test_a_disabled_account_is_signed_out_and_cannot_sign_in(app, accounts, factory, clock) -> None:
     from bot.console.accounts import set_active
 
     client = app.test_client()
     sign_in(client, "wangfang")
     with transaction(factory) as session:
-        set_active(session, "wangfang", False)
+        set_active(session, clock(), "wangfang", False)
     assert client.get("/console/").status_code == 302
     assert sign_in(client, "wangfang").status_code == 401
     with transaction(factory) as session:
-        set_active(session, "wangfang", True)
+        set_active(session, clock(), "wangfang", True)
     assert sign_in(client, "wangfang").status_code == 302
 
 
@@ -444,19 +447,11 @@ def test_the_ticket_page_tells_the_whole_story(app, wechat, factory, clock, acco
 # The push link
 
 
-def link_in(push_text: str) -> str:
-    line = next(line for line in push_text.splitlines() if line.startswith("网页处理:"))
-    url = line.removeprefix("网页处理:")
-    assert url.startswith(f"{BASE_URL}/console/go/")
-    return url.removeprefix(BASE_URL)
-
-
 def test_a_new_ticket_push_carries_a_link_that_signs_the_worker_in_once(
     app, wechat, factory, accounts
 ) -> None:
     wechat.say(ZHANG, "卫生间水管漏水了")
-    [push] = [p for p in pushes(factory) if p.recipient == WANG]
-    path = link_in(push.text)
+    path = sent_link(app, WANG)
     client = app.test_client()
     opened = client.get(path)
     assert opened.status_code == 302 and opened.headers["Location"] == "/console/tickets/1"
@@ -475,9 +470,9 @@ def test_a_worker_who_left_is_signed_out_and_their_links_no_longer_open(
 ) -> None:
     wechat.say(LIU, "空调不制冷")
     client = app.test_client()
-    assert client.get(link_in(next(p.text for p in pushes(factory) if p.recipient == LI))).status_code == 302
+    assert client.get(sent_link(app, LI)).status_code == 302
     wechat.say(ZHANG, "卫生间水管漏水了")
-    unopened = link_in(next(p.text for p in pushes(factory) if p.recipient == WANG))
+    unopened = sent_link(app, WANG)
     by_password = app.test_client()
     sign_in(by_password, "wangfang")
     with transaction(factory) as session:
@@ -491,7 +486,7 @@ def test_a_worker_who_left_is_signed_out_and_their_links_no_longer_open(
 
 def test_a_link_expires_after_a_day(app, wechat, factory, clock) -> None:
     wechat.say(ZHANG, "卫生间水管漏水了")
-    path = link_in(next(p.text for p in pushes(factory) if p.recipient == WANG))
+    path = sent_link(app, WANG)
     clock.advance(hours=24, seconds=1)
     assert app.test_client().get(path).status_code == 410
     assert app.test_client().get("/console/go/not-a-token").status_code == 410
@@ -504,7 +499,7 @@ def test_escalation_pushes_carry_a_link_for_each_person_paged(app, wechat, facto
     clock.advance(minutes=6)
     console = app.extensions["griddesk.console"]
     sweep(factory, console.settings, console.classifier, clock())
-    repages = [p for p in pushes(factory) if p.kind == "emergency" and "第1次呼叫" in p.text]
+    repages = [p for p in deliver(app) if p.kind == "emergency" and "第1次呼叫" in p.text]
     assert len(repages) >= 2
     paths = [link_in(p.text) for p in repages]
     assert len(set(paths)) == len(paths)
@@ -520,8 +515,10 @@ def test_without_a_base_url_pushes_carry_no_link(tmp_path, factory, classifier, 
 
     settings = make_settings(tmp_path)
     app = create_app(settings, factory, classifier, clock)
-    WeChatServer(app.test_client(), settings.wechat, clock).say(ZHANG, "卫生间水管漏水了")
+    wechat = WeChatServer(app.test_client(), settings.wechat, clock)
+    wechat.say(ZHANG, "卫生间水管漏水了")
     assert all("/console/go/" not in p.text for p in pushes(factory))
+    assert all("/console/go/" not in p.text for p in deliver(wechat.client.application))
     with transaction(factory) as session:
         assert session.scalars(select(ConsoleLink)).all() == []
 
@@ -577,8 +574,9 @@ def test_a_wecom_text_card_opens_the_pushs_own_sign_in_link(tmp_path, factory, c
         [card] = [sent.payload["textcard"] for sent in fake.sent if sent.api == "wecom"]
     finally:
         fake.stop()
-    push = next(p.text for p in pushes(factory) if p.recipient == WANG)
-    assert card["url"] == BASE_URL + link_in(push)
+    assert card["url"].startswith(f"{BASE_URL}/console/go/")
+    signed_in = create_app(live, factory, classifier, clock).test_client()
+    assert signed_in.get(card["url"].removeprefix(BASE_URL)).headers["Location"] == "/console/tickets/1"
 
 
 def test_a_leader_recategorises_to_emergency_from_the_page_and_it_pages_at_once(

@@ -77,7 +77,7 @@ def test_bad_requests_are_refused_with_a_reason(factory, clock) -> None:
         ({"name": "新人", "login": "xinren", "role": "leader"}, "at least one --grid"),
         ({"name": "新", "login": "xinren", "role": "worker", "grid_codes": ("G9",)}, "no grid with code G9"),
         ({"name": "李骁", "login": "李骁", "role": "worker"}, "letters, digits"),
-        ({"name": "李骁", "login": "lixiao", "role": "worker", "password": "short"}, "at least 8 characters"),
+        ({"name": "李骁", "login": "lixiao", "role": "worker", "password": "short"}, "at least 10 char"),
     ]
     for fields, reason in cases:
         with pytest.raises(AccountError, match=reason), transaction(factory) as session:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import unquote
 
 from flask import Blueprint, redirect, request, url_for
 from werkzeug.wrappers import Response
@@ -15,6 +17,8 @@ from storage.db import transaction
 from storage.models import Worker
 
 log = logging.getLogger(__name__)
+# A path under /console in printable ASCII: no scheme or host, no CR/LF or spaces, no backslashes.
+SAFE_NEXT = re.compile(r"/console/[!-\[\]-~]*")
 
 
 def register(blueprint: Blueprint) -> None:
@@ -32,13 +36,13 @@ def signin() -> str | Response | tuple[str, int]:
     app = console()
     login, password = request.form.get("login", ""), request.form.get("password", "")
     now = app.clock()
-    with transaction(app.factory) as session:
-        result = sign_in(session, app.settings.console, now, login, password, request.remote_addr or "-")
-        if result.account is not None:
-            start_session(result.account.worker_id, result.account, now)
-            log.info("console: %s signed in", mask_name(result.account.worker.name))
+    address = request.remote_addr or "-"
+    result = sign_in(app.factory, app.settings.console, now, login, password, address)
     if result.account is None:
         return page("signin.html", next=target, login=login, refusal=result.refusal), 401
+    with transaction(app.factory) as session:
+        start_session(session, result.account.worker_id, result.account.id, now)
+    log.info("console: %s signed in", mask_name(result.account.worker.name))
     return redirect(target)
 
 
@@ -56,7 +60,7 @@ def go(token: str) -> Response | tuple[str, int]:
         link = redeem_link(session, token, now)
         if link is not None:
             worker = session.get(Worker, link.worker_id)
-            start_session(link.worker_id, None, now)
+            start_session(session, link.worker_id, None, now)
             log.info("console: %s signed in from a push link", mask_name(worker.name if worker else None))
     if link is None:
         return page("link_expired.html"), 410
@@ -66,9 +70,7 @@ def go(token: str) -> Response | tuple[str, int]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a console path (never another site) after signing in."""
-    if target and target.startswith("/console/") and not target.startswith("//") and "\\" not in target:
+    """Only a plain console path (never another site, a header break or a climb out) after signing in."""
+    if target and SAFE_NEXT.fullmatch(target) and ".." not in unquote(target).split("?")[0].split("/"):
         return target
     return url_for("console.board")
-
-

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import mimetypes
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from werkzeug.wrappers import Response
 
 from bot.console.scope import Scope, visible_grids
 from bot.console.web import Staff, console, page, span, staff
+from bot.media_store import SNIFF_BYTES, sniffed_type
 from bot.privacy import mask_name
 from handlers.context import Services
 from handlers.ladder import RUNG_NAMES
@@ -29,6 +29,10 @@ from storage.models import Grid, InboundMessage, OutboxMessage, Resident, Ticket
 log = logging.getLogger(__name__)
 
 BOARD_LIMIT = 200
+# Row ids are 32-bit integers on PostgreSQL.
+MAX_ROW_ID = 2**31 - 1
+# A media file opened on its own runs nothing and loads nothing.
+MEDIA_POLICY = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
 # The console's buttons and the WeChat command each runs (handlers.worker_commands.TICKET_COMMANDS).
 VERBS = {
@@ -200,6 +204,8 @@ def _counts(session: Session, scope: Scope, now: datetime) -> dict[str, int]:
 
 def visible_ticket(session: Session, me: Staff, ticket_id: int) -> Ticket:
     """The ticket if this person may see it; 404 otherwise (whether or not it exists)."""
+    if not 0 < ticket_id <= MAX_ROW_ID:
+        abort(404)  # no such row, and the database would refuse to compare the number at all
     ticket = session.get(Ticket, ticket_id)
     if ticket is None or not me.scope.sees_ticket(ticket):
         abort(404)
@@ -334,23 +340,30 @@ def _command_rest(action: str) -> str:
 
 
 def media(message_id: int) -> Response:
-    """A saved photo or voice file, only for staff who may see its ticket."""
+    """A saved photo or voice file, only for staff who may see its ticket, only as a photo or a sound."""
     me, app = staff(), console()
+    if not 0 < message_id <= MAX_ROW_ID:
+        abort(404)
     with transaction(app.factory) as session:
         message = session.get(InboundMessage, message_id)
         if message is None or message.ticket_id is None or not message.media_path:
             abort(404)
         visible_ticket(session, me, message.ticket_id)
-        stored = Path(message.media_path)
+        stored, msg_type = Path(message.media_path), message.msg_type
     folder = app.settings.delivery.media_dir.resolve()
     path = stored.resolve()
     if not path.is_relative_to(folder) or not path.is_file():
         abort(404)
-    mimetype = mimetypes.guess_type(path.name)[0] or _voice_type(path) or "application/octet-stream"
-    response = send_file(path, mimetype=mimetype, max_age=0, conditional=True)
-    response.headers["Cache-Control"] = "private, no-store"
+    with path.open("rb") as file:
+        mimetype = sniffed_type(file.read(SNIFF_BYTES), msg_type)
+    # Anything else (HTML or SVG a misbehaving media API sent) is a download, never a page of ours.
+    response = send_file(
+        path,
+        mimetype=mimetype or "application/octet-stream",
+        as_attachment=mimetype is None,
+        download_name=path.name,
+        max_age=0,
+        conditional=True,
+    )
+    response.headers["Content-Security-Policy"] = MEDIA_POLICY
     return response
-
-
-def _voice_type(path: Path) -> str | None:
-    return {".amr": "audio/amr", ".speex": "audio/speex"}.get(path.suffix.lower())

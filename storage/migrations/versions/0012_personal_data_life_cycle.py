@@ -1,7 +1,7 @@
 """personal data life cycle: erasure stamps on tickets and inbound messages, and an audit table
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-28
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0014'
-down_revision = '0013'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
