@@ -288,24 +288,18 @@ def _wrong_code(services: Services, claim: BindingClaim, entry: Resident) -> Rep
     """Count the wrong code against the claim and against every live code of the entry."""
     limit = services.settings.binding.max_wrong_codes
     claim.wrong_codes += 1
-    services.session.execute(
-        update(BindingClaim)
-        .where(
-            BindingClaim.entry_id == entry.id,
-            BindingClaim.claimant_id.is_(None),
-            BindingClaim.status == "pending",
-        )
-        .values(wrong_codes=BindingClaim.wrong_codes + 1)
-        .execution_options(synchronize_session=False)
+    live_codes = update(BindingClaim).where(
+        BindingClaim.entry_id == entry.id,
+        BindingClaim.claimant_id.is_(None),
+        BindingClaim.status == "pending",
     )
     services.session.execute(
-        update(BindingClaim)
-        .where(
-            BindingClaim.entry_id == entry.id,
-            BindingClaim.claimant_id.is_(None),
-            BindingClaim.status == "pending",
-            BindingClaim.wrong_codes >= limit,
+        live_codes.values(wrong_codes=BindingClaim.wrong_codes + 1).execution_options(
+            synchronize_session=False
         )
+    )
+    services.session.execute(
+        live_codes.where(BindingClaim.wrong_codes >= limit)
         .values(status="void", settled_at=services.now, settled_by="猜错次数过多")
         .execution_options(synchronize_session=False)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from html import unescape
+from pathlib import Path
 from typing import NamedTuple
 
 from flask import Flask
@@ -15,14 +16,27 @@ from werkzeug.test import TestResponse
 from bot.console.accounts import add_staff
 from bot.dispatcher import dispatch_due
 from bot.messenger import ConsoleMessenger
+from config.settings import Settings
 from storage.db import transaction
+from tests.conftest import make_settings
 from tests.support import FakeClock
 
 PASSWORD = "correct horse 42"
+BASE_URL = "http://console.test"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _TAGS = re.compile(r"<[^>]+>")
 _PRINTED_PUSH = re.compile(r"^── 推送 → .*?\((.*?)\)\[(.*?)\] ──$", re.MULTILINE)
 _NOTICE = re.compile(r'<p class="note (done|refused)" role="status">(.*?)</p>', re.DOTALL)
+
+
+def console_settings(tmp_path: Path) -> Settings:
+    """Sandbox settings with the console's public address set (pushes carry sign-in links), photos saved
+    under tmp_path."""
+    return make_settings(
+        tmp_path,
+        GRIDDESK_CONSOLE_BASE_URL=BASE_URL,
+        GRIDDESK_DELIVERY_MEDIA_DIR=str(tmp_path / "media"),
+    )
 
 
 def make_account(

@@ -15,9 +15,11 @@ from storage.db import transaction
 from storage.models import ConsoleLink, InboundMessage, StaffAccount, Ticket
 from tests.conftest import make_settings, pushes, tickets
 from tests.e2e.console_support import (
+    BASE_URL,
     PASSWORD,
     act,
     act_response,
+    console_settings,
     csrf,
     deliver,
     link_in,
@@ -30,17 +32,12 @@ from tests.e2e.console_support import (
 
 ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"  # grids G1, G2, G3
 WANG, LI, ZHAO = "demo-worker-wang", "demo-worker-li", "demo-leader-zhao"
-BASE_URL = "http://console.test"
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Sandbox settings with the console's public address set and photos saved under tmp_path."""
-    return make_settings(
-        tmp_path,
-        GRIDDESK_CONSOLE_BASE_URL=BASE_URL,
-        GRIDDESK_DELIVERY_MEDIA_DIR=str(tmp_path / "media"),
-    )
+    """Sandbox settings with the console's public address set."""
+    return console_settings(tmp_path)
 
 
 @pytest.fixture

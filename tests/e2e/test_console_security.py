@@ -17,14 +17,22 @@ from bot.wechat_api import official_account_client
 from config.settings import Settings
 from storage.db import transaction
 from storage.models import ConsoleSession, InboundMessage, OutboxMessage
-from tests.conftest import command_env, make_settings
-from tests.e2e.console_support import PASSWORD, csrf, make_account, sent_link, sign_in, text
+from tests.conftest import command_env
+from tests.e2e.console_support import (
+    BASE_URL,
+    PASSWORD,
+    console_settings,
+    csrf,
+    make_account,
+    sent_link,
+    sign_in,
+    text,
+)
 from tests.fakewechat import FakeWeChat
 from tests.integration.conftest import live_settings
 
 ZHANG = "demo-resident-zhang"
 WANG = "demo-worker-wang"
-BASE_URL = "http://console.test"
 ROOT = Path(__file__).resolve().parents[2]
 GUESSES = 30
 ANY_LINK = re.compile(r"/console/go/[^\s]+")
@@ -32,12 +40,8 @@ ANY_LINK = re.compile(r"/console/go/[^\s]+")
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Sandbox settings with the console's public address set (pushes carry sign-in links)."""
-    return make_settings(
-        tmp_path,
-        GRIDDESK_CONSOLE_BASE_URL=BASE_URL,
-        GRIDDESK_DELIVERY_MEDIA_DIR=str(tmp_path / "media"),
-    )
+    """Sandbox settings with the console's public address set."""
+    return console_settings(tmp_path)
 
 
 @pytest.fixture

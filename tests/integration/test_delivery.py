@@ -240,15 +240,18 @@ def test_transient_trouble_is_retried_with_backoff(
         fake_wechat.fail_next(1, http_status=502)
     else:
         fake_wechat.set_latency(0.6)
+    started = time.monotonic()
     assert dispatch(factory, messenger, clock).retried == 1
+    # The backoff counts from the failed try, which came this long into the run.
+    took = timedelta(seconds=time.monotonic() - started)
     if trouble == "timeout":
         time.sleep(0.5)  # the slow call finishes on WeChat's side after GridDesk stopped waiting
     waiting = pushes(factory)[-1]
     assert (waiting.status, waiting.attempts) == ("pending", 1) and waiting.last_error
-    assert timedelta(seconds=8) <= waiting.next_attempt_at - clock() <= timedelta(seconds=12)
+    assert timedelta(seconds=8) <= waiting.next_attempt_at - clock() <= timedelta(seconds=12) + took
     fake_wechat.come_back()
     fake_wechat.set_latency(0)
-    clock.advance(seconds=13)
+    clock.advance(seconds=13 + took.total_seconds())
     assert dispatch(factory, messenger, clock).sent == 1
     reminders = [s for s in fake_wechat.sent if s.payload["template_id"] == "tpl-escalation"]
     # A timed-out call may have reached WeChat after all: at least once, as promised, not exactly once.
