@@ -8,14 +8,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from bot.simulator import SignedRequest, message_xml, read_reply, sign
 from config.settings import WeChatSettings
+from storage.db import transaction
+from storage.models import InboundMessage
 
 
 @dataclass
@@ -97,3 +102,17 @@ def on_loopback(app: Flask) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def send_saved_photo(
+    wechat: WeChatServer, factory: sessionmaker[Session], media_dir: Path, openid: str
+) -> Path:
+    """A resident sends a photo, and it is saved as the media download job would: returns its file."""
+    wechat.post(openid, "image", PicUrl="http://example.invalid/p.jpg", MediaId="photo-1")
+    photo = media_dir / "photo-1.jpg"
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    photo.write_bytes(b"\xff\xd8\xff\xe0 a jpeg")
+    with transaction(factory) as session:
+        image = session.scalars(select(InboundMessage).where(InboundMessage.media_id == "photo-1")).one()
+        image.media_path = str(photo)
+    return photo

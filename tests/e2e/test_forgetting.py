@@ -15,9 +15,10 @@ from config.settings import Settings
 from handlers.reports import build_report, period_for, scope_for_community, scope_for_grid
 from run import main
 from storage.db import transaction
-from storage.models import AuditEvent, Base, InboundMessage, Resident, Ticket
+from storage.models import AuditEvent, Base, Resident, Ticket
 from tests.conftest import make_settings, pushes, tickets
 from tests.integration.test_checkins import FIRST_DAY, CheckInDesk
+from tests.support import send_saved_photo
 
 ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"
 WANG = "demo-worker-wang"
@@ -76,13 +77,7 @@ def history(factory, settings, classifier, clock, wechat) -> CheckInDesk:
         (ZHANG, "楼上邻居太吵了"),
     ]:
         say(openid, text)
-    wechat.post(ZHANG, "image", PicUrl="http://example.invalid/p.jpg", MediaId="photo-1")
-    photo = settings.delivery.media_dir / "photo-1.jpg"
-    photo.parent.mkdir(parents=True)
-    photo.write_bytes(b"\xff\xd8\xff\xe0 a jpeg")
-    with transaction(factory) as session:  # what the media download job records when it saves a photo
-        image = session.scalars(select(InboundMessage).where(InboundMessage.msg_type == "image")).one()
-        image.media_path = str(photo)
+    send_saved_photo(wechat, factory, settings.delivery.media_dir, ZHANG)
     say(LIU, "帮忙交一下水电费")
     say(WANG, "走访 3号楼2单元301 身体不错")
     assert [(t.id, t.status) for t in tickets(factory)] == [(1, "closed"), (2, "assigned"), (3, "assigned")]

@@ -23,7 +23,7 @@ from storage.erasure import ERASED_TEXT
 from storage.leases import JobLeases
 from storage.models import AuditEvent, InboundMessage
 from tests.conftest import make_settings, pushes, tickets
-from tests.support import FakeClock
+from tests.support import FakeClock, send_saved_photo
 
 ZHANG, LIU, WANG = "demo-resident-zhang", "demo-resident-liu", "demo-worker-wang"
 HISTORY_DAY = date(2025, 3, 3)
@@ -47,13 +47,7 @@ def history(factory, settings, clock, wechat) -> Path:
     for openid, text in [(ZHANG, "卫生间水管漏水了"), (WANG, "签收 1"), (LIU, "帮忙交一下水电费")]:
         clock.advance(minutes=1)
         wechat.say(openid, text)
-    wechat.post(ZHANG, "image", PicUrl="http://example.invalid/p.jpg", MediaId="photo-1")
-    photo = settings.delivery.media_dir / "photo-1.jpg"
-    photo.parent.mkdir(parents=True)
-    photo.write_bytes(b"\xff\xd8\xff\xe0 a jpeg")
-    with transaction(factory) as session:  # what the media download job records when it saves a photo
-        image = session.scalars(select(InboundMessage).where(InboundMessage.msg_type == "image")).one()
-        image.media_path = str(photo)
+    photo = send_saved_photo(wechat, factory, settings.delivery.media_dir, ZHANG)
     for openid, text in [(WANG, "办结 1 阀门已更换"), (ZHANG, "1")]:
         clock.advance(minutes=1)
         wechat.say(openid, text)
