@@ -40,15 +40,15 @@ STEPS = """
 import json, sys, time
 marks = [("start", time.perf_counter())]
 def mark(name): marks.append((name, time.perf_counter()))
-import run
-mark("imports (run.py and all it loads)")
+import run, bot.commands.serve
+mark("imports (run.py and the serve command's module)")
 from config.settings import load_settings
 from storage.db import make_engine, make_session_factory
 settings = load_settings()
 engine = make_engine(settings.database_url)
 factory = make_session_factory(engine)
 mark("settings, engine")
-from run import prepare_database
+from bot.commands.runtime import prepare_database
 prepare_database(settings, engine, factory)
 mark("schema check or migration, demo seed check")
 from bot.intents import classifier_for

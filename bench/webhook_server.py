@@ -22,9 +22,9 @@ from pathlib import Path
 
 from flask import Flask, Response
 
+from bot.commands.serve import web_app
 from bot.wsgi import WebServer, gunicorn_options
 from config.settings import PROJECT_ROOT, Settings, load_settings
-from run import web_app
 
 HOST = "127.0.0.1"
 BOOT_SECONDS = 60.0

@@ -14,16 +14,20 @@ from bot.console.links import without_tokens
 from bot.inbox import record_from_wechat
 from bot.simulator import message_xml, read_reply, sign
 from config.settings import Settings
+from handlers.texts import PUSH_STATUS_LABELS
 from storage.db import transaction
 from storage.queries import message_id_for, outbox_rows
 
-STATUS_WORDS = {
-    "pending": "待发送",
-    "sent": "已送达",
-    "dead": "发送失败",
-    "undeliverable": "无法送达",
-    "cancelled": "已取消(工作人员已离岗)",
-}
+NOT_REACHED = (
+    "Is `uv run run.py` running? `say` sends to --url if given, else to the address a running server "
+    "wrote to its address file (server.address_file, GRIDDESK_SERVER_ADDRESS_FILE; default "
+    "var/server.json), else to server.host and server.port (GRIDDESK_SERVER_HOST, GRIDDESK_SERVER_PORT)."
+)
+NOT_DISPATCHED = (
+    "(pushes still 待发送 after {seconds:g} s: they wait in the outbox until a dispatcher sends them. "
+    "Is the scheduler running? `uv run run.py` (serve) runs one; `serve --workers` needs "
+    "`uv run run.py scheduler` beside it. `uv run run.py outbox` shows them later.)"
+)
 
 
 @dataclass(frozen=True)
@@ -75,15 +79,20 @@ def say(
     url: str,
     out: TextIO,
     wait_seconds: float = 10.0,
+    source: str = "",
 ) -> int:
-    """Send one signed message, print the resident's reply and the pushes it caused; exit status."""
+    """Send one signed message, print the resident's reply and the pushes it caused; exit status.
+
+    `source` says where `url` came from, for the message when nothing answers there.
+    """
     body = message_xml(openid, said.msg_type, said.fields)
     wechat = settings.wechat
     signed = sign(wechat.token, body, aes_key=wechat.aes_key, appid=wechat.appid)
     try:
         response = requests.post(url, params=signed.params, data=signed.body.encode(), timeout=10)
     except requests.RequestException as exc:
-        out.write(f"Could not reach GridDesk at {url}: {exc}\nIs `uv run run.py` running?\n")
+        came_from = f" (from {source})" if source else ""
+        out.write(f"Could not reach GridDesk at {url}{came_from}: {exc}\n{NOT_REACHED}\n")
         return 1
     if response.status_code != 200:
         out.write(f"GridDesk answered {response.status_code}: {response.text.strip()}\n")
@@ -111,6 +120,8 @@ def _print_pushes(factory: sessionmaker[Session], dedup_key: str, out: TextIO, w
     if not rows:
         out.write("【推送】无(这条消息没有产生推送)\n")
     for row in reversed(rows):
-        status = STATUS_WORDS.get(row["status"], row["status"])
+        status = PUSH_STATUS_LABELS.get(row["status"], row["status"])
         text = without_tokens(row["text"])
         out.write(f"【推送 → {row['recipient_name']}({row['recipient']})· {status}】\n{text}\n")
+    if any(row["status"] == "pending" for row in rows):
+        out.write(NOT_DISPATCHED.format(seconds=wait_seconds) + "\n")

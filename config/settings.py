@@ -268,6 +268,8 @@ class Settings:
     port: int
     max_body_bytes: int
     proxy_hops: int
+    # Where `serve` writes the address it listens on, for `say` to find it.
+    address_file: Path
     wechat: WeChatSettings
     webhook: WebhookSettings
     community_name: str
@@ -397,6 +399,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         port=values["server"]["port"],
         max_body_bytes=values["server"]["max_body_bytes"],
         proxy_hops=values["server"]["proxy_hops"],
+        address_file=_resolve(root, values["server"]["address_file"]),
         wechat=WeChatSettings(**values["wechat"]),
         webhook=_webhook(values["webhook"]),
         community_name=values["community"]["name"],

@@ -13,7 +13,7 @@ from handlers.context import Reply, Services
 from handlers.texts import ROLE_LABELS
 from storage.models import Grid, OutboxMessage, Worker, WorkerInvite
 
-ROLES = ("worker", "leader", "community", "street")
+ROLES = tuple(ROLE_LABELS)
 # No 0/O or 1/I: codes are read aloud and typed by hand.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8

@@ -28,6 +28,15 @@ STATUS_LABELS = {
     "cancelled": "已取消",
 }
 
+# An outbox row's status, as `run.py say` and `run.py outbox` show it to staff.
+PUSH_STATUS_LABELS = {
+    "pending": "待发送",
+    "sent": "已送达",
+    "dead": "发送失败",
+    "undeliverable": "无法送达",
+    "cancelled": "已取消(工作人员已离岗)",
+}
+
 ROLE_LABELS = {"worker": "网格员", "leader": "网格长", "community": "社区值班", "street": "街道"}
 
 BIND_EXAMPLE = "3号楼2单元301"

@@ -149,13 +149,15 @@ def is_current(engine: Engine) -> bool:
     migration file not written as usual) answers False, and Alembic decides.
     """
     head = head_revision()
-    if head is None:
-        return False
+    return head is not None and current_revisions(engine) == [head]
+
+
+def current_revisions(engine: Engine) -> list[str]:
+    """The revisions the database says it is at: none when GridDesk never migrated it."""
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
-            return False
-        current = list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
-    return current == [head]
+            return []
+        return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
 def head_revision() -> str | None:

@@ -59,9 +59,19 @@ def database_url(path: Path) -> str:
 
 
 def command_env(path: Path | None = None, **env: str) -> dict[str, str]:
-    """Environment for a `run.py` subprocess: this one without GRIDDESK_*, on the test database `path`."""
+    """Environment for a `run.py` subprocess: this one without GRIDDESK_*, on the test database `path`.
+
+    A server started with it writes its address file beside that database, not in the project's var/.
+    """
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GRIDDESK_")}
-    database = {"GRIDDESK_DATABASE_URL": database_url(path)} if path is not None else {}
+    database = (
+        {
+            "GRIDDESK_DATABASE_URL": database_url(path),
+            "GRIDDESK_SERVER_ADDRESS_FILE": str(path.with_name(f"{path.stem}-server.json")),
+        }
+        if path is not None
+        else {}
+    )
     return clean | database | env
 
 

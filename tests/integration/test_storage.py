@@ -11,9 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 
 from bot.app import create_app
+from bot.commands.runtime import prepare_database
 from bot.inbox import InboundRecord, receive
 from handlers.context import Incoming, Reply
-from run import prepare_database
 from storage.db import make_engine, make_session_factory, one_writer, transaction, upgrade
 from storage.demo import load_community, seed_community
 from storage.models import Base, Building, Grid, InboundMessage, OutboxMessage, Resident, Worker

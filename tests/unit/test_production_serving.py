@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from bot.commands.runtime import shown_url
 from bot.wsgi import WebServer, gunicorn_options
-from run import build_parser, shown_url
+from run import build_parser
 
 
 def test_options_bind_the_address_with_gthread_workers_and_no_access_log() -> None:

@@ -1,0 +1,1 @@
+"""The command line's commands, one module per group; run.py imports a module only when its command runs."""

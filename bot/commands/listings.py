@@ -1,0 +1,79 @@
+"""`tickets` and `outbox`: the newest rows, as JSON lines for scripts or short lines for people."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.commands.runtime import open_for_reading
+from config.settings import Settings
+from handlers.texts import CATEGORY_LABELS, PUSH_STATUS_LABELS, STATUS_LABELS
+from storage.db import transaction
+from storage.queries import outbox_rows, ticket_rows
+
+SHORT = 40
+
+
+def listing_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Print tickets or outbox rows, as JSON lines or a short table; the database is only read."""
+    runtime = open_for_reading(settings)
+    try:
+        with transaction(runtime.factory) as session:
+            rows = (
+                ticket_rows(session, args.limit)
+                if args.command == "tickets"
+                else outbox_rows(session, args.limit)
+            )
+    finally:
+        runtime.engine.dispose()
+    zone = ZoneInfo(settings.timezone)
+    line = ticket_line if args.command == "tickets" else push_line
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False) if args.json else line(row, zone))
+    return 0
+
+
+def ticket_line(row: dict[str, Any], zone: ZoneInfo) -> str:
+    """One ticket for people: number, local time, category and kind, state, who has it, from whom, what."""
+    category = CATEGORY_LABELS.get(row["category"], row["category"])
+    if row["kind"]:
+        category = f"{category}({row['kind']})"
+    return "  ".join(
+        [
+            f"#{row['number']}",
+            local_minute(row["created"], zone),
+            category,
+            STATUS_LABELS.get(row["status"], row["status"]),
+            row["assignee"] or "未派单",
+            row["resident"],
+            _short(row["summary"]),
+        ]
+    )
+
+
+def push_line(row: dict[str, Any], zone: ZoneInfo) -> str:
+    """One outbox row for people: id, local time, state, to whom, by which channel, which ticket, what."""
+    return "  ".join(
+        [
+            f"#{row['id']}",
+            local_minute(row["created"], zone),
+            PUSH_STATUS_LABELS.get(row["status"], row["status"]),
+            f"{row['recipient_name']}({row['recipient']})",
+            f"{row['channel']}/{row['kind']}",
+            f"工单#{row['ticket']}" if row["ticket"] else "-",
+            _short(row["text"]),
+        ]
+    )
+
+
+def local_minute(moment: str, zone: ZoneInfo) -> str:
+    """An ISO time as the settings' local month, day and minute, e.g. '11-28 09:05'."""
+    return f"{datetime.fromisoformat(moment).astimezone(zone):%m-%d %H:%M}"
+
+
+def _short(text: str | None) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= SHORT else flat[: SHORT - 1] + "…"

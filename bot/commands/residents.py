@@ -1,0 +1,60 @@
+"""`residents import` and `residents export`: the household register (台账)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+
+from bot.commands.runtime import Runtime, open_for_reading, open_runtime, utc_now
+from bot.intents import classifier_for
+from config.settings import Settings
+from handlers.claims import claim_entries_after_import
+from handlers.context import Services
+from storage.db import transaction
+from storage.demo import minutes_after_midnight
+from storage.models import Resident
+from storage.register import ImportLimits, RegisterFileError, export_register, import_register
+
+
+def residents_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Import the household register (台账) from CSV or XLSX, or export it (which only reads)."""
+    runtime = open_for_reading(settings) if args.action == "export" else open_runtime(settings)
+    try:
+        return _residents(settings, args, runtime)
+    finally:
+        runtime.engine.dispose()  # called in-process too (tests, scripts): no connection left open
+
+
+def _residents(settings: Settings, args: argparse.Namespace, runtime: Runtime) -> int:
+    with transaction(runtime.factory) as session:
+        if args.action == "export":
+            count = export_register(session, args.file or sys.stdout)
+            if args.file:
+                print(f"wrote {count} residents to {args.file}", file=sys.stderr)
+            return 0
+        try:
+            report = import_register(
+                session,
+                args.file,
+                default_checkin_minute=minutes_after_midnight(settings.checkins.default_time),
+                now=utc_now(),
+                limits=ImportLimits(**asdict(settings.register)),
+            )
+        except RegisterFileError as exc:
+            print(f"cannot import {args.file}: {exc}", file=sys.stderr)
+            return 2
+        claims = claim_entries_after_import(Services(session, settings, classifier_for(settings), utc_now()))
+        waiting = [f"#{claim.id} {session.get_one(Resident, claim.entry_id).address}" for claim in claims]
+    for line in [*map(str, report.bad), *report.notes]:
+        print(line)
+    if report.ignored_columns:
+        print(f"ignored columns: {', '.join(report.ignored_columns)}")
+    print(report.summary)
+    if waiting:
+        # Someone bound these flats on WeChat before the register listed them: their worker confirms.
+        print(f"bindings waiting for the grid worker's 确认绑定: {', '.join(waiting)}")
+    if report.bad and not report.created + report.updated + report.unchanged:
+        print(f"nothing imported from {args.file}: every row is bad (see above)", file=sys.stderr)
+        return 1
+    return 0

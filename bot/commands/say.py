@@ -1,0 +1,43 @@
+"""`say`: send one message as a resident to the running server, found through its address file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.commands.address import running_server_url, webhook_url
+from bot.commands.runtime import open_runtime, shown_path
+from bot.say import say, utterance
+from config.settings import Settings
+
+
+def say_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Send one message as a resident to the running server."""
+    try:
+        said = utterance(
+            " ".join(args.text) or None,
+            voice=args.voice,
+            image=args.image,
+            click=args.click,
+            event=args.event,
+            location=args.location,
+        )
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    url, source = server_url(settings, args.url)
+    runtime = open_runtime(settings, migrate=False)
+    try:
+        return say(settings, runtime.factory, args.openid, said, url, sys.stdout, args.wait, source=source)
+    finally:
+        runtime.engine.dispose()
+
+
+def server_url(settings: Settings, given: str | None) -> tuple[str, str]:
+    """The webhook URL to send to, and where it came from: --url, a running server's file, the settings."""
+    if given:
+        return given, "--url"
+    found = running_server_url(settings.address_file)
+    if found:
+        return found, f"the address file {shown_path(settings.address_file)}"
+    return webhook_url(settings.host, settings.port), "the settings' server.host and server.port"

@@ -1,0 +1,160 @@
+"""`community load`, `worker` (invite, leave, list) and `staff` (console accounts)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import tomllib
+from dataclasses import asdict
+from pathlib import Path
+
+from bot.commands.runtime import Runtime, open_for_reading, open_runtime, utc_now
+from bot.console.accounts import AccountError, add_staff, list_staff, set_active, set_password
+from bot.intents import classifier_for
+from config.settings import Settings
+from handlers.context import Services
+from handlers.departures import DepartureError, leave, serving_worker
+from handlers.invites import InviteError, create_invite
+from storage.db import transaction
+from storage.demo import load_community
+from storage.queries import staff
+
+
+def worker_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Invite a worker (prints a one-time binding code), record one leaving, or list the staff register."""
+    if args.action == "list":
+        return worker_list(settings)
+    runtime = open_runtime(settings)
+    if args.action == "leave":
+        return worker_leave(settings, runtime, args)
+    with transaction(runtime.factory) as session:
+        try:
+            invite = create_invite(
+                session,
+                utc_now(),
+                name=args.name,
+                role=args.role,
+                grid_codes=tuple(args.grid),
+                backup=args.backup,
+                phone=args.phone,
+                hours=settings.escalation.invite_hours,
+                new_wechat=args.new_wechat,
+            )
+        except InviteError as exc:
+            print(f"cannot invite: {exc}", file=sys.stderr)
+            return 2
+        print(f"Binding code for {invite.name} ({invite.role}): {invite.code}")
+        print(
+            f'Ask them to send "绑定 {invite.code}" to the Official Account within '
+            f"{settings.escalation.invite_hours} hours. The code works once."
+        )
+    return 0
+
+
+def worker_list(settings: Settings) -> int:
+    """Print the staff register, one JSON object a line; the database is only read."""
+    runtime = open_for_reading(settings)
+    try:
+        with transaction(runtime.factory) as session:
+            workers = staff(session)
+    finally:
+        runtime.engine.dispose()
+    for worker in workers:
+        print(json.dumps(worker, ensure_ascii=False))
+    return 0
+
+
+def worker_leave(settings: Settings, runtime: Runtime, args: argparse.Namespace) -> int:
+    """Unbind a worker who left and pass on their grids, backups and open tickets; print what moved."""
+    classifier = classifier_for(settings)
+    try:
+        with transaction(runtime.factory) as session:
+            worker = serving_worker(session, args.name, args.role)
+            successor = serving_worker(session, args.to, worker.role) if args.to else None
+            departure = leave(Services(session, settings, classifier, utc_now()), worker, successor)
+    except DepartureError as exc:
+        print(f"cannot record the departure: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.name} has left: WeChat unbound, nothing more is sent to them.")
+    print(f"Grids: {', '.join(departure.grids) or 'none'} -> {args.to or 'nobody (the ladder covers them)'}")
+    for number, holder in departure.tickets.items():
+        print(f"Ticket #{number} -> {holder or 'NOBODY ON DUTY: assign it by hand'}")
+    print(f"Pushes not sent: {departure.pushes_cancelled}.")
+    if departure.console_closed:
+        print("Console account disabled.")
+    return 0
+
+
+def staff_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Console accounts: add one (for an existing or new worker), list them, or change a password."""
+    if args.action == "list":
+        return staff_list(settings)
+    runtime = open_runtime(settings)
+    try:
+        if args.action in ("disable", "enable"):
+            with transaction(runtime.factory) as session:
+                set_active(session, utc_now(), args.login, args.action == "enable")
+            ended = "; its sessions and unused push links have ended" if args.action == "disable" else ""
+            print(f"console account {args.login!r} {args.action}d{ended}")
+            return 0
+        password = read_password(args.password_stdin)
+        with transaction(runtime.factory) as session:
+            if args.action == "add":
+                account = add_staff(
+                    session,
+                    utc_now(),
+                    name=args.name,
+                    login=args.login,
+                    role=args.role,
+                    password=password,
+                    grid_codes=tuple(args.grid),
+                    phone=args.phone,
+                )
+                print(f"console account {account.login!r} created ({account.worker.role}), at /console")
+            else:
+                set_password(session, utc_now(), args.login, password)
+                print(f"password of {args.login!r} changed; its sessions and unused push links have ended")
+    except AccountError as exc:
+        print(f"cannot {args.action}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        runtime.engine.dispose()
+    return 0
+
+
+def staff_list(settings: Settings) -> int:
+    """Print the console accounts, one JSON object a line; the database is only read."""
+    runtime = open_for_reading(settings)
+    try:
+        with transaction(runtime.factory) as session:
+            rows = [asdict(row) for row in list_staff(session)]
+    finally:
+        runtime.engine.dispose()
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def read_password(from_stdin: bool) -> str:
+    """The first line of standard input, or typed twice at a prompt; never a command-line argument."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise AccountError("the two passwords differ")
+    return password
+
+
+def community_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Load grids, buildings and staff (the layout of config/demo.toml) into the database."""
+    runtime = open_runtime(settings)
+    try:
+        with transaction(runtime.factory) as session:
+            load_community(session, Path(args.file), utc_now())
+    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
+        print(f"cannot load {args.file}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    print(f"loaded {args.file}")
+    return 0

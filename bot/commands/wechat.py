@@ -1,0 +1,96 @@
+"""`wechat menu` and `wechat qrcodes`: set up the live Official Account."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+import requests
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from wechatpy.exceptions import WeChatClientException
+
+from bot.commands.runtime import open_runtime
+from bot.menu import MenuError, load_menu, publish_menu
+from bot.qrcodes import create_building_codes
+from bot.wechat_api import OfficialAccountClient, official_account_client
+from config.settings import Settings
+from storage.db import transaction
+from storage.models import Building
+
+LIVE_ONLY = (
+    "this needs a live Official Account: set GRIDDESK_WECHAT_APPID and GRIDDESK_WECHAT_SECRET "
+    "(README.md, 'Setting up the Official Account')"
+)
+
+
+def menu_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Publish config/menu.toml as the Official Account's custom menu (--dry-run: print it, send nothing)."""
+    try:
+        menu = load_menu(settings.menu_path)
+    except MenuError as exc:
+        print(f"cannot publish the menu: {exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(json.dumps(menu, ensure_ascii=False, indent=2))
+        return 0
+    if settings.sandbox:
+        print(f"cannot publish the menu: {LIVE_ONLY}", file=sys.stderr)
+        return 2
+
+    def publish(client: OfficialAccountClient, _factory: sessionmaker[Session]) -> int:
+        publish_menu(client, menu)
+        print(f"menu published: {' | '.join(button['name'] for button in menu['button'])}")
+        print("WeChat shows a new menu to followers within a few minutes.")
+        return 0
+
+    return _on_wechat(settings, publish)
+
+
+def qrcodes_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Create each building's permanent QR code on WeChat and write printable PNGs."""
+    if settings.sandbox:
+        print(f"cannot create QR codes: {LIVE_ONLY}", file=sys.stderr)
+        return 2
+
+    def write_codes(client: OfficialAccountClient, factory: sessionmaker[Session]) -> int:
+        with transaction(factory) as session:
+            names = list(session.scalars(select(Building.name).order_by(Building.id)))
+        unknown = [name for name in args.building if name not in names]
+        if unknown or not names:
+            print(f"unknown building: {', '.join(unknown)}" if unknown else _NO_BUILDINGS, file=sys.stderr)
+            return 2
+        for code in create_building_codes(client, args.building or names, args.out):
+            print(f"{code.building}  {code.path}  {code.url}")
+        return 0
+
+    return _on_wechat(settings, write_codes)
+
+
+_NO_BUILDINGS = "no buildings in the database yet: load the community's grids and buildings first"
+
+
+def _on_wechat(
+    settings: Settings, work: Callable[[OfficialAccountClient, sessionmaker[Session]], int]
+) -> int:
+    """Run work with the Official Account client (its token shared with the server); WeChat errors exit 1."""
+    runtime = open_runtime(settings)
+    try:
+        return work(official_account_client(settings, runtime.factory), runtime.factory)
+    except WeChatClientException as exc:
+        print(f"WeChat refused: {_wechat_error(exc)}", file=sys.stderr)
+        return 1
+    except requests.RequestException as exc:
+        print(f"cannot reach WeChat at {settings.delivery.api_base_url}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        runtime.engine.dispose()
+
+
+def _wechat_error(exc: WeChatClientException) -> str:
+    """errcode and errmsg, or the HTTP status when WeChat did not answer JSON."""
+    if exc.errcode is None and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    return f"errcode {exc.errcode}, errmsg {exc.errmsg}"
