@@ -1,18 +1,21 @@
-"""`tickets` and `outbox`: the newest rows, as JSON lines for scripts or short lines for people."""
+"""The read-only listings: `tickets` and `outbox` (JSON lines for scripts or short lines for people),
+`worker list` and `staff list`. They import only what reading needs, and migrate nothing."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.commands.runtime import open_for_reading
+from bot.console.accounts import list_staff
 from config.settings import Settings
 from handlers.texts import CATEGORY_LABELS, PUSH_STATUS_LABELS, STATUS_LABELS
 from storage.db import transaction
-from storage.queries import outbox_rows, ticket_rows
+from storage.queries import outbox_rows, staff, ticket_rows
 
 SHORT = 40
 
@@ -33,6 +36,32 @@ def listing_command(settings: Settings, args: argparse.Namespace) -> int:
     line = ticket_line if args.command == "tickets" else push_line
     for row in rows:
         print(json.dumps(row, ensure_ascii=False) if args.json else line(row, zone))
+    return 0
+
+
+def worker_list(settings: Settings, _args: argparse.Namespace) -> int:
+    """Print the staff register, one JSON object a line."""
+    runtime = open_for_reading(settings)
+    try:
+        with transaction(runtime.factory) as session:
+            workers = staff(session)
+    finally:
+        runtime.engine.dispose()
+    for worker in workers:
+        print(json.dumps(worker, ensure_ascii=False))
+    return 0
+
+
+def staff_list(settings: Settings, _args: argparse.Namespace) -> int:
+    """Print the console accounts, one JSON object a line."""
+    runtime = open_for_reading(settings)
+    try:
+        with transaction(runtime.factory) as session:
+            rows = [asdict(row) for row in list_staff(session)]
+    finally:
+        runtime.engine.dispose()
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False))
     return 0
 
 

@@ -148,7 +148,9 @@ def _add_staff_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     leaving.add_argument("--name", required=True)
     leaving.add_argument("--role", choices=ROLES, help="only needed when two serving workers share the name")
     leaving.add_argument("--to", help="the successor, of the same role (default: up each ticket's ladder)")
-    worker_actions.add_parser("list", help="the staff register, one JSON object a line")
+    worker_actions.add_parser("list", help="the staff register, one JSON object a line").set_defaults(
+        func=Lazy("listings", "worker_list")
+    )
     worker_parser.set_defaults(func=Lazy("staff", "worker_command"))
 
     staff_parser = commands.add_parser("staff", help="staff console accounts: add, list, password, disable")
@@ -165,7 +167,9 @@ def _add_staff_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     add_account.add_argument("--grid", action="append", default=[], help="grid code (new worker or leader)")
     add_account.add_argument("--phone")
     add_account.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    staff_actions.add_parser("list", help="console accounts, one JSON object a line")
+    staff_actions.add_parser("list", help="console accounts, one JSON object a line").set_defaults(
+        func=Lazy("listings", "staff_list")
+    )
     password_parser = staff_actions.add_parser(
         "password", help="set a new password (signs out old sessions)", allow_abbrev=False
     )

@@ -1,17 +1,15 @@
-"""`community load`, `worker` (invite, leave, list) and `staff` (console accounts)."""
+"""`community load`, `worker` (invite, leave) and `staff` (console accounts but the list: listings.py)."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 import tomllib
-from dataclasses import asdict
 from pathlib import Path
 
-from bot.commands.runtime import Runtime, open_for_reading, open_runtime, utc_now
-from bot.console.accounts import AccountError, add_staff, list_staff, set_active, set_password
+from bot.commands.runtime import Runtime, open_runtime, utc_now
+from bot.console.accounts import AccountError, add_staff, set_active, set_password
 from bot.intents import classifier_for
 from config.settings import Settings
 from handlers.context import Services
@@ -19,13 +17,10 @@ from handlers.departures import DepartureError, leave, serving_worker
 from handlers.invites import InviteError, create_invite
 from storage.db import transaction
 from storage.demo import load_community
-from storage.queries import staff
 
 
 def worker_command(settings: Settings, args: argparse.Namespace) -> int:
-    """Invite a worker (prints a one-time binding code), record one leaving, or list the staff register."""
-    if args.action == "list":
-        return worker_list(settings)
+    """Invite a worker (prints a one-time binding code) or record one leaving (`worker list`: listings.py)."""
     runtime = open_runtime(settings)
     if args.action == "leave":
         return worker_leave(settings, runtime, args)
@@ -53,19 +48,6 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def worker_list(settings: Settings) -> int:
-    """Print the staff register, one JSON object a line; the database is only read."""
-    runtime = open_for_reading(settings)
-    try:
-        with transaction(runtime.factory) as session:
-            workers = staff(session)
-    finally:
-        runtime.engine.dispose()
-    for worker in workers:
-        print(json.dumps(worker, ensure_ascii=False))
-    return 0
-
-
 def worker_leave(settings: Settings, runtime: Runtime, args: argparse.Namespace) -> int:
     """Unbind a worker who left and pass on their grids, backups and open tickets; print what moved."""
     classifier = classifier_for(settings)
@@ -88,9 +70,7 @@ def worker_leave(settings: Settings, runtime: Runtime, args: argparse.Namespace)
 
 
 def staff_command(settings: Settings, args: argparse.Namespace) -> int:
-    """Console accounts: add one (for an existing or new worker), list them, or change a password."""
-    if args.action == "list":
-        return staff_list(settings)
+    """Console accounts: add, disable, enable, or change a password (`staff list` is in listings.py)."""
     runtime = open_runtime(settings)
     try:
         if args.action in ("disable", "enable"):
@@ -121,19 +101,6 @@ def staff_command(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     finally:
         runtime.engine.dispose()
-    return 0
-
-
-def staff_list(settings: Settings) -> int:
-    """Print the console accounts, one JSON object a line; the database is only read."""
-    runtime = open_for_reading(settings)
-    try:
-        with transaction(runtime.factory) as session:
-            rows = [asdict(row) for row in list_staff(session)]
-    finally:
-        runtime.engine.dispose()
-    for row in rows:
-        print(json.dumps(row, ensure_ascii=False))
     return 0
 
 
