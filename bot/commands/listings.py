@@ -11,7 +11,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.commands.runtime import open_for_reading
-from bot.console.accounts import list_staff
 from config.settings import Settings
 from handlers.texts import CATEGORY_LABELS, PUSH_STATUS_LABELS, STATUS_LABELS
 from storage.db import transaction
@@ -54,6 +53,9 @@ def worker_list(settings: Settings, _args: argparse.Namespace) -> int:
 
 def staff_list(settings: Settings, _args: argparse.Namespace) -> int:
     """Print the console accounts, one JSON object a line."""
+    # Imported here: the accounts module loads werkzeug's password hashing, which the other listings skip.
+    from bot.console.accounts import list_staff
+
     runtime = open_for_reading(settings)
     try:
         with transaction(runtime.factory) as session:
