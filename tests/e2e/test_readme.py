@@ -232,7 +232,6 @@ def test_the_readme_walkthrough_runs_as_written(
         code = run.main([_fill(word, captured) for word in step.argv])
         out = capsys.readouterr()
         output = out.out + out.err
-            f.write(f"===== {key}\n{output}")  # TEMP
         assert code == wanted.code, f"{key}\n{output}"
         missing = [words for words in wanted.shows if words not in output]
         assert not missing, f"{key}\nmissing {missing} in:\n{output}"
