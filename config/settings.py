@@ -865,7 +865,7 @@ def _rule_for(key: str, default: Any) -> _Rule:
         return _Int(0, 10**9)
     if isinstance(default, float):
         return _Number(0, 10**9, inclusive=True)
-    return _Text("text in quotes")
+    return _Text("text")
 
 
 def _build(values: Mapping[str, Any], root: Path) -> Settings:
