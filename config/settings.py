@@ -461,7 +461,26 @@ def _check(values: dict[str, Any], origins: Mapping[str, _Origin], defaults: Map
 
 
 def _check_together(values: Mapping[str, Any], origins: Mapping[str, _Origin]) -> None:
-    """Settings that only work with others: safe mode needs the AppID; a WeCom app needs all three parts."""
+    """Settings that only make sense together (safe mode and the AppID, WeCom's three parts, ...)."""
+    _check_credentials(values, origins)
+    for kind, deadline in values["deadlines"].items():
+        key, most = f"deadlines.{kind}.ack_minutes", deadline["resolve_hours"] * 60
+        if deadline["ack_minutes"] > most:
+            raise SettingsError(
+                f"{origins[key].where(key)}: expected at most deadlines.{kind}.resolve_hours in minutes "
+                f"({most}), got {deadline['ack_minutes']}"
+            )
+    visits = values["visits"]
+    shortest = min(visits["hardship_days"], visits["key_days"], visits["ordinary_days"])
+    if visits["remind_days_before"] >= shortest:
+        raise SettingsError(
+            f"{origins['visits.remind_days_before'].where('visits.remind_days_before')}: expected fewer days "
+            f"than the shortest visit cadence ({shortest}), got {visits['remind_days_before']}"
+        )
+
+
+def _check_credentials(values: Mapping[str, Any], origins: Mapping[str, _Origin]) -> None:
+    """Safe mode needs the AppID; a WeCom app needs its corp id, secret and agent id."""
     if values["wechat"]["aes_key"] and not values["wechat"]["appid"]:
         raise SettingsError(
             f"{origins['wechat.aes_key'].where('wechat.aes_key')}: expected wechat.appid to be set too "
@@ -814,7 +833,8 @@ RULES: dict[str, _Rule] = {
     "checkins.knock_after_minutes": _Int(1, 12 * 60, "minutes"),
     "checkins.quiet_start": _TimeOfDay(),
     "checkins.quiet_end": _TimeOfDay(),
-    "checkins.catch_up_hours": _Int(0, 23, "hours"),
+    # 0 would skip every ping the minute sweep reaches a little late.
+    "checkins.catch_up_hours": _Int(1, 23, "hours"),
     "visits.hardship_days": _Int(1, 366, "days"),
     "visits.key_days": _Int(1, 366, "days"),
     "visits.ordinary_days": _Int(1, 366, "days"),

@@ -252,6 +252,21 @@ def test_settings_that_need_each_other() -> None:
     )
 
 
+def test_deadlines_and_visit_reminders_that_contradict_themselves() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(environ={"GRIDDESK_DEADLINES_KNOCK_ACK_MINUTES": "240"})
+    assert str(refused.value) == (
+        "GRIDDESK_DEADLINES_KNOCK_ACK_MINUTES (deadlines.knock.ack_minutes): "
+        "expected at most deadlines.knock.resolve_hours in minutes (180), got 240"
+    )
+    with pytest.raises(SettingsError) as refused:
+        load_settings(environ={"GRIDDESK_VISITS_REMIND_DAYS_BEFORE": "7"})
+    assert str(refused.value) == (
+        "GRIDDESK_VISITS_REMIND_DAYS_BEFORE (visits.remind_days_before): "
+        "expected fewer days than the shortest visit cadence (7), got 7"
+    )
+
+
 def test_a_missing_or_broken_config_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"^config file not found: .*nowhere\.toml$"):
         load_settings(environ={"GRIDDESK_CONFIG": str(tmp_path / "nowhere.toml")})
