@@ -59,6 +59,8 @@ _CATEGORY_LABELS = {"hardship": "特困", "key": "重点", "ordinary": "普通"}
 _YES = {"是", "是的", "独居", "y", "yes", "1", "true", "√", "✓", "对"}
 _NO = {"否", "不是", "非独居", "n", "no", "0", "false", "×", "x", ""}
 _NO_CHECKIN = {"不签到", "无", "-"}
+# What staff write in a cell for "none": someone without a phone, a row without a family contact.
+_NOTHING = {"", "无", "暂无", "没有", "-", "/", "—"}
 _BUILDING = re.compile(r"^(?P<number>[0-9零一二两三四五六七八九十]+)(?:号楼|号|栋|幢|楼|#楼|#)?$")
 _UNIT = re.compile(r"^(?P<number>[0-9零一二两三四五六七八九十]+)(?:单元|门)?$")
 _NUMBER = "[0-9零一二两三四五六七八九十]+"
@@ -287,7 +289,7 @@ def parse_name(value: Cell) -> str | None:
 def parse_phone(value: Cell) -> str | None:
     """'138 0000 0101', '+8613800000101' -> '13800000101'; '(010)12345678' -> '010-12345678'."""
     text = _text(value)
-    if not text:
+    if _word(text) in _NOTHING:
         return None
     compact = re.sub(r"[\s()]", "", text)
     if match := _MOBILE.match(compact.replace("-", "")):
@@ -458,7 +460,7 @@ def _family(values: dict[str, Cell], errors: list[str]) -> list[Contact]:
         cell = {
             part: values.get(f"family{number}.{part}") for part in ("name", "relation", "phone", "openid")
         }
-        if not any(_text(value) for value in cell.values()):
+        if all(_word(value) in _NOTHING for value in cell.values()):
             continue
         try:
             contacts.append(_contact(cell))

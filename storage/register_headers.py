@@ -101,13 +101,12 @@ def read_header(texts: list[str]) -> Header:
     for index, text in enumerate(texts):
         spelling = _recognise(text)
         key = None if spelling is None else _key(spelling, previous, candidates, contact)
-        if key is None:
+        if spelling is None or key is None:
             if text:
                 header.ignored.append(text)
                 header.notes.append(f"未识别的列:{text}(不是台账的列,已忽略)")
             previous = None
             continue
-        assert spelling is not None
         if (number := _contact_number(key)) is not None:
             contact = number
             if spelling.key == "phone":

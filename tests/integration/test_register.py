@@ -152,12 +152,17 @@ def test_emergency_contacts_as_staff_write_them_become_the_elders_family(tmp_pat
     header = ["居民姓名", "手机号", "楼栋", "单元", "门牌号", "独居", "紧急联系人", "关系", "联系人电话"]
     path = write_csv(
         tmp_path / "台账.csv",
-        [header, ["王秀英", "13800000111", "2栋", "1", "402", "是", "李强", "儿子", "139 0000 0211"]],
+        [
+            header,
+            ["王秀英", "13800000111", "2栋", "1", "402", "是", "李强", "儿子", "139 0000 0211"],
+            ["赵德明", "无", "6栋", "2", "1101", "否", "", "", "无"],
+        ],
     )
 
     report = load(factory, path, clock)
 
-    assert (report.created, report.bad, report.column_notes) == (1, [], [])
+    assert (report.created, report.bad, report.column_notes) == (2, [], [])
+    assert resident(factory, "赵德明").family == []  # 无: no contact, and the row still loads
     wang = resident(factory, "王秀英")
     assert (wang.address, wang.phone, wang.lives_alone) == ("2号楼1单元402", "13800000111", True)
     assert [(c.name, c.relation, c.phone) for c in wang.family] == [("李强", "儿子", "13900000211")]
