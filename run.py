@@ -451,10 +451,9 @@ def _residents(settings: Settings, args: argparse.Namespace, runtime: Runtime) -
             return 2
         claims = claim_entries_after_import(Services(session, settings, classifier_for(settings), utc_now()))
         waiting = [f"#{claim.id} {session.get_one(Resident, claim.entry_id).address}" for claim in claims]
-    for line in [*map(str, report.bad), *report.notes]:
+    # What was made of the header first: it explains the rows' problems that follow.
+    for line in [*report.column_notes, *map(str, report.bad), *report.notes]:
         print(line)
-    if report.ignored_columns:
-        print(f"ignored columns: {', '.join(report.ignored_columns)}")
     print(report.summary)
     if waiting:
         # Someone bound these flats on WeChat before the register listed them: their worker confirms.
