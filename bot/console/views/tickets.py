@@ -63,6 +63,8 @@ EVENT_LABELS = ACTION_LABELS | {
     "reassigned": "改派",
     "recategorise": "改类",
     "pressed": "居民催促",
+    "worker_photo": "上传照片",
+    "worker_voice": "上传语音",
 }
 
 
