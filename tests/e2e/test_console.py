@@ -596,3 +596,15 @@ def test_a_leader_recategorises_to_emergency_from_the_page_and_it_pages_at_once(
     paged = [p for p in pushes(factory)[before:] if p.text.startswith("【紧急求助】")]
     assert paged and all(p.kind == "emergency" for p in paged)
     assert "120" in resident_texts(factory, SUN)[-1]
+
+
+def test_a_menu_sos_shows_what_was_pressed_and_the_advice_the_resident_got(app, wechat, accounts) -> None:
+    advice = wechat.event(LIU, "CLICK", "MENU_SOS")
+    client = app.test_client()
+    sign_in(client, "duty")
+    page = client.get("/console/tickets/1").get_data(as_text=True)
+    messages = page[page.index("<h2>居民消息</h2>") : page.index("<h2>已告知居民</h2>")]
+    assert "[菜单]紧急求助" in messages
+    told = page[page.index("<h2>已告知居民</h2>") :].split("</section>")[0]
+    assert "还没有给居民的通知" not in told
+    assert "即时回复" in told and advice.splitlines()[0] in told and "请立即拨打120" in told
