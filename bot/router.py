@@ -33,6 +33,7 @@ from handlers.resident_commands import awaiting_rating, cancel_number, handle_ca
 from handlers.residents import resident_for, take_pending_category
 from handlers.urgency import handle_possible_emergency, press_open_ticket
 from handlers.worker_commands import handle_worker_message, is_worker_command, looks_like_worker_command
+from handlers.worker_media import handle_worker_media
 from storage.models import InboundMessage, Resident, Ticket, Worker
 
 MY_TICKETS = frozenset({"我的工单", "查工单", "查询工单", "工单进度", "查进度", "我的报修"})
@@ -131,9 +132,8 @@ def _emergency(message: Message) -> bool:
 
 
 def _worker_command_from_worker(message: Message) -> bool:
-    return (
-        message.incoming.msg_type == "text" and message.worker is not None and is_worker_command(message.text)
-    )
+    """A bound worker's command, typed or said ("办结 3" as a voice transcript)."""
+    return message.is_text and message.worker is not None and is_worker_command(message.text)
 
 
 def _handle_emergency(message: Message) -> Reply:
@@ -163,7 +163,20 @@ def _redeem(message: Message) -> Reply:
 
 
 def _from_worker(message: Message) -> bool:
+    """A worker's text, or a voice message whose transcript is one of their commands."""
+    if message.incoming.msg_type == "voice":
+        return _worker_command_from_worker(message)
     return message.incoming.msg_type == "text" and bool(message.text) and message.worker is not None
+
+
+def _worker_media(message: Message) -> bool:
+    """A worker's photo or voice: it belongs to their work, never to a resident's ticket."""
+    return message.incoming.msg_type in ("image", "voice") and message.worker is not None
+
+
+def _attach_worker_media(message: Message) -> Reply:
+    assert message.worker is not None
+    return handle_worker_media(message.services, message.worker, message.incoming)
 
 
 def _worker_message(message: Message) -> Reply:
@@ -375,6 +388,7 @@ ROUTES: tuple[Route, ...] = (
     Route("emergency", _emergency, _handle_emergency),
     Route("invite_code", _invite_code, _redeem),
     Route("worker", _from_worker, _worker_message),
+    Route("worker_media", _worker_media, _attach_worker_media),
     Route("flood", _flooding, _merge_flooded),
     Route("checkin_answer", _always, _checkin),
     Route("event", _is_event, _handle_event),

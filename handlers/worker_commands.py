@@ -20,6 +20,7 @@ from handlers.recategorise import recategorise
 from handlers.texts import BIND_EXAMPLE, CATEGORY_LABELS, STATUS_LABELS, local_time
 from handlers.tickets import OPEN_STATUSES, hand_to, new_ticket_push, worker_title
 from handlers.visits import record_visit
+from handlers.worker_media import result_photo_note
 from storage.models import Grid, Ticket, Worker
 
 COMMAND = re.compile(
@@ -164,6 +165,8 @@ def _resolve(services: Services, worker: Worker, ticket: Ticket, note: str) -> R
         return Reply(f"敲门探访 #{ticket.id} 已办结,家属会收到您的说明。辛苦了!")
     ticket.rating_requested_at = services.now
     done = f":{note}" if note else "。"
+    photos = result_photo_note(services, ticket)
+    done += f"\n{photos}" if photos else ""
     tell_resident(
         services,
         ticket,
