@@ -14,7 +14,7 @@ from storage.queries import staff
 from tests.conftest import pushes, tickets
 
 ZHANG, LIU = "demo-resident-zhang", "demo-resident-liu"  # grid G1 (王芳), grid G2 (李骁)
-WANG, LI, ZHAO = "demo-worker-wang", "demo-worker-li", "demo-leader-zhao"
+WANG, LI, ZHAO, DUTY = "demo-worker-wang", "demo-worker-li", "demo-leader-zhao", "demo-community-duty"
 
 
 def worker_leaves(factory, settings, classifier, clock, name: str, successor: str | None = None):
@@ -103,3 +103,48 @@ def test_a_worker_on_a_new_wechat_keeps_their_grid_and_tickets(wechat, factory, 
     assert "已签收工单 #1" in wechat.say("o-wang-new-phone", "签收 1")
     with transaction(factory) as session:
         assert len(list(session.scalars(select(Worker).where(Worker.name == "王芳")))) == 1
+
+
+# 转派 to the holder, 上班 after 下班, and nobody on duty
+
+
+def test_reassigning_to_the_person_who_holds_the_ticket_changes_nothing(wechat, factory) -> None:
+    wechat.say(ZHANG, "空调不制冷")
+    assert "已把工单 #1 转派给网格员李骁" in wechat.say(ZHAO, "转派 1 李骁")
+    before = (len(pushes(factory)), [e.kind for e in tickets(factory)[0].events])
+
+    assert wechat.say(ZHAO, "转派 1 李骁") == "工单#1已由李骁负责,无需转派。"
+
+    assert (len(pushes(factory)), [e.kind for e in tickets(factory)[0].events]) == before
+    assert tickets(factory)[0].assignee.name == "李骁"
+
+
+def test_back_on_duty_takes_back_only_what_the_backup_got_because_of_the_off_duty(wechat, factory) -> None:
+    wechat.say(ZHANG, "空调不制冷")
+    assert "已把工单 #1 转派给网格员李骁" in wechat.say(ZHAO, "转派 1 李骁")  # on purpose
+    assert "AB岗李骁" in wechat.say(WANG, "下班")
+    assert "网格员李骁" in wechat.say(ZHANG, "帮我交下暖气费")  # #2 goes to the backup by itself
+    seen = len(pushes(factory))
+
+    assert "AB岗代收的1个未签收工单已转回给您" in wechat.say(WANG, "上班")
+
+    on_purpose, automatic = tickets(factory)
+    assert (on_purpose.assignee.name, automatic.assignee.name) == ("李骁", "王芳")
+    fresh = pushes(factory)[seen:]
+    [to_li] = [p for p in fresh if p.recipient == LI]
+    assert to_li.text == "王芳已上班,您代收的工单 #2 已转回给王芳,无需再处理。谢谢!"
+    [to_zhang] = [p for p in fresh if p.recipient == ZHANG]
+    assert to_zhang.text.startswith("您的工单 #2 改由网格员王芳负责")
+    assert "已签收工单 #1" in wechat.say(LI, "签收 1")
+
+
+def test_with_everyone_off_duty_a_ticket_still_pages_the_community_office(wechat, factory) -> None:
+    for openid in (WANG, LI, ZHAO, DUTY):
+        assert "已下班" in wechat.say(openid, "下班")
+
+    reply = wechat.say(ZHANG, "马桶不下水")
+
+    assert "社区值班台" in reply
+    [ticket] = tickets(factory)
+    assert (ticket.status, ticket.assignee.name) == ("assigned", "社区值班台")
+    assert [p.kind for p in pushes_to(factory, DUTY)] == ["new_ticket"]
