@@ -40,7 +40,7 @@ from handlers.claims import claim_entries_after_import
 from handlers.context import Services
 from handlers.departures import DepartureError, leave, serving_worker
 from handlers.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview
-from handlers.invites import ROLES, InviteError, create_invite
+from handlers.invites import ROLES, InviteError, create_invite, grid_holders
 from handlers.reports import (
     FIRST_DAY,
     KINDS,
@@ -326,6 +326,7 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
                 phone=args.phone,
                 hours=settings.escalation.invite_hours,
                 new_wechat=args.new_wechat,
+                replace=args.replace,
             )
         except InviteError as exc:
             print(f"cannot invite: {exc}", file=sys.stderr)
@@ -335,6 +336,12 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
             f'Ask them to send "绑定 {invite.code}" to the Official Account within '
             f"{settings.escalation.invite_hours} hours. The code works once."
         )
+        for grid, holder in grid_holders(session, invite.name, invite.role, tuple(args.grid)):
+            print(
+                f"Once it is bound, {invite.name} takes {grid.code} ({grid.name}) over from {holder.name}, "
+                f"with {holder.name}'s unsigned tickets there; {holder.name} and the grid's "
+                f"{'leader' if invite.role == 'worker' else 'worker'} are told."
+            )
     return 0
 
 
@@ -719,6 +726,11 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--phone")
     invite.add_argument(
         "--new-wechat", action="store_true", help="move a bound worker to a new WeChat; grids stay theirs"
+    )
+    invite.add_argument(
+        "--replace",
+        action="store_true",
+        help="take over a --grid that already has a worker (a leader, for --role leader); they are told",
     )
     leaving = worker_actions.add_parser(
         "leave", help="a worker left: unbind their WeChat, pass on their grids, backups and open tickets"
