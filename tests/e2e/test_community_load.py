@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from run import main
 from storage.db import transaction
-from storage.models import Building, Grid
+from storage.models import Building, Grid, Worker
 
 G1_BUILDINGS = 'buildings = ["1号楼", "2号楼", "3号楼"]\n'
 
@@ -99,5 +99,9 @@ def test_a_new_grid_with_new_staff_prints_each_step(office, factory, settings, t
         "building 8号楼 moved: G3 -> G4",
     ]
     assert holders(factory, "G4") == ("周敏", "赵建国")
+    with transaction(factory) as session:  # 王芳 said 下班: loading the demo again does not undo it
+        session.scalars(select(Worker).where(Worker.name == "王芳")).one().on_duty = False
     assert office(["community", "load", str(settings.demo_path)]) == 0
     assert capsys.readouterr().out == "building 8号楼 moved: G4 -> G3\n"
+    with transaction(factory) as session:
+        assert session.scalars(select(Worker.on_duty).where(Worker.name == "王芳")).one() is False
