@@ -40,7 +40,7 @@ from handlers.claims import claim_entries_after_import
 from handlers.context import Services
 from handlers.departures import DepartureError, leave, serving_worker
 from handlers.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview
-from handlers.invites import ROLES, InviteError, create_invite
+from handlers.invites import ROLES, InviteError, create_invite, grid_holders
 from handlers.reports import (
     FIRST_DAY,
     KINDS,
@@ -56,8 +56,9 @@ from handlers.reports import (
 )
 from handlers.retention import sweep_retention
 from storage.backup import BackupError, back_up, backup_path
+from storage.community import CommunityFileError, load_community, minutes_after_midnight
 from storage.db import make_engine, make_session_factory, startup_lock, transaction, upgrade
-from storage.demo import load_community, minutes_after_midnight, seed_community
+from storage.demo import seed_community
 from storage.erasure import delete_media_files
 from storage.leases import JobLeases
 from storage.models import Building, Resident
@@ -326,6 +327,7 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
                 phone=args.phone,
                 hours=settings.escalation.invite_hours,
                 new_wechat=args.new_wechat,
+                replace=args.replace,
             )
         except InviteError as exc:
             print(f"cannot invite: {exc}", file=sys.stderr)
@@ -335,6 +337,12 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
             f'Ask them to send "绑定 {invite.code}" to the Official Account within '
             f"{settings.escalation.invite_hours} hours. The code works once."
         )
+        for grid, holder in grid_holders(session, invite.name, invite.role, tuple(args.grid)):
+            print(
+                f"Once it is bound, {invite.name} takes {grid.code} ({grid.name}) over from {holder.name}, "
+                f"with {holder.name}'s unsigned tickets there; {holder.name} and the grid's "
+                f"{'leader' if invite.role == 'worker' else 'worker'} are told."
+            )
     return 0
 
 
@@ -410,15 +418,28 @@ def read_password(from_stdin: bool) -> str:
 
 
 def community_command(settings: Settings, args: argparse.Namespace) -> int:
-    """Load grids, buildings and staff (the layout of config/demo.toml) into the database."""
+    """Load grids, buildings and staff (the layout of config/demo.toml); print each change (--dry-run:
+    print them and write nothing)."""
     runtime = open_runtime(settings)
     try:
-        with transaction(runtime.factory) as session:
-            load_community(session, Path(args.file), utc_now())
+        with runtime.factory() as session:
+            changes = load_community(session, Path(args.file), utc_now())
+            if args.dry_run:
+                session.rollback()
+            else:
+                session.commit()
+    except CommunityFileError as exc:
+        print(f"cannot load {args.file}: {exc}", file=sys.stderr)
+        return 2
     except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
         print(f"cannot load {args.file}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    print(f"loaded {args.file}")
+    finally:
+        runtime.engine.dispose()
+    for change in changes or ["no changes"]:
+        print(change)
+    if args.dry_run:
+        print("dry run: nothing was written")
     return 0
 
 
@@ -706,6 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
     community_actions = community_parser.add_subparsers(dest="action", required=True)
     load_parser = community_actions.add_parser("load", help="create or update what the file describes")
     load_parser.add_argument("file", help="same layout as config/demo.toml")
+    load_parser.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
     community_parser.set_defaults(func=community_command)
 
     worker_parser = commands.add_parser("worker", help="invite grid workers, list staff")
@@ -718,6 +740,11 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--phone")
     invite.add_argument(
         "--new-wechat", action="store_true", help="move a bound worker to a new WeChat; grids stay theirs"
+    )
+    invite.add_argument(
+        "--replace",
+        action="store_true",
+        help="take over a --grid that already has a worker (a leader, for --role leader); they are told",
     )
     leaving = worker_actions.add_parser(
         "leave", help="a worker left: unbind their WeChat, pass on their grids, backups and open tickets"

@@ -23,6 +23,7 @@ from handlers.checkins import note_checkin
 from handlers.claims import check_code, code_in, has_open_claim
 from handlers.context import Incoming, Reply, Services
 from handlers.conversation import handle_chat, handle_help, handle_my_tickets
+from handlers.departures import take_over
 from handlers.emergency import handle_emergency
 from handlers.events import handle_menu_click, handle_scan, handle_subscribe, handle_unsubscribe
 from handlers.flood import is_flooding, merge_flooded
@@ -159,7 +160,7 @@ def _invite_code(message: Message) -> bool:
 def _redeem(message: Message) -> Reply:
     code = invite_code_in(message.text)
     assert code is not None
-    return redeem_invite(message.services, message.incoming.openid, code)
+    return redeem_invite(message.services, message.incoming.openid, code, take_over)
 
 
 def _from_worker(message: Message) -> bool:

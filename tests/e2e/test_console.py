@@ -398,6 +398,16 @@ def test_a_leader_reassigns_and_the_new_holder_and_resident_are_told(app, wechat
     assert to_wang[-1].startswith("【转派工单 · 报修】 #1")
 
 
+def test_reassigning_to_the_holder_is_refused_and_changes_nothing(app, wechat, factory, accounts) -> None:
+    wechat.say(SUN, "马桶不下水")  # 陈静 is off duty: her AB岗 李骁 holds it
+    before = (len(pushes(factory)), len(tickets(factory)[0].events))
+    client = app.test_client()
+    sign_in(client, "zhouqiang")
+    refused = notice(act_response(client, 1, "reassign", name="李骁"))
+    assert refused == ("refused", "工单#1已由李骁负责,无需转派。")
+    assert (len(pushes(factory)), len(tickets(factory)[0].events)) == before
+
+
 def test_sending_back_and_extending_work_from_the_page(app, wechat, factory, accounts) -> None:
     wechat.say(ZHANG, "卫生间水管漏水了")
     wechat.say(ZHANG, "楼上邻居太吵了")

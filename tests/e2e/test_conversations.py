@@ -268,10 +268,11 @@ def test_every_message_is_stored_and_linked_to_its_ticket(wechat, factory) -> No
         assert all(m.reply for m in rows)
 
 
-def test_with_nobody_on_duty_the_ticket_waits_in_the_queue(wechat, factory) -> None:
+def test_with_nobody_on_duty_the_community_office_still_gets_the_ticket(wechat, factory) -> None:
     with transaction(factory) as session:
         session.execute(update(Worker).values(on_duty=False))
     reply = wechat.say(NEWCOMER, "家里水管漏了")
-    assert "#1" in reply and "社区值班人员" in reply
+    assert "#1" in reply and "社区值班台(电话 010-12345678)" in reply
     [ticket] = tickets(factory)
-    assert (ticket.status, ticket.assignee) == ("new", None)
+    assert (ticket.status, ticket.assignee.name) == ("assigned", "社区值班台")
+    assert [p.recipient for p in pushes(factory)] == ["demo-community-duty"]
