@@ -214,7 +214,8 @@ def _reassign(services: Services, worker: Worker, ticket: Ticket, name: str) -> 
         # Nothing moves, so nobody is paged or told, and the audit trail stays as it was.
         return Reply(f"工单#{ticket.id}已由{target.name}负责,无需转派。")
     hand_over(services, ticket, target, worker.name)
-    if previous is not None:
+    # The leader who took back a sent-back ticket and passes it on needs no push about their own act.
+    if previous is not None and previous.id != worker.id:
         tell_worker(
             services,
             previous,

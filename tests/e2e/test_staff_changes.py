@@ -128,6 +128,17 @@ def test_a_worker_on_a_new_wechat_keeps_their_grid_and_tickets(wechat, factory, 
 # 转派 to the holder, 上班 after 下班, and nobody on duty
 
 
+def test_a_leader_passing_on_a_sent_back_ticket_is_not_told_of_their_own_act(wechat, factory) -> None:
+    wechat.say(ZHANG, "楼上邻居太吵了")
+    wechat.say(WANG, "退单 1 需要派出所协调")
+    sent_to_zhao = len(pushes_to(factory, ZHAO))
+
+    assert "已把工单 #1 转派给网格员李骁" in wechat.say(ZHAO, "转派 1 李骁")
+
+    assert len(pushes_to(factory, ZHAO)) == sent_to_zhao
+    assert "转派工单" in pushes_to(factory, LI)[-1].text
+
+
 def test_reassigning_to_the_person_who_holds_the_ticket_changes_nothing(wechat, factory) -> None:
     wechat.say(ZHANG, "空调不制冷")
     assert "已把工单 #1 转派给网格员李骁" in wechat.say(ZHAO, "转派 1 李骁")
