@@ -33,9 +33,33 @@ def load_community(session: Session, path: Path, now: datetime) -> list[str]:
     """
     with path.open("rb") as handle:
         data = tomllib.load(handle)
+    _check_shape(data)
     loader = _Loader(session, data, now)
     loader.check()
     return loader.apply()
+
+
+# What each row of the file must name, as text; the rest of a row is optional.
+REQUIRED_KEYS = {"workers": ("openid", "name"), "grids": ("code", "name"), "residents": ("openid",)}
+
+
+def _check_shape(data: dict[str, Any]) -> None:
+    """Every row is a table with the keys it needs, and family contacts name only known fields."""
+    for table, keys in REQUIRED_KEYS.items():
+        rows = data.get(table, [])
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise CommunityFileError(f"{table} must be written as [[{table}]] tables")
+        for number, row in enumerate(rows, 1):
+            missing = [key for key in keys if not isinstance(row.get(key), str) or not row[key].strip()]
+            if missing:
+                raise CommunityFileError(f"[[{table}]] number {number} needs {' and '.join(missing)} (text)")
+            for contact in row.get("family", []) if table == "residents" else []:
+                unknown = sorted(set(contact) - set(FAMILY_FIELDS)) if isinstance(contact, dict) else ["?"]
+                if unknown or not contact.get("name"):
+                    raise CommunityFileError(
+                        f"[[residents]] number {number}: each family contact needs a name and may have "
+                        f"only {', '.join(FAMILY_FIELDS)}"
+                    )
 
 
 class _Loader:

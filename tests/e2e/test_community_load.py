@@ -105,3 +105,23 @@ def test_a_new_grid_with_new_staff_prints_each_step(office, factory, settings, t
     assert capsys.readouterr().out == "building 8号楼 moved: G4 -> G3\n"
     with transaction(factory) as session:
         assert session.scalars(select(Worker.on_duty).where(Worker.name == "王芳")).one() is False
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('[[grids]]\ncode = "G4"\n', "[[grids]] number 1 needs name (text)"),
+        ('[[workers]]\nname = "周敏"\n', "[[workers]] number 1 needs openid (text)"),
+        ('workers = "周敏"\n', "workers must be written as [[workers]] tables"),
+        (
+            '[[residents]]\nopenid = "o-x"\nfamily = [{relation = "女儿"}]\n',
+            "[[residents]] number 1: each family contact needs a name",
+        ),
+    ],
+)
+def test_a_malformed_community_file_is_one_plain_line(office, factory, tmp_path, capsys, text, says) -> None:
+    path = toml(tmp_path, text)
+    assert office(["community", "load", path]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cannot load {path}: {says}") and err.count("\n") == 1
+    assert layout(factory) == (3, 8)
