@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from bot.console.web import register_console
+from bot.console.web import missing_page, register_console
 from bot.freshness import RequestGuard
 from bot.inbox import InboundRecord, receive
 from bot.intents import IntentClassifier
 from bot.open311 import make_open311
+from bot.open311.formats import Open311Error, error_document, format_of
 from bot.router import route
 from bot.spool import Spool, SpoolReplayer, offline_reply, with_spool
 from bot.webhook import make_webhook
@@ -26,6 +27,8 @@ from storage.db import LARGEST_ID
 Clock = Callable[[], datetime]
 Router = Callable[[Services, Incoming], Reply]
 SPOOL_REPLAYER = "griddesk.spool_replayer"
+# Addresses read by programs, not people: their errors stay one line of plain text.
+MACHINE_PATHS = ("/wechat", "/healthz")
 
 
 def utc_now() -> datetime:
@@ -73,7 +76,7 @@ def create_app(
     app.register_blueprint(make_open311(settings, session_factory, classifier, clock))
     register_console(app, settings, session_factory, classifier, clock)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", content_type="text/plain"))
-    app.register_error_handler(HTTPException, _plain_error)
+    app.register_error_handler(HTTPException, _error)
     if settings.proxy_hops:
         # Client address and scheme from the proxies' headers, trusting only as many hops as there are.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
@@ -84,6 +87,26 @@ def spool_replayer(app: Flask) -> SpoolReplayer:
     """The app's replayer of messages spooled while the database was away (not started)."""
     replayer: SpoolReplayer = app.extensions[SPOOL_REPLAYER]
     return replayer
+
+
+def _error(error: HTTPException) -> Response:
+    """An error no blueprint answered, in the asker's form: Open311's error list, a page for people."""
+    path = request.path
+    if path == "/open311" or path.startswith("/open311/"):
+        return error_document(format_of(path), Open311Error(error.code or 500, _open311_description(error)))
+    if error.code in (404, 405) and not path.startswith(MACHINE_PATHS):
+        return missing_page(error)
+    # WeChat reads /wechat's answers by its own protocol: they stay exactly as they were.
+    return _plain_error(error)
+
+
+def _open311_description(error: HTTPException) -> str:
+    """What an Open311 client's user reads about an address or method the API does not have."""
+    if error.code == 404:
+        return f"没有这个接口:{request.path}"
+    if error.code == 405:
+        return f"这个接口不支持 {request.method} 请求"
+    return error.description or error.name
 
 
 def _plain_error(error: HTTPException) -> Response:

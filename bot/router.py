@@ -23,6 +23,7 @@ from handlers.checkins import note_checkin
 from handlers.claims import check_code, code_in, has_open_claim
 from handlers.context import Incoming, Reply, Services
 from handlers.conversation import handle_chat, handle_help, handle_my_tickets
+from handlers.departures import take_over
 from handlers.emergency import handle_emergency
 from handlers.events import handle_menu_click, handle_scan, handle_subscribe, handle_unsubscribe
 from handlers.flood import is_flooding, merge_flooded
@@ -33,6 +34,7 @@ from handlers.resident_commands import awaiting_rating, cancel_number, handle_ca
 from handlers.residents import resident_for, take_pending_category
 from handlers.urgency import handle_possible_emergency, press_open_ticket
 from handlers.worker_commands import handle_worker_message, is_worker_command, looks_like_worker_command
+from handlers.worker_media import handle_worker_media
 from storage.models import InboundMessage, Resident, Ticket, Worker
 
 MY_TICKETS = frozenset({"我的工单", "查工单", "查询工单", "工单进度", "查进度", "我的报修"})
@@ -131,9 +133,8 @@ def _emergency(message: Message) -> bool:
 
 
 def _worker_command_from_worker(message: Message) -> bool:
-    return (
-        message.incoming.msg_type == "text" and message.worker is not None and is_worker_command(message.text)
-    )
+    """A bound worker's command, typed or said ("办结 3" as a voice transcript)."""
+    return message.is_text and message.worker is not None and is_worker_command(message.text)
 
 
 def _handle_emergency(message: Message) -> Reply:
@@ -159,11 +160,24 @@ def _invite_code(message: Message) -> bool:
 def _redeem(message: Message) -> Reply:
     code = invite_code_in(message.text)
     assert code is not None
-    return redeem_invite(message.services, message.incoming.openid, code)
+    return redeem_invite(message.services, message.incoming.openid, code, take_over)
 
 
 def _from_worker(message: Message) -> bool:
+    """A worker's text, or a voice message whose transcript is one of their commands."""
+    if message.incoming.msg_type == "voice":
+        return _worker_command_from_worker(message)
     return message.incoming.msg_type == "text" and bool(message.text) and message.worker is not None
+
+
+def _worker_media(message: Message) -> bool:
+    """A worker's photo or voice: it belongs to their work, never to a resident's ticket."""
+    return message.incoming.msg_type in ("image", "voice") and message.worker is not None
+
+
+def _attach_worker_media(message: Message) -> Reply:
+    assert message.worker is not None
+    return handle_worker_media(message.services, message.worker, message.incoming)
 
 
 def _worker_message(message: Message) -> Reply:
@@ -375,6 +389,7 @@ ROUTES: tuple[Route, ...] = (
     Route("emergency", _emergency, _handle_emergency),
     Route("invite_code", _invite_code, _redeem),
     Route("worker", _from_worker, _worker_message),
+    Route("worker_media", _worker_media, _attach_worker_media),
     Route("flood", _flooding, _merge_flooded),
     Route("checkin_answer", _always, _checkin),
     Route("event", _is_event, _handle_event),

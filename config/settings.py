@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import math
 import os
 import re
 import tomllib
@@ -9,10 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = Path(__file__).resolve().parent / "griddesk.toml"
 ENV_PREFIX = "GRIDDESK_"
+# GRIDDESK_* variables that are not settings; any other GRIDDESK_* name not matching a setting is refused,
+# since a misspelt variable would otherwise be ignored without a word.
+NON_SETTING_VARIABLES = frozenset(
+    {
+        "GRIDDESK_CONFIG",  # the config file to read (below)
+        "GRIDDESK_TEST_DATABASE_URL",  # the tests' PostgreSQL server (tests/conftest.py, .ci/run)
+    }
+)
 
 
 class SettingsError(ValueError):
@@ -268,8 +279,6 @@ class Settings:
     port: int
     max_body_bytes: int
     proxy_hops: int
-    # Where `serve` writes the address it listens on, for `say` to find it.
-    address_file: Path
     wechat: WeChatSettings
     webhook: WebhookSettings
     community_name: str
@@ -296,6 +305,8 @@ class Settings:
     timezone: str
     deadlines: Mapping[str, Deadline]
     spool: SpoolSettings
+    # Where `serve` records the address it listens on, so `say` finds it.
+    address_file: Path
 
     @property
     def sandbox(self) -> bool:
@@ -312,14 +323,30 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     root: Path = PROJECT_ROOT,
 ) -> Settings:
-    """Build Settings from the defaults, an optional config file and the environment."""
+    """Build Settings from the defaults, an optional config file and the environment, checking every value."""
     environ = os.environ if environ is None else environ
     values = _read_toml(DEFAULTS_FILE)
+    defaults = dict(_leaves(values))
+    origins = {key: _Origin(str(DEFAULTS_FILE)) for key in defaults}
     config_file = config_file or _path_from_env(environ)
     if config_file is not None:
-        _merge(values, _read_toml(config_file), source=str(config_file))
-    _apply_environment(values, environ)
+        _merge(values, _read_toml(config_file), origins, str(config_file))
+    _apply_environment(values, environ, origins)
+    _check(values, origins, defaults)
     return _build(values, root)
+
+
+class _Origin:
+    """Where one setting's value came from: a config file, or an environment variable."""
+
+    __slots__ = ("from_env", "label")
+
+    def __init__(self, label: str, from_env: bool = False) -> None:
+        self.label, self.from_env = label, from_env
+
+    def where(self, key: str) -> str:
+        """'GRIDDESK_SERVER_PORT (server.port)' or '/srv/griddesk.toml: server.port'."""
+        return f"{self.label} ({key})" if self.from_env else f"{self.label}: {key}"
 
 
 def _path_from_env(environ: Mapping[str, str]) -> Path | None:
@@ -333,91 +360,562 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError as exc:
         raise SettingsError(f"config file not found: {path}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except OSError as exc:
+        raise SettingsError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
-def _merge(base: dict[str, Any], override: Mapping[str, Any], source: str, prefix: str = "") -> None:
+def _merge(
+    base: dict[str, Any],
+    override: Mapping[str, Any],
+    origins: dict[str, _Origin],
+    source: str,
+    prefix: str = "",
+) -> None:
     """Overlay override onto base, refusing keys the defaults do not know (typos would be silent)."""
     for key, value in override.items():
         dotted = f"{prefix}{key}"
         if key not in base:
-            raise SettingsError(f"{source}: unknown setting '{dotted}'")
-        if isinstance(value, Mapping) and isinstance(base[key], dict):
-            _merge(base[key], value, source, dotted + ".")
+            hint = _did_you_mean(key, base, prefix)
+            raise SettingsError(f"{source}: unknown setting '{dotted}'{hint}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, Mapping):
+                raise SettingsError(f"{source}: {dotted}: expected a table [{dotted}], got {value!r}")
+            _merge(base[key], value, origins, source, dotted + ".")
+        elif isinstance(value, Mapping):
+            raise SettingsError(f"{source}: {dotted}: expected one value, got a table [{dotted}]")
         else:
-            base[key] = _coerce(base[key], value, dotted)
+            base[key] = value
+            origins[dotted] = _Origin(source)
 
 
-def _apply_environment(values: dict[str, Any], environ: Mapping[str, str]) -> None:
-    for path, default in _leaves(values):
-        name = ENV_PREFIX + "_".join(path).upper()
-        if name in environ:
-            _set(values, path, _coerce(default, environ[name], name))
+def _apply_environment(
+    values: dict[str, Any], environ: Mapping[str, str], origins: dict[str, _Origin]
+) -> None:
+    """Take GRIDDESK_<SECTION>_<KEY> variables, refusing GRIDDESK_* names that are no setting."""
+    keys = {_variable(key): key for key in origins}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in NON_SETTING_VARIABLES:
+            continue
+        key = keys.get(name)
+        if key is None:
+            hint = _did_you_mean(name, keys, "")
+            raise SettingsError(
+                f"{name}: not a GridDesk setting{hint}; settings are GRIDDESK_<SECTION>_<KEY> "
+                "after config/griddesk.toml"
+            )
+        _set(values, key, environ[name])
+        origins[key] = _Origin(name, from_env=True)
 
 
-def _leaves(values: Mapping[str, Any], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    found: list[tuple[tuple[str, ...], Any]] = []
+def _variable(key: str) -> str:
+    """'checkins.default_time' -> 'GRIDDESK_CHECKINS_DEFAULT_TIME'."""
+    return ENV_PREFIX + key.replace(".", "_").upper()
+
+
+def _did_you_mean(name: str, known: Mapping[str, Any], prefix: str) -> str:
+    """' (did you mean ...?)' for a close known name, else ''."""
+    import difflib  # only on this error path
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.7)
+    return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+
+
+def _leaves(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Every setting as (dotted key, value)."""
+    found: list[tuple[str, Any]] = []
     for key, value in values.items():
         if isinstance(value, Mapping):
-            found.extend(_leaves(value, (*path, key)))
+            found.extend(_leaves(value, f"{prefix}{key}."))
         else:
-            found.append(((*path, key), value))
+            found.append((f"{prefix}{key}", value))
     return found
 
 
-def _set(values: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for key in path[:-1]:
-        values = values[key]
-    values[path[-1]] = value
+def _get(values: Mapping[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        values = values[part]
+    return values
 
 
-def _coerce(default: Any, value: Any, name: str) -> Any:
-    """Convert value to the type of the default it replaces."""
-    try:
-        if isinstance(default, bool):
-            return (
-                value if isinstance(value, bool) else str(value).strip().lower() in {"1", "true", "yes", "on"}
+def _set(values: dict[str, Any], key: str, value: Any) -> None:
+    *sections, last = key.split(".")
+    for part in sections:
+        values = values[part]
+    values[last] = value
+
+
+def _check(values: dict[str, Any], origins: Mapping[str, _Origin], defaults: Mapping[str, Any]) -> None:
+    """Check every setting by its rule, putting each into shape (text from the environment parsed)."""
+    for key, origin in origins.items():
+        rule = _rule_for(key, defaults[key])
+        value = _get(values, key)
+        try:
+            _set(values, key, rule.check(value, origin.from_env))
+        except _Invalid as invalid:
+            raise SettingsError(
+                f"{origin.where(key)}: expected {invalid.expected or rule.expected}, got {rule.show(value)}"
+            ) from None
+    _check_together(values, origins)
+
+
+def _check_together(values: Mapping[str, Any], origins: Mapping[str, _Origin]) -> None:
+    """Settings that only make sense together (safe mode and the AppID, WeCom's three parts, ...)."""
+    _check_credentials(values, origins)
+    for kind, deadline in values["deadlines"].items():
+        key, most = f"deadlines.{kind}.ack_minutes", deadline["resolve_hours"] * 60
+        if deadline["ack_minutes"] > most:
+            raise SettingsError(
+                f"{origins[key].where(key)}: expected at most deadlines.{kind}.resolve_hours in minutes "
+                f"({most}), got {deadline['ack_minutes']}"
             )
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-    except (TypeError, ValueError) as exc:
-        raise SettingsError(f"{name}: expected a number, got {value!r}") from exc
-    return str(value) if isinstance(default, str) else value
+    visits = values["visits"]
+    shortest = min(visits["hardship_days"], visits["key_days"], visits["ordinary_days"])
+    if visits["remind_days_before"] >= shortest:
+        raise SettingsError(
+            f"{origins['visits.remind_days_before'].where('visits.remind_days_before')}: expected fewer days "
+            f"than the shortest visit cadence ({shortest}), got {visits['remind_days_before']}"
+        )
+
+
+def _check_credentials(values: Mapping[str, Any], origins: Mapping[str, _Origin]) -> None:
+    """Safe mode needs the AppID; a WeCom app needs its corp id, secret and agent id."""
+    if values["wechat"]["aes_key"] and not values["wechat"]["appid"]:
+        raise SettingsError(
+            f"{origins['wechat.aes_key'].where('wechat.aes_key')}: expected wechat.appid to be set too "
+            "(safe mode decrypts with the AppID), got no AppID"
+        )
+    given = [f"wecom.{key}" for key in ("corp_id", "secret", "agent_id") if values["wecom"][key]]
+    if 0 < len(given) < 3:
+        raise SettingsError(
+            f"{origins[given[0]].where(given[0])}: expected wecom.corp_id, wecom.secret and wecom.agent_id "
+            f"together, got only {' and '.join(given)}"
+        )
+
+
+class _Invalid(Exception):
+    """A value a rule refuses; `expected`, when given, replaces the rule's own description."""
+
+    def __init__(self, expected: str = "") -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+class _Rule:
+    """What one setting must be: check() returns the value in shape or raises _Invalid."""
+
+    expected = "a value"
+    secret = False
+
+    def check(self, value: Any, from_env: bool) -> Any:
+        """The value in shape; text from the environment is parsed here."""
+        return value
+
+    def show(self, value: Any) -> str:
+        """The refused value for the error line; never a secret."""
+        if self.secret:
+            return f"a value of {len(str(value))} characters" if value != "" else "nothing"
+        return repr(value)
+
+
+class _Int(_Rule):
+    """A whole number within a range; `zero` names what 0 means when 0 is allowed outside it."""
+
+    def __init__(self, low: int, high: int, unit: str = "", zero: str = "") -> None:
+        self.low, self.high, self.zero = low, high, zero
+        what = f"a whole number{f' of {unit}' if unit else ''}"
+        if zero and low == 0:
+            self.expected = f"{what} from 0 ({zero}) to {high}"
+        else:
+            self.expected = (
+                f"0 ({zero}) or {what} from {low} to {high}" if zero else f"{what} from {low} to {high}"
+            )
+
+    def check(self, value: Any, from_env: bool) -> int:
+        if isinstance(value, str):
+            if not re.fullmatch(r"\s*[+-]?\d+\s*", value):
+                raise _Invalid
+            value = _unquoted(int(value), from_env, self.expected)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid
+        if not (self.low <= value <= self.high or (self.zero and value == 0)):
+            raise _Invalid
+        return value
+
+
+class _Number(_Rule):
+    """A number (a fraction allowed) above `low`, or from `low` when `inclusive`, and at most `high`."""
+
+    def __init__(self, low: float, high: float, unit: str = "", inclusive: bool = False) -> None:
+        self.low, self.high, self.inclusive = low, high, inclusive
+        what = f"a number{f' of {unit}' if unit else ''}"
+        self.expected = (
+            f"{what} from {low:g} to {high:g}"
+            if inclusive
+            else f"{what} more than {low:g} and at most {high:g}"
+        )
+
+    def check(self, value: Any, from_env: bool) -> float:
+        if isinstance(value, str):
+            try:
+                value = _unquoted(float(value), from_env, self.expected)
+            except ValueError:
+                raise _Invalid from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid
+        above_low = value >= self.low if self.inclusive else value > self.low
+        if not (math.isfinite(value) and above_low and value <= self.high):
+            raise _Invalid
+        return float(value)
+
+
+_BOOL_WORDS = {
+    "true": True,
+    "yes": True,
+    "on": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "off": False,
+    "0": False,
+}
+
+
+class _Bool(_Rule):
+    """true or false; from the environment also yes/no, on/off, 1/0."""
+
+    expected = "true or false"
+
+    def check(self, value: Any, from_env: bool) -> bool:
+        word = value.strip().lower() if isinstance(value, str) else None
+        if from_env and word in _BOOL_WORDS:
+            return _BOOL_WORDS[word]
+        if word in ("true", "false"):
+            raise _Invalid(f"{self.expected}, without quotes")
+        if not isinstance(value, bool):
+            raise _Invalid
+        return value
+
+
+class _Text(_Rule):
+    """Text matching a pattern; empty is allowed when `optional`."""
+
+    def __init__(self, expected: str, pattern: str = r"(?s).*", optional: bool = False, secret: bool = False):
+        self.expected, self.pattern, self.optional, self.secret = expected, pattern, optional, secret
+
+    def check(self, value: Any, from_env: bool) -> str:
+        if not isinstance(value, str):
+            raise _Invalid(f"{self.expected}, in quotes")
+        if not (value == "" and self.optional) and not re.fullmatch(self.pattern, value):
+            raise _Invalid
+        return value
+
+
+class _TimeOfDay(_Rule):
+    """A local time of day, 'HH:MM'; a TOML time (09:00:00) is taken too."""
+
+    expected = "a time of day like 09:00"
+
+    def check(self, value: Any, from_env: bool) -> str:
+        if isinstance(value, datetime.time) and not (value.second or value.microsecond or value.tzinfo):
+            return f"{value:%H:%M}"
+        match = re.fullmatch(r"\s*([01]?\d|2[0-3]):([0-5]\d)\s*", value) if isinstance(value, str) else None
+        if match is None:
+            raise _Invalid
+        return f"{int(match[1]):02d}:{match[2]}"
+
+
+class _TimeZone(_Rule):
+    """An IANA time zone name."""
+
+    expected = "a time zone name like Asia/Shanghai"
+
+    def check(self, value: Any, from_env: bool) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+            raise _Invalid from None
+        return value
+
+
+class _Url(_Rule):
+    """An http(s) address; `base` ones lose a trailing '/' (paths are appended to them)."""
+
+    def __init__(self, example: str, base: bool = False, optional: bool = False) -> None:
+        self.base, self.optional = base, optional
+        self.expected = f"an http(s) address like {example}{', or nothing' if optional else ''}"
+
+    def check(self, value: Any, from_env: bool) -> str:
+        if not isinstance(value, str):
+            raise _Invalid
+        url = value.strip().rstrip("/") if self.base else value.strip()
+        if url == "" and self.optional:
+            return ""
+        # A path is fine; a query or fragment is not (addresses are built by appending to these).
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~%/\-]*)?", url):
+            raise _Invalid
+        return url if self.base else value.strip()
+
+
+class _DatabaseUrl(_Rule):
+    """An SQLAlchemy database URL of a dialect SQLAlchemy ships, or empty (the SQLite file under var/)."""
+
+    expected = (
+        "an SQLAlchemy database URL like postgresql+psycopg://user:password@host/griddesk "
+        "or sqlite:////srv/griddesk/griddesk.db, or nothing"
+    )
+    DIALECTS = r"(?:sqlite|postgresql|mysql|mariadb|oracle|mssql)"
+
+    def check(self, value: Any, from_env: bool) -> str:
+        if not isinstance(value, str):
+            raise _Invalid
+        if value and not re.fullmatch(rf"{self.DIALECTS}(?:\+\w+)?://\S*", value):
+            raise _Invalid
+        return value
+
+    def show(self, value: Any) -> str:
+        """The URL with any password masked."""
+        return (
+            repr(re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", value))
+            if isinstance(value, str)
+            else repr(value)
+        )
+
+
+class _Path(_Rule):
+    """A file or folder path (relative ones are resolved against the project folder)."""
+
+    def __init__(self, example: str, optional: bool = False) -> None:
+        self.optional = optional
+        self.expected = f"a path like {example}{', or nothing' if optional else ''}"
+
+    def check(self, value: Any, from_env: bool) -> str:
+        if not isinstance(value, str) or re.search(r"[\x00\r\n]", value):
+            raise _Invalid
+        if not value.strip() and not (self.optional and value == ""):
+            raise _Invalid
+        return value
+
+
+class _Choice(_Rule):
+    """One of a few words."""
+
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+        self.expected = " or ".join(repr(choice) for choice in choices)
+
+    def check(self, value: Any, from_env: bool) -> str:
+        if value not in self.choices:
+            raise _Invalid
+        return value
+
+
+class _Names(_Rule):
+    """A comma-separated list of names, each matching a pattern."""
+
+    def __init__(self, expected: str, pattern: str, at_least_one: bool = False) -> None:
+        self.expected, self.pattern, self.at_least_one = expected, pattern, at_least_one
+
+    def check(self, value: Any, from_env: bool) -> str:
+        if not isinstance(value, str):
+            raise _Invalid(f"{self.expected}, in quotes")
+        names = _names(value)
+        if (self.at_least_one and not names) or not all(re.fullmatch(self.pattern, name) for name in names):
+            raise _Invalid
+        return value
+
+
+class _ApiKeys(_Rule):
+    """Open311 clients: comma-separated 'client:key' entries (a bare key: client 'client')."""
+
+    expected = (
+        "comma-separated 'client:key' entries, client names of letters, digits, '_', '.' or '-', "
+        "keys of 8+ characters"
+    )
+    secret = True
+
+    def check(self, value: Any, from_env: bool) -> str:
+        if not isinstance(value, str) or not all(_client_parts(entry) for entry in _names(value)):
+            raise _Invalid
+        return value
+
+
+def _unquoted(parsed: Any, from_env: bool, expected: str) -> Any:
+    """Text parsed from the environment; in a config file a number or true/false goes without quotes."""
+    if not from_env:
+        raise _Invalid(f"{expected}, without quotes")
+    return parsed
+
+
+_SECRET = r"\S+"
+_NO_SPACES = r"[^\s]+"
+
+# Every setting of config/griddesk.toml and what it must be; '*' stands for any name in that place
+# ([deadlines.repair], [templates.status]). tests/unit/test_settings.py checks that every key has a rule.
+RULES: dict[str, _Rule] = {
+    "database.url": _DatabaseUrl(),
+    "server.host": _Text("a host name or IP address like 127.0.0.1 or 0.0.0.0", r"[A-Za-z0-9.\-:\[\]]+"),
+    "server.port": _Int(1, 65535),
+    "server.max_body_bytes": _Int(1024, 16 * 1024 * 1024, "bytes"),
+    "server.proxy_hops": _Int(0, 5),
+    "server.address_file": _Path("var/server.json"),
+    "wechat.token": _Text(
+        "3 to 32 letters, digits, '-' or '_' (the Token of the server configuration)",
+        r"[A-Za-z0-9_\-]{3,32}",
+        secret=True,
+    ),
+    "wechat.appid": _Text(
+        "an AppID: wx and 16 letters or digits, like wx0123456789abcdef", r"wx[A-Za-z0-9]{16}", True
+    ),
+    "wechat.secret": _Text("the AppSecret, without spaces, or nothing (sandbox)", _SECRET, True, secret=True),
+    "wechat.aes_key": _Text(
+        "the EncodingAESKey: 43 characters (letters and digits), or nothing",
+        r"[A-Za-z0-9+/]{43}",
+        True,
+        secret=True,
+    ),
+    "webhook.timestamp_window_seconds": _Int(30, 3600, "seconds"),
+    "webhook.allow_plaintext_in_safe_mode": _Bool(),
+    "community.name": _Text("a name of 1 to 40 characters on one line", r"(?=.*\S)[^\r\n]{1,40}"),
+    "community.duty_phone": _Text(
+        "a phone number like 010-12345678", r"\+?[0-9][0-9 ()\-]{2,24}(?:(?:转|ext\.? ?)[0-9]{1,6})?"
+    ),
+    "throttle.messages_per_minute": _Int(0, 600, zero="off"),
+    "binding.code_hours": _Int(1, 24 * 30, "hours"),
+    "binding.max_wrong_codes": _Int(1, 10),
+    "console.base_url": _Url("https://griddesk.example.org", base=True, optional=True),
+    "console.secret_key": _Text(
+        "at least 16 characters without spaces, or nothing (a random key kept in the database)",
+        r"\S{16,}",
+        True,
+        secret=True,
+    ),
+    "console.session_hours": _Int(1, 24 * 30, "hours"),
+    "console.link_hours": _Int(1, 24 * 7, "hours"),
+    "console.signin_max_failures": _Int(1, 100),
+    "console.signin_max_failures_per_address": _Int(0, 10000, zero="off"),
+    "console.signin_lockout_minutes": _Int(1, 24 * 60, "minutes"),
+    "dispatcher.interval_seconds": _Number(0, 3600, "seconds"),
+    "dispatcher.batch_size": _Int(1, 1000),
+    "dispatcher.max_attempts": _Int(1, 100),
+    "dispatcher.backoff_seconds": _Number(0, 3600, "seconds", inclusive=True),
+    "dispatcher.lease_seconds": _Number(0, 3600, "seconds"),
+    "delivery.api_base_url": _Url("https://api.weixin.qq.com/cgi-bin/"),
+    "delivery.wecom_api_base_url": _Url("https://qyapi.weixin.qq.com/cgi-bin/"),
+    "delivery.token_endpoint": _Choice("stable", "classic"),
+    "delivery.request_timeout_seconds": _Number(0, 120, "seconds"),
+    "delivery.customer_service_window_hours": _Int(1, 48, "hours"),
+    "delivery.quota_pause_seconds": _Number(0, 86400, "seconds", inclusive=True),
+    "delivery.console_url": _Url("https://griddesk.example.org/console", optional=True),
+    "delivery.media_dir": _Path("var/media"),
+    "wecom.corp_id": _Text("a WeCom corp ID like ww0123456789abcdef, or nothing", r"[A-Za-z0-9]+", True),
+    "wecom.secret": _Text("the WeCom app's secret, without spaces, or nothing", _SECRET, True, secret=True),
+    "wecom.agent_id": _Int(0, 2**31 - 1, zero="no WeCom app"),
+    "templates.max_value_chars": _Int(1, 1000, "characters"),
+    "templates.*.id": _Text(
+        "a template id of letters, digits, '-' or '_', or nothing", r"[A-Za-z0-9_\-]+", optional=True
+    ),
+    "templates.*.kinds": _Names("comma-separated push kinds like new_ticket,reassigned", r"[a-z][a-z0-9_]*"),
+    "templates.*.fields": _Names(
+        "comma-separated field names like first,keyword1,remark", r"[A-Za-z][A-Za-z0-9_]*", at_least_one=True
+    ),
+    "escalation.sweep_interval_seconds": _Number(0, 3600, "seconds"),
+    "escalation.warn_at_fraction": _Number(0, 0.99),
+    "escalation.top_repeats": _Int(0, 100),
+    "escalation.emergency_repage_minutes": _Int(1, 60, "minutes"),
+    "escalation.emergency_overdue_repage_minutes": _Int(1, 24 * 60, "minutes"),
+    "escalation.rating_timeout_hours": _Int(1, 24 * 30, "hours"),
+    "escalation.max_extension_hours": _Int(1, 24 * 30, "hours"),
+    "escalation.invite_hours": _Int(1, 24 * 30, "hours"),
+    "checkins.default_time": _TimeOfDay(),
+    "checkins.reminder_after_minutes": _Int(1, 12 * 60, "minutes"),
+    "checkins.knock_after_minutes": _Int(1, 12 * 60, "minutes"),
+    "checkins.quiet_start": _TimeOfDay(),
+    "checkins.quiet_end": _TimeOfDay(),
+    # 0 would skip every ping the minute sweep reaches a little late.
+    "checkins.catch_up_hours": _Int(1, 23, "hours"),
+    "visits.hardship_days": _Int(1, 366, "days"),
+    "visits.key_days": _Int(1, 366, "days"),
+    "visits.ordinary_days": _Int(1, 366, "days"),
+    "visits.remind_days_before": _Int(0, 30, "days"),
+    "visits.digest_hour": _Int(0, 23),
+    "reports.push_time": _TimeOfDay(),
+    "reports.console_base_url": _Url("https://griddesk.example.org", base=True, optional=True),
+    "open311.enabled": _Bool(),
+    "open311.api_keys": _ApiKeys(),
+    "open311.public_categories": _Names(
+        "comma-separated categories like repair,inquiry,other", r"[a-z][a-z0-9_]*"
+    ),
+    "open311.jurisdiction_id": _Text("an id without spaces, or nothing", _NO_SPACES, True),
+    "open311.window_days": _Int(1, 3660, "days"),
+    "open311.max_requests": _Int(1, 10000),
+    "open311.public_base_url": _Url("https://griddesk.example.org", base=True, optional=True),
+    "open311.posts_per_minute": _Int(0, 10000, zero="no limit"),
+    "register.max_rows": _Int(1, 1_000_000),
+    "register.max_columns": _Int(1, 1000),
+    "register.max_expanded_mb": _Int(1, 10_000, "MB"),
+    "register.max_compression_ratio": _Int(1, 10_000),
+    # Below a week, data still in use would go: a backlog's unprocessed messages, a rating just asked for.
+    "retention.closed_ticket_days": _Int(7, 36500, "days", zero="keep for ever"),
+    "retention.inbound_text_days": _Int(7, 36500, "days", zero="keep for ever"),
+    "retention.sweep_interval_minutes": _Int(1, 24 * 60, "minutes"),
+    "spool.dir": _Path("var/spool"),
+    "spool.replay_interval_seconds": _Number(0, 3600, "seconds"),
+    "paths.demo": _Path("config/demo.toml"),
+    "paths.intents": _Path("config/intents.toml"),
+    "paths.menu": _Path("config/menu.toml"),
+    "paths.emergency_model": _Path("config/emergency-model.json", optional=True),
+    "timezone.name": _TimeZone(),
+    "deadlines.*.ack_minutes": _Int(1, 7 * 24 * 60, "minutes"),
+    "deadlines.*.resolve_hours": _Int(1, 24 * 30, "hours"),
+}
+
+
+def _rule_for(key: str, default: Any) -> _Rule:
+    """The rule for a dotted key: its own, else its '*' pattern's, else one by the type of its default."""
+    parts = key.split(".")
+    pattern = ".".join([parts[0], "*", *parts[2:]]) if len(parts) > 2 else key
+    rule = RULES.get(key) or RULES.get(pattern)
+    if rule is not None:
+        return rule
+    if isinstance(default, bool):
+        return _Bool()
+    if isinstance(default, int):
+        return _Int(0, 10**9)
+    if isinstance(default, float):
+        return _Number(0, 10**9, inclusive=True)
+    return _Text("text")
 
 
 def _build(values: Mapping[str, Any], root: Path) -> Settings:
-    database_url = values["database"]["url"] or f"sqlite:///{root / 'var' / 'griddesk.db'}"
-    aes_key = values["wechat"]["aes_key"]
-    if aes_key and len(aes_key) != 43:
-        raise SettingsError("wechat.aes_key (EncodingAESKey) must be 43 characters long")
+    """Settings from values already checked and put into shape."""
     return Settings(
-        database_url=database_url,
+        database_url=values["database"]["url"] or f"sqlite:///{root / 'var' / 'griddesk.db'}",
         host=values["server"]["host"],
         port=values["server"]["port"],
         max_body_bytes=values["server"]["max_body_bytes"],
         proxy_hops=values["server"]["proxy_hops"],
-        address_file=_resolve(root, values["server"]["address_file"]),
         wechat=WeChatSettings(**values["wechat"]),
-        webhook=_webhook(values["webhook"]),
+        webhook=WebhookSettings(**values["webhook"]),
         community_name=values["community"]["name"],
         duty_phone=values["community"]["duty_phone"],
         dispatcher=DispatcherSettings(**values["dispatcher"]),
-        delivery=_delivery(values["delivery"], root),
+        delivery=DeliverySettings(
+            **{**values["delivery"], "media_dir": _resolve(root, values["delivery"]["media_dir"])}
+        ),
         wecom=WeComSettings(**values["wecom"]),
         templates=_templates(values["templates"]),
         escalation=EscalationSettings(**values["escalation"]),
         checkins=CheckInSettings(**values["checkins"]),
         visits=VisitSettings(**values["visits"]),
         throttle=ThrottleSettings(**values["throttle"]),
-        binding=_binding(values["binding"]),
+        binding=BindingSettings(**values["binding"]),
         console=ConsoleSettings(**values["console"]),
-        reports=_reports(values["reports"]),
+        reports=ReportSettings(**values["reports"]),
         open311=_open311(values["open311"]),
-        retention=_retention(values["retention"]),
-        register=_register(values["register"]),
+        retention=RetentionSettings(**values["retention"]),
+        register=RegisterSettings(**values["register"]),
         demo_path=_resolve(root, values["paths"]["demo"]),
         intents_path=_resolve(root, values["paths"]["intents"]),
         menu_path=_resolve(root, values["paths"]["menu"]),
@@ -426,57 +924,14 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         else None,
         timezone=values["timezone"]["name"],
         deadlines={key: Deadline(**value) for key, value in values["deadlines"].items()},
-        spool=_spool(values["spool"], root),
+        spool=SpoolSettings(
+            _resolve(root, values["spool"]["dir"]), values["spool"]["replay_interval_seconds"]
+        ),
+        address_file=_resolve(root, values["server"]["address_file"]),
     )
 
 
-# WeChat retries for about 15 s: a shorter window would refuse its retries; a longer one helps replays.
-WEBHOOK_WINDOW_RANGE = (30, 3600)
-
-
-def _webhook(values: Mapping[str, Any]) -> WebhookSettings:
-    low, high = WEBHOOK_WINDOW_RANGE
-    if not low <= values["timestamp_window_seconds"] <= high:
-        raise SettingsError(
-            f"webhook.timestamp_window_seconds must be between {low} and {high} seconds, "
-            f"not {values['timestamp_window_seconds']}"
-        )
-    return WebhookSettings(**values)
-
-
-def _delivery(values: Mapping[str, Any], root: Path) -> DeliverySettings:
-    if values["token_endpoint"] not in ("stable", "classic"):
-        raise SettingsError("delivery.token_endpoint must be 'stable' or 'classic'")
-    return DeliverySettings(**{**values, "media_dir": _resolve(root, values["media_dir"])})
-
-
-def _binding(values: Mapping[str, Any]) -> BindingSettings:
-    if not 1 <= values["code_hours"] <= 24 * 30:
-        raise SettingsError(f"binding.code_hours must be 1 to 720 hours, not {values['code_hours']!r}")
-    if not 1 <= values["max_wrong_codes"] <= 10:
-        raise SettingsError(f"binding.max_wrong_codes must be 1 to 10, not {values['max_wrong_codes']!r}")
-    return BindingSettings(**values)
-
-
-def _spool(values: Mapping[str, Any], root: Path) -> SpoolSettings:
-    if not str(values["dir"]).strip():
-        raise SettingsError("spool.dir must name a folder")
-    if not values["replay_interval_seconds"] > 0:
-        raise SettingsError("spool.replay_interval_seconds must be more than 0")
-    return SpoolSettings(_resolve(root, values["dir"]), values["replay_interval_seconds"])
-
-
-def _reports(values: Mapping[str, Any]) -> ReportSettings:
-    if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", values["push_time"]):
-        raise SettingsError(f"reports.push_time must be a local time like 08:00, not {values['push_time']!r}")
-    return ReportSettings(**values)
-
-
 def _open311(values: Mapping[str, Any]) -> Open311Settings:
-    if values["window_days"] < 1 or values["max_requests"] < 1:
-        raise SettingsError("open311.window_days and open311.max_requests must be at least 1")
-    if values["posts_per_minute"] < 0:
-        raise SettingsError("open311.posts_per_minute must be 0 (no limit) or more")
     return Open311Settings(
         enabled=values["enabled"],
         clients=tuple(_open311_client(entry) for entry in _names(values["api_keys"])),
@@ -484,49 +939,25 @@ def _open311(values: Mapping[str, Any]) -> Open311Settings:
         jurisdiction_id=values["jurisdiction_id"],
         window_days=values["window_days"],
         max_requests=values["max_requests"],
-        public_base_url=_base_url(values["public_base_url"], "open311.public_base_url"),
+        public_base_url=values["public_base_url"],
         posts_per_minute=values["posts_per_minute"],
     )
 
 
-# Below a week, data still in use would go: a backlog's unprocessed messages, a rating just asked for.
-MIN_RETENTION_DAYS = 7
-
-
-def _retention(values: Mapping[str, Any]) -> RetentionSettings:
-    for key in ("closed_ticket_days", "inbound_text_days"):
-        days = values[key]
-        if days != 0 and days < MIN_RETENTION_DAYS:
-            raise SettingsError(
-                f"retention.{key} must be 0 (keep for ever) or at least {MIN_RETENTION_DAYS} days, not {days}"
-            )
-    if values["sweep_interval_minutes"] < 1:
-        raise SettingsError("retention.sweep_interval_minutes must be at least 1")
-    return RetentionSettings(**values)
-
-
-def _base_url(value: str, name: str) -> str:
-    """'https://griddesk.example.org' (a path is fine, a query or fragment is not); '' stays unset."""
-    url = value.strip().rstrip("/")
-    if url and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~%/\-]*)?", url):
-        raise SettingsError(f"{name} must be an http(s) address like https://griddesk.example.org: {value!r}")
-    return url
-
-
-def _register(values: Mapping[str, Any]) -> RegisterSettings:
-    for key, value in values.items():
-        if value < 1:
-            raise SettingsError(f"register.{key} must be at least 1, not {value}")
-    return RegisterSettings(**values)
-
-
 def _open311_client(entry: str) -> Open311Client:
+    parts = _client_parts(entry)
+    if parts is None:  # refused by _ApiKeys already
+        raise SettingsError("open311.api_keys: expected 'client:key' entries")
+    return Open311Client(*parts)
+
+
+def _client_parts(entry: str) -> tuple[str, str] | None:
     """'name:key' names the client in the audit trail; a bare key belongs to a client called 'client'."""
     name, colon, key = entry.partition(":")
     name, key = (name.strip(), key.strip()) if colon else ("client", name.strip())
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,30}", name) or len(key) < 8:
-        raise SettingsError("open311.api_keys: comma-separated 'client:key' entries, keys of 8+ characters")
-    return Open311Client(name, key)
+        return None
+    return name, key
 
 
 def _templates(values: Mapping[str, Any]) -> TemplateSettings:
@@ -535,9 +966,6 @@ def _templates(values: Mapping[str, Any]) -> TemplateSettings:
         for name, entry in values.items()
         if isinstance(entry, Mapping)
     }
-    for template in templates.values():
-        if not template.fields:
-            raise SettingsError(f"templates.{template.name}.fields must name at least one field")
     return TemplateSettings(values["max_value_chars"], templates)
 
 

@@ -45,6 +45,7 @@ from handlers.context import Incoming, Reply, Services
 from handlers.lifecycle import WORKING, apply, tell_worker
 from handlers.requests import handle_request
 from handlers.resident_commands import awaiting_rating
+from handlers.residents import pending_category
 from handlers.tally import Tally
 from handlers.tickets import (
     OPEN_STATUSES,
@@ -654,8 +655,12 @@ def _reading(services: Services, resident: Resident, checkin: CheckIn, text: str
     normalized = normalize(text)
     if normalized in OK_ANSWERS:
         return "ok"
-    unwell = category == "other" and any(marker in normalized for marker in HELP_MARKERS)
-    return "help" if normalized in HELP_ANSWERS or unwell or category == "health" else "other"
+    if normalized in HELP_ANSWERS:
+        return "help"
+    if category not in ("other", "health") or pending_category(services, resident):
+        return "other"  # a request of its own kind (medicine, repair, after a menu tap): answered, routed on
+    unwell = any(marker in normalized for marker in HELP_MARKERS)
+    return "help" if unwell or category == "health" else "other"
 
 
 def _answers_checkin(services: Services, resident: Resident, checkin: CheckIn) -> bool:

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 from handlers.context import Services
 from handlers.ladder import ladder
 from handlers.lifecycle import apply
-from handlers.tickets import OPEN_STATUSES, hand_to
+from handlers.texts import ROLE_LABELS
+from handlers.tickets import OPEN_STATUSES, UNSIGNED, hand_to, queue_push
 from handlers.worker_commands import hand_over
-from storage.models import Grid, OutboxMessage, StaffAccount, Ticket, Worker
+from storage.models import AuditEvent, Grid, OutboxMessage, StaffAccount, Ticket, Worker
 
 ACTOR = "社区"
 
@@ -119,3 +120,57 @@ def _next_on_ladder(session: Session, ticket: Ticket) -> Worker | None:
     rungs = ladder(session, ticket)
     rung = next((r for r in rungs if r.level >= ticket.escalation_level), rungs[-1] if rungs else None)
     return rung.workers[0] if rung else None
+
+
+def take_over(services: Services, grid: Grid, previous: Worker, newcomer: Worker) -> list[str]:
+    """The newcomer now holds the grid (worker or leader) instead of `previous`; lines for their reply.
+
+    Unsigned tickets `previous` held in the grid follow the grid to the newcomer (nobody had started on
+    them); signed ones stay with whoever signed, who has already told the resident they are coming.
+    The person replaced and the grid's leader (for a new leader, its worker) are told by push.
+    """
+    query = select(Ticket).where(
+        Ticket.grid_id == grid.id, Ticket.assignee_id == previous.id, Ticket.status.in_(OPEN_STATUSES)
+    )
+    held = list(services.session.scalars(query.order_by(Ticket.id)))
+    moved = [ticket for ticket in held if ticket.status in UNSIGNED]
+    kept = [ticket for ticket in held if ticket.status not in UNSIGNED]
+    role = ROLE_LABELS[newcomer.role]
+    for ticket in moved:
+        why = f"{grid.name}{role}由{newcomer.name}接替{previous.name},"
+        hand_over(services, ticket, newcomer, ACTOR, why)
+    _tell_replaced(services, grid, previous, newcomer, moved, kept)
+    other = grid.leader if newcomer.role == "worker" else grid.worker
+    if other is not None and other.id not in (previous.id, newcomer.id):
+        phone = f"(电话 {newcomer.phone})" if newcomer.phone else ""
+        text = f"{grid.name}的{role}已由{previous.name}换为{newcomer.name}{phone},特此告知。"
+        queue_push(services.session, services.now, worker=other, kind="staff_change", text=text)
+    detail = f"{newcomer.role}: worker #{previous.id} -> worker #{newcomer.id}; tickets moved {len(moved)}"
+    audit = AuditEvent(action="grid_takeover", actor=ACTOR, subject=f"grid {grid.code}", detail=detail)
+    audit.created_at = services.now
+    services.session.add(audit)
+    handed = f"{previous.name}未签收的工单 {_numbers(moved)} 已转给您,请尽快签收。" if moved else ""
+    return [f"您接替{previous.name}负责{grid.name}。{handed}"]
+
+
+def _tell_replaced(
+    services: Services,
+    grid: Grid,
+    previous: Worker,
+    newcomer: Worker,
+    moved: list[Ticket],
+    kept: list[Ticket],
+) -> None:
+    """One short push to the person replaced: who took over, and which of their tickets went or stay."""
+    role = ROLE_LABELS[newcomer.role]
+    lines = [f"您好,{grid.name}的{role}已改由{newcomer.name}担任,今后该网格的工单不再派给您。"]
+    if moved:
+        lines.append(f"您未签收的工单 {_numbers(moved)} 已转给{newcomer.name}。")
+    if kept:
+        lines.append(f"您已签收的工单 {_numbers(kept)} 仍请您办结。")
+    lines.append("感谢您的付出!")
+    queue_push(services.session, services.now, worker=previous, kind="staff_change", text="".join(lines))
+
+
+def _numbers(tickets: list[Ticket]) -> str:
+    return "、".join(f"#{ticket.id}" for ticket in tickets)

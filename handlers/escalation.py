@@ -25,7 +25,7 @@ from bot.intents import IntentClassifier
 from config.settings import Deadline, Settings
 from handlers import lifecycle
 from handlers.context import Services
-from handlers.ladder import COMMUNITY, STREET, Rung, ladder, next_rung, rungs_up_to
+from handlers.ladder import COMMUNITY, STREET, Rung, holder_and_above, ladder, next_rung, rungs_up_to
 from handlers.lifecycle import ACTION_LABELS, tell_resident, tell_worker
 from handlers.tally import Tally
 from handlers.texts import CATEGORY_LABELS, local_time
@@ -308,7 +308,8 @@ def _repage_emergency(services: Services, ticket: Ticket) -> str:
     count = ticket.repeat_pages + 1
     top = STREET if ticket.repeat_pages >= services.settings.escalation.top_repeats else COMMUNITY
     rungs = rungs_up_to(ladder(services.session, ticket), top)
-    people = _unique(worker for rung in rungs for worker in rung.workers)
+    # The holder first, even one the grid's ladder no longer shows (the grid changed hands, a 转派 in).
+    people = holder_and_above(rungs, ticket.assignee, top)
     history = _history(services, ticket)
     record_event(services, ticket, "emergency_repage", SYSTEM, f"第{count}次紧急呼叫:{_names(people)}")
     ticket.repeat_pages, ticket.last_paged_at = count, services.now

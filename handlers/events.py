@@ -9,7 +9,7 @@ from handlers.context import Reply, Services
 from handlers.conversation import handle_help, handle_my_tickets
 from handlers.emergency import handle_emergency
 from handlers.texts import ASK_ADDRESS, CATEGORY_LABELS
-from storage.models import Resident
+from storage.models import InboundMessage, Resident
 
 # Custom menu CLICK keys; `run.py wechat menu` publishes config/menu.toml, which may use only these.
 MENU_REPAIR, MENU_BILL, MENU_MEDICINE = "MENU_REPAIR", "MENU_BILL", "MENU_MEDICINE"
@@ -22,6 +22,7 @@ MENU_PROMPTS = {
     "medicine": "请告诉我们需要什么药、多少量,也可以拍药盒的照片。",
 }
 PENDING_MINUTES = 30
+SOS_TAP = "[菜单]紧急求助"
 
 
 def handle_subscribe(
@@ -55,6 +56,9 @@ def handle_unsubscribe(resident: Resident) -> Reply:
 def handle_menu_click(services: Services, resident: Resident, key: str | None, message_id: int) -> Reply:
     """Menu taps: SOS opens an emergency at once; the others ask what the request is about."""
     if key == MENU_SOS:
+        tapped = services.session.get(InboundMessage, message_id)
+        if tapped is not None:  # a tap has no words: the ticket's message says what was pressed
+            tapped.content = SOS_TAP
         summary = "居民按下了菜单里的“紧急求助”"
         return handle_emergency(services, resident, summary, kind=None, message_id=message_id)
     if key == MENU_MY_TICKETS:

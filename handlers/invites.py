@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from handlers.context import Reply, Services
 from handlers.texts import ROLE_LABELS
-from storage.models import Grid, OutboxMessage, Worker, WorkerInvite
+from storage.models import AuditEvent, Grid, OutboxMessage, Worker, WorkerInvite
 
 ROLES = tuple(ROLE_LABELS)
 # No 0/O or 1/I: codes are read aloud and typed by hand.
@@ -19,6 +20,13 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 INVITE_MESSAGE = re.compile(rf"^(?:绑定|綁定)\s*([A-Za-z2-9]{{{CODE_LENGTH}}})$")
 INVALID_CODE = "绑定码无效、已使用或已过期。请向社区工作人员索取新的绑定码。"
+# The audit line `worker invite --replace` leaves: the office knowingly hands the grids over.
+REPLACE_ACTION = "invite_replace"
+OFFICE = "社区"
+SLOTS = {"worker": "grid worker", "leader": "grid leader"}
+# What binding does once the newcomer holds a grid someone else held (handlers/departures.take_over):
+# (services, grid, the one replaced, the newcomer) -> lines for the newcomer's reply.
+TakeOver = Callable[[Services, Grid, Worker, Worker], list[str]]
 
 
 class InviteError(ValueError):
@@ -42,19 +50,26 @@ def create_invite(
     phone: str | None = None,
     hours: int = 24,
     new_wechat: bool = False,
+    replace: bool = False,
 ) -> WorkerInvite:
     """Check the invite against the register and store it with a fresh random code.
 
     With new_wechat the code moves a bound worker to another WeChat, keeping their grids and tickets.
+    A grid that already has a worker (or, for a leader, a leader) is taken over only with replace.
     """
     if role not in ROLES:
         raise InviteError(f"role must be one of {', '.join(ROLES)}")
+    if replace and not grid_codes:
+        raise InviteError("--replace goes with the --grid to take over")
     moving = _moving_worker(session, name, role, grid_codes) if new_wechat else None
     if moving is None:
         _check_new_binding(session, name, role, grid_codes)
     for code in grid_codes:
         if session.scalar(select(Grid.id).where(Grid.code == code)) is None:
             raise InviteError(f"no grid with code {code!r}")
+    held = grid_holders(session, name, role, grid_codes)
+    if held and not replace:
+        raise InviteError(f"{_describe_held(held, role)}; add --replace to hand it to {name}")
     backup_worker = find_worker(session, backup) if backup else None
     if backup and backup_worker is None:
         raise InviteError(f"no worker named {backup!r} for the backup")
@@ -71,7 +86,35 @@ def create_invite(
     )
     session.add(invite)
     session.flush()
+    if replace:
+        detail = ", ".join(f"{grid.code} {role}: worker #{holder.id}" for grid, holder in held)
+        audit = AuditEvent(action=REPLACE_ACTION, actor=OFFICE, subject=f"invite #{invite.id}", detail=detail)
+        audit.created_at = now
+        session.add(audit)
     return invite
+
+
+def grid_holders(
+    session: Session, name: str, role: str, grid_codes: tuple[str, ...]
+) -> list[tuple[Grid, Worker]]:
+    """The listed grids that someone else already holds in this role (worker, leader), with that person."""
+    if role not in SLOTS or not grid_codes:
+        return []
+    query = select(Grid).where(Grid.code.in_(grid_codes)).order_by(Grid.code)
+    held = []
+    for grid in session.scalars(query):
+        holder = grid.worker if role == "worker" else grid.leader
+        # The register's own unbound entry of this name is the person being invited, not a takeover.
+        if holder is not None and holder.left_at is None and (holder.name, holder.openid) != (name, None):
+            held.append((grid, holder))
+    return held
+
+
+def _describe_held(held: list[tuple[Grid, Worker]], role: str) -> str:
+    """'G1 (第一网格) already has a grid worker, 王芳': the office's tool names staff in full."""
+    return "; ".join(
+        f"{grid.code} ({grid.name}) already has a {SLOTS[role]}, {holder.name}" for grid, holder in held
+    )
 
 
 def find_worker(session: Session, name_or_openid: str) -> Worker | None:
@@ -120,14 +163,22 @@ def _new_code(session: Session) -> str:
             return code
 
 
-def redeem_invite(services: Services, openid: str, code: str) -> Reply:
-    """Bind the sender as the invited worker, once and before the code expires."""
+def redeem_invite(services: Services, openid: str, code: str, take_over: TakeOver) -> Reply:
+    """Bind the sender as the invited worker, once and before the code expires.
+
+    A grid someone else holds by now passes to them only if the invite said --replace; take_over then
+    hands it over (tickets, and telling the person replaced). Otherwise the code stays unused.
+    """
     session = services.session
     invite = session.scalar(select(WorkerInvite).where(WorkerInvite.code == code))
     if invite is None or invite.used_at is not None or invite.expires_at <= services.now:
         return Reply(INVALID_CODE)
     if session.scalar(select(Worker).where(Worker.openid == openid)) is not None:
         return Reply("您的微信已经绑定为工作人员,无需重复绑定。")
+    held = grid_holders(session, invite.name, invite.role, _codes(invite))
+    if held and not _replacing(session, invite):
+        taken = "、".join(f"{grid.name}已有{ROLE_LABELS[invite.role]}{holder.name}" for grid, holder in held)
+        return Reply(f"{taken},这个绑定码不能接替。请联系社区工作人员核实后重新领取绑定码。")
     worker = _worker_for(session, invite)
     if worker is None:
         return Reply(INVALID_CODE)
@@ -137,12 +188,26 @@ def redeem_invite(services: Services, openid: str, code: str) -> Reply:
     worker.openid, worker.on_duty = openid, True
     _place(session, worker, invite)
     invite.used_at, invite.worker_id = services.now, worker.id
+    handed = [line for grid, holder in held for line in take_over(services, grid, holder, worker)]
     where = "、".join(grid.name for grid in _grids_of(session, worker)) or "全社区"
     moved_note = "原来绑定的微信已停用,今后只推送到这里。" if moved else ""
     return Reply(
         f"绑定成功!{ROLE_LABELS[worker.role]}{worker.name},您好。您负责:{where}。{moved_note}\n"
-        "新工单会推送到这里。回复“帮助”查看工单指令。"
+        + "".join(f"{line}\n" for line in handed)
+        + "新工单会推送到这里。回复“帮助”查看工单指令。"
     )
+
+
+def _codes(invite: WorkerInvite) -> tuple[str, ...]:
+    return tuple(code for code in invite.grid_codes.split(",") if code)
+
+
+def _replacing(session: Session, invite: WorkerInvite) -> bool:
+    """Whether the office made this invite with --replace."""
+    query = select(AuditEvent.id).where(
+        AuditEvent.action == REPLACE_ACTION, AuditEvent.subject == f"invite #{invite.id}"
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 def _worker_for(session: Session, invite: WorkerInvite) -> Worker | None:
@@ -168,8 +233,7 @@ def _worker_for(session: Session, invite: WorkerInvite) -> Worker | None:
 
 def _place(session: Session, worker: Worker, invite: WorkerInvite) -> None:
     """Make the worker the grid's worker, or the leader of the listed grids."""
-    codes = [code for code in invite.grid_codes.split(",") if code]
-    for grid in session.scalars(select(Grid).where(Grid.code.in_(codes))):
+    for grid in session.scalars(select(Grid).where(Grid.code.in_(_codes(invite)))):
         if worker.role == "worker":
             grid.worker = worker
         elif worker.role == "leader":

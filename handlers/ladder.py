@@ -17,6 +17,7 @@ START_LEVELS = {
     "backup": BACKUP,
     "leader": LEADER,
     "community": COMMUNITY,
+    "street": STREET,
     "unassigned": COMMUNITY,
 }
 
@@ -56,6 +57,20 @@ def ladder(session: Session, ticket: Ticket) -> list[Rung]:
 def next_rung(rungs: list[Rung], level: int) -> Rung | None:
     """The first staffed rung above a level, or None at the top."""
     return next((rung for rung in rungs if rung.level > level), None)
+
+
+def level_of(rungs: list[Rung], worker: Worker) -> int:
+    """Where a person stands on a ticket's ladder; the grid worker's level when not on it (a 转派 in)."""
+    return next((rung.level for rung in rungs if worker in rung.workers), WORKER)
+
+
+def holder_and_above(rungs: list[Rung], holder: Worker | None, top: int) -> list[Worker]:
+    """The ticket's holder (on duty or not: it is theirs), then everyone on the rungs above them up to
+    and including `top`; with nobody holding it, every rung up to `top`."""
+    floor = level_of(rungs, holder) if holder is not None else WORKER - 1
+    above = [worker for rung in rungs if floor < rung.level <= top for worker in rung.workers]
+    people = [holder] if holder is not None else []
+    return people + [worker for worker in above if worker not in people]
 
 
 def rungs_up_to(rungs: list[Rung], top: int) -> list[Rung]:

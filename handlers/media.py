@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers.context import Incoming, Reply, Services
 from handlers.requests import handle_request
+from handlers.texts import CATEGORY_LABELS
 from handlers.tickets import attach_message, open_tickets
 from storage.models import Resident
 
@@ -13,10 +14,16 @@ def handle_voice_without_text(
 ) -> Reply:
     """No transcript: still a ticket, so the worker calls back and can play the voice message."""
     summary = "语音留言(没有文字转写,请回电或收听语音)"
-    reply = handle_request(
-        services, resident, category or "other", summary, kind="voice", message_id=incoming.message_id
+    label = CATEGORY_LABELS[category] if category else ""
+    return handle_request(
+        services,
+        resident,
+        category or "other",
+        summary,
+        kind="voice",
+        message_id=incoming.message_id,
+        receipt=f"已收到您的{label}语音留言",
     )
-    return Reply(f"收到您的语音留言。{reply.text}", reply.ticket_id)
 
 
 def handle_image(services: Services, resident: Resident, incoming: Incoming, category: str | None) -> Reply:
@@ -26,10 +33,14 @@ def handle_image(services: Services, resident: Resident, incoming: Incoming, cat
         ticket = tickets[0]
         attach_message(services, ticket, incoming.message_id, "补充了一张照片")
         return Reply(f"照片已收到,已附在工单 #{ticket.id},负责的工作人员能看到。", ticket.id)
-    reply = handle_request(
-        services, resident, category or "other", "图片留言(请查看照片)", message_id=incoming.message_id
+    return handle_request(
+        services,
+        resident,
+        category or "other",
+        "图片留言(请查看照片)",
+        message_id=incoming.message_id,
+        receipt="照片已收到",
     )
-    return Reply(f"照片已收到。{reply.text}", reply.ticket_id)
 
 
 def handle_location(services: Services, resident: Resident, incoming: Incoming) -> Reply:

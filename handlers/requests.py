@@ -34,10 +34,12 @@ def handle_request(
     kind: str | None = None,
     message_id: int | None = None,
     urgent: bool = False,
+    receipt: str | None = None,
 ) -> Reply:
     """Open a ticket of this category (or add to the open one about the same thing) and say who helps.
 
-    An urgent follow-up ("急", "快点") about the same thing raises the open ticket.
+    An urgent follow-up ("急", "快点") about the same thing raises the open ticket. `receipt` words the
+    acknowledgement of a new ticket ("已收到您的语音留言") when the message was not words.
     """
     same = same_open_ticket(services, resident, category, kind)
     if same is not None and urgent:
@@ -46,7 +48,7 @@ def handle_request(
         return add_to_open_ticket(services, same, summary, message_id)
     ticket = open_ticket(services, resident, category, summary, kind=kind, message_id=message_id)
     hint = REPAIR_HINTS.get(kind or "", "") if category == "repair" else HINTS.get(category, "")
-    return Reply(confirmation(ticket, hint), ticket.id)
+    return Reply(confirmation(ticket, hint, receipt), ticket.id)
 
 
 def same_open_ticket(
@@ -71,12 +73,12 @@ def add_to_open_ticket(services: Services, ticket: Ticket, text: str, message_id
     )
 
 
-def confirmation(ticket: Ticket, hint: str = "") -> str:
+def confirmation(ticket: Ticket, hint: str = "", receipt: str | None = None) -> str:
     """The resident's receipt: ticket number, the named helper, the time they will hear back."""
-    label = CATEGORY_LABELS[ticket.category]
+    receipt = receipt or f"已收到您的{CATEGORY_LABELS[ticket.category]}请求"
     minutes = int((ticket.ack_due_at - ticket.created_at).total_seconds() // 60)
     lines = [
-        f"已收到您的{label}请求,工单号 #{ticket.id}。",
+        f"{receipt},工单号 #{ticket.id}。",
         f"{assignee_phrase(ticket, with_phone=True)}会在{duration(minutes)}内联系您。{hint}".rstrip(),
     ]
     if ticket.resident.building is None:

@@ -58,10 +58,14 @@ def _first_contact(services: Services, openid: str) -> Resident:
         return existing
 
 
+def pending_category(services: Services, resident: Resident) -> str | None:
+    """The category a recent menu tap announced, while fresh, left for the router to use."""
+    category, until = resident.pending_category, resident.pending_until
+    return category if category and until and until > services.now else None
+
+
 def take_pending_category(services: Services, resident: Resident) -> str | None:
     """The category a recent menu tap announced, used once and only while fresh."""
-    category, until = resident.pending_category, resident.pending_until
+    category = pending_category(services, resident)
     resident.pending_category = resident.pending_until = None
-    if category and until and until > services.now:
-        return category
-    return None
+    return category

@@ -33,7 +33,11 @@ class Assignment:
 
 
 def choose_assignee(duty_desk: list[Worker], grid: Grid | None) -> Assignment:
-    """The grid's worker; their backup (AB岗) when off duty; then the leader; else the community duty desk."""
+    """The grid's worker; their backup (AB岗) when off duty; then the leader; else the duty desk.
+
+    The duty desk is the offices, community before street (office_desk). When nobody at all is on duty,
+    its first person gets the ticket anyway: a ticket nobody is told about helps nobody.
+    """
     if grid is not None:
         if grid.worker is not None and grid.worker.on_duty:
             return Assignment(grid.worker, grid, "grid_worker")
@@ -42,19 +46,30 @@ def choose_assignee(duty_desk: list[Worker], grid: Grid | None) -> Assignment:
             return Assignment(backup, grid, "backup")
         if grid.leader is not None and grid.leader.on_duty:
             return Assignment(grid.leader, grid, "leader")
-    duty = next((w for w in duty_desk if w.on_duty), None)
-    return Assignment(duty, grid, "community" if duty else "unassigned")
+    duty = next((w for w in duty_desk if w.on_duty), duty_desk[0] if duty_desk else None)
+    if duty is None:
+        return Assignment(None, grid, "unassigned")
+    return Assignment(duty, grid, "street" if duty.role == "street" else "community")
 
 
 def assign(services: Services, grid: Grid | None) -> Assignment:
     """choose_assignee, asking the database for the duty desk only when nobody in the grid is on duty."""
     in_grid = choose_assignee([], grid)
-    return in_grid if in_grid.worker is not None else choose_assignee(community_desk(services.session), grid)
+    return in_grid if in_grid.worker is not None else choose_assignee(office_desk(services.session), grid)
+
+
+def office_desk(session: Session) -> list[Worker]:
+    """The community office's staff, then the street office's: who takes what no grid can."""
+    return community_desk(session) + _serving(session, "street")
 
 
 def community_desk(session: Session) -> list[Worker]:
     """Community duty accounts still serving, the queue for residents not yet bound to a building."""
-    query = select(Worker).where(Worker.role == "community", Worker.left_at.is_(None)).order_by(Worker.id)
+    return _serving(session, "community")
+
+
+def _serving(session: Session, role: str) -> list[Worker]:
+    query = select(Worker).where(Worker.role == role, Worker.left_at.is_(None)).order_by(Worker.id)
     return list(session.scalars(query))
 
 

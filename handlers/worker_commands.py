@@ -14,13 +14,21 @@ from handlers.binding import parse_address
 from handlers.claims import confirm_claim, issue_code, refuse_claim
 from handlers.context import Reply, Services
 from handlers.invites import find_worker
-from handlers.ladder import LEADER, WORKER, ladder
+from handlers.ladder import LEADER, WORKER, ladder, level_of
 from handlers.lifecycle import TransitionError, apply, may_act, tell_resident, tell_worker
 from handlers.recategorise import recategorise
 from handlers.texts import BIND_EXAMPLE, CATEGORY_LABELS, STATUS_LABELS, local_time
-from handlers.tickets import OPEN_STATUSES, hand_to, new_ticket_push, worker_title
+from handlers.tickets import OPEN_STATUSES, hand_to, new_ticket_push, queue_push, worker_title
 from handlers.visits import record_visit
+from handlers.worker_media import result_photo_note
 from storage.models import Grid, Ticket, Worker
+
+# Audit events that give a ticket a new holder (handlers/tickets.py, lifecycle.py, escalation.py, binding.py).
+HANDOVER_EVENTS = frozenset(
+    {"assigned", "reassigned", "reassign", "send_back", "escalate", "repaged", "reopen"}
+)
+# Of those, the ones the routing makes by itself, with the actor 系统: opening and a resident's binding.
+ROUTED_EVENTS = frozenset({"assigned", "reassigned"})
 
 COMMAND = re.compile(
     r"^(?P<verb>签收|接单|进度|办结|退单|转派|延期|改类|我的工单|上班|下班|帮助)\s*#?(?P<number>\d+)?\s*(?P<rest>.*)$",
@@ -164,6 +172,8 @@ def _resolve(services: Services, worker: Worker, ticket: Ticket, note: str) -> R
         return Reply(f"敲门探访 #{ticket.id} 已办结,家属会收到您的说明。辛苦了!")
     ticket.rating_requested_at = services.now
     done = f":{note}" if note else "。"
+    photos = result_photo_note(services, ticket)
+    done += f"\n{photos}" if photos else ""
     tell_resident(
         services,
         ticket,
@@ -200,8 +210,12 @@ def _reassign(services: Services, worker: Worker, ticket: Ticket, name: str) -> 
     if target is None:
         return Reply(f"没有找到名为“{name}”的工作人员,请核对姓名,例如“转派 {ticket.id} 李骁”。")
     previous = ticket.assignee
+    if previous is not None and previous.id == target.id:
+        # Nothing moves, so nobody is paged or told, and the audit trail stays as it was.
+        return Reply(f"工单#{ticket.id}已由{target.name}负责,无需转派。")
     hand_over(services, ticket, target, worker.name)
-    if previous is not None and previous.id != target.id:
+    # The leader who took back a sent-back ticket and passes it on needs no push about their own act.
+    if previous is not None and previous.id != worker.id:
         tell_worker(
             services,
             previous,
@@ -292,7 +306,9 @@ def _off_duty(services: Services, worker: Worker) -> Reply:
 
 
 def _take_back_unsigned(services: Services, worker: Worker) -> list[Ticket]:
-    """Tickets of the worker's grids that the backup holds but has not signed for come back."""
+    """Unsigned tickets of the worker's grids that went to the backup only because the worker was off
+    duty come back; one a person reassigned to the backup on purpose stays. The backup and the residents
+    (told the backup's name) hear of it."""
     grid_ids = select(Grid.id).where(Grid.worker_id == worker.id)
     query = select(Ticket).where(
         Ticket.grid_id.in_(grid_ids),
@@ -300,19 +316,30 @@ def _take_back_unsigned(services: Services, worker: Worker) -> list[Ticket]:
         Ticket.assignee_id != worker.id,
         Ticket.assignee_id == worker.backup_id,
     )
-    tickets = list(services.session.scalars(query))
+    tickets = [t for t in services.session.scalars(query.order_by(Ticket.id)) if _routed_by_system(t)]
     for ticket in tickets:
         apply(services, ticket, "reassign", "系统", f"{worker.name}上班,转回")
         hand_to(services, ticket, worker, level=WORKER)
+        told = f"您的工单 #{ticket.id} 改由{worker_title(worker)}负责,会尽快联系您。"
+        tell_resident(services, ticket, told)
+    if tickets and worker.backup is not None:
+        numbers = "、".join(f"#{ticket.id}" for ticket in tickets)
+        text = f"{worker.name}已上班,您代收的工单 {numbers} 已转回给{worker.name},无需再处理。谢谢!"
+        queue_push(services.session, services.now, worker=worker.backup, kind="reassigned", text=text)
     return tickets
+
+
+def _routed_by_system(ticket: Ticket) -> bool:
+    """True when the ticket's last change of holder was the automatic routing (opening or binding),
+    not a person's 转派, a 退单 or the escalation ladder."""
+    handovers = [event for event in ticket.events if event.kind in HANDOVER_EVENTS]
+    last = handovers[-1] if handovers else None
+    return last is not None and last.kind in ROUTED_EVENTS and last.actor == "系统"
 
 
 def _level_of(services: Services, ticket: Ticket, worker: Worker) -> int:
     """Where a person stands on this ticket's ladder (the grid worker's level when not on it)."""
-    for rung in ladder(services.session, ticket):
-        if worker in rung.workers:
-            return rung.level
-    return WORKER
+    return level_of(ladder(services.session, ticket), worker)
 
 
 PLAIN_COMMANDS: dict[str, Callable[[Services, Worker], Reply]] = {

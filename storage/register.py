@@ -26,9 +26,10 @@ from xml.etree.ElementTree import ParseError
 from sqlalchemy import Select, and_, delete, not_, or_, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from bot.normalize import fold, int_from_text, simplify
+from bot.normalize import int_from_text, simplify
 from bot.privacy import mask_phone
 from storage.models import Base, Building, CheckIn, FamilyContact, Resident
+from storage.register_headers import Header, read_header
 from storage.register_limits import (
     DEFAULT_LIMITS,
     ImportLimits,
@@ -45,42 +46,30 @@ OPEN311_PREFIX = "open311:"
 PERSON_HEADERS = ("姓名", "电话", "楼号", "单元", "房号", "户别", "是否独居", "签到时间")
 FAMILY_HEADER_PARTS = ("姓名", "关系", "电话", "微信openid")
 OPENID_HEADER = "微信openid"
-REQUIRED_COLUMNS = ("name", "building", "room")
 HEADER_SEARCH_ROWS = 10
 
-# Header spellings staff use, compared after fold(): simplified, half-width, no spaces or punctuation.
-_ALIASES = {
-    "name": ("姓名", "居民姓名", "名字"),
-    "phone": ("电话", "手机", "联系电话", "手机号", "手机号码", "电话号码", "联系方式"),
-    "building": ("楼号", "楼栋", "楼栋号", "楼"),
-    "unit": ("单元", "单元号"),
-    "room": ("房号", "门牌", "门牌号", "房间号", "室号"),
-    "category": ("户别", "户类", "户类别", "家庭类别", "人员类别"),
-    "alone": ("是否独居", "独居"),
-    "checkin": ("签到时间", "报平安时间"),
-    "openid": ("微信openid", "openid"),
-}
-_HEADER_KEYS = {alias: key for key, aliases in _ALIASES.items() for alias in aliases}
-_FAMILY_HEADER = re.compile(r"^家属(\d?)(姓名|关系|电话|手机|联系电话|微信openid|openid)$")
-_FAMILY_PARTS = (
-    {"姓名": "name", "关系": "relation"}
-    | dict.fromkeys(("电话", "手机", "联系电话"), "phone")
-    | dict.fromkeys(("微信openid", "openid"), "openid")
-)
-_TRAILING_NOTE = re.compile(r"[(\[【].*?[)\]】]\s*$")
-
 _CATEGORIES = {
-    "hardship": ("特困", "特困户", "hardship"),
-    "key": ("重点", "重点户", "key"),
-    "ordinary": ("普通", "普通户", "一般", "一般户", "ordinary", ""),
+    "hardship": ("特困", "特困户", "特困人员", "特困供养", "特困供养人员", "hardship"),
+    # A 困难类型 column says 低保 where a 户别 column says 重点: such households are visited monthly.
+    "key": ("重点", "重点户", "低保", "低保户", "key"),
+    "ordinary": ("普通", "普通户", "一般", "一般户", "无", "ordinary", ""),
 }
 _CATEGORY_VALUES = {word: category for category, words in _CATEGORIES.items() for word in words}
 _CATEGORY_LABELS = {"hardship": "特困", "key": "重点", "ordinary": "普通"}
 _YES = {"是", "是的", "独居", "y", "yes", "1", "true", "√", "✓", "对"}
 _NO = {"否", "不是", "非独居", "n", "no", "0", "false", "×", "x", ""}
 _NO_CHECKIN = {"不签到", "无", "-"}
+# What staff write in a cell for "none": someone without a phone, a row without a family contact.
+_NOTHING = {"", "无", "暂无", "没有", "-", "/", "—"}
 _BUILDING = re.compile(r"^(?P<number>[0-9零一二两三四五六七八九十]+)(?:号楼|号|栋|幢|楼|#楼|#)?$")
 _UNIT = re.compile(r"^(?P<number>[0-9零一二两三四五六七八九十]+)(?:单元|门)?$")
+_NUMBER = "[0-9零一二两三四五六七八九十]+"
+# A whole address in one cell; anything before the building (the community's name) is passed over.
+_ADDRESS = re.compile(
+    rf"(?P<building>{_NUMBER})(?:号楼|号|栋|幢|楼|#)-?(?:(?P<unit>{_NUMBER})(?:单元|门)-?)?"
+    r"(?P<room>[0-9]{1,6})(?:室|号|房)?$"
+)
+_DASHED_ADDRESS = re.compile(r"(?<![0-9])(?P<building>[0-9]+)-(?P<unit>[0-9]+)-(?P<room>[0-9]{1,6})$")
 _ROOM = re.compile(r"^(?P<number>[0-9]{1,6})(?:室|号|房)?$")
 _MOBILE = re.compile(r"^(?:\+?86)?(1[3-9][0-9]{9})$")
 # Beijing, Shanghai, Tianjin ... have 3-digit area codes (010, 02x); everywhere else has 4.
@@ -131,6 +120,8 @@ class ImportReport:
     unchanged: int = 0
     bad: list[BadRow] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    # Why each column was left unread, or how an ambiguous one was read, in the staff's words.
+    column_notes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -252,40 +243,14 @@ def _decode(data: bytes) -> str:
 # Recognising the header
 
 
-def find_header(rows: Sequence[Sequence[Cell]]) -> tuple[int, dict[int, str], list[str]]:
-    """The header's index in rows, column index -> column key, and the header cells not understood."""
+def find_header(rows: Sequence[Sequence[Cell]]) -> tuple[int, Header]:
+    """The header's index in rows and what its columns mean: the first row naming 姓名 and an address."""
     for index, cells in enumerate(rows[:HEADER_SEARCH_ROWS]):
-        columns, ignored = _header_columns(cells)
-        if all(key in columns.values() for key in REQUIRED_COLUMNS):
-            return index, columns, ignored
-    wanted = "姓名, 楼号 and 房号"
+        header = read_header([_text(cell) for cell in cells])
+        if header.has("name") and (header.has("building", "room") or header.has("address")):
+            return index, header
+    wanted = "姓名, 楼号 and 房号 (or 住址)"
     raise RegisterFileError(f"no header row with at least {wanted} in the first {HEADER_SEARCH_ROWS} rows")
-
-
-def _header_columns(cells: Sequence[Cell]) -> tuple[dict[int, str], list[str]]:
-    """Column index -> key for the header cells understood; the others by their text."""
-    columns: dict[int, str] = {}
-    ignored = []
-    for index, cell in enumerate(cells):
-        text = _text(cell)
-        key = column_key(text)
-        if key is None or key in columns.values():
-            if text:
-                ignored.append(text)
-            continue
-        columns[index] = key
-    return columns, ignored
-
-
-def column_key(header: str) -> str | None:
-    """'联系电话' -> 'phone', '家屬2姓名' -> 'family2.name', '签到时间(HH:MM)' -> 'checkin'; else None."""
-    folded = fold(_TRAILING_NOTE.sub("", simplify(header).strip()))
-    if folded in _HEADER_KEYS:
-        return _HEADER_KEYS[folded]
-    match = _FAMILY_HEADER.match(folded)
-    if match is None:
-        return None
-    return f"family{match.group(1) or 1}.{_FAMILY_PARTS[match.group(2)]}"
 
 
 # Parsing cells
@@ -324,7 +289,7 @@ def parse_name(value: Cell) -> str | None:
 def parse_phone(value: Cell) -> str | None:
     """'138 0000 0101', '+8613800000101' -> '13800000101'; '(010)12345678' -> '010-12345678'."""
     text = _text(value)
-    if not text:
+    if _word(text) in _NOTHING:
         return None
     compact = re.sub(r"[\s()]", "", text)
     if match := _MOBILE.match(compact.replace("-", "")):
@@ -368,6 +333,19 @@ def parse_room(value: Cell) -> str:
     if match is None:
         raise ValueError(f"room '{text}' is not a room number")
     return match.group("number")
+
+
+def parse_address(value: Cell) -> tuple[str, str | None, str]:
+    """'3号楼2单元301', '幸福里三栋二单元301室', '3-2-301' -> ('3号楼', '2', '301')."""
+    text = _word(value)
+    if not text:
+        raise ValueError("address is missing")
+    match = _ADDRESS.search(text) or _DASHED_ADDRESS.search(text)
+    if match is None:
+        raise ValueError(f"address '{text}' is not a building and room like 3号楼2单元301")
+    unit = match.group("unit")
+    building = f"{int_from_text(match.group('building'))}号楼"
+    return building, str(int_from_text(unit)) if unit else None, match.group("room")
 
 
 def parse_category(value: Cell) -> str:
@@ -448,8 +426,15 @@ def _parse_entry(
     name, openid = attempt(parse_name, "name"), attempt(parse_openid, "openid")
     if not _text(values.get("name")) and openid is None:
         errors.append("name is missing")
-    building = _known_building(attempt(parse_building, "building"), buildings, errors)
-    unit, room = attempt(parse_unit, "unit"), attempt(parse_room, "room")
+    if "address" in values:
+        building_name, unit, room = attempt(parse_address, "address") or (None, None, None)
+    else:
+        building_name, unit, room = (
+            attempt(parse_building, "building"),
+            attempt(parse_unit, "unit"),
+            attempt(parse_room, "room"),
+        )
+    building = _known_building(building_name, buildings, errors)
     fields = {attr: attempt(parse, key) for attr, key, parse in _OPTIONAL_FIELDS if key in values}
     checkin = attempt(parse_checkin, "checkin") if "checkin" in values else _Checkin.KEEP
     family = _family(values, errors) if any(key.startswith("family") for key in values) else None
@@ -475,7 +460,7 @@ def _family(values: dict[str, Cell], errors: list[str]) -> list[Contact]:
         cell = {
             part: values.get(f"family{number}.{part}") for part in ("name", "relation", "phone", "openid")
         }
-        if not any(_text(value) for value in cell.values()):
+        if all(_word(value) in _NOTHING for value in cell.values()):
             continue
         try:
             contacts.append(_contact(cell))
@@ -506,8 +491,9 @@ def import_register(
 ) -> ImportReport:
     """Create or update the residents a register file lists; bad rows are reported and skipped."""
     rows, notes = read_rows(path, limits)
-    header, columns, ignored = find_header(rows)
-    report = ImportReport(ignored_columns=ignored, notes=notes)
+    header, found = find_header(rows)
+    columns = found.columns
+    report = ImportReport(ignored_columns=found.ignored, column_notes=found.notes, notes=notes)
     buildings = {building.name: building for building in session.scalars(select(Building))}
     seen: dict[Resident, int] = {}
     for line, cells in enumerate(rows[header + 1 :], start=header + 2):

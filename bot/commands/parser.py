@@ -86,7 +86,8 @@ def _add_server_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     say_parser.add_argument("--event", choices=["subscribe", "unsubscribe"])
     say_parser.add_argument("--location", metavar="LAT,LNG[,LABEL]")
     say_parser.add_argument(
-        "--url", help="the webhook URL (default: the running server's address file, else the settings)"
+        "--url",
+        help="the webhook, http://HOST:PORT[/wechat] (default: the running server's address file)",
     )
     say_parser.add_argument(
         "--wait",
@@ -129,6 +130,7 @@ def _add_staff_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     community_actions = community_parser.add_subparsers(dest="action", required=True)
     load_parser = community_actions.add_parser("load", help="create or update what the file describes")
     load_parser.add_argument("file", help="same layout as config/demo.toml")
+    load_parser.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
     community_parser.set_defaults(func=Lazy("staff", "community_command"))
 
     worker_parser = commands.add_parser("worker", help="invite grid workers, list staff")
@@ -141,6 +143,11 @@ def _add_staff_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     invite.add_argument("--phone")
     invite.add_argument(
         "--new-wechat", action="store_true", help="move a bound worker to a new WeChat; grids stay theirs"
+    )
+    invite.add_argument(
+        "--replace",
+        action="store_true",
+        help="take over a --grid that already has a worker (a leader, for --role leader); they are told",
     )
     leaving = worker_actions.add_parser(
         "leave", help="a worker left: unbind their WeChat, pass on their grids, backups and open tickets"

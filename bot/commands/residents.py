@@ -11,8 +11,8 @@ from bot.intents import classifier_for
 from config.settings import Settings
 from handlers.claims import claim_entries_after_import
 from handlers.context import Services
+from storage.community import minutes_after_midnight
 from storage.db import transaction
-from storage.demo import minutes_after_midnight
 from storage.models import Resident
 from storage.register import ImportLimits, RegisterFileError, export_register, import_register
 
@@ -46,10 +46,9 @@ def _residents(settings: Settings, args: argparse.Namespace, runtime: Runtime) -
             return 2
         claims = claim_entries_after_import(Services(session, settings, classifier_for(settings), utc_now()))
         waiting = [f"#{claim.id} {session.get_one(Resident, claim.entry_id).address}" for claim in claims]
-    for line in [*map(str, report.bad), *report.notes]:
+    # What was made of the header first: it explains the rows' problems that follow.
+    for line in [*report.column_notes, *map(str, report.bad), *report.notes]:
         print(line)
-    if report.ignored_columns:
-        print(f"ignored columns: {', '.join(report.ignored_columns)}")
     print(report.summary)
     if waiting:
         # Someone bound these flats on WeChat before the register listed them: their worker confirms.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from urllib.parse import urlsplit
 
 from bot.commands.address import running_server_url, webhook_url
 from bot.commands.runtime import open_runtime, shown_path
@@ -36,7 +37,9 @@ def say_command(settings: Settings, args: argparse.Namespace) -> int:
 def server_url(settings: Settings, given: str | None) -> tuple[str, str]:
     """The webhook URL to send to, and where it came from: --url, a running server's file, the settings."""
     if given:
-        return given, "--url"
+        # A bare http://HOST:PORT means the webhook there, as README.md writes it.
+        bare = urlsplit(given).path in ("", "/")
+        return (f"{given.rstrip('/')}/wechat" if bare else given), "--url"
     found = running_server_url(settings.address_file)
     if found:
         return found, f"the address file {shown_path(settings.address_file)}"

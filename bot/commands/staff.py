@@ -14,9 +14,9 @@ from bot.intents import classifier_for
 from config.settings import Settings
 from handlers.context import Services
 from handlers.departures import DepartureError, leave, serving_worker
-from handlers.invites import InviteError, create_invite
+from handlers.invites import InviteError, create_invite, grid_holders
+from storage.community import CommunityFileError, load_community
 from storage.db import transaction
-from storage.demo import load_community
 
 
 def worker_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -36,6 +36,7 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
                 phone=args.phone,
                 hours=settings.escalation.invite_hours,
                 new_wechat=args.new_wechat,
+                replace=args.replace,
             )
         except InviteError as exc:
             print(f"cannot invite: {exc}", file=sys.stderr)
@@ -45,6 +46,12 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
             f'Ask them to send "绑定 {invite.code}" to the Official Account within '
             f"{settings.escalation.invite_hours} hours. The code works once."
         )
+        for grid, holder in grid_holders(session, invite.name, invite.role, tuple(args.grid)):
+            print(
+                f"Once it is bound, {invite.name} takes {grid.code} ({grid.name}) over from {holder.name}, "
+                f"with {holder.name}'s unsigned tickets there; {holder.name} and the grid's "
+                f"{'leader' if invite.role == 'worker' else 'worker'} are told."
+            )
     return 0
 
 
@@ -115,13 +122,26 @@ def read_password(from_stdin: bool) -> str:
 
 
 def community_command(settings: Settings, args: argparse.Namespace) -> int:
-    """Load grids, buildings and staff (the layout of config/demo.toml) into the database."""
+    """Load grids, buildings and staff (the layout of config/demo.toml); print each change (--dry-run:
+    print them and write nothing)."""
     runtime = open_runtime(settings)
     try:
-        with transaction(runtime.factory) as session:
-            load_community(session, Path(args.file), utc_now())
+        with runtime.factory() as session:
+            changes = load_community(session, Path(args.file), utc_now())
+            if args.dry_run:
+                session.rollback()
+            else:
+                session.commit()
+    except CommunityFileError as exc:
+        print(f"cannot load {args.file}: {exc}", file=sys.stderr)
+        return 2
     except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
         print(f"cannot load {args.file}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    print(f"loaded {args.file}")
+    finally:
+        runtime.engine.dispose()
+    for change in changes or ["no changes"]:
+        print(change)
+    if args.dry_run:
+        print("dry run: nothing was written")
     return 0

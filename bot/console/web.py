@@ -128,12 +128,13 @@ def register_console(
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.console.session_hours),
     )
     app.register_blueprint(make_blueprint())
+    app.add_url_rule("/", "welcome", _welcome)
     app.after_request(_security_headers)
 
 
 def _security_headers(response: Response) -> Response:
-    """Every console answer (errors too): a strict CSP, no framing or sniffing, no caching of pages."""
-    if not request.path.startswith(URL_PREFIX):
+    """Every console answer and page (errors too): a strict CSP, no framing or sniffing, no caching."""
+    if not request.path.startswith(URL_PREFIX) and response.mimetype != "text/html":
         return response
     headers = response.headers
     headers.setdefault("Content-Security-Policy", PAGE_POLICY)
@@ -243,6 +244,24 @@ def _error_page(error: HTTPException) -> tuple[str, int]:
     }
     text = messages.get(error.code or 500, "出了点问题,请稍后再试。")
     return render_template("console/error.html", message=text, code=error.code), error.code or 500
+
+
+def _welcome() -> str:
+    """The site's front page: what GridDesk is, and where staff sign in."""
+    return render_template("console/welcome.html", me=None, community=console().settings.community_name)
+
+
+def missing_page(error: HTTPException) -> Response:
+    """A Chinese page for an address no view answers (404) or a method it does not take (405)."""
+    messages = {404: "页面不存在,请检查网址是否正确。", 405: "这个页面不支持这样访问。"}
+    text = messages.get(error.code or 404, "出了点问题,请稍后再试。")
+    community = console().settings.community_name
+    body = render_template("console/missing.html", message=text, me=None, community=community)
+    response = Response(body, status=error.code or 404, content_type="text/html; charset=utf-8")
+    # A 405 names the methods the address does take, as HTTP asks.
+    if allowed := dict(error.get_headers()).get("Allow"):
+        response.headers["Allow"] = allowed
+    return response
 
 
 def page(template: str, **context: Any) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.intents import IntentClassifier
 from bot.open311.catalog import build_catalog
 from bot.open311.filing import file_request
-from bot.open311.formats import CONTENT_TYPES, Open311Error, document, error_document
+from bot.open311.formats import CONTENT_TYPES, Open311Error, document, error_document, format_of
 from bot.open311.reading import Filters, find_requests, parse_filters, request_id, request_rows
 from config.settings import Open311Client, Settings
 from handlers.context import Services
@@ -55,7 +55,7 @@ def make_open311(
 
     @blueprint.errorhandler(Open311Error)
     def refuse(error: Open311Error) -> Response:
-        return error_document(_format_of(request.path), error)
+        return error_document(format_of(request.path), error)
 
     @blueprint.get(f"/discovery.{FORMAT}")
     def discovery(fmt: str) -> Response:
@@ -125,10 +125,6 @@ def _client(api_key: str, clients: tuple[Open311Client, ...]) -> Open311Client:
 def _shortened(text: str, limit: int = 30) -> str:
     """What the client sent, echoed back no longer than a line."""
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _format_of(path: str) -> str:
-    return "xml" if path.endswith(".xml") else "json"
 
 
 def public_base_url(settings: Settings) -> str:

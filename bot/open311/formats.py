@@ -52,6 +52,11 @@ def document(fmt: str, root: str, value: Sequence[Row] | Row, status: int = 200)
     return Response(body, status=status, content_type=CONTENT_TYPES[fmt])
 
 
+def format_of(path: str) -> str:
+    """The format a path asks for: XML for '....xml', else JSON (the spec's default)."""
+    return "xml" if path.endswith(".xml") else "json"
+
+
 def error_document(fmt: str, error: Open311Error) -> Response:
     """The spec's error list: [{"code": 404, "description": "..."}] or <errors><error>..."""
     rows = [{"code": error.status, "description": error.description}]

@@ -155,6 +155,38 @@ def test_any_message_that_day_counts_as_the_check_in(desk, wechat) -> None:
     assert desk.all_sweeps() == 0
 
 
+@pytest.mark.parametrize(
+    ("tap", "words", "category"),
+    [
+        (None, "降压药没有了,有点不舒服", "medicine"),
+        (None, "家里水管漏了,帮帮我", "repair"),
+        ("MENU_MEDICINE", "吃完了,帮帮我", "medicine"),
+        ("MENU_REPAIR", "弄了好几天了,不太好", "repair"),
+    ],
+)
+def test_a_request_of_another_kind_answers_the_ping_and_opens_its_own_ticket(
+    desk, wechat, tap: str | None, words: str, category: str
+) -> None:
+    pinged(desk)
+    if tap is not None:
+        wechat.event(ZHANG, "CLICK", tap)  # the elder chose 买药 / 报修 in the menu, then wrote
+    reply = wechat.say(ZHANG, words)
+    [ticket] = tickets(desk.factory)
+    assert (ticket.category, ticket.summary) == (category, words)
+    assert "独居老人回复平安问候" not in reply and "看病就医" not in reply
+    assert desk.checkin(ZHANG, day=1).status == "answered"
+    desk.at("11:00", day=1)
+    assert desk.reminders().reminded == 1  # only 孙桂英: 张秀兰 is alive and writing
+
+
+def test_a_cry_for_help_after_a_menu_tap_is_still_an_emergency(desk, wechat) -> None:
+    pinged(desk)
+    wechat.event(ZHANG, "CLICK", "MENU_MEDICINE")
+    assert wechat.say(ZHANG, "救命,我摔倒了").startswith("请立即拨打120")
+    assert [t.category for t in tickets(desk.factory)] == ["emergency"]
+    assert desk.checkin(ZHANG, day=1).status == "help"
+
+
 def test_unfollowing_is_not_a_sign_of_life(desk, wechat) -> None:
     pinged(desk)
     wechat.event(ZHANG, "unsubscribe")

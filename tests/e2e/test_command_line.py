@@ -233,4 +233,7 @@ def test_a_spool_replay_interval_of_zero_stops_start_up(tmp_path: Path) -> None:
     env = command_env(tmp_path / "cli.db", GRIDDESK_SPOOL_REPLAY_INTERVAL_SECONDS="0")
     result = run(env, "serve", "--port", str(free_port()))
     assert result.returncode == 2
-    assert result.stderr.strip() == "configuration error: spool.replay_interval_seconds must be more than 0"
+    assert result.stderr.strip() == (
+        "configuration error: GRIDDESK_SPOOL_REPLAY_INTERVAL_SECONDS (spool.replay_interval_seconds): "
+        "expected a number of seconds more than 0 and at most 3600, got '0'"
+    )

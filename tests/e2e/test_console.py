@@ -398,6 +398,16 @@ def test_a_leader_reassigns_and_the_new_holder_and_resident_are_told(app, wechat
     assert to_wang[-1].startswith("【转派工单 · 报修】 #1")
 
 
+def test_reassigning_to_the_holder_is_refused_and_changes_nothing(app, wechat, factory, accounts) -> None:
+    wechat.say(SUN, "马桶不下水")  # 陈静 is off duty: her AB岗 李骁 holds it
+    before = (len(pushes(factory)), len(tickets(factory)[0].events))
+    client = app.test_client()
+    sign_in(client, "zhouqiang")
+    refused = notice(act_response(client, 1, "reassign", name="李骁"))
+    assert refused == ("refused", "工单#1已由李骁负责,无需转派。")
+    assert (len(pushes(factory)), len(tickets(factory)[0].events)) == before
+
+
 def test_sending_back_and_extending_work_from_the_page(app, wechat, factory, accounts) -> None:
     wechat.say(ZHANG, "卫生间水管漏水了")
     wechat.say(ZHANG, "楼上邻居太吵了")
@@ -596,3 +606,32 @@ def test_a_leader_recategorises_to_emergency_from_the_page_and_it_pages_at_once(
     paged = [p for p in pushes(factory)[before:] if p.text.startswith("【紧急求助】")]
     assert paged and all(p.kind == "emergency" for p in paged)
     assert "120" in resident_texts(factory, SUN)[-1]
+
+
+def test_a_menu_sos_shows_what_was_pressed_and_the_advice_the_resident_got(app, wechat, accounts) -> None:
+    advice = wechat.event(LIU, "CLICK", "MENU_SOS")
+    client = app.test_client()
+    sign_in(client, "duty")
+    page = client.get("/console/tickets/1").get_data(as_text=True)
+    messages = page[page.index("<h2>居民消息</h2>") : page.index("<h2>已告知居民</h2>")]
+    assert "[菜单]紧急求助" in messages
+    told = page[page.index("<h2>已告知居民</h2>") :].split("</section>")[0]
+    assert "还没有给居民的通知" not in told
+    assert "即时回复" in told and advice.splitlines()[0] in told and "请立即拨打120" in told
+
+
+def test_an_elder_who_answered_with_a_call_for_help_answered_on_the_board_as_in_the_report(
+    app, wechat, factory, clock, accounts
+) -> None:
+    from handlers.checkins import ping_sweep
+
+    console = app.extensions["griddesk.console"]
+    ping_sweep(factory, console.settings, clock())
+    assert "网格员王芳" in wechat.say(ZHANG, "2")  # 有点不舒服: a health ticket for the grid worker
+    client = app.test_client()
+    sign_in(client, "duty")
+    first = text(client.get("/console/checkins")).split("第一网格")[1].split("网格")[0]
+    assert "已回复 1 (其中 求助 1 )" in first and "未回复 0" in first
+    assert "回复求助" in first and "张秀兰" in first and "工单 #1" in first
+    report = text(client.get("/console/reports?scope=grid:G1&period=day&date=2026-11-23"))
+    assert "平安问候 应答 1 / 问候 1 人次" in report

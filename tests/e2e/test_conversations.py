@@ -168,6 +168,30 @@ def test_voice_without_transcript_still_opens_a_callback_ticket(wechat, factory)
     assert pushes(factory)[0].recipient == "demo-worker-wang"
 
 
+@pytest.mark.parametrize(
+    ("msg_type", "fields", "receipt"),
+    [
+        (
+            "voice",
+            {"MediaId": "voice-1", "Format": "amr", "Recognition": ""},
+            "已收到您的语音留言,工单号 #1。",
+        ),
+        ("image", {"PicUrl": "http://x/p.jpg", "MediaId": "photo-1"}, "照片已收到,工单号 #1。"),
+    ],
+)
+def test_a_voice_or_photo_without_words_is_acknowledged_once(wechat, msg_type, fields, receipt) -> None:
+    reply = wechat.reply(wechat.post(ZHANG, msg_type, **fields))
+    assert reply.splitlines()[0] == receipt
+    assert reply.count("收到") == 1
+
+
+def test_a_voice_after_a_menu_tap_names_what_it_is_about(wechat, factory) -> None:
+    wechat.event(ZHANG, "CLICK", "MENU_REPAIR")
+    reply = wechat.reply(wechat.post(ZHANG, "voice", MediaId="voice-1", Format="amr", Recognition=""))
+    assert reply.startswith("已收到您的报修语音留言,工单号 #1。") and reply.count("收到") == 1
+    assert tickets(factory)[0].category == "repair"
+
+
 def test_photo_is_attached_to_the_latest_open_ticket(wechat, factory) -> None:
     wechat.say(ZHANG, "楼道过道顶部漏水,地上都是积水")
     reply = wechat.reply(wechat.post(ZHANG, "image", PicUrl="http://x/p.jpg", MediaId="photo-1"))
@@ -244,10 +268,11 @@ def test_every_message_is_stored_and_linked_to_its_ticket(wechat, factory) -> No
         assert all(m.reply for m in rows)
 
 
-def test_with_nobody_on_duty_the_ticket_waits_in_the_queue(wechat, factory) -> None:
+def test_with_nobody_on_duty_the_community_office_still_gets_the_ticket(wechat, factory) -> None:
     with transaction(factory) as session:
         session.execute(update(Worker).values(on_duty=False))
     reply = wechat.say(NEWCOMER, "家里水管漏了")
-    assert "#1" in reply and "社区值班人员" in reply
+    assert "#1" in reply and "社区值班台(电话 010-12345678)" in reply
     [ticket] = tickets(factory)
-    assert (ticket.status, ticket.assignee) == ("new", None)
+    assert (ticket.status, ticket.assignee.name) == ("assigned", "社区值班台")
+    assert [p.recipient for p in pushes(factory)] == ["demo-community-duty"]

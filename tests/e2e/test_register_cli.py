@@ -9,8 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from run import main
+from storage.db import transaction
+from storage.models import FamilyContact
 from tests.conftest import command_env
+from tests.e2e.test_checkin_conversations import desk  # noqa: F401  (the fixture)
+from tests.integration.test_checkins import CheckInDesk
 from tests.integration.test_register import ROW, bomb_xlsx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +57,45 @@ def test_import_reports_bad_rows_and_a_second_import_changes_nothing(tmp_path, e
     assert "13800001234567" not in first.stdout + first.stderr
     again = run(env, "residents", "import", str(register))
     assert again.stdout.splitlines()[-1] == "created 0, updated 0, unchanged 1, bad 2"
+
+
+def test_emergency_contact_columns_get_the_family_the_missed_check_in_alert(
+    tmp_path,
+    desk: CheckInDesk,  # noqa: F811
+    monkeypatch,
+    capsys,
+) -> None:
+    """孙桂英 lives alone with no family on file; her worker's sheet names her daughter as staff write it."""
+    register = tmp_path / "独居老人台账.csv"
+    register.write_text(
+        "姓名,楼栋,单元,门牌号,是否独居,紧急联系人,关系,联系人电话,备注,微信openid\n"
+        "孙桂英,7栋,1,101,是,孙丽,女儿,139 0000 0333,腿脚不便,demo-resident-sun\n",
+        encoding="utf-8-sig",
+    )
+    monkeypatch.setenv("GRIDDESK_DATABASE_URL", desk.settings.database_url)
+
+    assert main(["residents", "import", str(register)]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        "未识别的列:备注(不是台账的列,已忽略)",
+        "created 0, updated 1, unchanged 0, bad 0",
+    ]
+    desk.at("09:00", day=1)
+    desk.pings()
+    desk.at("11:00", day=1)
+    desk.reminders()
+    desk.at("13:00", day=1)
+    desk.new_pushes()
+    desk.knocks()
+    sent = desk.new_pushes()
+    [alert] = [push for push in sent if push.kind == "family_alert" and "孙桂英" in push.text]
+    with transaction(desk.factory) as session:
+        daughter = session.scalars(select(FamilyContact).where(FamilyContact.name == "孙丽")).one()
+        assert (daughter.relation, daughter.phone) == ("女儿", "13900000333")
+        assert alert.recipient == f"family:{daughter.id}"  # the SMS channel's address for her phone
+    assert alert.recipient_name == "孙丽"
+    [task] = [push for push in sent if push.kind == "new_ticket" and "7号楼1单元101" in push.text]
+    assert "家属:孙丽(女儿)13900000333" in task.text  # the worker can call her too
 
 
 def test_export_to_stdout_and_xlsx_round_trips(tmp_path, env) -> None:

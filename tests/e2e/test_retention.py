@@ -191,19 +191,27 @@ def test_zero_keeps_for_ever(history, office, monkeypatch, factory, capsys) -> N
         (
             "INBOUND_TEXT_DAYS",
             "3",
-            "retention.inbound_text_days must be 0 (keep for ever) or at least 7 days, not 3",
+            "GRIDDESK_RETENTION_INBOUND_TEXT_DAYS (retention.inbound_text_days): "
+            "expected 0 (keep for ever) or a whole number of days from 7 to 36500, got '3'",
         ),
         (
             "CLOSED_TICKET_DAYS",
             "-1",
-            "retention.closed_ticket_days must be 0 (keep for ever) or at least 7 days, not -1",
+            "GRIDDESK_RETENTION_CLOSED_TICKET_DAYS (retention.closed_ticket_days): "
+            "expected 0 (keep for ever) or a whole number of days from 7 to 36500, got '-1'",
         ),
         (
             "CLOSED_TICKET_DAYS",
             "a year",
-            "GRIDDESK_RETENTION_CLOSED_TICKET_DAYS: expected a number, got 'a year'",
+            "GRIDDESK_RETENTION_CLOSED_TICKET_DAYS (retention.closed_ticket_days): "
+            "expected 0 (keep for ever) or a whole number of days from 7 to 36500, got 'a year'",
         ),
-        ("SWEEP_INTERVAL_MINUTES", "0", "retention.sweep_interval_minutes must be at least 1"),
+        (
+            "SWEEP_INTERVAL_MINUTES",
+            "0",
+            "GRIDDESK_RETENTION_SWEEP_INTERVAL_MINUTES (retention.sweep_interval_minutes): "
+            "expected a whole number of minutes from 1 to 1440, got '0'",
+        ),
     ],
 )
 def test_a_bad_retention_setting_stops_start_up_with_one_line(

@@ -32,7 +32,14 @@ def ticket(factory, number: int = 1) -> Ticket:
 
 def test_the_whole_loop_from_binding_to_a_happy_resident(wechat: WeChatServer, factory, clock) -> None:
     code = invite(
-        factory, clock, name="周敏", role="worker", grid_codes=("G1",), backup="李骁", phone="13900000009"
+        factory,
+        clock,
+        name="周敏",
+        role="worker",
+        grid_codes=("G1",),
+        backup="李骁",
+        phone="13900000009",
+        replace=True,
     )
     bound = wechat.say("o-zhoumin", f"绑定 {code}")
     assert "绑定成功" in bound and "周敏" in bound and "第一网格" in bound
@@ -144,7 +151,7 @@ def test_off_duty_hands_new_tickets_to_the_backup_and_back(wechat, factory) -> N
 
 
 def test_off_duty_without_a_backup_is_warned(wechat, factory, clock) -> None:
-    code = invite(factory, clock, name="周敏", role="worker", grid_codes=("G1",))
+    code = invite(factory, clock, name="周敏", role="worker", grid_codes=("G1",), replace=True)
     wechat.say("o-zhoumin", f"绑定 {code}")
     assert "没有在岗的AB岗" in wechat.say("o-zhoumin", "下班")
     assert "网格长赵建国" in wechat.say(ZHANG, "马桶不下水")
@@ -187,10 +194,10 @@ def test_a_worker_cannot_touch_another_grids_ticket(wechat, factory) -> None:
 
 
 def test_used_expired_and_unknown_codes_bind_nobody(wechat, factory, clock) -> None:
-    code = invite(factory, clock, name="周敏", role="worker", grid_codes=("G1",))
+    code = invite(factory, clock, name="周敏", role="worker", grid_codes=("G1",), replace=True)
     assert "绑定成功" in wechat.say("o-zhoumin", f"绑定 {code}")
     assert "无效" in wechat.say("o-intruder", f"绑定 {code}")
-    stale = invite(factory, clock, name="吴刚", role="worker", grid_codes=("G2",))
+    stale = invite(factory, clock, name="吴刚", role="worker", grid_codes=("G2",), replace=True)
     clock.advance(hours=25)
     assert "无效" in wechat.say("o-wugang", f"绑定 {stale}")
     assert "无效" in wechat.say("o-guess", "绑定 ABCDEFGH")

@@ -241,5 +241,6 @@ def test_a_bad_window_stops_start_up_with_one_line_naming_it(tmp_path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "configuration error: webhook.timestamp_window_seconds must be between 30 and 3600 seconds, not 3"
+        "configuration error: GRIDDESK_WEBHOOK_TIMESTAMP_WINDOW_SECONDS (webhook.timestamp_window_seconds): "
+        "expected a whole number of seconds from 30 to 3600, got '3'"
     ]

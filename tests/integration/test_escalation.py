@@ -197,6 +197,19 @@ def test_an_emergency_pages_every_rung_every_five_minutes_until_signed(desk, wec
     assert [e.kind for e in ticket.events].count("emergency_repage") == 4
 
 
+def test_emergency_repages_follow_the_holder_after_the_grid_changed_hands(desk, wechat) -> None:
+    report(desk, wechat, ZHANG, FIRE)
+    with transaction(desk.factory) as session:
+        chen = session.scalars(select(Worker).where(Worker.name == "陈静")).one()
+        session.get_one(Ticket, 1).grid.worker = chen  # off duty; her AB岗 is 李骁
+
+    assert desk.later(minutes=5).emergency_pages == 1
+
+    sent = desk.new_pushes()
+    assert [p.recipient for p in sent] == [WANG, LI, ZHAO, DUTY], "the holder first, then the rungs above"
+    assert desk.ticket().assignee.openid == WANG
+
+
 def test_signed_ticket_is_warned_then_paged_once_when_overdue(desk, wechat) -> None:
     report(desk, wechat, ZHANG, LEAK)
     desk.act(1, "acknowledge", WANG)

@@ -148,6 +148,152 @@ def test_headers_may_be_traditional_full_width_spaced_or_annotated(tmp_path, fac
     assert (zhou.address, zhou.lives_alone, zhou.checkin_minute) == ("3号楼1单元302", True, 7 * 60 + 30)
 
 
+def test_emergency_contacts_as_staff_write_them_become_the_elders_family(tmp_path, factory, clock) -> None:
+    header = ["居民姓名", "手机号", "楼栋", "单元", "门牌号", "独居", "紧急联系人", "关系", "联系人电话"]
+    path = write_csv(
+        tmp_path / "台账.csv",
+        [
+            header,
+            ["王秀英", "13800000111", "2栋", "1", "402", "是", "李强", "儿子", "139 0000 0211"],
+            ["赵德明", "无", "6栋", "2", "1101", "否", "", "", "无"],
+        ],
+    )
+
+    report = load(factory, path, clock)
+
+    assert (report.created, report.bad, report.column_notes) == (2, [], [])
+    assert resident(factory, "赵德明").family == []  # 无: no contact, and the row still loads
+    wang = resident(factory, "王秀英")
+    assert (wang.address, wang.phone, wang.lives_alone) == ("2号楼1单元402", "13800000111", True)
+    assert [(c.name, c.relation, c.phone) for c in wang.family] == [("李强", "儿子", "13900000211")]
+
+
+def test_a_phone_column_right_after_a_contact_is_the_contacts_and_elsewhere_the_residents_own(
+    tmp_path, factory, clock
+) -> None:
+    header = [
+        "姓名",
+        "联系电话",
+        "楼号",
+        "单元",
+        "房号",
+        "监护人",
+        "联系电话",
+        "与本人关系",
+        "联系人",
+        "联系方式",
+    ]
+    row = ["王秀英", "13800000111", "2", "1", "402", "李强", "13900000211", "儿子", "李娟", "13900000212"]
+    path = write_csv(tmp_path / "台账.csv", [header, row])
+
+    report = load(factory, path, clock)
+
+    wang = resident(factory, "王秀英")
+    assert wang.phone == "13800000111"
+    assert [(c.name, c.relation, c.phone) for c in wang.family] == [
+        ("李强", "儿子", "13900000211"),
+        ("李娟", None, "13900000212"),
+    ]
+    assert report.column_notes == [
+        "列‘联系电话’紧跟在联系人后面,当作家属电话",
+        "列‘联系方式’紧跟在联系人后面,当作家属2电话",
+    ]
+
+
+def test_repeated_or_numbered_contact_columns_are_further_contacts(tmp_path, factory, clock) -> None:
+    header = [
+        "姓名",
+        "楼号",
+        "房号",
+        "紧急联系人",
+        "联系人电话",
+        "紧急联系人",
+        "联系人电话",
+        "聯繫人3",
+        "電話3",
+    ]
+    row = ["钱芳", "4", "101", "钱一", "13900000001", "钱二", "13900000002", "钱三", "13900000003"]
+    path = write_csv(tmp_path / "台账.csv", [header, row])
+
+    load(factory, path, clock)
+
+    assert [(c.name, c.phone) for c in resident(factory, "钱芳").family] == [
+        ("钱一", "13900000001"),
+        ("钱二", "13900000002"),
+        ("钱三", "13900000003"),
+    ]
+
+
+def test_the_report_says_which_columns_were_not_read_and_why(tmp_path, factory, clock) -> None:
+    header = [
+        "户主姓名",
+        "姓名",
+        "电话(必填)",
+        "手機",
+        "樓號",
+        "房號",
+        "备注2",
+        "紧急联系电话",
+        "家属2关系",
+        "",
+    ]
+    row = [
+        "王大爷",
+        "王秀英",
+        "010-66660000",
+        "13800000111",
+        "2",
+        "402",
+        "腿脚不便",
+        "13900000211",
+        "儿子",
+        "x",
+    ]
+    path = write_csv(tmp_path / "台账.csv", [header, row])
+
+    report = load(factory, path, clock)
+
+    assert report.column_notes == [
+        "未识别的列:备注2(不是台账的列,已忽略)",
+        "列‘户主姓名’与‘姓名’都表示本人姓名,用了‘姓名’",
+        "列‘电话(必填)’与‘手機’都表示本人电话,用了‘手機’",
+        "列‘紧急联系电话’:没有对应的联系人姓名列,无法登记家属,已忽略",
+        "列‘家属2关系’:没有对应的联系人姓名列,无法登记家属,已忽略",
+    ]
+    assert report.ignored_columns == ["备注2", "户主姓名", "电话(必填)", "紧急联系电话", "家属2关系"]
+    wang = resident(factory, "王秀英")  # the row still loads, with what the file's read columns say
+    assert (report.created, report.bad, wang.phone, wang.family) == (1, [], "13800000111", [])
+
+
+def test_a_whole_address_in_one_column(tmp_path, factory, clock) -> None:
+    header = ["姓名", "家庭住址", "人员类别", "是否独居"]
+    rows = [
+        header,
+        ["周大爷", "幸福里小区三号楼二单元302室", "低保", "否"],
+        ["吴阿姨", "3-1-101", "特困供养", "是"],
+        ["郑叔", "幸福里东门", "", "否"],
+    ]
+
+    report = load(factory, write_csv(tmp_path / "台账.csv", rows), clock)
+
+    assert [str(bad) for bad in report.bad] == [
+        "row 4: address '幸福里东门' is not a building and room like 3号楼2单元301"
+    ]
+    zhou, wu = resident(factory, "周大爷"), resident(factory, "吴阿姨")
+    assert (zhou.address, zhou.household_category) == ("3号楼2单元302", "key")
+    assert (wu.address, wu.household_category, wu.lives_alone) == ("3号楼1单元101", "hardship", True)
+
+
+def test_split_address_columns_win_over_a_whole_address(tmp_path, factory, clock) -> None:
+    header = ["姓名", "楼号", "单元", "房号", "地址"]
+    path = write_csv(tmp_path / "台账.csv", [header, ["周大爷", "3", "2", "302", "幸福里3号楼"]])
+
+    report = load(factory, path, clock)
+
+    assert report.column_notes == ["列‘地址’:楼号和房号已有单独的列,已忽略"]
+    assert resident(factory, "周大爷").address == "3号楼2单元302"
+
+
 def test_bad_rows_are_reported_by_row_number_and_good_rows_still_load(tmp_path, factory, clock) -> None:
     path = write_csv(
         tmp_path / "register.csv",
@@ -664,5 +810,5 @@ def test_a_sheet_with_more_rows_than_allowed_is_refused_before_openpyxl_reads_it
 def test_the_limits_are_settings_checked_at_start() -> None:
     assert load_settings(environ={}).register == RegisterSettings(50_000, 100, 100, 100)
     assert load_settings(environ={"GRIDDESK_REGISTER_MAX_ROWS": "80000"}).register.max_rows == 80_000
-    with pytest.raises(SettingsError, match=r"register\.max_compression_ratio must be at least 1"):
+    with pytest.raises(SettingsError, match=r"max_compression_ratio\): expected a whole number from 1"):
         load_settings(environ={"GRIDDESK_REGISTER_MAX_COMPRESSION_RATIO": "0"})

@@ -78,7 +78,7 @@ def test_loading_the_demo_twice_changes_nothing(settings, factory, clock) -> Non
 
     before = counts()
     with transaction(factory) as session:
-        load_community(session, settings.demo_path, clock())
+        assert load_community(session, settings.demo_path, clock()) == []
     assert counts() == before == (5, 8, 3)
     with transaction(factory) as session:
         wang = session.scalar(select(Worker).where(Worker.openid == "demo-worker-wang"))

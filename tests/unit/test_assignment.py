@@ -27,15 +27,30 @@ def test_off_duty_worker_passes_to_the_backup_then_the_leader() -> None:
     assert (choose_assignee([], grid).worker, choose_assignee([], grid).reason) == (leader, "leader")
 
 
-def test_nobody_in_the_grid_falls_to_the_duty_desk_and_then_the_queue() -> None:
+def test_nobody_in_the_grid_falls_to_the_duty_desk() -> None:
     worker, backup, leader, grid = community()
     for person in (worker, backup, leader):
         person.on_duty = False
     desk = Worker(name="社区值班台", role="community", on_duty=True)
     assert choose_assignee([desk], grid).worker is desk
-    desk.on_duty = False
-    unassigned = choose_assignee([desk], grid)
-    assert (unassigned.worker, unassigned.grid, unassigned.reason) == (None, grid, "unassigned")
+
+
+def test_with_nobody_at_all_on_duty_the_office_still_gets_it() -> None:
+    worker, backup, leader, grid = community()
+    desk = Worker(name="社区值班台", role="community", on_duty=False)
+    street = Worker(name="街道办", role="street", on_duty=False)
+    for person in (worker, backup, leader):
+        person.on_duty = False
+
+    def chosen(offices: list[Worker]) -> tuple[Worker | None, str]:
+        assignment = choose_assignee(offices, grid)
+        return assignment.worker, assignment.reason
+
+    assert chosen([desk, street]) == (desk, "community")
+    assert chosen([street]) == (street, "street"), "no community office: the street office"
+    street.on_duty = True
+    assert chosen([desk, street]) == (street, "street"), "someone on duty comes first"
+    assert chosen([]) == (None, "unassigned")
 
 
 def test_an_unbound_resident_goes_to_the_duty_desk() -> None:

@@ -11,6 +11,7 @@ def test_the_routing_table_reads_top_to_bottom_with_emergency_first() -> None:
         "emergency",
         "invite_code",
         "worker",
+        "worker_media",
         "flood",
         "checkin_answer",
         "event",

@@ -59,7 +59,9 @@ def test_the_sweep_logs_only_when_it_did_something(scheduler, monkeypatch, caplo
 
 def test_media_downloads_run_every_minute_in_live_mode_only(scheduler, monkeypatch, caplog) -> None:
     assert scheduler.get_job("media-downloads") is None
-    live = load_settings(environ={"GRIDDESK_WECHAT_APPID": "wx-live", "GRIDDESK_WECHAT_SECRET": "secret"})
+    live = load_settings(
+        environ={"GRIDDESK_WECHAT_APPID": "wx0123456789abcdef", "GRIDDESK_WECHAT_SECRET": "secret"}
+    )
     leases = FreeLeases()
     built = scheduler_module.build_scheduler(live, None, ConsoleMessenger(), FakeClock(), None, leases=leases)
     job = built.get_job("media-downloads")

@@ -17,8 +17,6 @@ from handlers.visits import HOUSEHOLD_LABELS, households_due
 from storage.db import transaction
 from storage.models import Building, CheckIn, Grid, Resident, Ticket
 
-# CheckIn.status as the board groups it.
-ANSWERED = ("answered", "visited")
 WAITING = ("pinged", "reminded")
 STATUS_WORDS = {
     "answered": "已报平安",
@@ -26,7 +24,7 @@ STATUS_WORDS = {
     "pinged": "已问候,未回复",
     "reminded": "已提醒,未回复",
     "missed": "未回复,已派敲门",
-    "help": "需要帮助",
+    "help": "求助",
     "unreachable": "无法推送,需电话问候",
     "skipped": "未按时问候,需电话问候",
 }
@@ -43,13 +41,28 @@ class GridDay:
 
     grid: Grid | None
     answered: list[tuple[CheckIn, Resident]] = field(default_factory=list)
+    visited: list[tuple[CheckIn, Resident]] = field(default_factory=list)
     missing: list[tuple[CheckIn, Resident]] = field(default_factory=list)
     not_yet: int = 0
 
     @property
     def pinged(self) -> int:
         """Residents who have a check-in today (pinged, or listed for a phone call)."""
-        return len(self.answered) + len(self.missing)
+        return len(self.answered) + len(self.visited) + len(self.missing)
+
+    @property
+    def asked_for_help(self) -> list[tuple[CheckIn, Resident]]:
+        """Those who answered by asking for help: answered, and still someone to look after."""
+        return [(checkin, resident) for checkin, resident in self.answered if checkin.status == "help"]
+
+    def add(self, checkin: CheckIn, resident: Resident) -> None:
+        """File a check-in: answered as the day's report counts it (the elder wrote, help included)."""
+        if checkin.answered_at is not None:
+            self.answered.append((checkin, resident))
+        elif checkin.status == "visited":
+            self.visited.append((checkin, resident))
+        else:
+            self.missing.append((checkin, resident))
 
 
 def checkin_board() -> str:
@@ -94,8 +107,7 @@ def _grid_days(session: Session, scope: Scope, grids: list[Grid], today: date) -
         grid_id = resident.building.grid_id if resident.building else None
         if not scope.sees_grid(grid_id):
             continue
-        day = days.setdefault(grid_id, GridDay(None))
-        (day.answered if checkin.status in ANSWERED else day.missing).append((checkin, resident))
+        days.setdefault(grid_id, GridDay(None)).add(checkin, resident)
     checked = select(CheckIn.resident_id).where(CheckIn.day == today)
     population = (
         select(Building.grid_id, Resident.id)

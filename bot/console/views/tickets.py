@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +64,8 @@ EVENT_LABELS = ACTION_LABELS | {
     "reassigned": "改派",
     "recategorise": "改类",
     "pressed": "居民催促",
+    "worker_photo": "上传照片",
+    "worker_voice": "上传语音",
 }
 
 
@@ -235,7 +238,7 @@ def ticket_page(ticket_id: int) -> str:
             messages=messages,
             events=events,
             escalations=[e for e in events if e.kind in ESCALATION_EVENTS],
-            resident_pushes=[p for p in pushes if p.resident_id is not None],
+            told_resident=_told_resident(ticket, messages, pushes),
             staff_pushes=[p for p in pushes if p.worker_id is not None],
             actions=_available_actions(ticket, me),
             may_act=worker is not None and may_act(worker, ticket),
@@ -248,6 +251,33 @@ def ticket_page(ticket_id: int) -> str:
             roles=ROLE_LABELS,
             max_extension=app.settings.escalation.max_extension_hours,
         )
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the resident was told about the ticket: a push, or the reply to their own message."""
+
+    created_at: datetime
+    state: str
+    text: str
+
+
+PUSH_STATES = {"sent": "已送达", "pending": "待发送"}
+
+
+def _told_resident(
+    ticket: Ticket, messages: Sequence[InboundMessage], pushes: Sequence[OutboxMessage]
+) -> list[Notice]:
+    """The replies the resident got at once (an emergency's advice among them) and the pushes, by time."""
+    replies = [
+        Notice(m.received_at, "即时回复", m.reply)
+        for m in messages
+        if m.reply and m.openid == ticket.resident.openid
+    ]
+    sent = [
+        Notice(p.created_at, PUSH_STATES.get(p.status, "未送达"), p.text) for p in pushes if p.resident_id
+    ]
+    return sorted(replies + sent, key=lambda notice: notice.created_at)
 
 
 @dataclass(frozen=True)
