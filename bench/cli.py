@@ -2,7 +2,8 @@
 
 Times whole processes, as a person at a terminal waits for them: `python run.py --help`, `tickets`,
 `tickets --json`, `outbox`, `worker list` and `report`, each several times after one warm-up run, on a
-SQLite file already migrated, with the demo community and 30 tickets. Prints wall and CPU seconds
+SQLite file already migrated, with the demo community and 30 messages from its residents (15 tickets:
+a resident's repeat joins their open ticket). Prints wall and CPU seconds
 (min, median, max) per command. With --before REF (a git commit, e.g. main), the same commands of that
 commit's run.py are timed too, from a copy made with `git archive`, on the same database and Python.
 Bytecode caches are written as a user's Python writes them (PYTHONDONTWRITEBYTECODE is unset for the
@@ -36,7 +37,7 @@ COMMANDS = (
     ("worker", "list"),
     ("report",),
 )
-TICKETS = 30
+MESSAGES = 30
 TEXTS = ("卫生间水管漏水了", "电费怎么充", "楼上邻居太吵了", "降压药没有了", "想请社区医生上门看看")
 
 
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.before:
             roots.insert(0, (f"{args.before}", checkout(args.before, Path(folder) / "before")))
         print(f"machine: {machine()}; load average before: {load_average()}")
-        print(f"{TICKETS} tickets on a migrated SQLite file; {args.runs} runs per command after 1 warm-up\n")
+        print(f"{MESSAGES} messages in a migrated SQLite file; {args.runs} runs a command after a warm-up\n")
         print(f"{'command':<22} {'code':<10} {'wall min':>8} {'median':>7} {'max':>6}   {'CPU median':>10}")
         for command in COMMANDS:
             for label, root in roots:
@@ -77,7 +78,7 @@ def environment(folder: Path) -> dict[str, str]:
 
 
 def prepare(env: dict[str, str]) -> None:
-    """Migrate and seed the bench database, then open tickets through the webhook in this process."""
+    """Migrate and seed the bench database, then send the residents' messages through the webhook here."""
     subprocess.run([sys.executable, "run.py", "migrate"], cwd=PROJECT_ROOT, env=env, check=True)
     from bot.app import create_app
     from bot.intents import classifier_for
@@ -89,7 +90,7 @@ def prepare(env: dict[str, str]) -> None:
     engine = make_engine(settings.database_url)
     try:
         client = create_app(settings, make_session_factory(engine), classifier_for(settings)).test_client()
-        for number in range(TICKETS):
+        for number in range(MESSAGES):
             openid = ("demo-resident-zhang", "demo-resident-liu", "demo-resident-sun")[number % 3]
             body = message_xml(openid, "text", {"Content": TEXTS[number % len(TEXTS)]})
             signed = sign(settings.wechat.token, body)

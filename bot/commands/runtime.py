@@ -93,7 +93,8 @@ def schema_advice(current: list[str], head: str | None) -> str:
     fix = "run `uv run run.py migrate` once (or start the server, `uv run run.py`, which migrates too)"
     if not current:
         return f"the database has no GridDesk tables yet: {fix}"
-    return f"the database schema is behind ({', '.join(current)}, this GridDesk needs {head}): {fix}"
+    needed = f"this GridDesk needs {head}" if head else "this GridDesk's migrations name no single newest"
+    return f"the database schema is behind ({', '.join(current)}; {needed}): {fix}"
 
 
 def migrate_command(settings: Settings, _args: argparse.Namespace) -> int:

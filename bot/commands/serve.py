@@ -19,10 +19,9 @@ from bot.commands.runtime import open_runtime, shown_url, utc_now
 from bot.intents import classifier_for
 from bot.scheduler import build_scheduler
 from bot.spool import Spool
-from config.settings import PROJECT_ROOT, Settings, SettingsError
+from config.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("griddesk")
-DEFAULT_ADDRESS_FILE = PROJECT_ROOT / "var" / "server.json"
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -192,9 +191,9 @@ def banner(settings: Settings, host: str, port: int, workers: int | None = None)
 def say_url_option(settings: Settings, host: str, port: int) -> str:
     """' --url ...' unless `say`, typed in a fresh terminal, finds this server by itself.
 
-    It does through the address file at its default place; one moved by GRIDDESK_SERVER_ADDRESS_FILE
-    or a config file may not be set in that other terminal, so then the line names the URL.
+    It does through the address file at its default place (the defaults alone say where); one moved by
+    GRIDDESK_SERVER_ADDRESS_FILE or a config file may not be set in that other terminal: then name the URL.
     """
-    if settings.address_file == DEFAULT_ADDRESS_FILE:
+    if settings.address_file == load_settings(environ={}).address_file:
         return ""
     return f" --url {webhook_url(host, port)}"

@@ -119,6 +119,14 @@ def test_say_tells_which_url_it_tried_and_how_to_point_elsewhere(database, tmp_p
     assert all(way in hint for way in ("--url", "GRIDDESK_SERVER_ADDRESS_FILE", "GRIDDESK_SERVER_PORT"))
 
 
+def test_say_url_may_name_just_the_server(database, capsys) -> None:
+    port = free_port()
+    assert main(["say", "--as", ZHANG, "--url", f"http://127.0.0.1:{port}", "hi"]) == 1
+    assert capsys.readouterr().out.startswith(
+        f"Could not reach GridDesk at http://127.0.0.1:{port}/wechat (from --url)"
+    )
+
+
 def test_a_busy_port_is_refused_before_anything_starts(database, tmp_path, capsys) -> None:
     threads_before = threading.active_count()
     with socket.socket() as taken:
@@ -232,7 +240,7 @@ def test_read_commands_migrate_nothing_and_say_what_to_run(database, capsys) -> 
             connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
         for argv in (["outbox"], ["worker", "list"], ["staff", "list"], ["report"], ["residents", "export"]):
             assert main(argv) == 1
-            assert "the database schema is behind (0001, this GridDesk needs " in capsys.readouterr().err
+            assert "the database schema is behind (0001; this GridDesk needs " in capsys.readouterr().err
         with engine.connect() as connection:
             assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
     finally:
