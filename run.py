@@ -38,7 +38,7 @@ from bot.wechat_api import OfficialAccountClient, official_account_client
 from config.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from handlers.claims import claim_entries_after_import
 from handlers.context import Services
-from handlers.departures import DepartureError, leave, serving_worker
+from handlers.departures import DepartureError, leave, serving_worker, take_over
 from handlers.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview
 from handlers.invites import ROLES, InviteError, create_invite, grid_holders
 from handlers.reports import (
@@ -61,7 +61,7 @@ from storage.db import make_engine, make_session_factory, startup_lock, transact
 from storage.demo import seed_community
 from storage.erasure import delete_media_files
 from storage.leases import JobLeases
-from storage.models import Building, Resident
+from storage.models import Building, Grid, Resident, Worker
 from storage.queries import outbox_rows, staff, ticket_rows
 from storage.register import ImportLimits, RegisterFileError, export_register, import_register
 
@@ -394,6 +394,7 @@ def staff_command(settings: Settings, args: argparse.Namespace) -> int:
                     password=password,
                     grid_codes=tuple(args.grid),
                     phone=args.phone,
+                    take_over=_telling_take_over(settings, session) if args.replace else None,
                 )
                 print(f"console account {account.login!r} created ({account.worker.role}), at /console")
             else:
@@ -405,6 +406,12 @@ def staff_command(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         runtime.engine.dispose()
     return 0
+
+
+def _telling_take_over(settings: Settings, session: Session) -> Callable[[Grid, Worker, Worker], object]:
+    """`staff add --replace`: unsigned tickets follow the grid, and the people concerned are told."""
+    services = Services(session, settings, classifier_for(settings), utc_now())
+    return lambda grid, previous, newcomer: take_over(services, grid, previous, newcomer)
 
 
 def read_password(from_stdin: bool) -> str:
@@ -768,6 +775,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_account.add_argument("--role", choices=ROLES, default="worker")
     add_account.add_argument("--grid", action="append", default=[], help="grid code (new worker or leader)")
     add_account.add_argument("--phone")
+    add_account.add_argument(
+        "--replace", action="store_true", help="take a grid that has a worker (leader) now; they are told"
+    )
     add_account.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     staff_actions.add_parser("list", help="console accounts, one JSON object a line")
     password_parser = staff_actions.add_parser(
