@@ -173,6 +173,9 @@ def _add_staff_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     add_account.add_argument("--role", choices=ROLES, default="worker")
     add_account.add_argument("--grid", action="append", default=[], help="grid code (new worker or leader)")
     add_account.add_argument("--phone")
+    add_account.add_argument(
+        "--replace", action="store_true", help="take a grid that has a worker (leader) now; they are told"
+    )
     add_account.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     staff_actions.add_parser("list", help="console accounts, one JSON object a line").set_defaults(
         func=Lazy("listings", "staff_list")

@@ -6,17 +6,21 @@ import argparse
 import getpass
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from bot.commands.runtime import Runtime, open_runtime, utc_now
 from bot.console.accounts import AccountError, add_staff, set_active, set_password
 from bot.intents import classifier_for
 from config.settings import Settings
 from handlers.context import Services
-from handlers.departures import DepartureError, leave, serving_worker
+from handlers.departures import DepartureError, leave, serving_worker, take_over
 from handlers.invites import InviteError, create_invite, grid_holders
 from storage.community import CommunityFileError, load_community
 from storage.db import transaction
+from storage.models import Grid, Worker
 
 
 def worker_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -98,6 +102,7 @@ def staff_command(settings: Settings, args: argparse.Namespace) -> int:
                     password=password,
                     grid_codes=tuple(args.grid),
                     phone=args.phone,
+                    take_over=_telling_take_over(settings, session) if args.replace else None,
                 )
                 print(f"console account {account.login!r} created ({account.worker.role}), at /console")
             else:
@@ -109,6 +114,12 @@ def staff_command(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         runtime.engine.dispose()
     return 0
+
+
+def _telling_take_over(settings: Settings, session: Session) -> Callable[[Grid, Worker, Worker], object]:
+    """`staff add --replace`: unsigned tickets follow the grid, and the people concerned are told."""
+    services = Services(session, settings, classifier_for(settings), utc_now())
+    return lambda grid, previous, newcomer: take_over(services, grid, previous, newcomer)
 
 
 def read_password(from_stdin: bool) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -21,6 +22,8 @@ from handlers.invites import ROLES
 from storage.db import transaction
 from storage.models import Grid, SigninThrottle, StaffAccount, Worker
 
+# Called once a new staff member holds a grid someone else held (handlers/departures.take_over in run.py).
+TakeOver = Callable[[Grid, Worker, Worker], object]
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,49}$")
 
 
@@ -45,8 +48,13 @@ def add_staff(
     password: str,
     grid_codes: tuple[str, ...] = (),
     phone: str | None = None,
+    take_over: TakeOver | None = None,
 ) -> StaffAccount:
-    """A console account for the existing Worker of that name and role, or for a new one on its grids."""
+    """A console account for the existing Worker of that name and role, or for a new one on its grids.
+
+    A grid that already has a worker (or leader, for a new leader) is refused unless `take_over` is given
+    (`staff add --replace`); it is then called for each such grid once the newcomer holds it.
+    """
     login = login.strip().lower()
     if not LOGIN.match(login):
         raise AccountError("the login takes 2-50 letters, digits, dots, dashes or underscores")
@@ -55,7 +63,9 @@ def add_staff(
     check_password_rules(password, login)
     if session.scalar(select(StaffAccount.id).where(StaffAccount.login == login)) is not None:
         raise AccountError(f"the login {login!r} is taken")
-    worker = _existing_worker(session, name, role) or _new_worker(session, name, role, grid_codes, phone)
+    worker = _existing_worker(session, name, role) or _new_worker(
+        session, name, role, grid_codes, phone, take_over
+    )
     if session.scalar(select(StaffAccount.id).where(StaffAccount.worker_id == worker.id)) is not None:
         raise AccountError(f"{name} ({role}) already has a console account")
     account = StaffAccount(
@@ -77,7 +87,12 @@ def _existing_worker(session: Session, name: str, role: str) -> Worker | None:
 
 
 def _new_worker(
-    session: Session, name: str, role: str, grid_codes: tuple[str, ...], phone: str | None
+    session: Session,
+    name: str,
+    role: str,
+    grid_codes: tuple[str, ...],
+    phone: str | None,
+    take_over: TakeOver | None,
 ) -> Worker:
     """A new Worker placed on its grids, with the rules of `run.py worker invite`."""
     if role == "worker" and len(grid_codes) != 1:
@@ -88,14 +103,20 @@ def _new_worker(
     missing = sorted(set(grid_codes) - {grid.code for grid in grids})
     if missing:
         raise AccountError(f"no grid with code {', '.join(missing)}")
+    slot = {"worker": "worker", "leader": "leader"}.get(role)
+    held = [(grid, getattr(grid, slot)) for grid in grids if slot and getattr(grid, slot) is not None]
+    if held and take_over is None:
+        holders = ", ".join(f"{grid.code} ({grid.name}) has {holder.name}" for grid, holder in held)
+        raise AccountError(f"{holders} as its {role}; add --replace to hand it to {name}")
     worker = Worker(name=name, role=role, phone=phone)
     session.add(worker)
     session.flush()
     for grid in grids:
-        if role == "worker":
-            grid.worker = worker
-        elif role == "leader":
-            grid.leader = worker
+        if slot:
+            setattr(grid, slot, worker)
+    if take_over is not None:
+        for grid, holder in held:
+            take_over(grid, holder, worker)
     return worker
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.console.accounts import AccountError, add_staff
 from storage.db import make_engine, make_session_factory, transaction
-from storage.models import Grid, StaffAccount, Worker
+from storage.models import Grid, OutboxMessage, StaffAccount, Worker
 from tests.conftest import command_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,10 +43,13 @@ def test_staff_accounts_link_to_existing_workers_or_new_ones_on_their_grids(tmp_
     added = staff(env, "add", "--name", "王芳", "--login", "WangFang", password="s3cret-pass")
     assert added.returncode == 0, added.stderr
     assert "'wangfang'" in added.stdout and "s3cret-pass" not in added.stdout + added.stderr
-    made = staff(
-        env, "add", "--name", "周强", "--login", "zhouqiang", "--role", "leader", "--grid", "G3",
-        password="another-pass",
-    )  # fmt: skip
+    leader_of_g3 = ("add", "--name", "周强", "--login", "zhouqiang", "--role", "leader", "--grid", "G3")
+    refused = staff(env, *leader_of_g3, password="another-pass")
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "cannot add: G3 (第三网格) has 赵建国 as its leader; add --replace to hand it to 周强\n"
+    )
+    made = staff(env, *leader_of_g3, "--replace", password="another-pass")
     assert made.returncode == 0, made.stderr
     listed = {row["login"]: row for row in rows(env)}
     assert listed["wangfang"] | {"last_signin_at": None} == {
@@ -60,6 +63,9 @@ def test_staff_accounts_link_to_existing_workers_or_new_ones_on_their_grids(tmp_
             wang = session.scalar(select(Worker).where(Worker.name == "王芳"))
             assert wang.openid == "demo-worker-wang"  # the demo's worker, not a second 王芳
             assert session.scalar(select(Grid.leader_id).where(Grid.code == "G3")) is not None
+            staff_changes = select(OutboxMessage.text).where(OutboxMessage.kind == "staff_change")
+            told = session.scalars(staff_changes).all()
+            assert any("周强" in text for text in told)  # 赵建国, replaced on G3, is told
             hashes = session.scalars(select(StaffAccount.password_hash)).all()
             assert all("pass" not in stored for stored in hashes)
     finally:
