@@ -17,6 +17,26 @@ CATEGORY_LABELS = {
     "knock": "敲门探访",
 }
 
+# A ticket's sub-kind (config/intents.toml's repair kinds and emergency families, and a voice message).
+KIND_LABELS = {
+    "water": "水",
+    "power": "电",
+    "gas": "燃气",
+    "heating": "暖气",
+    "elevator": "电梯",
+    "other": "其他",
+    "medical": "急病伤",
+    "fire": "火情",
+    "electric": "触电",
+    "suicide": "轻生",
+    "police": "治安",
+    "trapped": "被困",
+    "missing": "走失",
+    "drowning": "溺水",
+    "collapse": "坍塌",
+    "voice": "语音",
+}
+
 STATUS_LABELS = {
     "new": "待派单",
     "assigned": "已派单",

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.commands.runtime import open_for_reading
 from config.settings import Settings
-from handlers.texts import CATEGORY_LABELS, PUSH_STATUS_LABELS, STATUS_LABELS
+from handlers.texts import CATEGORY_LABELS, KIND_LABELS, PUSH_STATUS_LABELS, STATUS_LABELS
 from storage.db import transaction
 from storage.queries import outbox_rows, staff, ticket_rows
 
@@ -71,7 +71,7 @@ def ticket_line(row: dict[str, Any], zone: ZoneInfo) -> str:
     """One ticket for people: number, local time, category and kind, state, who has it, from whom, what."""
     category = CATEGORY_LABELS.get(row["category"], row["category"])
     if row["kind"]:
-        category = f"{category}({row['kind']})"
+        category = f"{category}({KIND_LABELS.get(row['kind'], row['kind'])})"
     return "  ".join(
         [
             f"#{row['number']}",

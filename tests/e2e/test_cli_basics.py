@@ -260,7 +260,7 @@ def test_plain_listings_show_local_time_and_chinese_words(database, factory, wec
     assert main(["tickets"]) == 0
     [ticket] = capsys.readouterr().out.splitlines()
     assert ticket.startswith(
-        "#1  11-23 10:00  报修(water)  已派单  王芳  demo-resident-zhang  卫生间水管漏水了"
+        "#1  11-23 10:00  报修(水)  已派单  王芳  demo-resident-zhang  卫生间水管漏水了"
     )
     assert main(["outbox"]) == 0
     pushes = capsys.readouterr().out.splitlines()

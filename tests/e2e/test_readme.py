@@ -81,7 +81,7 @@ WALKTHROUGH: list[tuple[str, Expect]] = [
     (f"say --as {ZHANG} --location 39.9,116.4,幸福里东门", expect("工单 #11", "位置:幸福里东门")),
     (f"say --as {LIU} --click MENU_SOS", expect("120", "工单号 #12", TO_LI, TO_ZHAO, "【紧急求助】 #12")),
     (f"say --as {LIU} --event subscribe", expect("欢迎关注幸福里社区网格服务台")),
-    ("tickets", expect("#12  ", "  紧急求助  ", "#1  ", "  报修(water)  ")),
+    ("tickets", expect("#12  ", "  紧急求助  ", "#1  ", "  报修(水)  ")),
     ("tickets --json", expect('"number": 12', '"category": "emergency"', '"number": 1,')),
     ("outbox --json", expect('"recipient": "demo-leader-zhao"', '"status": "sent"')),
     ("echo 家里停电了,可能是电卡没钱了 | classify", expect('"category": "bill"')),
