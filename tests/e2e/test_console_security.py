@@ -95,12 +95,16 @@ def test_thirty_simultaneous_guesses_get_five_checked_and_then_the_right_passwor
     assert late.get("/console/").status_code == 302
 
 
-def test_the_right_password_in_a_storm_is_one_of_at_most_five_checked(app, accounts) -> None:
+def test_the_right_password_in_a_storm_is_checked_among_the_first_five_or_locked_out(
+    app, accounts
+) -> None:
     attempts = [("wangfang", f"guess-{n}-password") for n in range(GUESSES)]
     attempts[GUESSES // 2] = ("wangfang", PASSWORD)
     answers = storm(app, attempts)
     assert set(answers) <= {"checked, wrong", "locked", "signed in"}, answers
-    assert answers["checked, wrong"] + answers["signed in"] <= 5
+    # A right password forgives the login's tries, as it must for someone who mistyped, so the guesses
+    # counted after it get one more window: at most 4 wrong before it and 5 after, never more.
+    assert answers["checked, wrong"] <= (9 if answers["signed in"] else 5), answers
 
 
 def test_simultaneous_guesses_at_many_logins_get_twenty_checked_from_one_address(app, accounts) -> None:
