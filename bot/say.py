@@ -16,7 +16,8 @@ from bot.simulator import message_xml, read_reply, sign
 from config.settings import Settings
 from handlers.texts import PUSH_STATUS_LABELS
 from storage.db import transaction
-from storage.queries import message_id_for, outbox_rows
+from storage.listings import outbox_rows
+from storage.queries import message_id_for
 
 NOT_REACHED = (
     "Is `uv run run.py` running? `say` sends to --url if given, else to the address a running server "
@@ -110,7 +111,7 @@ def _print_pushes(factory: sessionmaker[Session], dedup_key: str, out: TextIO, w
     while True:
         with transaction(factory) as session:
             message_id = message_id_for(session, dedup_key)
-            rows = outbox_rows(session, message_id=message_id) if message_id else []
+            rows = outbox_rows(session.connection(), message_id=message_id) if message_id else []
         if all(row["status"] != "pending" for row in rows) or time.monotonic() > deadline:
             break
         time.sleep(0.3)

@@ -8,11 +8,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:  # the ORM loads when the first session factory is made: read-only listings skip it
+    from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -63,6 +65,8 @@ def _begin_immediate(connection: Any) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit (and, on SQLite, share a writer lock)."""
+    from sqlalchemy.orm import sessionmaker
+
     info = {WRITER_LOCK: threading.Lock()} if engine.dialect.name == "sqlite" else {}
     return sessionmaker(engine, expire_on_commit=False, info=info)
 

@@ -5,56 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from storage.models import Grid, InboundMessage, OutboxMessage, Ticket, Worker
-
-
-def ticket_rows(session: Session, limit: int = 200) -> list[dict[str, Any]]:
-    """Newest tickets first, as plain dicts."""
-    query = (
-        select(Ticket)
-        .options(selectinload(Ticket.resident), selectinload(Ticket.assignee))
-        .order_by(Ticket.id.desc())
-        .limit(limit)
-    )
-    return [
-        {
-            "number": ticket.id,
-            "category": ticket.category,
-            "kind": ticket.kind,
-            "priority": ticket.priority,
-            "status": ticket.status,
-            "resident": ticket.resident.openid,
-            "assignee": ticket.assignee.name if ticket.assignee else None,
-            "summary": ticket.summary,
-            "created": ticket.created_at.isoformat(),
-            "ack_due": ticket.ack_due_at.isoformat(),
-        }
-        for ticket in session.scalars(query)
-    ]
-
-
-def outbox_rows(session: Session, limit: int = 200, message_id: int | None = None) -> list[dict[str, Any]]:
-    """Newest pushes first (or those one inbound message caused), as plain dicts."""
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
-    if message_id is not None:
-        query = query.where(OutboxMessage.message_id == message_id)
-    return [
-        {
-            "id": row.id,
-            "recipient": row.recipient,
-            "recipient_name": row.recipient_name,
-            "channel": row.channel,
-            "kind": row.kind,
-            "status": row.status,
-            "attempts": row.attempts,
-            "ticket": row.ticket_id,
-            "text": row.text,
-            "created": row.created_at.isoformat(),
-        }
-        for row in session.scalars(query)
-    ]
+from storage.models import Grid, InboundMessage, Worker
 
 
 def staff(session: Session) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from bot.commands.runtime import open_for_reading
 from config.settings import Settings
 from handlers.texts import CATEGORY_LABELS, KIND_LABELS, PUSH_STATUS_LABELS, STATUS_LABELS
 from storage.db import transaction
-from storage.queries import outbox_rows, staff, ticket_rows
+from storage.listings import outbox_rows, ticket_rows
 
 SHORT = 40
 
@@ -23,11 +23,11 @@ def listing_command(settings: Settings, args: argparse.Namespace) -> int:
     """Print tickets or outbox rows, as JSON lines or a short table; the database is only read."""
     runtime = open_for_reading(settings)
     try:
-        with transaction(runtime.factory) as session:
+        with runtime.engine.connect() as connection:
             rows = (
-                ticket_rows(session, args.limit)
+                ticket_rows(connection, args.limit)
                 if args.command == "tickets"
-                else outbox_rows(session, args.limit)
+                else outbox_rows(connection, args.limit)
             )
     finally:
         runtime.engine.dispose()
@@ -40,6 +40,8 @@ def listing_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def worker_list(settings: Settings, _args: argparse.Namespace) -> int:
     """Print the staff register, one JSON object a line."""
+    from storage.queries import staff  # the ORM and the models: only this listing needs them
+
     runtime = open_for_reading(settings)
     try:
         with transaction(runtime.factory) as session:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import PROJECT_ROOT, Settings
 from storage.db import (
@@ -30,13 +33,16 @@ class SchemaBehind(Exception):
     """A read command found the database not at this code's schema; it changes nothing and stops."""
 
 
-@dataclass(frozen=True)
 class Runtime:
-    """The long-lived parts, built once per process."""
+    """The long-lived parts, built once per process; the session factory (and the ORM) when first used."""
 
-    settings: Settings
-    engine: Engine
-    factory: sessionmaker[Session]
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings, self.engine = settings, engine
+
+    @cached_property
+    def factory(self) -> sessionmaker[Session]:
+        """Sessions on this runtime's engine."""
+        return make_session_factory(self.engine)
 
 
 def utc_now() -> datetime:
@@ -46,15 +52,14 @@ def utc_now() -> datetime:
 
 def open_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     """Connect to the database, upgrade its schema, and load the demo community in sandbox mode."""
-    engine = make_engine(settings.database_url)
-    factory = make_session_factory(engine)
+    runtime = Runtime(settings, make_engine(settings.database_url))
     if migrate:
         try:
-            prepare_database(settings, engine, factory)
+            prepare_database(settings, runtime.engine, runtime.factory)
         except BaseException:
-            engine.dispose()
+            runtime.engine.dispose()
             raise
-    return Runtime(settings, engine, factory)
+    return runtime
 
 
 def prepare_database(settings: Settings, engine: Engine, factory: sessionmaker[Session]) -> None:
