@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, func, insert, select, text
 
 from bench.databases import describe_database, fresh_database
-from bot.intents import classifier_for
 from config.settings import load_settings
 from handlers.checkins import (
     FULL_PASS_MINUTE,
@@ -37,6 +36,7 @@ from handlers.checkins import (
     ping_sweep,
     remind_sweep,
 )
+from handlers.language.intents import classifier_for
 from storage.db import make_engine, make_session_factory, upgrade
 from storage.models import Building, CheckIn, FamilyContact, Grid, OutboxMessage, Resident, Worker
 

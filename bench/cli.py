@@ -81,9 +81,9 @@ def prepare(env: dict[str, str]) -> None:
     """Migrate and seed the bench database, then send the residents' messages through the webhook here."""
     subprocess.run([sys.executable, "run.py", "migrate"], cwd=PROJECT_ROOT, env=env, check=True)
     from bot.app import create_app
-    from bot.intents import classifier_for
     from bot.simulator import message_xml, sign
     from config.settings import load_settings
+    from handlers.language.intents import classifier_for
     from storage.db import make_engine, make_session_factory
 
     settings = load_settings(environ=env)

@@ -19,10 +19,10 @@ from pathlib import Path
 from bench.checkins import MORNING, build_register, parse_size
 from bench.databases import describe_database, fresh_database
 from bot.app import create_app
-from bot.intents import classifier_for
 from bot.simulator import read_reply, sign, text_xml
 from config.settings import load_settings
 from handlers.checkins import ping_sweep
+from handlers.language.intents import classifier_for
 from storage.db import make_engine, make_session_factory, upgrade
 
 

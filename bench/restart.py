@@ -51,7 +51,7 @@ mark("settings, engine")
 from bot.commands.runtime import prepare_database
 prepare_database(settings, engine, factory)
 mark("schema check or migration, demo seed check")
-from bot.intents import classifier_for
+from handlers.language.intents import classifier_for
 classifier = classifier_for(settings)
 mark("intent rules and emergency model")
 from bot.app import create_app, utc_now

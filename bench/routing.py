@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from bot.intents import IntentClassifier, classifier_for, load_classifier
 from bot.routing_corpus import read_corpus
 from config.settings import load_settings
+from handlers.language.intents import IntentClassifier, classifier_for, load_classifier
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpus"
 

@@ -40,12 +40,12 @@ from bench.checkins import machine
 from bench.databases import describe_database, fresh_database
 from bench.load import DROPPED, Outcome, Request, Summary, drive, summarize
 from bench.webhook_server import Server, gunicorn
-from bot.intents import IntentClassifier, classifier_for
-from bot.normalize import normalize
 from bot.simulator import read_reply, sign, text_xml
 from config.settings import Settings, load_settings
 from handlers.binding import looks_like_binding
 from handlers.checkins import OK_REPLY, local_moment, ping_sweep
+from handlers.language.intents import IntentClassifier, classifier_for
+from handlers.language.normalize import normalize
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.demo import load_community
 from storage.models import Building, CheckIn, InboundMessage, Resident, Ticket

@@ -33,9 +33,9 @@ from bench.checkins import machine
 from bench.databases import describe_database, fresh_database
 from bench.webhook import Community, Credentials, Shot, plan, prepare, server_env, ticket_texts
 from bot.app import create_app
-from bot.intents import IntentClassifier, classifier_for
 from config.settings import Settings, load_settings
 from handlers.context import Incoming, Reply, Services
+from handlers.language.intents import IntentClassifier, classifier_for
 from storage.db import make_engine, make_session_factory
 from storage.models import InboundMessage
 

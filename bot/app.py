@@ -14,7 +14,6 @@ from werkzeug.routing import IntegerConverter, Map
 from bot.console.web import missing_page, register_console
 from bot.freshness import RequestGuard
 from bot.inbox import InboundRecord, receive
-from bot.intents import IntentClassifier
 from bot.open311 import make_open311
 from bot.open311.formats import Open311Error, error_document, format_of
 from bot.router import route
@@ -22,6 +21,7 @@ from bot.spool import Spool, SpoolReplayer, offline_reply, with_spool
 from bot.webhook import make_webhook
 from config.settings import Settings
 from handlers.context import Incoming, Reply, Services
+from handlers.language.intents import IntentClassifier
 from storage.db import LARGEST_ID
 
 Clock = Callable[[], datetime]

@@ -14,8 +14,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.privacy import mask_openid
 from handlers.context import Incoming, Reply
+from handlers.language.privacy import mask_openid
 from handlers.tickets import community_desk, queue_push
 from storage.db import one_writer, transaction
 from storage.models import InboundMessage

@@ -15,8 +15,6 @@ from functools import cached_property
 
 from sqlalchemy import select
 
-from bot.intents import Classification
-from bot.normalize import normalize
 from bot.outcomes import record_template_xml
 from handlers.binding import address_for, handle_binding, looks_like_binding
 from handlers.checkins import note_checkin
@@ -28,6 +26,8 @@ from handlers.emergency import handle_emergency
 from handlers.events import handle_menu_click, handle_scan, handle_subscribe, handle_unsubscribe
 from handlers.flood import is_flooding, merge_flooded
 from handlers.invites import invite_code_in, redeem_invite
+from handlers.language.intents import Classification
+from handlers.language.normalize import normalize
 from handlers.media import handle_image, handle_location, handle_voice_without_text
 from handlers.requests import handle_request
 from handlers.resident_commands import awaiting_rating, cancel_number, handle_cancel, handle_rating, rating_in

@@ -16,10 +16,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.emergency_model import EmergencyModel, cross_validate, train
-from bot.intents import CATEGORIES, EMERGENCY, IntentClassifier
-from bot.normalize import normalize
 from bot.open311.public import public_text
+from handlers.language.emergency_model import EmergencyModel, cross_validate, train
+from handlers.language.intents import CATEGORIES, EMERGENCY, IntentClassifier
+from handlers.language.normalize import normalize
 from handlers.recategorise import RECATEGORISE
 from storage.models import InboundMessage, Ticket, TicketEvent
 

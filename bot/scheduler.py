@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import Clock
 from bot.dispatcher import dispatch_due
 from bot.freshness import prune_nonces
-from bot.intents import IntentClassifier
 from bot.media_store import download_pending_media
 from bot.messenger import Messenger
 from bot.wechat_api import official_account_client
 from config.settings import Settings
 from handlers.checkins import CheckInResult, PingSweep, call_list_sweep, knock_sweep, remind_sweep
 from handlers.escalation import sweep
+from handlers.language.intents import IntentClassifier
 from handlers.reports import push_reports
 from handlers.retention import sweep_retention
 from handlers.visits import send_visit_digests

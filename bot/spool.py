@@ -30,11 +30,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.freshness import NonceClaim
 from bot.inbox import Handler, InboundRecord, StorageUnavailable, receive
-from bot.intents import IntentClassifier
-from bot.privacy import mask_openid
 from handlers.context import Incoming, Reply
 from handlers.emergency import advice_for
 from handlers.events import MENU_SOS
+from handlers.language.intents import IntentClassifier
+from handlers.language.privacy import mask_openid
 from handlers.texts import local_time
 from handlers.tickets import queue_push
 from storage.models import Resident, Ticket, Worker

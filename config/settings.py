@@ -297,7 +297,7 @@ class Settings:
     demo_path: Path
     intents_path: Path
     menu_path: Path
-    # The emergency second opinion (bot/emergency_model.py); None: the rules alone.
+    # The emergency second opinion (handlers/language/emergency_model.py); None: the rules alone.
     emergency_model_path: Path | None
     timezone: str
     deadlines: Mapping[str, Deadline]

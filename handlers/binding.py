@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from bot.normalize import int_from_text
 from handlers.claims import CODE_DIGITS, settle_register_entry
 from handlers.context import Reply, Services
 from handlers.ladder import START_LEVELS
+from handlers.language.normalize import int_from_text
 from handlers.texts import ASK_ADDRESS, ASK_UNIT_ROOM, BIND_EXAMPLE
 from handlers.tickets import (
     assign,

@@ -38,11 +38,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot.intents import IntentClassifier
-from bot.normalize import normalize
 from config.settings import Settings
 from handlers.context import Incoming, Reply, Services
+from handlers.language.intents import IntentClassifier
+from handlers.language.normalize import normalize
 from handlers.lifecycle import WORKING, apply, tell_worker
+from handlers.register.importer import PLACEHOLDER_PREFIX
 from handlers.requests import handle_request
 from handlers.resident_commands import awaiting_rating
 from handlers.residents import pending_category
@@ -69,7 +70,6 @@ from storage.models import (
     UTCDateTime,
     Worker,
 )
-from storage.register import PLACEHOLDER_PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Identity before an elder's record: an address alone never takes over a register entry.
 
-Someone who binds the address of a register entry with personal details (see storage.register.
+Someone who binds the address of a register entry with personal details (see handlers.register.importer.
 needs_proof) is bound to the building and room at once, so their messages reach the right worker, and
 makes a claim. The entry (name, phone, check-in, family) becomes theirs only when the worker confirms
 ("确认绑定 N", from the push the claim sends) or they send a six-digit code the worker got with
@@ -17,11 +17,9 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.privacy import mask_name
 from handlers.context import Reply, Services
-from handlers.tickets import assign, queue_push, worker_title
-from storage.models import BindingClaim, Building, Grid, Resident, Worker
-from storage.register import (
+from handlers.language.privacy import mask_name
+from handlers.register.importer import (
     adopt_register_entry,
     is_placeholder,
     needs_proof,
@@ -29,6 +27,8 @@ from storage.register import (
     register_entry_for,
     residents_on_entries,
 )
+from handlers.tickets import assign, queue_push, worker_title
+from storage.models import BindingClaim, Building, Grid, Resident, Worker
 
 log = logging.getLogger(__name__)
 

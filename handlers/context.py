@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.intents import IntentClassifier
 from config.settings import Settings
+from handlers.language.intents import IntentClassifier
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from bot.intents import IntentClassifier
 from config.settings import Deadline, Settings
 from handlers import lifecycle
 from handlers.context import Services
 from handlers.ladder import COMMUNITY, STREET, Rung, holder_and_above, ladder, next_rung, rungs_up_to
+from handlers.language.intents import IntentClassifier
 from handlers.lifecycle import ACTION_LABELS, tell_resident, tell_worker
 from handlers.tally import Tally
 from handlers.texts import CATEGORY_LABELS, local_time

@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, String, and_, cast, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.normalize import normalize
 from handlers.binding import parse_address
 from handlers.checkins import OPEN_ROWS
 from handlers.context import Services
+from handlers.language.normalize import normalize
 from handlers.lifecycle import tell_worker
 from handlers.tickets import OPEN_STATUSES, record_event
 from storage.erasure import FORGOTTEN_PREFIX, erase_messages, erase_pushes, erase_tickets, is_forgotten_openid

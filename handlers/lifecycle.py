@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from bot.console.links import with_link
 from handlers.context import Services
+from handlers.register.importer import is_open311_requester
 from handlers.texts import STATUS_LABELS
 from handlers.tickets import OPEN_STATUSES, queue_push, record_event
 from storage.erasure import is_forgotten_openid
 from storage.models import Ticket, Worker
-from storage.register import is_open311_requester
 
 WORKING = frozenset({"assigned", "acknowledged", "in_progress", "reopened"})
 

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.normalize import normalize
 from config.settings import Settings, VisitSettings
 from handlers.binding import parse_address
 from handlers.context import Reply, Services
+from handlers.language.normalize import normalize
 from handlers.tickets import queue_push
 from storage.db import transaction
 from storage.models import Building, Grid, OutboxMessage, Resident, Visit, Worker

@@ -9,12 +9,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.normalize import normalize, simplify
 from handlers.binding import parse_address
 from handlers.claims import confirm_claim, issue_code, refuse_claim
 from handlers.context import Reply, Services
 from handlers.invites import find_worker
 from handlers.ladder import LEADER, WORKER, ladder, level_of
+from handlers.language.normalize import normalize, simplify
 from handlers.lifecycle import TransitionError, apply, may_act, tell_resident, tell_worker
 from handlers.recategorise import recategorise
 from handlers.texts import BIND_EXAMPLE, CATEGORY_LABELS, STATUS_LABELS, local_time

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from bot.app import create_app
-from bot.intents import IntentClassifier, classifier_for
 from config.settings import Settings, load_settings
+from handlers.language.intents import IntentClassifier, classifier_for
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.demo import load_community
 from storage.models import OutboxMessage, Ticket

@@ -8,8 +8,8 @@ from config.settings import Settings, SettingsError
 def explain(exc: Exception, settings: Settings | None) -> tuple[str, int] | None:
     """One line and an exit status for a failure people can act on; None for a bug (its traceback shows)."""
     # Imported here, on the way out: a command that never loaded these cannot have raised them.
-    from bot.intents import IntentRulesError
     from bot.routing_corpus import CorpusError
+    from handlers.language.intents import IntentRulesError
 
     if isinstance(exc, SettingsError | IntentRulesError | CorpusError):
         return f"configuration error: {exc}", 2

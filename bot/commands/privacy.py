@@ -7,12 +7,12 @@ import getpass
 import sys
 
 from bot.commands.runtime import open_runtime, shown_url, utc_now
-from bot.intents import classifier_for
-from bot.privacy import mask_name
 from bot.scheduler import RETENTION_JOB, RETENTION_LEASE_SECONDS
 from config.settings import Settings
 from handlers.context import Services
 from handlers.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview
+from handlers.language.intents import classifier_for
+from handlers.language.privacy import mask_name
 from handlers.retention import sweep_retention
 from storage.backup import BackupError, back_up, backup_path
 from storage.db import transaction

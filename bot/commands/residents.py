@@ -7,14 +7,14 @@ import sys
 from dataclasses import asdict
 
 from bot.commands.runtime import Runtime, open_for_reading, open_runtime, utc_now
-from bot.intents import classifier_for
 from config.settings import Settings
 from handlers.claims import claim_entries_after_import
 from handlers.context import Services
+from handlers.language.intents import classifier_for
+from handlers.register.importer import ImportLimits, RegisterFileError, export_register, import_register
 from storage.community import minutes_after_midnight
 from storage.db import transaction
 from storage.models import Resident
-from storage.register import ImportLimits, RegisterFileError, export_register, import_register
 
 
 def residents_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -8,9 +8,9 @@ import sys
 from zoneinfo import ZoneInfo
 
 from bot.commands.runtime import open_for_reading, shown_path
-from bot.intents import IntentClassifier, classifier_for, load_classifier
 from bot.routing_corpus import evaluate, read_corpus, recategorised_lines, train_emergency_model
 from config.settings import PROJECT_ROOT, Settings
+from handlers.language.intents import IntentClassifier, classifier_for, load_classifier
 from storage.db import transaction
 
 

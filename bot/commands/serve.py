@@ -16,10 +16,10 @@ from bot.app import create_app, spool_replayer
 from bot.channels import build_messenger
 from bot.commands.address import remove_address, webhook_url, write_address
 from bot.commands.runtime import open_runtime, shown_url, utc_now
-from bot.intents import classifier_for
 from bot.scheduler import build_scheduler
 from bot.spool import Spool
 from config.settings import Settings, SettingsError, load_settings
+from handlers.language.intents import classifier_for
 
 log = logging.getLogger("griddesk")
 

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from bot.commands.runtime import Runtime, open_runtime, utc_now
 from bot.console.accounts import AccountError, add_staff, set_active, set_password
-from bot.intents import classifier_for
 from config.settings import Settings
 from handlers.context import Services
 from handlers.departures import DepartureError, leave, serving_worker, take_over
 from handlers.invites import InviteError, create_invite, grid_holders
+from handlers.language.intents import classifier_for
 from storage.community import CommunityFileError, load_community
 from storage.db import transaction
 from storage.models import Grid, Worker

@@ -29,8 +29,8 @@ from werkzeug.wrappers import Response
 from bot.console.scope import Scope, scope_of
 from bot.console.session_key import session_key
 from bot.console.sessions import end_session, live_session, open_session
-from bot.intents import IntentClassifier
 from config.settings import Settings
+from handlers.language.intents import IntentClassifier
 from handlers.texts import ROLE_LABELS, local_time
 from storage.db import transaction
 

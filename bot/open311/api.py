@@ -9,13 +9,13 @@ from datetime import datetime
 from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.intents import IntentClassifier
 from bot.open311.catalog import build_catalog
 from bot.open311.filing import file_request
 from bot.open311.formats import CONTENT_TYPES, Open311Error, document, error_document, format_of
 from bot.open311.reading import Filters, find_requests, parse_filters, request_id, request_rows
 from config.settings import Open311Client, Settings
 from handlers.context import Services
+from handlers.language.intents import IntentClassifier
 from storage.db import transaction
 from storage.rates import count_request
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, false, or_
 
-from bot.intents import CategoryRules, IntentClassifier
 from config.settings import Open311Settings, SettingsError
+from handlers.language.intents import CategoryRules, IntentClassifier
 from handlers.texts import CATEGORY_LABELS
 from storage.models import Ticket
 

@@ -22,16 +22,16 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.normalize import int_from_text, simplify
 from bot.open311.catalog import Catalog, Service
 from bot.open311.formats import Open311Error
 from bot.open311.reading import FILED_TYPE, agency
-from bot.privacy import mask_name, mask_phone
 from handlers.context import Services
+from handlers.language.normalize import int_from_text, simplify
+from handlers.language.privacy import mask_name, mask_phone
+from handlers.register.importer import OPEN311_PREFIX
 from handlers.texts import local_time
 from handlers.tickets import open_ticket
 from storage.models import Building, InboundMessage, Resident, Ticket
-from storage.register import OPEN311_PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.privacy import mask_name, mask_numbers
+from handlers.language.privacy import mask_name, mask_numbers
 
 
 def public_text(text: str | None, names: Iterable[str | None] = ()) -> str | None:

@@ -8,8 +8,8 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from handlers.register.spreadsheets import keep_as_text
 from handlers.reports.figures import Report
-from storage.spreadsheets import keep_as_text
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from bot.router import RESIDENT_ONLY_COMMAND
+from handlers.register.importer import import_register, is_placeholder
 from storage.db import transaction
 from storage.models import CheckIn, Resident
-from storage.register import import_register, is_placeholder
 from tests.conftest import command_env, pushes, tickets
 from tests.e2e.test_register_cli import run
 from tests.integration.test_checkins import CheckInDesk

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.emergency_model import load_model
+from handlers.language.emergency_model import load_model
 from run import main
 
 SMALL_CORPUS = """# a corpus staff might keep

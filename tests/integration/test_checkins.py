@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.intents import IntentClassifier
 from bot.messenger import ConsoleMessenger
 from bot.scheduler import build_scheduler
 from config.settings import Settings
@@ -27,6 +26,7 @@ from handlers.checkins import (
     remind_sweep,
 )
 from handlers.escalation import sweep as deadline_sweep
+from handlers.language.intents import IntentClassifier
 from storage.db import transaction
 from storage.models import Building, CheckIn, OutboxMessage, Resident
 from tests.conftest import pushes, tickets

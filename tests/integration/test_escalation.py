@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.intents import IntentClassifier
 from config.settings import Settings
 from handlers import escalation
 from handlers.context import Services
 from handlers.escalation import SweepResult, sweep
 from handlers.ladder import BACKUP, COMMUNITY, LEADER, STREET, WORKER
+from handlers.language.intents import IntentClassifier
 from handlers.lifecycle import apply
 from storage.db import transaction
 from storage.models import OutboxMessage, Ticket, Worker

@@ -14,9 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import RegisterSettings, SettingsError, load_settings
-from storage.db import transaction
-from storage.models import Building, FamilyContact, Resident, Ticket, Visit, Worker
-from storage.register import (
+from handlers.register.importer import (
     TEMPLATE_HEADERS,
     ImportLimits,
     ImportReport,
@@ -26,6 +24,8 @@ from storage.register import (
     import_register,
     is_placeholder,
 )
+from storage.db import transaction
+from storage.models import Building, FamilyContact, Resident, Ticket, Visit, Worker
 from tests.support import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.emergency_model import FORMAT_VERSION, KEEP_ABOVE, ModelError, features, load_model, train
-from bot.intents import IntentRulesError, load_classifier
-from bot.normalize import normalize
+from handlers.language.emergency_model import (
+    FORMAT_VERSION,
+    KEEP_ABOVE,
+    ModelError,
+    features,
+    load_model,
+    train,
+)
+from handlers.language.intents import IntentRulesError, load_classifier
+from handlers.language.normalize import normalize
 
 SAMPLES = [
     (normalize(text), label)

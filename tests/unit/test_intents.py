@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.intents import CATEGORIES, Classification, IntentClassifier, IntentRulesError, load_classifier
+from handlers.language.intents import (
+    CATEGORIES,
+    Classification,
+    IntentClassifier,
+    IntentRulesError,
+    load_classifier,
+)
 
 SHIPPED_RULES = Path(__file__).resolve().parents[2] / "config" / "intents.toml"
 

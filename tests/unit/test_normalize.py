@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.normalize import FILLERS, fold, normalize
+from handlers.language.normalize import FILLERS, fold, normalize
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,7 +80,7 @@ def test_dictionary_is_loaded_lazily_and_without_resource_warnings() -> None:
     # A fresh interpreter: in this process another test has already loaded the dictionary.
     code = (
         "import zhconv.zhconv as z\n"
-        "from bot.normalize import normalize\n"
+        "from handlers.language.normalize import normalize\n"
         "assert z.zhcdicts is None, 'dictionary loaded at import time'\n"
         "assert normalize('衛生間') == '卫生间'\n"
         "import gc; gc.collect()\n"

@@ -8,11 +8,11 @@ from xml.etree import ElementTree
 import pytest
 from flask import Flask
 
-from bot.intents import IntentClassifier
 from bot.open311.catalog import build_catalog
 from bot.open311.formats import Open311Error, document, parse_w3c, w3c
 from bot.open311.public import public_text
 from config.settings import SettingsError, load_settings
+from handlers.language.intents import IntentClassifier
 
 TZ = "Asia/Shanghai"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.intents import IntentClassifier, classifier_for, load_classifier
 from bot.routing_corpus import Evaluation, evaluate, read_corpus
 from config.settings import load_settings
+from handlers.language.intents import IntentClassifier, classifier_for, load_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "config" / "intents.toml"

@@ -17,9 +17,9 @@ from werkzeug.wrappers import Response
 from bot.console.scope import Scope, visible_grids
 from bot.console.web import Staff, console, page, span, staff
 from bot.media_store import SNIFF_BYTES, sniffed_type
-from bot.privacy import mask_name
 from handlers.context import Services
 from handlers.ladder import RUNG_NAMES
+from handlers.language.privacy import mask_name
 from handlers.lifecycle import ACTION_LABELS, TRANSITIONS, may_act
 from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, STATUS_LABELS
 from handlers.tickets import OPEN_STATUSES, SIGNED, UNSIGNED

@@ -26,11 +26,10 @@ from xml.etree.ElementTree import ParseError
 from sqlalchemy import Select, and_, delete, not_, or_, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from bot.normalize import int_from_text, simplify
-from bot.privacy import mask_phone
-from storage.models import Base, Building, CheckIn, FamilyContact, Resident
-from storage.register_headers import Header, read_header
-from storage.register_limits import (
+from handlers.language.normalize import int_from_text, simplify
+from handlers.language.privacy import mask_phone
+from handlers.register.headers import Header, read_header
+from handlers.register.limits import (
     DEFAULT_LIMITS,
     ImportLimits,
     RegisterFileError,
@@ -38,7 +37,8 @@ from storage.register_limits import (
     check_workbook,
     within_limits,
 )
-from storage.spreadsheets import csv_row, keep_as_text, unquote_csv_cell
+from handlers.register.spreadsheets import csv_row, keep_as_text, unquote_csv_cell
+from storage.models import Base, Building, CheckIn, FamilyContact, Resident
 
 PLACEHOLDER_PREFIX = "register:"
 # People who filed a request through the Open311 API: residents with no WeChat account at all.
@@ -167,7 +167,7 @@ def is_placeholder(openid: str | None) -> bool:
 def read_rows(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> tuple[list[list[Cell]], list[str]]:
     """The rows of an XLSX file's first sheet or of a CSV file, and notes about what the reader dropped.
 
-    A file bigger than the limits is refused before it is read (storage/register_limits.py), and reading
+    A file bigger than the limits is refused before it is read (handlers/register/limits.py), and reading
     stops at the first row past max_rows or max_columns.
     """
     try:
@@ -262,7 +262,7 @@ def _text(value: Cell) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    # An export's "'=..." cell (see storage/spreadsheets.py) reads back as what it was.
+    # An export's "'=..." cell (see handlers/register/spreadsheets.py) reads back as what it was.
     return unquote_csv_cell(unicodedata.normalize("NFKC", str(value))).strip()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.normalize import fold, simplify
+from handlers.language.normalize import fold, simplify
 
 # Field -> (how the import's notes name it, the spellings staff write). Where two columns mean one field,
 # the one spelled earlier here is read (手机 before 电话, 姓名 before 户主姓名), else the leftmost.

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.emergency_model import EmergencyModel, ModelError, load_model
-from bot.normalize import fold, normalize
 from config.settings import Settings
+from handlers.language.emergency_model import EmergencyModel, ModelError, load_model
+from handlers.language.normalize import fold, normalize
 
 CATEGORIES = ("emergency", "repair", "bill", "medicine", "health", "dispute", "inquiry", "other")
 EMERGENCY = "emergency"
