@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.console.links import with_link
+from handlers.console_links import with_link
 from handlers.context import Services
 from handlers.register.importer import is_open311_requester
 from handlers.texts import STATUS_LABELS

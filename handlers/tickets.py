@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.console.links import with_link
+from handlers.console_links import with_link
 from handlers.context import Services
 from handlers.ladder import START_LEVELS
 from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, duration, local_time

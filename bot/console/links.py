@@ -1,7 +1,8 @@
 """One-time sign-in links in pushes: {base_url}/console/go/<token> signs a worker in and opens the ticket.
 
 The outbox keeps a placeholder, {base_url}/console/go/{link:<id>}; the dispatcher swaps in a fresh token
-as it sends (render_links), so nothing stored in the database is a link that signs anyone in.
+as it sends (render_links), so nothing stored in the database is a link that signs anyone in. Handlers
+add the placeholder (handlers/console_links.py); this module mints, redeems and ends the links.
 """
 
 from __future__ import annotations
@@ -9,55 +10,21 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from config.settings import ConsoleSettings
-from storage.models import ConsoleLink, StaffAccount, Ticket, Worker
+from handlers.console_links import LINK_PATH
+from storage.models import ConsoleLink, StaffAccount, Worker
 
 TOKEN_BYTES = 24
-LINK_PATH = "/console/go/"
 _PLACEHOLDER = re.compile(r"(\S*)/console/go/\{link:(\d+)\}")
 
 
 def token_hash(token: str) -> str:
     """What is stored instead of the token: its SHA-256, so a database leak signs nobody in."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def issue_link(
-    session: Session, console: ConsoleSettings, now: datetime, worker_id: int, ticket_id: int | None
-) -> str | None:
-    """A one-time link's placeholder for this worker (and ticket), or None when no base_url is configured."""
-    base = console.base_url.rstrip("/")
-    if not base:
-        return None
-    link = ConsoleLink(
-        worker_id=worker_id,
-        ticket_id=ticket_id,
-        created_at=now,
-        expires_at=now + timedelta(hours=console.link_hours),
-    )
-    session.add(link)
-    session.flush()
-    return f"{base}{LINK_PATH}{{link:{link.id}}}"
-
-
-def with_link(
-    session: Session,
-    console: ConsoleSettings,
-    now: datetime,
-    text: str,
-    worker: Worker | None,
-    ticket: Ticket | None,
-) -> str:
-    """A push's text with the worker's one-time link to the ticket, when the console has an address."""
-    if worker is None or worker.id is None or ticket is None or ticket.id is None:
-        return text
-    link = issue_link(session, console, now, worker.id, ticket.id)
-    return f"{text}\n网页处理:{link}" if link else text
 
 
 def render_links(session: Session, text: str, recipient_id: int | None, now: datetime) -> str:
