@@ -26,8 +26,16 @@ from storage.models import Grid, Worker
 def worker_command(settings: Settings, args: argparse.Namespace) -> int:
     """Invite a worker (prints a one-time binding code) or record one leaving (`worker list`: listings.py)."""
     runtime = open_runtime(settings)
-    if args.action == "leave":
-        return worker_leave(settings, runtime, args)
+    try:  # called in-process too (tests, scripts): no connection left open
+        if args.action == "leave":
+            return worker_leave(settings, runtime, args)
+        return worker_invite(settings, runtime, args)
+    finally:
+        runtime.engine.dispose()
+
+
+def worker_invite(settings: Settings, runtime: Runtime, args: argparse.Namespace) -> int:
+    """Print a one-time binding code, and what binding it will change."""
     with transaction(runtime.factory) as session:
         try:
             invite = create_invite(
