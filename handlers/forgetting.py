@@ -213,7 +213,7 @@ def _open_ticket_ids(session: Session, ids: list[int]) -> list[int]:
 
 
 def _family_addresses(resident: Resident) -> list[str]:
-    """How pushes to the resident's family were addressed (handlers/checkins.py: openid or family:<id>)."""
+    """How pushes to the resident's family were addressed (checkins/family.py: openid or family:<id>)."""
     return [contact.openid or f"family:{contact.id}" for contact in resident.family]
 
 

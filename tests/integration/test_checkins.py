@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.messenger import ConsoleMessenger
 from bot.scheduler import build_scheduler
 from config.settings import Settings
-from handlers import checkins
 from handlers.checkins import (
     CheckInResult,
     PingSweep,
     call_list_sweep,
     knock_sweep,
+    knocks,
     ping_sweep,
+    pings,
     remind_sweep,
 )
 from handlers.escalation import sweep as deadline_sweep
@@ -397,7 +398,7 @@ def test_a_resident_who_never_answers_gets_a_knock_task_every_day(desk) -> None:
 
 def test_a_sweep_that_dies_half_way_leaves_nothing_half_done(desk, monkeypatch) -> None:
     desk.at("09:00", day=1)
-    monkeypatch.setattr(checkins, "_insert_pings", failing)
+    monkeypatch.setattr(pings, "_insert_pings", failing)
     with pytest.raises(RuntimeError):
         desk.pings()
     assert desk.checkin(ZHANG, day=1) is None  # the rows and their pings are one transaction
@@ -406,7 +407,7 @@ def test_a_sweep_that_dies_half_way_leaves_nothing_half_done(desk, monkeypatch) 
     desk.at("11:00", day=1)
     desk.reminders()
     desk.at("13:00", day=1)
-    real_open_ticket = checkins.open_ticket
+    real_open_ticket = knocks.open_ticket
 
     def open_then_crash(services, resident, *args, **kwargs):
         ticket = real_open_ticket(services, resident, *args, **kwargs)
@@ -414,7 +415,7 @@ def test_a_sweep_that_dies_half_way_leaves_nothing_half_done(desk, monkeypatch) 
             raise RuntimeError("the process died here")
         return ticket
 
-    monkeypatch.setattr(checkins, "open_ticket", open_then_crash)
+    monkeypatch.setattr(knocks, "open_ticket", open_then_crash)
     result = knock_sweep(desk.factory, desk.settings, desk.classifier, desk.clock())
     assert (result.knocked, result.failed) == (1, 1)  # 孙桂英's task opened all the same
     assert desk.checkin(ZHANG, day=1).status == "reminded"
