@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from handlers.binding import parse_address
 from handlers.checkins import OPEN_ROWS
+from handlers.checkins.family import family_address
 from handlers.context import Services
 from handlers.language.normalize import normalize
 from handlers.lifecycle import tell_worker
@@ -212,11 +213,6 @@ def _open_ticket_ids(session: Session, ids: list[int]) -> list[int]:
     return list(session.scalars(query))
 
 
-def _family_addresses(resident: Resident) -> list[str]:
-    """How pushes to the resident's family were addressed (checkins/family.py: openid or family:<id>)."""
-    return [contact.openid or f"family:{contact.id}" for contact in resident.family]
-
-
 def _their_pushes(resident: Resident, ticket_ids: list[int]) -> ColumnElement[bool]:
     """Pushes to the resident or their family, about their tickets, or sent naming them (visit lists)."""
     return or_(
@@ -231,7 +227,7 @@ def _their_pushes(resident: Resident, ticket_ids: list[int]) -> ColumnElement[bo
 def _to_them(resident: Resident) -> ColumnElement[bool]:
     """Pushes addressed to the resident, or to their family as family (a relative's own pushes stay)."""
     as_family = and_(
-        OutboxMessage.recipient.in_(_family_addresses(resident)),
+        OutboxMessage.recipient.in_([family_address(contact) for contact in resident.family]),
         OutboxMessage.resident_id.is_(None),
         OutboxMessage.worker_id.is_(None),
     )
