@@ -18,6 +18,7 @@ from bot.app import create_app
 from bot.commands.serve import banner
 from run import main
 from storage.db import make_engine, upgrade
+from tests.cli import run_in_process
 from tests.conftest import command_env, database_url
 from tests.e2e.test_command_line import ROOT, free_port, run, wait_until_up
 from tests.support import on_loopback
@@ -256,7 +257,7 @@ def test_migrate_prepares_a_new_database_for_the_listings(database, capsys) -> N
 
 def test_the_tickets_and_outbox_listings_load_neither_the_orm_nor_the_models(tmp_path: Path) -> None:
     env = command_env(tmp_path / "cli.db")
-    assert run(env, "migrate").returncode == 0
+    assert run_in_process(env, "migrate").returncode == 0
     probe = (
         "import sys, run\n"
         "codes = [run.main(['tickets']), run.main(['outbox', '--json'])]\n"
