@@ -56,6 +56,7 @@ def test_help_and_parsing_load_no_command_and_none_of_the_heavy_libraries() -> N
     assert helped.returncode == 0 and "tickets" in helped.stdout and "migrate" in helped.stdout
 
 
+@pytest.mark.slow
 def test_the_server_s_address_file_lets_say_find_it_on_any_port(tmp_path: Path) -> None:
     port = free_port()
     env = command_env(tmp_path / "cli.db", GRIDDESK_DISPATCHER_INTERVAL_SECONDS="0.5", PYTHONUNBUFFERED="1")

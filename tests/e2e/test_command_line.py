@@ -93,6 +93,7 @@ def _log_text(log: Path | None) -> str:
     return f":\n{log.read_text()}" if log is not None else ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("openid", "text", "reply_words", "push_to"),
     [
@@ -114,6 +115,7 @@ def test_say_shows_the_reply_and_the_delivered_push(server, openid, text, reply_
     assert push_to in result.stdout and text in pushes
 
 
+@pytest.mark.slow
 def test_say_in_safe_mode_encrypts_both_ways(tmp_path: Path) -> None:
     aes = {"GRIDDESK_WECHAT_AES_KEY": TEST_AES_KEY, "GRIDDESK_WECHAT_APPID": TEST_APPID}
     with running_server(tmp_path, **aes) as env:
@@ -122,11 +124,13 @@ def test_say_in_safe_mode_encrypts_both_ways(tmp_path: Path) -> None:
     assert "网格员李骁" in result.stdout and "李骁(demo-worker-li)· 已送达" in result.stdout
 
 
+@pytest.mark.slow
 def test_say_voice_without_transcript(server) -> None:
     result = run_in_process(server, "say", "--as", "demo-resident-liu", "--voice")
     assert result.returncode == 0 and "语音留言" in result.stdout and "已送达" in result.stdout
 
 
+@pytest.mark.slow
 def test_say_to_a_server_that_is_not_running_explains(server) -> None:
     result = run_in_process(
         server, "say", "--as", "demo-resident-liu", "--url", f"http://127.0.0.1:{free_port()}/wechat", "hi"
@@ -134,6 +138,7 @@ def test_say_to_a_server_that_is_not_running_explains(server) -> None:
     assert result.returncode == 1 and "Is `uv run run.py` running?" in result.stdout
 
 
+@pytest.mark.slow
 def test_worker_invite_prints_a_code_that_binds_once(server) -> None:
     # A community-office account, so the demo grids the other tests use keep their workers.
     invited = run_in_process(
@@ -153,6 +158,7 @@ def test_worker_invite_prints_a_code_that_binds_once(server) -> None:
     assert refused.returncode == 2 and "no grid with code 'G9'" in refused.stderr
 
 
+@pytest.mark.slow
 def test_a_worker_signs_with_say_and_the_resident_is_told(server) -> None:
     opened = run_in_process(server, "say", "--as", "demo-resident-liu", "楼上邻居太吵了")
     number = opened.stdout.split("工单号 #")[1].split("。")[0]
@@ -161,6 +167,7 @@ def test_a_worker_signs_with_say_and_the_resident_is_told(server) -> None:
     assert "刘建华(demo-resident-liu)· 已送达" in signed.stdout and "已由网格员李骁签收" in signed.stdout
 
 
+@pytest.mark.slow
 def test_tickets_and_outbox_print_json_lines(server) -> None:
     run_in_process(server, "say", "--as", "demo-resident-liu", "空调不制冷")
     tickets = [json.loads(line) for line in run_in_process(server, "tickets", "--json").stdout.splitlines()]
@@ -197,6 +204,7 @@ def test_classify_reads_arguments_and_stdin() -> None:
     assert [json.loads(line)["category"] for line in by_stdin.stdout.splitlines()] == ["repair", "medicine"]
 
 
+@pytest.mark.slow
 def test_worker_leave_unbinds_them_and_the_duty_desk_carries_on(server) -> None:
     invited = run_in_process(server, "worker", "invite", "--name", "孙丽", "--role", "community")
     code = invited.stdout.split("Binding code for 孙丽 (community): ")[1].split()[0]

@@ -93,6 +93,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[
         assert "GridDesk scheduler stopped" in (folder / f"{name}.log").read_text()
 
 
+@pytest.mark.slow
 def test_gunicorn_serves_in_two_workers_without_the_scheduler(production) -> None:
     env, folder = production
     port = env["GRIDDESK_SERVER_PORT"]
@@ -102,6 +103,7 @@ def test_gunicorn_serves_in_two_workers_without_the_scheduler(production) -> Non
     assert "Running on http" not in web  # not Flask's development server
 
 
+@pytest.mark.slow
 def test_a_separate_scheduler_delivers_the_push(production) -> None:
     env, folder = production
     said = run_in_process(env, "say", "--as", "demo-resident-zhang", "卫生间水管漏水了")
