@@ -38,10 +38,13 @@ ARTIFACTS = PROJECT_ROOT / "var" / "test-artifacts" / "browser"
 TIMEOUT_MS = 30_000
 ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"  # grids G1, G2, G3
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

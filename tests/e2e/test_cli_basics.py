@@ -18,6 +18,7 @@ from bot.app import create_app
 from bot.commands.serve import banner
 from run import main
 from storage.db import make_engine, upgrade
+from tests.cli import run_in_process
 from tests.conftest import command_env, database_url
 from tests.e2e.test_command_line import ROOT, free_port, run, wait_until_up
 from tests.support import on_loopback
@@ -55,6 +56,7 @@ def test_help_and_parsing_load_no_command_and_none_of_the_heavy_libraries() -> N
     assert helped.returncode == 0 and "tickets" in helped.stdout and "migrate" in helped.stdout
 
 
+@pytest.mark.slow
 def test_the_server_s_address_file_lets_say_find_it_on_any_port(tmp_path: Path) -> None:
     port = free_port()
     env = command_env(tmp_path / "cli.db", GRIDDESK_DISPATCHER_INTERVAL_SECONDS="0.5", PYTHONUNBUFFERED="1")
@@ -256,7 +258,7 @@ def test_migrate_prepares_a_new_database_for_the_listings(database, capsys) -> N
 
 def test_the_tickets_and_outbox_listings_load_neither_the_orm_nor_the_models(tmp_path: Path) -> None:
     env = command_env(tmp_path / "cli.db")
-    assert run(env, "migrate").returncode == 0
+    assert run_in_process(env, "migrate").returncode == 0
     probe = (
         "import sys, run\n"
         "codes = [run.main(['tickets']), run.main(['outbox', '--json'])]\n"

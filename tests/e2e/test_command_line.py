@@ -1,4 +1,5 @@
-"""The README's commands, run as a user would: serve in one process, say/tickets/outbox/classify in others."""
+"""The README's commands, run as a user would: serve in its own process; say/tickets/outbox/classify reach it
+from here (in-process, tests/cli.py; test_cli_basics runs `say` as a process too)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.cli import run_in_process
 from tests.conftest import TEST_AES_KEY, TEST_APPID, command_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +93,7 @@ def _log_text(log: Path | None) -> str:
     return f":\n{log.read_text()}" if log is not None else ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("openid", "text", "reply_words", "push_to"),
     [
@@ -105,63 +108,69 @@ def _log_text(log: Path | None) -> str:
     ],
 )
 def test_say_shows_the_reply_and_the_delivered_push(server, openid, text, reply_words, push_to) -> None:
-    result = run(server, "say", "--as", openid, text)
+    result = run_in_process(server, "say", "--as", openid, text)
     assert result.returncode == 0, result.stdout + result.stderr
     reply, _, pushes = result.stdout.partition("【推送")
     assert all(word in reply for word in reply_words), result.stdout
     assert push_to in result.stdout and text in pushes
 
 
+@pytest.mark.slow
 def test_say_in_safe_mode_encrypts_both_ways(tmp_path: Path) -> None:
     aes = {"GRIDDESK_WECHAT_AES_KEY": TEST_AES_KEY, "GRIDDESK_WECHAT_APPID": TEST_APPID}
     with running_server(tmp_path, **aes) as env:
-        result = run(env, "say", "--as", "demo-resident-liu", "单元楼的电梯停了")
+        result = run_in_process(env, "say", "--as", "demo-resident-liu", "单元楼的电梯停了")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "网格员李骁" in result.stdout and "李骁(demo-worker-li)· 已送达" in result.stdout
 
 
+@pytest.mark.slow
 def test_say_voice_without_transcript(server) -> None:
-    result = run(server, "say", "--as", "demo-resident-liu", "--voice")
+    result = run_in_process(server, "say", "--as", "demo-resident-liu", "--voice")
     assert result.returncode == 0 and "语音留言" in result.stdout and "已送达" in result.stdout
 
 
+@pytest.mark.slow
 def test_say_to_a_server_that_is_not_running_explains(server) -> None:
-    result = run(
+    result = run_in_process(
         server, "say", "--as", "demo-resident-liu", "--url", f"http://127.0.0.1:{free_port()}/wechat", "hi"
     )
     assert result.returncode == 1 and "Is `uv run run.py` running?" in result.stdout
 
 
+@pytest.mark.slow
 def test_worker_invite_prints_a_code_that_binds_once(server) -> None:
     # A community-office account, so the demo grids the other tests use keep their workers.
-    invited = run(
+    invited = run_in_process(
         server, "worker", "invite", "--name", "周敏", "--role", "community", "--phone", "13900000009"
     )
     assert invited.returncode == 0, invited.stderr
     code = invited.stdout.split("Binding code for 周敏 (community): ")[1].split()[0]
-    first = run(server, "say", "--as", "o-zhoumin", f"绑定 {code}")
+    first = run_in_process(server, "say", "--as", "o-zhoumin", f"绑定 {code}")
     assert "绑定成功" in first.stdout and "全社区" in first.stdout
-    again = run(server, "say", "--as", "o-someone-else", f"绑定 {code}")
+    again = run_in_process(server, "say", "--as", "o-someone-else", f"绑定 {code}")
     assert "无效" in again.stdout
-    staff = [json.loads(line) for line in run(server, "worker", "list").stdout.splitlines()]
+    staff = [json.loads(line) for line in run_in_process(server, "worker", "list").stdout.splitlines()]
     zhou = {"name": "周敏", "role": "community", "grids": [], "backup": None, "on_duty": True, "bound": True}
     zhou["left"] = False
     assert zhou in staff
-    refused = run(server, "worker", "invite", "--name", "吴刚", "--grid", "G9")
+    refused = run_in_process(server, "worker", "invite", "--name", "吴刚", "--grid", "G9")
     assert refused.returncode == 2 and "no grid with code 'G9'" in refused.stderr
 
 
+@pytest.mark.slow
 def test_a_worker_signs_with_say_and_the_resident_is_told(server) -> None:
-    opened = run(server, "say", "--as", "demo-resident-liu", "楼上邻居太吵了")
+    opened = run_in_process(server, "say", "--as", "demo-resident-liu", "楼上邻居太吵了")
     number = opened.stdout.split("工单号 #")[1].split("。")[0]
-    signed = run(server, "say", "--as", "demo-worker-li", f"签收 {number}")
+    signed = run_in_process(server, "say", "--as", "demo-worker-li", f"签收 {number}")
     assert f"已签收工单 #{number}" in signed.stdout
     assert "刘建华(demo-resident-liu)· 已送达" in signed.stdout and "已由网格员李骁签收" in signed.stdout
 
 
+@pytest.mark.slow
 def test_tickets_and_outbox_print_json_lines(server) -> None:
-    run(server, "say", "--as", "demo-resident-liu", "空调不制冷")
-    tickets = [json.loads(line) for line in run(server, "tickets", "--json").stdout.splitlines()]
+    run_in_process(server, "say", "--as", "demo-resident-liu", "空调不制冷")
+    tickets = [json.loads(line) for line in run_in_process(server, "tickets", "--json").stdout.splitlines()]
     newest = tickets[0]
     assert {"number", "category", "status", "resident", "assignee", "created"} <= newest.keys()
     assert (newest["category"], newest["resident"], newest["assignee"]) == (
@@ -169,7 +178,7 @@ def test_tickets_and_outbox_print_json_lines(server) -> None:
         "demo-resident-liu",
         "李骁",
     )
-    outbox = [json.loads(line) for line in run(server, "outbox", "--json").stdout.splitlines()]
+    outbox = [json.loads(line) for line in run_in_process(server, "outbox", "--json").stdout.splitlines()]
     assert {"recipient", "channel", "status", "text"} <= outbox[0].keys()
     assert any(row["ticket"] == newest["number"] and row["channel"] == "console" for row in outbox)
 
@@ -178,7 +187,7 @@ def test_a_broken_rules_file_is_a_clear_error(tmp_path: Path) -> None:
     rules = tmp_path / "intents.toml"
     rules.write_text('[categories.repair.patterns]\n"(漏水" = 3\n', encoding="utf-8")
     env = command_env()
-    result = run(env | {"GRIDDESK_PATHS_INTENTS": str(rules)}, "classify", "水管漏了")
+    result = run_in_process(env | {"GRIDDESK_PATHS_INTENTS": str(rules)}, "classify", "水管漏了")
     assert result.returncode == 2
     assert "configuration error" in result.stderr and "repair" in result.stderr
     assert "Traceback" not in result.stderr
@@ -186,34 +195,35 @@ def test_a_broken_rules_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_classify_reads_arguments_and_stdin() -> None:
     env = command_env()
-    by_args = run(env, "classify", "家里着火了", "谢谢")
+    by_args = run_in_process(env, "classify", "家里着火了", "谢谢")
     lines = [json.loads(line) for line in by_args.stdout.splitlines()]
     assert [line["category"] for line in lines] == ["emergency", "other"]
     assert {"text", "category", "kind", "confidence", "matched", "possible_emergency"} <= set(lines[0])
     assert lines[0]["matched"]
-    by_stdin = run(env, "classify", stdin="马桶不下水\n\n降压药没有了\n")
+    by_stdin = run_in_process(env, "classify", stdin="马桶不下水\n\n降压药没有了\n")
     assert [json.loads(line)["category"] for line in by_stdin.stdout.splitlines()] == ["repair", "medicine"]
 
 
+@pytest.mark.slow
 def test_worker_leave_unbinds_them_and_the_duty_desk_carries_on(server) -> None:
-    invited = run(server, "worker", "invite", "--name", "孙丽", "--role", "community")
+    invited = run_in_process(server, "worker", "invite", "--name", "孙丽", "--role", "community")
     code = invited.stdout.split("Binding code for 孙丽 (community): ")[1].split()[0]
-    assert "绑定成功" in run(server, "say", "--as", "o-sunli", f"绑定 {code}").stdout
-    again = run(server, "worker", "invite", "--name", "孙丽", "--role", "community")
+    assert "绑定成功" in run_in_process(server, "say", "--as", "o-sunli", f"绑定 {code}").stdout
+    again = run_in_process(server, "worker", "invite", "--name", "孙丽", "--role", "community")
     assert again.returncode == 2 and "already has a WeChat bound" in again.stderr
 
-    left = run(server, "worker", "leave", "--name", "孙丽")
+    left = run_in_process(server, "worker", "leave", "--name", "孙丽")
 
     assert left.returncode == 0, left.stderr
     assert "孙丽 has left: WeChat unbound" in left.stdout and "Grids: none" in left.stdout
-    staff = [json.loads(line) for line in run(server, "worker", "list").stdout.splitlines()]
+    staff = [json.loads(line) for line in run_in_process(server, "worker", "list").stdout.splitlines()]
     assert {"name": "孙丽", "bound": False, "left": True}.items() <= staff[-1].items()
     # An emergency from someone not yet placed pages the whole duty desk: not her any more.
-    run(server, "say", "--as", "o-stranger-after-sunli", "救命,家里着火了")
-    outbox = [json.loads(line) for line in run(server, "outbox", "--json").stdout.splitlines()]
+    run_in_process(server, "say", "--as", "o-stranger-after-sunli", "救命,家里着火了")
+    outbox = [json.loads(line) for line in run_in_process(server, "outbox", "--json").stdout.splitlines()]
     paged = {row["recipient_name"] for row in outbox if row["kind"] == "emergency"}
     assert "社区值班台" in paged and "孙丽" not in paged
-    unknown = run(server, "worker", "leave", "--name", "孙丽")
+    unknown = run_in_process(server, "worker", "leave", "--name", "孙丽")
     assert unknown.returncode == 2 and "no serving worker named '孙丽'" in unknown.stderr
 
 
@@ -221,7 +231,7 @@ def test_a_spool_folder_that_cannot_be_written_stops_start_up_with_one_line(tmp_
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the spool folder should be")
     env = command_env(tmp_path / "cli.db", GRIDDESK_SPOOL_DIR=str(blocker / "spool"))
-    result = run(env, "serve", "--port", str(free_port()))
+    result = run_in_process(env, "serve", "--port", str(free_port()))
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip().startswith(
         f"configuration error: spool.dir: cannot write to {blocker / 'spool'}"
@@ -231,7 +241,7 @@ def test_a_spool_folder_that_cannot_be_written_stops_start_up_with_one_line(tmp_
 
 def test_a_spool_replay_interval_of_zero_stops_start_up(tmp_path: Path) -> None:
     env = command_env(tmp_path / "cli.db", GRIDDESK_SPOOL_REPLAY_INTERVAL_SECONDS="0")
-    result = run(env, "serve", "--port", str(free_port()))
+    result = run_in_process(env, "serve", "--port", str(free_port()))
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "configuration error: GRIDDESK_SPOOL_REPLAY_INTERVAL_SECONDS (spool.replay_interval_seconds): "

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -14,22 +12,15 @@ from sqlalchemy import select
 from bot.console.accounts import AccountError, add_staff
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import Grid, OutboxMessage, StaffAccount, Worker
+from tests.cli import Ran, run_in_process
 from tests.conftest import command_env
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def staff(env: dict[str, str], *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
-    stdin_flag = ["--password-stdin"] if password is not None else []
-    return subprocess.run(
-        [sys.executable, "run.py", "staff", *args, *stdin_flag],
-        cwd=ROOT,
-        env=env,
-        input=f"{password}\n" if password is not None else None,
-        text=True,
-        capture_output=True,
-        timeout=60,
-    )
+def staff(env: dict[str, str], *args: str, password: str | None = None) -> Ran:
+    """`run.py staff ARGS`, the password (if any) on standard input."""
+    if password is None:
+        return run_in_process(env, "staff", *args)
+    return run_in_process(env, "staff", *args, "--password-stdin", stdin=f"{password}\n")
 
 
 def rows(env: dict[str, str]) -> list[dict]:
@@ -101,8 +92,5 @@ def test_a_password_can_be_changed_and_is_never_an_argument(tmp_path: Path) -> N
     assert staff(env, "add", "--name", "王芳", "--login", "wf", password="s3cret-pass").returncode == 0
     changed = staff(env, "password", "wf", password="n3w-password")
     assert changed.returncode == 0 and "changed" in changed.stdout
-    refused = subprocess.run(
-        [sys.executable, "run.py", "staff", "add", "--name", "李骁", "--login", "lx", "--password", "x"],
-        cwd=ROOT, env=env, text=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    refused = run_in_process(env, "staff", "add", "--name", "李骁", "--login", "lx", "--password", "x")
     assert refused.returncode == 2 and "unrecognized arguments: --password" in refused.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -17,6 +15,7 @@ from bot.wechat_api import official_account_client
 from config.settings import Settings
 from storage.db import transaction
 from storage.models import ConsoleSession, InboundMessage, OutboxMessage
+from tests.cli import Ran, run_in_process
 from tests.conftest import command_env
 from tests.e2e.console_support import (
     BASE_URL,
@@ -33,7 +32,6 @@ from tests.integration.conftest import live_settings
 
 ZHANG = "demo-resident-zhang"
 WANG = "demo-worker-wang"
-ROOT = Path(__file__).resolve().parents[2]
 GUESSES = 30
 ANY_LINK = re.compile(r"/console/go/[^\s]+")
 
@@ -127,19 +125,15 @@ def test_signing_out_ends_the_session_for_a_copied_cookie_too(app, accounts, fac
     assert thief.get("/console/").status_code == 302
 
 
-def staff_command(
-    tmp_path: Path, *args: str, password: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def staff_command(tmp_path: Path, *args: str, password: str | None = None) -> Ran:
     """`run.py staff ...` on the test's database, the password on standard input."""
     stdin = ["--password-stdin"] if password is not None else []
-    return subprocess.run(
-        [sys.executable, "run.py", "staff", *args, *stdin],
-        cwd=ROOT,
-        env=command_env(tmp_path / "griddesk.db"),
-        input=f"{password}\n" if password is not None else None,
-        text=True,
-        capture_output=True,
-        timeout=60,
+    return run_in_process(
+        command_env(tmp_path / "griddesk.db"),
+        "staff",
+        *args,
+        *stdin,
+        stdin=f"{password}\n" if password is not None else None,
     )
 
 

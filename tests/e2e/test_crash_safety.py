@@ -240,6 +240,7 @@ def database(tmp_path: Path) -> Iterator[tuple[dict[str, str], sessionmaker[Sess
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_sigkill_mid_load_loses_and_doubles_nothing_that_was_answered(database, tmp_path: Path) -> None:
     env, factory = database
     wechat = load_settings(environ=env).wechat

@@ -234,6 +234,7 @@ def busy_database(factory: sessionmaker[Session]) -> Iterator[Callable[[], None]
         connection.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     TEST_DATABASE_URL is None,
     reason="a server process's open SQLite files outlive their folder: the outage is made on PostgreSQL",

@@ -16,8 +16,9 @@ import pytest
 import requests
 
 from run import build_parser
+from tests.cli import run_in_process
 from tests.conftest import command_env
-from tests.e2e.test_command_line import ROOT, free_port, run, wait_until_up
+from tests.e2e.test_command_line import ROOT, free_port, wait_until_up
 
 STOP_SECONDS = 15
 
@@ -92,6 +93,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[
         assert "GridDesk scheduler stopped" in (folder / f"{name}.log").read_text()
 
 
+@pytest.mark.slow
 def test_gunicorn_serves_in_two_workers_without_the_scheduler(production) -> None:
     env, folder = production
     port = env["GRIDDESK_SERVER_PORT"]
@@ -101,12 +103,13 @@ def test_gunicorn_serves_in_two_workers_without_the_scheduler(production) -> Non
     assert "Running on http" not in web  # not Flask's development server
 
 
+@pytest.mark.slow
 def test_a_separate_scheduler_delivers_the_push(production) -> None:
     env, folder = production
-    said = run(env, "say", "--as", "demo-resident-zhang", "卫生间水管漏水了")
+    said = run_in_process(env, "say", "--as", "demo-resident-zhang", "卫生间水管漏水了")
     assert said.returncode == 0, said.stdout + said.stderr
     assert "王芳(demo-worker-wang)· 已送达" in said.stdout, said.stdout
-    rows = [json.loads(line) for line in run(env, "outbox", "--json").stdout.splitlines()]
+    rows = [json.loads(line) for line in run_in_process(env, "outbox", "--json").stdout.splitlines()]
     leak = [row for row in rows if "卫生间水管漏水了" in row["text"]]
     assert [row["status"] for row in leak] == ["sent"]
     # Sandbox pushes print in the process that sent them: one scheduler, once; never the web workers.

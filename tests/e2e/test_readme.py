@@ -221,6 +221,7 @@ def walkthrough_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     assert "Traceback" not in log_path.read_text()
 
 
+@pytest.mark.slow
 def test_the_readme_walkthrough_runs_as_written(
     walkthrough_server: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from sqlalchemy import select
 from run import main
 from storage.db import transaction
 from storage.models import FamilyContact
+from tests.cli import Ran, run_in_process
 from tests.conftest import command_env
 from tests.e2e.test_checkin_conversations import desk  # noqa: F401  (the fixture)
 from tests.integration.test_checkins import CheckInDesk
@@ -23,11 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 HEADER = "姓名,电话,楼号,单元,房号,户别,是否独居,签到时间,家属姓名,家属关系,家属电话"
 
 
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """One command-line call, as a user would type it."""
-    return subprocess.run(
-        [sys.executable, "run.py", *args], cwd=ROOT, env=env, text=True, capture_output=True, timeout=60
-    )
+def run(env: dict[str, str], *args: str) -> Ran:
+    """One command-line call, as a user would type it (in-process: tests/cli.py)."""
+    return run_in_process(env, *args)
 
 
 @pytest.fixture

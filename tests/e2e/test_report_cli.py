@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,18 +9,16 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
+from tests.cli import Ran, run_in_process
 from tests.conftest import command_env
 from tests.support import FakeClock, WeChatServer
 
-ROOT = Path(__file__).resolve().parents[2]
 ZHANG, LIU, SUN, WANG = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun", "demo-worker-wang"
 
 
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """One command-line call, as a user would type it."""
-    return subprocess.run(
-        [sys.executable, "run.py", *args], cwd=ROOT, env=env, text=True, capture_output=True, timeout=60
-    )
+def run(env: dict[str, str], *args: str) -> Ran:
+    """One command-line call, as a user would type it (in-process: tests/cli.py)."""
+    return run_in_process(env, *args)
 
 
 @pytest.fixture

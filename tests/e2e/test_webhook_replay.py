@@ -8,8 +8,6 @@ attacker would try with such a capture; each WeChat behaviour is what must keep 
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -24,10 +22,10 @@ from bot.scheduler import build_scheduler
 from bot.simulator import message_xml, sign, text_xml, verification_params
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import InboundMessage, WebhookNonce
+from tests.cli import run_in_process
 from tests.conftest import TEST_AES_KEY, TEST_APPID, command_env, make_settings, pushes, tickets
 from tests.support import WeChatServer
 
-ROOT = Path(__file__).resolve().parents[2]
 ZHANG, LIU, WANG = "demo-resident-zhang", "demo-resident-liu", "demo-worker-wang"
 
 
@@ -236,9 +234,7 @@ def test_a_safe_mode_capture_cannot_be_re_encrypted_with_another_message(
 
 def test_a_bad_window_stops_start_up_with_one_line_naming_it(tmp_path) -> None:
     env = command_env(tmp_path / "griddesk.db", GRIDDESK_WEBHOOK_TIMESTAMP_WINDOW_SECONDS="3")
-    done = subprocess.run(
-        [sys.executable, "run.py", "tickets"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    done = run_in_process(env, "tickets")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "configuration error: GRIDDESK_WEBHOOK_TIMESTAMP_WINDOW_SECONDS (webhook.timestamp_window_seconds): "

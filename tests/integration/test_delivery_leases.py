@@ -178,6 +178,7 @@ engine.dispose()
 """
 
 
+@pytest.mark.slow
 def test_processes_share_one_token_and_fetch_it_once(tmp_path, factory, fake_wechat) -> None:
     # The classic endpoint is where it matters: a second fetch would invalidate the first process's token.
     env = os.environ | live_env(tmp_path, fake_wechat, GRIDDESK_DELIVERY_TOKEN_ENDPOINT="classic")

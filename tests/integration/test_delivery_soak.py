@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select, update
 
 from bot.channels import build_messenger
@@ -29,6 +30,7 @@ def text_of(payload: dict) -> str:
     return payload.get("text", {}).get("content", "").split("\n")[0]
 
 
+@pytest.mark.slow
 def test_soak_every_push_arrives_exactly_once_through_a_flaky_wechat(
     factory, clock, live, fake_wechat, delivery_report
 ) -> None:
