@@ -50,6 +50,10 @@ _admin: list[Engine] = []
 _serial = itertools.count(1)
 # PostgreSQL template databases of this session (see DemoTemplates), dropped at its end.
 _templates: list[str] = []
+# The template a test database is to be created from, by file (see _demo_from_the_start), and the
+# test databases created as copies, with the template of each.
+_born_from: dict[Path, str] = {}
+_copies: dict[str, str] = {}
 
 
 def database_url(path: Path) -> str:
@@ -60,9 +64,11 @@ def database_url(path: Path) -> str:
     if name is None:
         # Never reused: dicts shrink as tests drop theirs, and a killed run may leave databases behind.
         name = f"griddesk_test_{os.getpid()}_{next(_serial)}_{uuid.uuid4().hex[:6]}"
-        with _admin_engine().connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        template = _born_from.pop(path, None)
+        _create(name, template)
         _databases[path] = name
+        if template:
+            _copies[name] = template
     return make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
 
 
@@ -88,6 +94,13 @@ def _admin_engine() -> Engine:
         assert TEST_DATABASE_URL is not None
         _admin.append(create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool))
     return _admin[0]
+
+
+def _create(name: str, template: str | None = None) -> None:
+    """Create the PostgreSQL database `name`: empty, or a copy of `template`."""
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with _admin_engine().connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
 
 
 def _drop(name: str) -> None:
@@ -173,24 +186,31 @@ class DemoTemplates:
 
     def copy_into(self, settings: Settings, now: datetime) -> bool:
         """Make the fresh test database of `settings` the demo at `now`; False: migrate it yourself."""
-        if settings.demo_path != self.demo_path:
-            return False  # a test's own community: nothing to copy
+        wanted = settings.demo_path == self.demo_path  # not for a test's own community
         url = make_url(settings.database_url)
         if url.get_backend_name() == "sqlite":
-            return self._copy_file(Path(url.database or ""), now)
-        if url.database not in _databases.values() or not _is_empty(settings.database_url):
-            return False  # not a database the tests made, or something wrote to it first
-        template = self._template(now)
-        with _admin_engine().connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE "{url.database}"')
-            connection.exec_driver_sql(f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"')
+            return wanted and self._copy_file(Path(url.database or ""), now)
+        name = url.database
+        if name not in _databases.values():
+            return False  # not a database the tests made
+        template = self.template_for(now) if wanted else None
+        if name in _copies:
+            if _copies[name] == template:
+                return True  # created as the copy already (_demo_from_the_start)
+            _recreate(name, None)  # a copy of something else: start from empty
+            del _copies[name]
+            return False
+        if template is None or not _is_empty(settings.database_url):
+            return False  # something wrote to it first
+        _recreate(name, template)
+        _copies[name] = template
         return True
 
     def _copy_file(self, target: Path, now: datetime) -> bool:
         """Copy the SQLite template onto `target`, which must not exist yet."""
         if not target.name or target.exists():
             return False
-        template = self._template(now)
+        template = self.template_for(now)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(template, target)
         for suffix in ("-wal", "-shm"):  # none after a clean close, which checkpoints; copied if there
@@ -198,7 +218,7 @@ class DemoTemplates:
                 shutil.copyfile(template + suffix, f"{target}{suffix}")
         return True
 
-    def _template(self, now: datetime) -> str:
+    def template_for(self, now: datetime) -> str:
         """The template for `now` (a SQLite file or a PostgreSQL database name), built on first use."""
         if now not in self.built:
             self.built[now] = self._build(now)
@@ -213,8 +233,7 @@ class DemoTemplates:
         else:
             name = f"griddesk_template_{os.getpid()}_{serial}"
             _templates.append(name)
-            with _admin_engine().connect() as connection:
-                connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            _create(name)
             url = make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
         engine = make_engine(url)
         try:
@@ -222,6 +241,13 @@ class DemoTemplates:
         finally:  # PostgreSQL copies a template only while nobody is connected to it
             engine.dispose()
         return name
+
+
+def _recreate(name: str, template: str | None) -> None:
+    """Drop the PostgreSQL test database `name` and create it again, as a copy of `template` if given."""
+    with _admin_engine().connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE "{name}"')
+    _create(name, template)
 
 
 def _is_empty(url: str) -> bool:
@@ -240,6 +266,23 @@ def _is_empty(url: str) -> bool:
 def demo_templates(tmp_path_factory: pytest.TempPathFactory) -> DemoTemplates:
     """Migrated demo databases for this session, each built the first time a test needs it."""
     return DemoTemplates(tmp_path_factory.mktemp("templates"), load_settings(environ={}).demo_path)
+
+
+@pytest.fixture(autouse=True)
+def _demo_from_the_start(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On PostgreSQL, create the database of a test with `factory` as the demo's copy right away.
+
+    Else `settings` creates it empty and the factory drops it for the copy: a third more set-up time.
+    The factory still checks the copy suits the test (its demo file and clock) and starts over if not.
+    """
+    if not ON_POSTGRESQL or "factory" not in request.fixturenames:
+        yield
+        return
+    templates: DemoTemplates = request.getfixturevalue("demo_templates")
+    path = request.getfixturevalue("tmp_path") / "griddesk.db"
+    _born_from[path] = templates.template_for(request.getfixturevalue("clock")())
+    yield
+    _born_from.pop(path, None)
 
 
 @pytest.fixture
