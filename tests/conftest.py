@@ -3,15 +3,21 @@
 Tests run on a temporary SQLite file each. With GRIDDESK_TEST_DATABASE_URL set to a PostgreSQL URL
 (e.g. postgresql+psycopg://griddesk:griddesk@127.0.0.1/griddesk, a role allowed to CREATEDB), each of
 those files stands for a fresh, empty database created on that server instead, dropped after the test.
+
+The `factory` fixture's database is migrated and given the demo community once a session (a template),
+then copied for each test: migrating takes most of a second, a copy a fraction of it.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -42,6 +48,12 @@ ON_POSTGRESQL = TEST_DATABASE_URL is not None
 _databases: dict[Path, str] = {}
 _admin: list[Engine] = []
 _serial = itertools.count(1)
+# PostgreSQL template databases of this session (see DemoTemplates), dropped at its end.
+_templates: list[str] = []
+# The template a test database is to be created from, by file (see _demo_from_the_start), and the
+# test databases created as copies, with the template of each.
+_born_from: dict[Path, str] = {}
+_copies: dict[str, str] = {}
 
 
 def database_url(path: Path) -> str:
@@ -52,9 +64,11 @@ def database_url(path: Path) -> str:
     if name is None:
         # Never reused: dicts shrink as tests drop theirs, and a killed run may leave databases behind.
         name = f"griddesk_test_{os.getpid()}_{next(_serial)}_{uuid.uuid4().hex[:6]}"
-        with _admin_engine().connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        template = _born_from.pop(path, None)
+        _create(name, template)
         _databases[path] = name
+        if template:
+            _copies[name] = template
     return make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
 
 
@@ -82,6 +96,13 @@ def _admin_engine() -> Engine:
     return _admin[0]
 
 
+def _create(name: str, template: str | None = None) -> None:
+    """Create the PostgreSQL database `name`: empty, or a copy of `template`."""
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with _admin_engine().connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
+
+
 def _drop(name: str) -> None:
     """Drop a test database; a moment's wait and a retry when a server process is still attached."""
     for attempt in range(5):
@@ -107,10 +128,11 @@ def _fresh_databases(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Drop the PostgreSQL databases still left (module-scoped servers), then the admin engine."""
-    for name in _databases.values():
+    """Drop the PostgreSQL databases still left (module-scoped servers, templates), then the admin engine."""
+    for name in [*_databases.values(), *_templates]:
         _drop(name)
     _databases.clear()
+    _templates.clear()
     for engine in _admin:
         engine.dispose()
 
@@ -139,16 +161,138 @@ def classifier() -> IntentClassifier:
     return classifier_for(load_settings(environ={}))
 
 
+def _migrate_with_demo(engine: Engine, demo_path: Path, now: datetime) -> sessionmaker[Session]:
+    """Migrate the database of `engine` and load the community of `demo_path` registered at `now`."""
+    upgrade(engine)
+    session_factory = make_session_factory(engine)
+    with transaction(session_factory) as session:
+        load_community(session, demo_path, now)
+    return session_factory
+
+
+@dataclass
+class DemoTemplates:
+    """The default demo community migrated and loaded once a session per clock start, copied per test."""
+
+    folder: Path
+    demo_path: Path
+    built: dict[datetime, str] = field(default_factory=dict)
+
+    def demo_database(self, engine: Engine, settings: Settings, now: datetime) -> sessionmaker[Session]:
+        """Sessions on the test database of `settings` (`engine`, unused yet) with the demo at `now`."""
+        if self.copy_into(settings, now):
+            return make_session_factory(engine)
+        return _migrate_with_demo(engine, settings.demo_path, now)
+
+    def copy_into(self, settings: Settings, now: datetime) -> bool:
+        """Make the fresh test database of `settings` the demo at `now`; False: migrate it yourself."""
+        wanted = settings.demo_path == self.demo_path  # not for a test's own community
+        url = make_url(settings.database_url)
+        if url.get_backend_name() == "sqlite":
+            return wanted and self._copy_file(Path(url.database or ""), now)
+        name = url.database
+        if name not in _databases.values():
+            return False  # not a database the tests made
+        template = self.template_for(now) if wanted else None
+        if name in _copies:
+            if _copies[name] == template:
+                return True  # created as the copy already (_demo_from_the_start)
+            _recreate(name, None)  # a copy of something else: start from empty
+            del _copies[name]
+            return False
+        if template is None or not _is_empty(settings.database_url):
+            return False  # something wrote to it first
+        _recreate(name, template)
+        _copies[name] = template
+        return True
+
+    def _copy_file(self, target: Path, now: datetime) -> bool:
+        """Copy the SQLite template onto `target`, which must not exist yet."""
+        if not target.name or target.exists():
+            return False
+        template = self.template_for(now)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, target)
+        for suffix in ("-wal", "-shm"):  # none after a clean close, which checkpoints; copied if there
+            if Path(template + suffix).exists():
+                shutil.copyfile(template + suffix, f"{target}{suffix}")
+        return True
+
+    def template_for(self, now: datetime) -> str:
+        """The template for `now` (a SQLite file or a PostgreSQL database name), built on first use."""
+        if now not in self.built:
+            self.built[now] = self._build(now)
+        return self.built[now]
+
+    def _build(self, now: datetime) -> str:
+        """Migrate a new template and load the demo into it; no connection stays open to it."""
+        serial = next(_serial)  # a build that failed half-way leaves its name behind
+        if TEST_DATABASE_URL is None:
+            name = str(self.folder / f"demo-{serial}.db")
+            url = f"sqlite:///{name}"
+        else:
+            name = f"griddesk_template_{os.getpid()}_{serial}"
+            _templates.append(name)
+            _create(name)
+            url = make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(url)
+        try:
+            _migrate_with_demo(engine, self.demo_path, now)
+        finally:  # PostgreSQL copies a template only while nobody is connected to it
+            engine.dispose()
+        return name
+
+
+def _recreate(name: str, template: str | None) -> None:
+    """Drop the PostgreSQL test database `name` and create it again, as a copy of `template` if given."""
+    with _admin_engine().connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE "{name}"')
+    _create(name, template)
+
+
+def _is_empty(url: str) -> bool:
+    """Whether the PostgreSQL database at `url` has no tables yet."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return not connection.exec_driver_sql(
+                "SELECT EXISTS (SELECT FROM pg_tables WHERE schemaname = 'public')"
+            ).scalar()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_templates(tmp_path_factory: pytest.TempPathFactory) -> DemoTemplates:
+    """Migrated demo databases for this session, each built the first time a test needs it."""
+    return DemoTemplates(tmp_path_factory.mktemp("templates"), load_settings(environ={}).demo_path)
+
+
+@pytest.fixture(autouse=True)
+def _demo_from_the_start(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On PostgreSQL, create the database of a test with `factory` as the demo's copy right away.
+
+    Else `settings` creates it empty and the factory drops it for the copy: a third more set-up time.
+    The factory still checks the copy suits the test (its demo file and clock) and starts over if not.
+    """
+    if not ON_POSTGRESQL or "factory" not in request.fixturenames:
+        yield
+        return
+    templates: DemoTemplates = request.getfixturevalue("demo_templates")
+    path = request.getfixturevalue("tmp_path") / "griddesk.db"
+    _born_from[path] = templates.template_for(request.getfixturevalue("clock")())
+    yield
+    _born_from.pop(path, None)
+
+
 @pytest.fixture
-def factory(settings: Settings, clock: FakeClock) -> Iterator[sessionmaker[Session]]:
-    """A migrated database with the demo community loaded."""
+def factory(
+    settings: Settings, clock: FakeClock, demo_templates: DemoTemplates
+) -> Iterator[sessionmaker[Session]]:
+    """A migrated database with the demo community loaded (a copy of the template when it can be)."""
     engine = make_engine(settings.database_url)
     try:  # disposed even when a migration fails: an open psycopg connection left to the GC warns
-        upgrade(engine)
-        session_factory = make_session_factory(engine)
-        with transaction(session_factory) as session:
-            load_community(session, settings.demo_path, clock())
-        yield session_factory
+        yield demo_templates.demo_database(engine, settings, clock())
     finally:
         engine.dispose()
 

@@ -49,11 +49,10 @@ from handlers.reports import (
     scope_for_grid,
     scopes_for_worker,
 )
-from storage.db import make_engine, make_session_factory, transaction, upgrade
-from storage.demo import load_community
+from storage.db import make_engine, transaction
 from storage.leases import JobLeases
 from storage.models import OutboxMessage, Worker
-from tests.conftest import make_settings, pushes
+from tests.conftest import DemoTemplates, make_settings, pushes
 from tests.support import FakeClock, WeChatServer
 
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -133,16 +132,13 @@ class History:
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory, classifier) -> Iterator[History]:
+def history(tmp_path_factory, classifier, demo_templates: DemoTemplates) -> Iterator[History]:
     """The history, built once for the module's read-only tests."""
     settings = make_settings(tmp_path_factory.mktemp("history"))
     clock = FakeClock(local("2026-11-20 08:00"))
     engine = make_engine(settings.database_url)
     try:
-        upgrade(engine)
-        factory = make_session_factory(engine)
-        with transaction(factory) as session:
-            load_community(session, settings.demo_path, clock())
+        factory = demo_templates.demo_database(engine, settings, clock())
         app = create_app(settings, factory, classifier, clock)
         wechat = WeChatServer(app.test_client(), settings.wechat, clock)
         build_history(wechat, factory, settings, classifier, clock)
