@@ -17,7 +17,6 @@ from werkzeug.wrappers import Response
 from bot.console.scope import Scope, visible_grids
 from bot.console.web import Staff, console, page, span, staff
 from bot.media_store import SNIFF_BYTES, sniffed_type
-from handlers.context import Services
 from handlers.ladder import RUNG_NAMES
 from handlers.language.privacy import mask_name
 from handlers.lifecycle import ACTION_LABELS, TRANSITIONS, may_act
@@ -334,7 +333,7 @@ def act(ticket_id: int, action: str) -> Response:
             worker = session.get(Worker, me.worker_id)
             if worker is None:
                 abort(404)
-            services = Services(session, app.settings, app.classifier, app.clock())
+            services = app.services(session)
             # Every accepted action writes an audit event; a refusal writes nothing.
             before = _event_count(session, ticket_id)
             reply = act_on_ticket(services, worker, verb, ticket_id, rest)
