@@ -9,7 +9,6 @@ from sqlalchemy import select, update
 
 from bot.console.links import token_hash
 from config.settings import Settings
-from handlers.context import Services
 from handlers.departures import leave, serving_worker
 from storage.db import transaction
 from storage.models import ConsoleLink, InboundMessage, StaffAccount, Ticket
@@ -473,7 +472,7 @@ def test_a_new_ticket_push_carries_a_link_that_signs_the_worker_in_once(
 
 
 def test_a_worker_who_left_is_signed_out_and_their_links_no_longer_open(
-    app, wechat, factory, settings, classifier, clock, accounts
+    app, wechat, factory, runtime, accounts
 ) -> None:
     wechat.say(LIU, "空调不制冷")
     client = app.test_client()
@@ -484,7 +483,7 @@ def test_a_worker_who_left_is_signed_out_and_their_links_no_longer_open(
     sign_in(by_password, "wangfang")
     with transaction(factory) as session:
         for name in ("王芳", "李骁"):
-            leave(Services(session, settings, classifier, clock()), serving_worker(session, name))
+            leave(runtime.services(session), serving_worker(session, name))
     assert client.get("/console/").status_code == 302
     assert by_password.get("/console/").status_code == 302
     assert sign_in(app.test_client(), "wangfang").status_code == 401
