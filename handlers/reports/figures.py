@@ -9,12 +9,12 @@ from sqlalchemy import ColumnElement, Exists, and_, exists, func, not_, select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from handlers.escalation import EXHAUSTED, SYSTEM, UNSIGNED
+from handlers.escalation import EXHAUSTED, SYSTEM
 from handlers.reports.households import checkin_counts, visit_counts, visits_recorded
 from handlers.reports.periods import Period
 from handlers.reports.scopes import Scope
 from handlers.texts import CATEGORY_LABELS
-from handlers.tickets import OPEN_STATUSES
+from handlers.tickets import OPEN_STATUSES, UNSIGNED
 from storage.models import Ticket, TicketEvent
 
 FINISHED = ("resolved", "closed")
