@@ -23,7 +23,7 @@ from handlers.visits import record_visit
 from handlers.worker_media import result_photo_note
 from storage.models import Grid, Ticket, Worker
 
-# Audit events that give a ticket a new holder (handlers/tickets.py, lifecycle.py, escalation.py, binding.py).
+# Audit events that give a ticket a new holder (handlers/tickets.py, lifecycle.py, escalation/, binding.py).
 HANDOVER_EVENTS = frozenset(
     {"assigned", "reassigned", "reassign", "send_back", "escalate", "repaged", "reopen"}
 )

@@ -20,7 +20,7 @@ from storage.models import Ticket, TicketEvent
 FINISHED = ("resolved", "closed")
 # Signing for a ticket, or working on it, which implies signing (handlers/lifecycle.py), by a person.
 SIGNING_EVENTS = ("acknowledge", "progress", "resolve")
-# The deadline sweep (handlers/escalation.py) writes these within a minute of a missed deadline, so a
+# The deadline sweep (handlers/escalation/) writes these within a minute of a missed deadline, so a
 # ticket stays late even after a hand-over or a reopening gave it a fresh deadline.
 MISSED_ACK_EVENTS = ("escalate", "repaged", EXHAUSTED, "emergency_repage")
 MISSED_RESOLVE_EVENTS = ("overdue_paged",)
