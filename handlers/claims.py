@@ -1,6 +1,6 @@
 """Identity before an elder's record: an address alone never takes over a register entry.
 
-Someone who binds the address of a register entry with personal details (see handlers.register.importer.
+Someone who binds the address of a register entry with personal details (see handlers.register.entries.
 needs_proof) is bound to the building and room at once, so their messages reach the right worker, and
 makes a claim. The entry (name, phone, check-in, family) becomes theirs only when the worker confirms
 ("确认绑定 N", from the push the claim sends) or they send a six-digit code the worker got with
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from handlers.context import Reply, Services
 from handlers.language.privacy import mask_name
-from handlers.register.importer import (
+from handlers.register.entries import (
     adopt_register_entry,
     is_placeholder,
     needs_proof,
