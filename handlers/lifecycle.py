@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.console_links import with_link
 from handlers.context import Services
-from handlers.register.importer import is_open311_requester
+from handlers.register.entries import is_open311_requester
 from handlers.texts import STATUS_LABELS
 from handlers.tickets import OPEN_STATUSES, queue_push, record_event
 from storage.erasure import is_forgotten_openid

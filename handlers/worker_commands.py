@@ -23,7 +23,7 @@ from handlers.visits import record_visit
 from handlers.worker_media import result_photo_note
 from storage.models import Grid, Ticket, Worker
 
-# Audit events that give a ticket a new holder (handlers/tickets.py, lifecycle.py, escalation.py, binding.py).
+# Audit events that give a ticket a new holder (handlers/tickets.py, lifecycle.py, escalation/, binding.py).
 HANDOVER_EVENTS = frozenset(
     {"assigned", "reassigned", "reassign", "send_back", "escalate", "repaged", "reopen"}
 )
@@ -35,7 +35,7 @@ COMMAND = re.compile(
     re.DOTALL,
 )
 VISIT = re.compile(r"^走访\s*(?P<target>\S*)\s*(?P<note>.*)$", re.DOTALL)
-# Settling a resident's claim to a register entry, or getting a code for one (handlers/claims.py).
+# Settling a resident's claim to a register entry, or getting a code for one (handlers/claims/).
 CLAIM_ANSWER = re.compile(r"^(?P<verb>确认绑定|拒绝绑定)\s*#?(?P<number>\d+)?\s*$")
 ISSUE_CODE = re.compile(r"^绑定码\s*(?P<address>.*)$")
 WORKER_HELP = (

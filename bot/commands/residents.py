@@ -11,7 +11,9 @@ from config.settings import Settings
 from handlers.claims import claim_entries_after_import
 from handlers.context import Services
 from handlers.language.intents import classifier_for
-from handlers.register.importer import ImportLimits, RegisterFileError, export_register, import_register
+from handlers.register.export import export_register
+from handlers.register.importer import import_register
+from handlers.register.limits import ImportLimits, RegisterFileError
 from storage.community import minutes_after_midnight
 from storage.db import transaction
 from storage.models import Resident
