@@ -15,7 +15,7 @@ from functools import cached_property
 
 from sqlalchemy import select
 
-from bot.outcomes import record_template_xml
+from bot.outcomes import record_template_result
 from handlers.binding import address_for, handle_binding, looks_like_binding
 from handlers.checkins import note_checkin
 from handlers.claims import check_code, code_in, has_open_claim
@@ -35,7 +35,7 @@ from handlers.residents import resident_for, take_pending_category
 from handlers.urgency import handle_possible_emergency, press_open_ticket
 from handlers.worker_commands import handle_worker_message, is_worker_command, looks_like_worker_command
 from handlers.worker_media import handle_worker_media
-from storage.models import InboundMessage, Resident, Ticket, Worker
+from storage.models import Resident, Ticket, Worker
 
 MY_TICKETS = frozenset({"我的工单", "查工单", "查询工单", "工单进度", "查进度", "我的报修"})
 HELP_WORDS = frozenset({"", "帮助", "help", "菜单", "功能", "怎么用"})
@@ -121,9 +121,11 @@ def _template_receipt(message: Message) -> bool:
 
 
 def _record_receipt(message: Message) -> Reply:
-    services = message.services
-    raw = services.session.get_one(InboundMessage, message.incoming.message_id).raw
-    record_template_xml(services.session, raw, services.now, services.settings.dispatcher.max_attempts)
+    """WeChat's word on a template message settles that push, as the webhook read it; nobody is answered."""
+    services, receipt = message.services, message.incoming.receipt
+    if receipt is not None:
+        max_attempts = services.settings.dispatcher.max_attempts
+        record_template_result(services.session, receipt, services.now, max_attempts)
     return Reply(None)
 
 

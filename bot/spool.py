@@ -22,15 +22,25 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+from xml.parsers.expat import ExpatError
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from wechatpy import parse_message
 
 from bot.freshness import NonceClaim
-from bot.inbox import Handler, InboundRecord, StorageUnavailable, receive
-from handlers.context import Incoming, Reply
+from bot.inbox import (
+    TEMPLATE_FINISHED,
+    Handler,
+    InboundRecord,
+    StorageUnavailable,
+    receive,
+    record_from_wechat,
+)
+from handlers.context import Incoming, Reply, TemplateReceipt
 from handlers.emergency import advice_for
 from handlers.events import MENU_SOS
 from handlers.language.intents import IntentClassifier
@@ -45,7 +55,7 @@ RECEIVED = "已收到您的消息,系统稍后处理。如遇紧急情况,请直
 EMERGENCY_NOTED = "您的求助已经记下,系统一恢复就通知网格员。"
 # Events WeChat shows no reply to, or that need none.
 SILENT_EVENTS = frozenset({"templatesendjobfinish", "unsubscribe", "view", "location"})
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -172,8 +182,8 @@ class Spool:
         log.error(
             "spool %s: the database refused a %s from %s; kept in %s for a person to look at",
             self.path.name,
-            message.record.msg_type,
-            mask_openid(message.record.openid),
+            message.record.incoming.msg_type,
+            mask_openid(message.record.incoming.openid),
             self.rejected_path.name,
         )
         fd = os.open(self.rejected_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -238,20 +248,47 @@ def decode(line: bytes) -> SpooledMessage:
         value = json.loads(payload)
         nonce = NonceClaim(**value["nonce"]) if value.get("nonce") else None
         received_at = datetime.fromisoformat(value["received_at"])
-        return SpooledMessage(InboundRecord(**value["record"]), received_at, nonce)
+        return SpooledMessage(_record(value["v"], value["record"]), received_at, nonce)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"unreadable record: {type(exc).__name__}") from exc
 
 
+def _record(version: int, fields: dict[str, Any]) -> InboundRecord:
+    """The InboundRecord a line of this format version holds."""
+    if version == 1:
+        return _record_v1(**fields)
+    if version != FORMAT_VERSION:
+        raise ValueError(f"unknown format version {version}")
+    incoming = dict(fields["incoming"])
+    receipt = incoming.pop("receipt", None)
+    incoming["receipt"] = TemplateReceipt(**receipt) if receipt else None
+    return InboundRecord(fields["dedup_key"], fields["raw"], Incoming(**incoming))
+
+
+def _record_v1(dedup_key: str, raw: str, content: str | None = None, **fields: Any) -> InboundRecord:
+    """A version 1 record: its flat fields, and a template receipt's MsgID and Status (kept only in raw)."""
+    receipt = _receipt_in(raw) if fields.get("event") == TEMPLATE_FINISHED else None
+    return InboundRecord(dedup_key, raw, Incoming(**fields, text=content, receipt=receipt))
+
+
+def _receipt_in(raw: str) -> TemplateReceipt | None:
+    """A template receipt read from its XML as the webhook reads it now (the webhook parsed it before)."""
+    try:
+        return record_from_wechat(parse_message(raw), raw).incoming.receipt
+    except (ExpatError, ValueError):
+        return None
+
+
 def offline_reply(record: InboundRecord, classifier: IntentClassifier, duty_phone: str) -> str | None:
     """The passive reply while the database is away: the emergency advice at once, or that it will wait."""
-    if record.msg_type == "event":
-        event = (record.event or "").lower()
-        if event == "click" and record.event_key == MENU_SOS:
+    incoming = record.incoming
+    if incoming.msg_type == "event":
+        event = (incoming.event or "").lower()
+        if event == "click" and incoming.event_key == MENU_SOS:
             return _emergency_reply(None, duty_phone)
         return None if event in SILENT_EVENTS else RECEIVED
-    if record.msg_type in ("text", "voice") and record.content:
-        classification = classifier.classify(record.content)
+    if incoming.msg_type in ("text", "voice") and incoming.text:
+        classification = classifier.classify(incoming.text)
         if classification.category == "emergency":
             return _emergency_reply(classification.kind, duty_phone)
     return RECEIVED
@@ -321,7 +358,8 @@ def with_spool(
             except OSError as exc:
                 log.error("spool %s: cannot keep a message either: %s", spool.path, exc)
                 raise StorageUnavailable("neither the database nor the spool took the message") from exc
-            log.warning("kept a %s from %s in the spool", record.msg_type, mask_openid(record.openid))
+            incoming = record.incoming
+            log.warning("kept a %s from %s in the spool", incoming.msg_type, mask_openid(incoming.openid))
             return reply_offline(record)
 
     return process_or_keep
@@ -365,8 +403,8 @@ class SpoolReplayer:
             log.warning(
                 "spool %s: dropped a %s from %s: its nonce came with another message",
                 self.spool.path.name,
-                message.record.msg_type,
-                mask_openid(message.record.openid),
+                message.record.incoming.msg_type,
+                mask_openid(message.record.incoming.openid),
             )
             return
         handle = replying_by_push(self._handle, self._clock, self._timezone, message.received_at)
