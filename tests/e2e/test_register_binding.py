@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bot.router import RESIDENT_ONLY_COMMAND
+from bot.routing.actions import RESIDENT_ONLY_COMMAND
 from handlers.register.importer import import_register, is_placeholder
 from storage.db import transaction
 from storage.models import CheckIn, Resident
