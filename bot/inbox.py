@@ -86,7 +86,7 @@ def record_from_wechat(message: Any, raw: str) -> InboundRecord:
         latitude=_degrees(message, 90, ("location_x", "Location_X"), ("latitude", "Latitude")),
         longitude=_degrees(message, 180, ("location_y", "Location_Y"), ("longitude", "Longitude")),
         label=_text(message, "label", "Label", cut_to=_width("label")),
-        receipt=template_receipt(message, msg_id) if event == TEMPLATE_FINISHED else None,
+        receipt=_template_receipt(message, msg_id) if event == TEMPLATE_FINISHED else None,
     )
     return InboundRecord(dedup_key=key, raw=raw, incoming=incoming)
 
@@ -94,7 +94,7 @@ def record_from_wechat(message: Any, raw: str) -> InboundRecord:
 TEMPLATE_FINISHED = "templatesendjobfinish"
 
 
-def template_receipt(message: Any, msg_id: int | None) -> TemplateReceipt | None:
+def _template_receipt(message: Any, msg_id: int | None) -> TemplateReceipt | None:
     """A TEMPLATESENDJOBFINISH event's MsgID (wechatpy reads it as the event's id) and Status."""
     if not msg_id:
         return None  # nothing to match it to
