@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bot.router import RESIDENT_ONLY_COMMAND
+from bot.routing.actions import RESIDENT_ONLY_COMMAND
 from handlers.register.entries import is_placeholder
 from handlers.register.importer import import_register
 from storage.db import transaction
