@@ -57,8 +57,8 @@ class InboundRecord:
 def record_from_wechat(message: Any, raw: str) -> InboundRecord:
     """Read a wechatpy message or event into its Incoming, once; MalformedMessage for what WeChat never sends.
 
-    Every field fits its column (storage/models/messages.py) when stored: a value WeChat never sends that long is
-    refused, one it may (a location's label, a menu or QR code key) is cut to fit.
+    Every field fits its column (storage/models/messages.py) when stored: a value WeChat never sends that
+    long is refused, one it may (a location's label, a menu or QR code key) is cut to fit.
     """
     openid = _text(message, "source", "FromUserName", refuse_over=_width("openid"))
     created = _field(message, "time", "CreateTime")
