@@ -8,7 +8,6 @@ from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from wechatpy import parse_message
 
 from handlers.tickets import community_desk, queue_push
 from storage.models import Grid, OutboxMessage, Resident, Ticket, Worker
@@ -24,7 +23,7 @@ TEMPLATE_SUCCESS = "success"
 
 
 class TemplateEvent(Protocol):
-    """What TEMPLATESENDJOBFINISH carries (wechatpy's TemplateSendJobFinishEvent has both)."""
+    """What TEMPLATESENDJOBFINISH carries, as the webhook read it (handlers.context.TemplateReceipt)."""
 
     id: int | str
     status: str
@@ -111,13 +110,3 @@ def record_template_result(
         row.status, row.next_attempt_at, row.last_error = "pending", now, f"template {status}"
         row.sent_at = row.lease_until = row.receipt = None
     return row
-
-
-def record_template_xml(
-    session: Session, raw_xml: str, now: datetime, max_attempts: int = 6
-) -> OutboxMessage | None:
-    """record_template_result for a stored event's XML (the inbox keeps it as InboundMessage.raw)."""
-    event = parse_message(raw_xml)
-    if getattr(event, "event", None) != "templatesendjobfinish":
-        return None
-    return record_template_result(session, event, now, max_attempts)

@@ -29,7 +29,7 @@ _NUMBER = r"[0-9零一二两三四五六七八九十]+"
 ADDRESS = re.compile(
     rf"^(?:绑定|登记|地址|住址)?[::]?(?:我住|我家住|住在)?(?P<building>{_NUMBER})(?:号楼|号|栋|幢|楼)"
     rf"(?:(?P<unit>{_NUMBER})(?:单元|门))?(?P<room>[0-9]{{3,4}})(?:室|号|房)?"
-    # The six-digit code a worker gave, for a register entry that needs proof (handlers/claims.py).
+    # The six-digit code a worker gave, for a register entry that needs proof (handlers/claims/codes.py).
     rf"(?:绑定码|验证码)?(?P<code>[0-9]{{{CODE_DIGITS}}})?$"
 )
 # What a resident already placed in a building (by scanning its QR code) sends: "2单元301", "301室".

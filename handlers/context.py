@@ -15,10 +15,17 @@ Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
+class TemplateReceipt:
+    """WeChat's word on a template message it was asked to send (TEMPLATESENDJOBFINISH)."""
+
+    id: int  # the template message's MsgID, as the send call returned it
+    status: str
+
+
+@dataclass(frozen=True)
 class Incoming:
     """One message or event from a resident, already verified, decrypted and parsed."""
 
-    message_id: int
     openid: str
     msg_type: str
     text: str | None = None
@@ -28,6 +35,9 @@ class Incoming:
     latitude: float | None = None
     longitude: float | None = None
     label: str | None = None
+    receipt: TemplateReceipt | None = None
+    # The stored row's id: None until the inbox stores the message, always set for a handler.
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)

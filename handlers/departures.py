@@ -11,8 +11,8 @@ from handlers.context import Services
 from handlers.ladder import ladder
 from handlers.lifecycle import apply
 from handlers.texts import ROLE_LABELS
+from handlers.ticket_actions import hand_over
 from handlers.tickets import OPEN_STATUSES, UNSIGNED, hand_to, queue_push
-from handlers.worker_commands import hand_over
 from storage.models import AuditEvent, Grid, OutboxMessage, StaffAccount, Ticket, Worker
 
 ACTOR = "社区"

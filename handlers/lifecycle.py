@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from handlers.console_links import with_link
 from handlers.context import Services
-from handlers.register.importer import is_open311_requester
+from handlers.register.entries import is_open311_requester
 from handlers.texts import STATUS_LABELS
+from handlers.ticket_outcome import Told
 from handlers.tickets import OPEN_STATUSES, queue_push, record_event
 from storage.erasure import is_forgotten_openid
 from storage.models import Ticket, Worker
@@ -81,11 +82,11 @@ def may_act(worker: Worker, ticket: Ticket) -> bool:
     return grid is not None and worker.id in (grid.worker_id, grid.leader_id)
 
 
-def tell_resident(services: Services, ticket: Ticket, text: str, kind: str = "status") -> None:
+def tell_resident(services: Services, ticket: Ticket, text: str, kind: str = "status") -> Told | None:
     """Queue a status update for the ticket's resident (not Open311 requesters, not the forgotten)."""
     openid = ticket.resident.openid
     if is_open311_requester(openid) or is_forgotten_openid(openid):
-        return
+        return None
     queue_push(
         services.session,
         services.now,
@@ -95,17 +96,22 @@ def tell_resident(services: Services, ticket: Ticket, text: str, kind: str = "st
         ticket=ticket,
         message_id=services.message_id,
     )
+    return Told(kind)
 
 
-def tell_worker(services: Services, worker: Worker | None, ticket: Ticket, text: str, kind: str) -> None:
+def tell_worker(
+    services: Services, worker: Worker | None, ticket: Ticket, text: str, kind: str
+) -> Told | None:
     """Queue a push to one worker, if there is one, with a console link to the ticket when set up."""
-    if worker is not None:
-        queue_push(
-            services.session,
-            services.now,
-            worker=worker,
-            kind=kind,
-            text=with_link(services.session, services.settings.console, services.now, text, worker, ticket),
-            ticket=ticket,
-            message_id=services.message_id,
-        )
+    if worker is None:
+        return None
+    queue_push(
+        services.session,
+        services.now,
+        worker=worker,
+        kind=kind,
+        text=with_link(services.session, services.settings.console, services.now, text, worker, ticket),
+        ticket=ticket,
+        message_id=services.message_id,
+    )
+    return Told(kind, worker)

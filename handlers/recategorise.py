@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers.context import Reply, Services
+from handlers.context import Services
 from handlers.emergency import ADVICE, DEFAULT_ADVICE
 from handlers.lifecycle import tell_resident, tell_worker
 from handlers.texts import CATEGORY_LABELS
+from handlers.ticket_actions import on_ticket
+from handlers.ticket_outcome import Outcome, Refusal, Told, done, refused
 from handlers.tickets import OPEN_STATUSES, UNSIGNED, new_ticket_push, people_to_page, record_event
 from storage.models import Ticket, Worker
 
@@ -28,30 +30,38 @@ CATEGORY_WORDS = {
     "纠纷": "dispute",
     "其他": "other",
 }
+# The categories staff may choose: every one but the door-knock, which only the check-ins open.
+CHOICES = frozenset(key for key in CATEGORY_LABELS if key != "knock")
 
 
-def recategorise(services: Services, worker: Worker, ticket: Ticket, rest: str) -> Reply:
+def category_of(word: str) -> str | None:
+    """The category a word staff wrote or chose names (a label, a short form, a code); None if none."""
+    return CATEGORY_WORDS.get(word.strip())
+
+
+def recategorise(services: Services, worker: Worker, number: int, category: str | None) -> Outcome:
     """Change the ticket's category (leaders and offices); to emergency, page as an emergency now."""
-    if worker.role not in MAY_RECATEGORISE:
-        return Reply("只有网格长和社区、街道工作人员可以改类。分类不对请联系网格长。")
-    category = CATEGORY_WORDS.get(rest.split(" ")[0].strip()) if rest else None
-    if category is None:
-        choices = "、".join(label for key, label in CATEGORY_LABELS.items() if key != "knock")
-        return Reply(f"请写上新的类别,例如“改类 {ticket.id} 紧急求助”。可选:{choices}。")
-    if ticket.status not in OPEN_STATUSES:
-        return Reply(f"工单 #{ticket.id} 已经办结或关闭,不能再改类。")
-    if category == ticket.category:
-        return Reply(f"工单 #{ticket.id} 已经是“{CATEGORY_LABELS[category]}”。")
-    before = CATEGORY_LABELS[ticket.category]
-    ticket.category, ticket.kind, ticket.updated_at = category, None, services.now
-    record_event(services, ticket, RECATEGORISE, worker.name, f"{before}→{CATEGORY_LABELS[category]}")
-    if category == "emergency":
-        _page_as_emergency(services, ticket)
-        return Reply(f"已把工单 #{ticket.id} 改为紧急求助,已按紧急情况通知相关人员。")
-    return Reply(f"已把工单 #{ticket.id} 从“{before}”改为“{CATEGORY_LABELS[category]}”。")
+
+    def operate(ticket: Ticket) -> Outcome:
+        if worker.role not in MAY_RECATEGORISE:
+            return refused(RECATEGORISE, number, ticket, Refusal.NOT_PERMITTED)
+        if category not in CHOICES:
+            return refused(RECATEGORISE, number, ticket, Refusal.UNKNOWN_CATEGORY)
+        if ticket.status not in OPEN_STATUSES:
+            return refused(RECATEGORISE, number, ticket, Refusal.NOT_NOW)
+        if category == ticket.category:
+            return refused(RECATEGORISE, number, ticket, Refusal.UNCHANGED)
+        before, status = ticket.category, ticket.status
+        ticket.category, ticket.kind, ticket.updated_at = category, None, services.now
+        note = f"{CATEGORY_LABELS[before]}→{CATEGORY_LABELS[category]}"
+        record_event(services, ticket, RECATEGORISE, worker.name, note)
+        told = _page_as_emergency(services, ticket) if category == "emergency" else []
+        return done(RECATEGORISE, ticket, status, told, category_before=before)
+
+    return on_ticket(services, worker, RECATEGORISE, number, operate)
 
 
-def _page_as_emergency(services: Services, ticket: Ticket) -> None:
+def _page_as_emergency(services: Services, ticket: Ticket) -> list[Told | None]:
     """Urgent priority, the emergency sign-for window, the holder and the leader paged, the resident told."""
     result = services.classifier.classify(ticket.summary)
     ticket.kind = result.kind if result.category == "emergency" else None
@@ -66,12 +76,17 @@ def _page_as_emergency(services: Services, ticket: Ticket) -> None:
         services.now + timedelta(hours=services.settings.deadline("emergency").resolve_hours),
     )
     push = new_ticket_push(services, ticket, heading="改为紧急")
-    for person in people_to_page(services.session, ticket):
+    told = [
         tell_worker(services, person, ticket, push, "emergency")
+        for person in people_to_page(services.session, ticket)
+    ]
     advice = ADVICE.get(ticket.kind or "", DEFAULT_ADVICE)
-    tell_resident(
-        services,
-        ticket,
-        f"您的工单 #{ticket.id} 已按紧急求助处理,工作人员马上联系您。\n{advice}",
-        kind="emergency",
+    told.append(
+        tell_resident(
+            services,
+            ticket,
+            f"您的工单 #{ticket.id} 已按紧急求助处理,工作人员马上联系您。\n{advice}",
+            kind="emergency",
+        )
     )
+    return told

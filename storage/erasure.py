@@ -19,7 +19,7 @@ from storage.models import InboundMessage, OutboxMessage, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 
-# A forgotten resident's openid becomes this prefix and a digest (handlers/forgetting.py).
+# A forgotten resident's openid becomes this prefix and a digest (handlers/forgetting/).
 FORGOTTEN_PREFIX = "forgotten:"
 # What an erased ticket says instead of the resident's words (consoles, Open311, the worker's 我的工单).
 ERASED_TEXT = "(内容已删除)"

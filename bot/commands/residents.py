@@ -9,7 +9,9 @@ from dataclasses import asdict
 from bot.commands.runtime import Runtime, open_for_reading, open_runtime
 from config.settings import Settings
 from handlers.claims import claim_entries_after_import
-from handlers.register.importer import ImportLimits, RegisterFileError, export_register, import_register
+from handlers.register.export import export_register
+from handlers.register.importer import import_register
+from handlers.register.limits import ImportLimits, RegisterFileError
 from storage.community import minutes_after_midnight
 from storage.db import transaction
 from storage.models import Resident

@@ -163,7 +163,7 @@ def _security_headers(response: Response) -> Response:
 def make_blueprint() -> Blueprint:
     """The blueprint with every page registered."""
     # Imported here: the views import handlers, which import bot.console.links (see __init__).
-    from bot.console.views import auth, checkins, reports, tickets
+    from bot.console.views import actions, auth, checkins, media, reports, tickets
 
     blueprint = Blueprint(
         "console",
@@ -177,7 +177,7 @@ def make_blueprint() -> Blueprint:
     blueprint.app_template_global("csrf_token")(csrf_token)
     blueprint.app_template_filter("local")(local)
     blueprint.register_error_handler(HTTPException, _error_page)
-    for module in (auth, tickets, checkins, reports):
+    for module in (auth, tickets, actions, media, checkins, reports):
         module.register(blueprint)
     return blueprint
 

@@ -28,7 +28,7 @@ from bot.open311.reading import FILED_TYPE, agency
 from handlers.context import Services
 from handlers.language.normalize import int_from_text, simplify
 from handlers.language.privacy import mask_name, mask_phone
-from handlers.register.importer import OPEN311_PREFIX
+from handlers.register.entries import OPEN311_PREFIX
 from handlers.texts import local_time
 from handlers.tickets import open_ticket
 from storage.models import Building, InboundMessage, Resident, Ticket

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from config.settings import Settings
 from handlers.checkins.states import CheckInResult, move_checkins
 from handlers.checkins.timing import NIGHT, LocalMoment, Timing, local_moment
-from handlers.register.importer import PLACEHOLDER_PREFIX
+from handlers.register.entries import PLACEHOLDER_PREFIX
 from handlers.tickets import choose_assignee, community_desk, queue_push
 from storage.db import transaction
 from storage.models import Building, CheckIn, Resident, Worker

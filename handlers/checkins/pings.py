@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.settings import Settings
 from handlers.checkins.states import CheckInResult, move_checkins
 from handlers.checkins.timing import LocalMoment, Timing, local_moment
-from handlers.register.importer import PLACEHOLDER_PREFIX
+from handlers.register.entries import PLACEHOLDER_PREFIX
 from storage.db import PING_SWEEP_LOCK_KEY, take_turns, transaction
 from storage.models import CheckIn, OutboxMessage, Resident, UTCDateTime
 

@@ -9,18 +9,18 @@ from sqlalchemy import ColumnElement, Exists, and_, exists, func, not_, select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from handlers.escalation import EXHAUSTED, SYSTEM, UNSIGNED
+from handlers.escalation import EXHAUSTED, SYSTEM
 from handlers.reports.households import checkin_counts, visit_counts, visits_recorded
 from handlers.reports.periods import Period
 from handlers.reports.scopes import Scope
 from handlers.texts import CATEGORY_LABELS
-from handlers.tickets import OPEN_STATUSES
+from handlers.tickets import OPEN_STATUSES, UNSIGNED
 from storage.models import Ticket, TicketEvent
 
 FINISHED = ("resolved", "closed")
 # Signing for a ticket, or working on it, which implies signing (handlers/lifecycle.py), by a person.
 SIGNING_EVENTS = ("acknowledge", "progress", "resolve")
-# The deadline sweep (handlers/escalation.py) writes these within a minute of a missed deadline, so a
+# The deadline sweep (handlers/escalation/) writes these within a minute of a missed deadline, so a
 # ticket stays late even after a hand-over or a reopening gave it a fresh deadline.
 MISSED_ACK_EVENTS = ("escalate", "repaged", EXHAUSTED, "emergency_repage")
 MISSED_RESOLVE_EVENTS = ("overdue_paged",)

@@ -421,6 +421,63 @@ def test_sending_back_and_extending_work_from_the_page(app, wechat, factory, acc
     assert "原因:等对方回家" in resident_texts(factory, ZHANG)[-1]
 
 
+def test_the_notice_after_an_action_says_what_changed_and_who_was_told(app, wechat, accounts) -> None:
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    wechat.say(ZHANG, "楼上邻居太吵了")
+    client = app.test_client()
+    sign_in(client, "wangfang")
+    kind, said = notice(act_response(client, 1, "acknowledge"))
+    assert kind == "done" and said.startswith("已签收工单 #1,请在") and said.endswith("前办结。已通知:居民。")
+    kind, said = notice(act_response(client, 1, "extend", hours="24", text="等配件"))
+    assert kind == "done" and said.endswith("。已通知:网格长赵建国、居民。")
+    sent_back = notice(act_response(client, 2, "send_back", text="需要城管处理"))
+    assert sent_back == ("done", "已退回工单 #2,由网格长赵建国重新安排。已通知:网格长赵建国。")
+
+
+EXTENSION_HINT = "请写上延期小时数(1到168)和原因。小时数须是1到168之间的整数。"
+
+
+@pytest.mark.parametrize(
+    ("action", "fields", "answer"),
+    [
+        ("extend", {"hours": "两天", "text": "等配件"}, EXTENSION_HINT),
+        ("extend", {"hours": "1.5", "text": "等配件"}, EXTENSION_HINT),
+        ("extend", {"hours": "9" * 5000, "text": "等配件"}, EXTENSION_HINT),
+        ("extend", {"text": "等配件"}, EXTENSION_HINT),
+        ("extend", {"hours": "24", "text": "  "}, "请写上延期原因。"),
+        ("progress", {"text": " "}, "请写上进展,居民会收到。"),
+        ("send_back", {}, "请写上退单原因。"),
+        ("reassign", {"name": "张三"}, "没有找到在职的工作人员“张三”,请从名单中选择。"),
+        ("reassign", {}, "请选择转派给谁。"),
+        ("recategorise", {"category": "天气"}, "请从列表中选择新的类别:"),
+        ("recategorise", {}, "请从列表中选择新的类别:"),
+    ],
+)
+def test_bad_form_input_is_refused_with_a_clear_reason_and_changes_nothing(
+    app, wechat, factory, accounts, action: str, fields: dict[str, str], answer: str
+) -> None:
+    wechat.say(SUN, "马桶不下水")  # G3, led by 周强
+    ticket = tickets(factory)[0]
+    before = (len(pushes(factory)), len(ticket.events), ticket.resolve_due_at, ticket.assignee_id)
+    client = app.test_client()
+    sign_in(client, "zhouqiang")
+    kind, said = notice(act_response(client, 1, action, **fields))
+    assert kind == "refused" and said.startswith(answer)
+    ticket = tickets(factory)[0]
+    assert (len(pushes(factory)), len(ticket.events), ticket.resolve_due_at, ticket.assignee_id) == before
+    assert ticket.category == "repair"
+
+
+def test_a_colleague_who_left_cannot_be_chosen(app, wechat, factory, runtime, accounts) -> None:
+    wechat.say(SUN, "马桶不下水")
+    with transaction(factory) as session:
+        leave(runtime.services(session), serving_worker(session, "王芳"))
+    client = app.test_client()
+    sign_in(client, "zhouqiang")
+    refused = notice(act_response(client, 1, "reassign", name="王芳"))
+    assert refused == ("refused", "没有找到在职的工作人员“王芳”,请从名单中选择。")
+
+
 def test_the_ticket_page_tells_the_whole_story(app, wechat, factory, clock, accounts) -> None:
     wechat.post(ZHANG, "voice", MediaId="voice-1", Format="amr", Recognition="卫生间水管漏水了,水越来越大了")
     from handlers.escalation import sweep

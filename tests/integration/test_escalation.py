@@ -12,9 +12,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
-from handlers import escalation
 from handlers.context import Dependencies
-from handlers.escalation import SweepResult, sweep
+from handlers.escalation import SweepResult, missed_signing, sweep
 from handlers.ladder import BACKUP, COMMUNITY, LEADER, STREET, WORKER
 from handlers.language.intents import IntentClassifier
 from handlers.lifecycle import apply
@@ -294,14 +293,14 @@ def test_a_ticket_another_writer_changed_is_left_to_it(desk, wechat, monkeypatch
     """On PostgreSQL the loser of a race meets the optimistic lock; here a raw update plays the winner."""
     report(desk, wechat, ZHANG, LEAK)
     report(desk, wechat, LIU, LEAK)
-    real_ladder = escalation.ladder
+    real_ladder = missed_signing.ladder
 
     def racing_ladder(session: Session, ticket: Ticket):
         if ticket.id == 1:
             session.connection().execute(text("UPDATE tickets SET version = version + 1 WHERE id = 1"))
         return real_ladder(session, ticket)
 
-    monkeypatch.setattr(escalation, "ladder", racing_ladder)
+    monkeypatch.setattr(missed_signing, "ladder", racing_ladder)
     with caplog.at_level(logging.INFO, logger="handlers.escalation"):
         result = desk.later(minutes=120)
     assert (result.escalated, result.failed) == (1, 0)
