@@ -48,7 +48,7 @@ settings = load_settings()
 engine = make_engine(settings.database_url)
 factory = make_session_factory(engine)
 mark("settings, engine")
-from bot.commands.runtime import prepare_database
+from bot.bootstrap import prepare_database
 prepare_database(settings, engine, factory)
 mark("schema check or migration, demo seed check")
 from handlers.language.intents import classifier_for

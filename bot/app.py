@@ -20,7 +20,7 @@ from bot.router import route
 from bot.spool import Spool, SpoolReplayer, offline_reply, with_spool
 from bot.webhook import make_webhook
 from config.settings import Settings
-from handlers.context import Incoming, Reply, Services
+from handlers.context import Dependencies, Incoming, Reply, Services
 from handlers.language.intents import IntentClassifier
 from storage.db import LARGEST_ID
 
@@ -56,9 +56,10 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.url_map.converters["int"] = RowIdConverter
+    dependencies = Dependencies(settings, classifier, clock)
 
     def handle(session: Session, incoming: Incoming) -> Reply:
-        return router(Services(session, settings, classifier, clock(), incoming.message_id), incoming)
+        return router(dependencies.services(session, incoming.message_id), incoming)
 
     def process(record: InboundRecord) -> str | None:
         return receive(session_factory, record, handle, clock())
@@ -73,8 +74,8 @@ def create_app(
     app.extensions[SPOOL_REPLAYER] = SpoolReplayer(
         spool, session_factory, handle, clock, settings.timezone, guard.settle
     )
-    app.register_blueprint(make_open311(settings, session_factory, classifier, clock))
-    register_console(app, settings, session_factory, classifier, clock)
+    app.register_blueprint(make_open311(dependencies, session_factory))
+    register_console(app, dependencies, session_factory)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", content_type="text/plain"))
     app.register_error_handler(HTTPException, _error)
     if settings.proxy_hops:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import Clock
+from bot.bootstrap import Clock
 from bot.dispatcher import dispatch_due
 from bot.freshness import prune_nonces
 from bot.media_store import download_pending_media

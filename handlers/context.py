@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from handlers.language.intents import IntentClassifier
+
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,23 @@ class Services:
     now: datetime
     # The inbound message being handled (None for scheduled work): pushes it causes are traced to it.
     message_id: int | None = None
+
+    def caused_by(self, message_id: int) -> Services:
+        """The same unit of work, its pushes traced to the inbound message `message_id`."""
+        return replace(self, message_id=message_id)
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What every unit of work shares (settings, classifier, clock): the one maker of their Services."""
+
+    settings: Settings
+    classifier: IntentClassifier
+    clock: Clock
+
+    def services(self, session: Session, message_id: int | None = None) -> Services:
+        """Services for one unit of work in `session`, at the clock's now, caused by `message_id` if any."""
+        return Services(session, self.settings, self.classifier, self.clock(), message_id)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ def explain(exc: Exception, settings: Settings | None) -> tuple[str, int] | None
 
     if isinstance(exc, SettingsError | IntentRulesError | CorpusError):
         return f"configuration error: {exc}", 2
-    from bot.commands.runtime import SchemaBehind
+    from bot.bootstrap import SchemaBehind
 
     if isinstance(exc, SchemaBehind):
         return str(exc), 1

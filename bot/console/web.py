@@ -30,6 +30,7 @@ from bot.console.scope import Scope, scope_of
 from bot.console.session_key import session_key
 from bot.console.sessions import end_session, live_session, open_session
 from config.settings import Settings
+from handlers.context import Clock, Dependencies, Services
 from handlers.language.intents import IntentClassifier
 from handlers.texts import ROLE_LABELS, local_time
 from storage.db import transaction
@@ -49,10 +50,27 @@ PAGE_POLICY = (
 class Console:
     """What the console's views need: settings, the database, the classifier and the clock."""
 
-    settings: Settings
+    dependencies: Dependencies
     factory: sessionmaker[Session]
-    classifier: IntentClassifier
-    clock: Callable[[], datetime]
+
+    @property
+    def settings(self) -> Settings:
+        """GridDesk's settings."""
+        return self.dependencies.settings
+
+    @property
+    def classifier(self) -> IntentClassifier:
+        """The intent rules."""
+        return self.dependencies.classifier
+
+    @property
+    def clock(self) -> Clock:
+        """The clock."""
+        return self.dependencies.clock
+
+    def services(self, session: Session) -> Services:
+        """Services for one console action in `session`."""
+        return self.dependencies.services(session)
 
 
 @dataclass(frozen=True)
@@ -107,15 +125,10 @@ class _DatabaseKeySessionInterface(SecureCookieSessionInterface):
         return super().get_signing_serializer(app)
 
 
-def register_console(
-    app: Flask,
-    settings: Settings,
-    factory: sessionmaker[Session],
-    classifier: IntentClassifier,
-    clock: Callable[[], datetime],
-) -> None:
+def register_console(app: Flask, dependencies: Dependencies, factory: sessionmaker[Session]) -> None:
     """Mount the console at /console on the app, with its session cookie settings."""
-    app.extensions[EXTENSION] = Console(settings, factory, classifier, clock)
+    settings, clock = dependencies.settings, dependencies.clock
+    app.extensions[EXTENSION] = Console(dependencies, factory)
     app.session_interface = _DatabaseKeySessionInterface(
         lambda: session_key(factory, settings.console, clock())
     )

@@ -82,7 +82,7 @@ def file_request(services: Services, catalog: Catalog, client: str, form: Mappin
     building = _building(services.session, location)
     requester, message = _store(services, client, form, location, description, building)
     ticket = open_ticket(
-        Services(services.session, services.settings, services.classifier, services.now, message.id),
+        services.caused_by(message.id),
         requester,
         service.category,
         f"{description or service.name}(地点:{location.described(building)})",

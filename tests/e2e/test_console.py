@@ -9,7 +9,6 @@ from sqlalchemy import select, update
 
 from bot.console.links import token_hash
 from config.settings import Settings
-from handlers.context import Services
 from handlers.departures import leave, serving_worker
 from storage.db import transaction
 from storage.models import ConsoleLink, InboundMessage, StaffAccount, Ticket
@@ -469,12 +468,10 @@ def test_bad_form_input_is_refused_with_a_clear_reason_and_changes_nothing(
     assert ticket.category == "repair"
 
 
-def test_a_colleague_who_left_cannot_be_chosen(
-    app, wechat, factory, settings, classifier, clock, accounts
-) -> None:
+def test_a_colleague_who_left_cannot_be_chosen(app, wechat, factory, runtime, accounts) -> None:
     wechat.say(SUN, "马桶不下水")
     with transaction(factory) as session:
-        leave(Services(session, settings, classifier, clock()), serving_worker(session, "王芳"))
+        leave(runtime.services(session), serving_worker(session, "王芳"))
     client = app.test_client()
     sign_in(client, "zhouqiang")
     refused = notice(act_response(client, 1, "reassign", name="王芳"))
@@ -532,7 +529,7 @@ def test_a_new_ticket_push_carries_a_link_that_signs_the_worker_in_once(
 
 
 def test_a_worker_who_left_is_signed_out_and_their_links_no_longer_open(
-    app, wechat, factory, settings, classifier, clock, accounts
+    app, wechat, factory, runtime, accounts
 ) -> None:
     wechat.say(LIU, "空调不制冷")
     client = app.test_client()
@@ -543,7 +540,7 @@ def test_a_worker_who_left_is_signed_out_and_their_links_no_longer_open(
     sign_in(by_password, "wangfang")
     with transaction(factory) as session:
         for name in ("王芳", "李骁"):
-            leave(Services(session, settings, classifier, clock()), serving_worker(session, name))
+            leave(runtime.services(session), serving_worker(session, name))
     assert client.get("/console/").status_code == 302
     assert by_password.get("/console/").status_code == 302
     assert sign_in(app.test_client(), "wangfang").status_code == 401

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
-from handlers.context import Services
+from handlers.context import Dependencies
 from handlers.escalation import SweepResult, missed_signing, sweep
 from handlers.ladder import BACKUP, COMMUNITY, LEADER, STREET, WORKER
 from handlers.language.intents import IntentClassifier
@@ -66,7 +66,7 @@ class Desk:
         with transaction(self.factory) as session:
             ticket = session.get_one(Ticket, number)
             worker = session.scalars(select(Worker).where(Worker.openid == openid)).one()
-            services = Services(session, self.settings, self.classifier, self.clock())
+            services = Dependencies(self.settings, self.classifier, self.clock).services(session)
             apply(services, ticket, action, worker.name)
             ticket.assignee = worker
             if action == "resolve":

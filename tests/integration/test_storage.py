@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 
 from bot.app import create_app
-from bot.commands.runtime import prepare_database
+from bot.bootstrap import prepare_database
 from bot.inbox import InboundRecord, receive
 from handlers.context import Incoming, Reply
 from storage.db import make_engine, make_session_factory, one_writer, transaction, upgrade

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from handlers.context import Services
 from handlers.recategorise import recategorise
 from handlers.ticket_actions import acknowledge, extend, progress, reassign, send_back
 from handlers.ticket_outcome import Refusal
@@ -16,11 +15,11 @@ ZHANG = "demo-resident-zhang"  # grid G1: worker 王芳, leader 赵建国
 
 
 def test_an_accepted_operation_reports_the_change_and_everyone_it_told(
-    wechat, factory, settings, classifier, clock
+    wechat, factory, runtime
 ) -> None:
     wechat.say(ZHANG, "卫生间水管漏水了")
     with transaction(factory) as session:
-        services = Services(session, settings, classifier, clock())
+        services = runtime.services(session)
         wang = session.scalars(select(Worker).where(Worker.name == "王芳")).one()
         signed = acknowledge(services, wang, 1)
         extended = extend(services, wang, 1, 24, " 等配件 ")
@@ -35,11 +34,11 @@ def test_an_accepted_operation_reports_the_change_and_everyone_it_told(
     assert tickets(factory)[0].events[-2].note == "延期24小时:等配件"
 
 
-def test_refusals_are_outcomes_that_change_nothing(wechat, factory, settings, classifier, clock) -> None:
+def test_refusals_are_outcomes_that_change_nothing(wechat, factory, runtime) -> None:
     wechat.say(ZHANG, "卫生间水管漏水了")
     before = len(pushes(factory)), len(tickets(factory)[0].events)
     with transaction(factory) as session:
-        services = Services(session, settings, classifier, clock())
+        services = runtime.services(session)
         wang, li = (
             session.scalars(select(Worker).where(Worker.name == name)).one() for name in ("王芳", "李骁")
         )
@@ -73,12 +72,12 @@ def test_refusals_are_outcomes_that_change_nothing(wechat, factory, settings, cl
 
 
 def test_a_state_the_machine_refuses_is_an_outcome_not_an_exception(
-    wechat, factory, settings, classifier, clock
+    wechat, factory, runtime
 ) -> None:
     wechat.say(ZHANG, "卫生间水管漏水了")
     wechat.say("demo-worker-wang", "办结 1 修好了")
     with transaction(factory) as session:
-        services = Services(session, settings, classifier, clock())
+        services = runtime.services(session)
         wang = session.scalars(select(Worker).where(Worker.name == "王芳")).one()
         outcome = progress(services, wang, 1, "再看看")
     assert (outcome.refusal, outcome.status_before, outcome.status_after) == (

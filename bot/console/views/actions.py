@@ -52,7 +52,7 @@ def act(ticket_id: int, action: str) -> Response:
             worker = session.get(Worker, me.worker_id)
             if worker is None:
                 abort(404)
-            services = Services(session, app.settings, app.classifier, app.clock())
+            services = app.services(session)
             outcome = RUN[action](services, worker, ticket_id)
             said = describe(services, outcome)
     except StaleDataError:
