@@ -16,12 +16,12 @@ from bot.freshness import RequestGuard
 from bot.inbox import InboundRecord, receive
 from bot.open311 import make_open311
 from bot.open311.formats import Open311Error, error_document, format_of
-from bot.router import route
 from bot.spool import Spool, SpoolReplayer, offline_reply, with_spool
 from bot.webhook import make_webhook
 from config.settings import Settings
 from handlers.context import Dependencies, Incoming, Reply, Services
 from handlers.language.intents import IntentClassifier
+from handlers.routing.router import route
 from storage.db import LARGEST_ID
 
 Clock = Callable[[], datetime]

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.context import Incoming, Reply, TemplateReceipt
 from handlers.language.privacy import mask_openid
-from handlers.tickets import community_desk, queue_push
+from handlers.tickets.core import community_desk
 from storage.db import one_writer, transaction
 from storage.models import InboundMessage
+from storage.outbox import queue_push
 
 log = logging.getLogger(__name__)
 

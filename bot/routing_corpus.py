@@ -21,7 +21,7 @@ from handlers.language.emergency_model import EmergencyModel, cross_validate, tr
 from handlers.language.intent_rules import CATEGORIES
 from handlers.language.intents import EMERGENCY, IntentClassifier
 from handlers.language.normalize import normalize
-from handlers.recategorise import RECATEGORISE
+from handlers.tickets.recategorise import RECATEGORISE
 from storage.models import InboundMessage, Ticket, TicketEvent
 
 

@@ -10,9 +10,9 @@ from bot.bootstrap import utc_now
 from bot.commands.runtime import open_runtime, shown_url
 from bot.scheduler import RETENTION_JOB, RETENTION_LEASE_SECONDS
 from config.settings import Settings
-from handlers.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview
+from handlers.jobs.retention import sweep_retention
 from handlers.language.privacy import mask_name
-from handlers.retention import sweep_retention
+from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview
 from storage.backup import BackupError, back_up, backup_path
 from storage.db import transaction
 from storage.erasure import delete_media_files

@@ -7,7 +7,7 @@ import sys
 
 from bot.commands.runtime import Runtime, open_for_reading
 from config.settings import Settings
-from handlers.reports import (
+from handlers.jobs.reports import (
     build_report,
     grid_scopes,
     local_today,

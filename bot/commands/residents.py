@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from bot.commands.runtime import Runtime, open_for_reading, open_runtime
 from config.settings import Settings
-from handlers.claims import claim_entries_after_import
+from handlers.people.claims import claim_entries_after_import
 from handlers.register.export import export_register
 from handlers.register.importer import import_register
 from handlers.register.limits import ImportLimits, RegisterFileError

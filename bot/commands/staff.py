@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from bot.commands.runtime import Runtime, open_runtime
 from bot.console.accounts import AccountError, add_staff, set_active, set_password
 from config.settings import Settings
-from handlers.departures import DepartureError, leave, serving_worker, take_over
-from handlers.invites import InviteError, create_invite, grid_holders
+from handlers.people.departures import DepartureError, leave, serving_worker, take_over
+from handlers.people.invites import InviteError, create_invite, grid_holders
 from storage.community import CommunityFileError, load_community
 from storage.db import transaction
 from storage.models import Grid, Worker

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.dispatcher.recipients import pushes_for
 from bot.messenger import Push
-from bot.outcomes import ALERT_KIND, give_up
 from config.settings import DispatcherSettings
+from handlers.tickets.undelivered import ALERT_KIND, give_up
 from storage.db import transaction
 from storage.models import OutboxMessage
 

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from bot.dispatcher.claims import _Run
 from bot.messenger import Delivery, Throttled
-from bot.outcomes import give_up
-from handlers.tally import Tally
+from handlers.tickets.tally import Tally
+from handlers.tickets.undelivered import give_up
 from storage.db import transaction
 from storage.models import OutboxMessage
 

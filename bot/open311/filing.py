@@ -30,7 +30,7 @@ from handlers.language.normalize import int_from_text, simplify
 from handlers.language.privacy import mask_name, mask_phone
 from handlers.register.entries import OPEN311_PREFIX
 from handlers.texts import local_time
-from handlers.tickets import open_ticket
+from handlers.tickets.core import open_ticket
 from storage.models import Building, InboundMessage, Resident, Ticket
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from bot.freshness import NonceClaim
 from bot.inbox import InboundRecord, StorageUnavailable
 from bot.spool.file import Spool
 from bot.spool.records import SpooledMessage
-from handlers.emergency import advice_for
-from handlers.events import MENU_SOS
 from handlers.language.intents import IntentClassifier
 from handlers.language.privacy import mask_openid
+from handlers.messages.emergency import advice_for
+from handlers.messages.events import MENU_SOS
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from bot.spool.records import SpooledMessage
 from handlers.context import Incoming, Reply
 from handlers.language.privacy import mask_openid
 from handlers.texts import local_time
-from handlers.tickets import queue_push
 from storage.models import Resident, Ticket, Worker
+from storage.outbox import queue_push
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ def needs_proof(entry: Resident) -> bool:
     """True when taking over the entry would hand someone personal details or an elder's check-in.
 
     Entries with a phone, family contacts or a check-in time, and elders living alone, are bound only
-    with proof (handlers/claims/). An entry of name, address and household category alone may be
+    with proof (handlers/people/claims/). An entry of name, address and household category alone may be
     adopted by address: the binder learns nothing from it, and the worker sees a name for the flat.
     """
     return bool(entry.phone or entry.lives_alone or entry.family or entry.checkin_minute is not None)
@@ -55,7 +55,7 @@ def adopt_register_entry(session: Session, resident: Resident, entry: Resident |
     The register's details (name, phone, household category, living alone, check-in time, family)
     are copied onto the resident, whatever pointed at the entry (visits, check-ins ...) moves to the
     resident, and the entry is deleted. False when no entry, or several, could be the resident.
-    Callers decide whether the resident has proven they may (handlers/claims/).
+    Callers decide whether the resident has proven they may (handlers/people/claims/).
     """
     session.flush()
     entry = entry if entry is not None else register_entry_for(session, resident)

@@ -115,7 +115,7 @@ def _find_resident(session: Session, entry: ParsedRow) -> Resident | None:
     named = [resident for resident in here if resident.name == entry.name]
     # Someone who bound this address on WeChat before the register arrived has no name yet. An address
     # is no proof of identity: a row with personal details stays an entry they must claim
-    # (handlers/claims/), the same as binding after the import.
+    # (handlers/people/claims/), the same as binding after the import.
     unnamed = [resident for resident in here if resident.name is None and not is_placeholder(resident.openid)]
     if _row_needs_proof(entry):
         unnamed = []

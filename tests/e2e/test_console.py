@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from bot.console.links import token_hash
 from config.settings import Settings
-from handlers.departures import leave, serving_worker
+from handlers.people.departures import leave, serving_worker
 from storage.db import transaction
 from storage.models import ConsoleLink, InboundMessage, StaffAccount, Ticket
 from tests.conftest import make_settings, pushes, tickets
@@ -480,7 +480,7 @@ def test_a_colleague_who_left_cannot_be_chosen(app, wechat, factory, runtime, ac
 
 def test_the_ticket_page_tells_the_whole_story(app, wechat, factory, clock, accounts) -> None:
     wechat.post(ZHANG, "voice", MediaId="voice-1", Format="amr", Recognition="卫生间水管漏水了,水越来越大了")
-    from handlers.escalation import sweep
+    from handlers.jobs.escalation import sweep
 
     clock.advance(minutes=121)
     sweep(
@@ -556,7 +556,7 @@ def test_a_link_expires_after_a_day(app, wechat, factory, clock) -> None:
 
 
 def test_escalation_pushes_carry_a_link_for_each_person_paged(app, wechat, factory, clock) -> None:
-    from handlers.escalation import sweep
+    from handlers.jobs.escalation import sweep
 
     wechat.say(ZHANG, "我爸在卫生间摔倒了,站不起来")
     clock.advance(minutes=6)
@@ -592,7 +592,7 @@ def test_without_a_base_url_pushes_carry_no_link(tmp_path, factory, classifier, 
 def test_the_checkin_board_shows_who_answered_who_is_missing_and_visits_due(
     app, wechat, factory, clock, accounts
 ) -> None:
-    from handlers.checkins import ping_sweep
+    from handlers.jobs.checkins import ping_sweep
 
     console = app.extensions["griddesk.console"]
     with transaction(factory) as session:
@@ -679,7 +679,7 @@ def test_a_menu_sos_shows_what_was_pressed_and_the_advice_the_resident_got(app, 
 def test_an_elder_who_answered_with_a_call_for_help_answered_on_the_board_as_in_the_report(
     app, wechat, factory, clock, accounts
 ) -> None:
-    from handlers.checkins import ping_sweep
+    from handlers.jobs.checkins import ping_sweep
 
     console = app.extensions["griddesk.console"]
     ping_sweep(factory, console.settings, clock())

@@ -19,9 +19,9 @@ from bot.inbox import record_from_wechat
 from bot.simulator import message_xml
 from bot.spool import SpooledMessage
 from config.settings import Settings
-from handlers.tickets import queue_push
 from storage.db import transaction
 from storage.models import InboundMessage, OutboxMessage, Worker
+from storage.outbox import queue_push
 from tests.conftest import make_settings, pushes, tickets
 
 WANG, LIU = "demo-worker-wang", "demo-resident-liu"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from handlers.departures import DepartureError, leave, serving_worker
-from handlers.invites import InviteError, create_invite
+from handlers.people.departures import DepartureError, leave, serving_worker
+from handlers.people.invites import InviteError, create_invite
 from run import main
 from storage.db import transaction
 from storage.models import Grid, OutboxMessage, Worker, WorkerInvite

@@ -17,13 +17,13 @@ from bot.channels import build_messenger
 from bot.dispatcher import OUTAGE_AFTER, DispatchResult, dispatch_due
 from bot.inbox import record_from_wechat
 from bot.messenger import Messenger
-from bot.outcomes import record_template_result
 from bot.simulator import message_xml
 from config.settings import DispatcherSettings, Settings
 from handlers.context import TemplateReceipt
-from handlers.tickets import queue_push
+from handlers.tickets.undelivered import record_template_result
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import OutboxMessage, Resident, Worker
+from storage.outbox import queue_push
 from tests.conftest import pushes
 from tests.integration.conftest import live_settings
 from tests.support import FakeClock

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from handlers.context import Dependencies
-from handlers.escalation import SweepResult, missed_signing, sweep
-from handlers.ladder import BACKUP, COMMUNITY, LEADER, STREET, WORKER
+from handlers.jobs.escalation import SweepResult, missed_signing, sweep
 from handlers.language.intents import IntentClassifier
-from handlers.lifecycle import apply
+from handlers.tickets.ladder import BACKUP, COMMUNITY, LEADER, STREET, WORKER
+from handlers.tickets.lifecycle import apply
 from storage.db import transaction
 from storage.models import OutboxMessage, Ticket, Worker
 from tests.conftest import pushes, tickets
@@ -301,7 +301,7 @@ def test_a_ticket_another_writer_changed_is_left_to_it(desk, wechat, monkeypatch
         return real_ladder(session, ticket)
 
     monkeypatch.setattr(missed_signing, "ladder", racing_ladder)
-    with caplog.at_level(logging.INFO, logger="handlers.escalation"):
+    with caplog.at_level(logging.INFO, logger="handlers.jobs.escalation"):
         result = desk.later(minutes=120)
     assert (result.escalated, result.failed) == (1, 0)
     assert "ticket 1 changed under the sweep" in caplog.text

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from handlers.recategorise import recategorise
-from handlers.ticket_actions import acknowledge, extend, progress, reassign, send_back
-from handlers.ticket_outcome import Refusal
+from handlers.tickets.actions import acknowledge, extend, progress, reassign, send_back
+from handlers.tickets.outcome import Refusal
+from handlers.tickets.recategorise import recategorise
 from storage.db import transaction
 from storage.models import Worker
 from tests.conftest import pushes, tickets

@@ -13,14 +13,14 @@ from werkzeug.wrappers import Response
 from bot.console.views.tickets import ACTIONS, visible_ticket
 from bot.console.web import console, staff
 from handlers.context import Services
-from handlers.invites import find_worker
 from handlers.language.privacy import mask_name
-from handlers.lifecycle import refusal
-from handlers.recategorise import RECATEGORISE, category_of, recategorise
+from handlers.people.invites import find_worker
 from handlers.texts import CATEGORY_LABELS, local_time
-from handlers.ticket_actions import acknowledge, extend, hours_from, progress, reassign, resolve, send_back
-from handlers.ticket_outcome import Outcome, Refusal
-from handlers.tickets import worker_title
+from handlers.tickets.actions import acknowledge, extend, hours_from, progress, reassign, resolve, send_back
+from handlers.tickets.core import worker_title
+from handlers.tickets.lifecycle import refusal
+from handlers.tickets.outcome import Outcome, Refusal
+from handlers.tickets.recategorise import RECATEGORISE, category_of, recategorise
 from storage.db import transaction
 from storage.models import Ticket, Worker
 

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy.orm import Session
 
 from bot.console.web import console, page, staff
-from handlers.reports import (
+from handlers.jobs.reports import (
     FIRST_DAY,
     KINDS,
     LAST_DAY,

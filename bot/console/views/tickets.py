@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.console.scope import Scope, visible_grids
 from bot.console.web import Staff, console, page, span, staff
-from handlers.ladder import RUNG_NAMES
-from handlers.lifecycle import ACTION_LABELS, TRANSITIONS, may_act
 from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, STATUS_LABELS
-from handlers.tickets import OPEN_STATUSES, SIGNED, UNSIGNED
+from handlers.tickets.core import OPEN_STATUSES, SIGNED, UNSIGNED
+from handlers.tickets.ladder import RUNG_NAMES
+from handlers.tickets.lifecycle import ACTION_LABELS, TRANSITIONS, may_act
 from storage.db import transaction
 from storage.models import Grid, InboundMessage, OutboxMessage, Resident, Ticket, TicketEvent, Worker
 
