@@ -54,7 +54,8 @@ mark("schema check or migration, demo seed check")
 from handlers.language.intents import classifier_for
 classifier = classifier_for(settings)
 mark("intent rules and emergency model")
-from bot.app import create_app, utc_now
+from bot.app import create_app
+from handlers.clock import utc_now
 app = create_app(settings, factory, classifier)
 mark("Flask app")
 from bot.channels import build_messenger

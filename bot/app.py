@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from flask import Flask, Response, request
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,21 +18,16 @@ from bot.open311.formats import Open311Error, error_document, format_of
 from bot.spool import Spool, SpoolReplayer, offline_reply, with_spool
 from bot.webhook import make_webhook
 from config.settings import Settings
+from handlers.clock import Clock, utc_now
 from handlers.context import Dependencies, Incoming, Reply, Services
 from handlers.language.intents import IntentClassifier
 from handlers.routing.router import route
 from storage.db import LARGEST_ID
 
-Clock = Callable[[], datetime]
 Router = Callable[[Services, Incoming], Reply]
 SPOOL_REPLAYER = "griddesk.spool_replayer"
 # Addresses read by programs, not people: their errors stay one line of plain text.
 MACHINE_PATHS = ("/wechat", "/healthz")
-
-
-def utc_now() -> datetime:
-    """The real clock, aware UTC."""
-    return datetime.now(UTC)
 
 
 class RowIdConverter(IntegerConverter):

@@ -9,12 +9,11 @@ only the database loads neither Flask nor APScheduler nor the intent rules (docs
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from config.settings import Settings
+from handlers.clock import Clock, utc_now
 from storage.db import (
     current_revisions,
     head_revision,
@@ -37,12 +36,6 @@ if TYPE_CHECKING:
     from handlers.language.intents import IntentClassifier
 
 log = logging.getLogger("griddesk")
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The real clock, aware UTC."""
-    return datetime.now(UTC)
 
 
 class SchemaBehind(Exception):

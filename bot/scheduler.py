@@ -12,13 +12,13 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.bootstrap import Clock
 from bot.dispatcher import dispatch_due
 from bot.freshness import prune_nonces
 from bot.media_store import download_pending_media
 from bot.messenger import Messenger
 from bot.wechat_api import official_account_client
 from config.settings import Settings
+from handlers.clock import Clock
 from handlers.jobs.checkins import CheckInResult, PingSweep, call_list_sweep, knock_sweep, remind_sweep
 from handlers.jobs.escalation import sweep
 from handlers.jobs.reports import push_reports

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
+from handlers.clock import Clock
 from handlers.language.intents import IntentClassifier
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)

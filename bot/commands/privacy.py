@@ -6,10 +6,10 @@ import argparse
 import getpass
 import sys
 
-from bot.bootstrap import utc_now
 from bot.commands.runtime import open_runtime, shown_url
 from bot.scheduler import RETENTION_JOB, RETENTION_LEASE_SECONDS
 from config.settings import Settings
+from handlers.clock import utc_now
 from handlers.jobs.retention import sweep_retention
 from handlers.language.privacy import mask_name
 from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview

@@ -10,8 +10,8 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response
 
+from bot.console.pages import console, staff
 from bot.console.views.tickets import ACTIONS, visible_ticket
-from bot.console.web import console, staff
 from handlers.context import Services
 from handlers.language.privacy import mask_name
 from handlers.people.invites import find_worker

@@ -7,8 +7,8 @@ from pathlib import Path
 from flask import Blueprint, abort, send_file
 from werkzeug.wrappers import Response
 
+from bot.console.pages import console, staff
 from bot.console.views.tickets import MAX_ROW_ID, visible_ticket
-from bot.console.web import console, staff
 from bot.media_store import SNIFF_BYTES, sniffed_type
 from storage.db import transaction
 from storage.models import InboundMessage

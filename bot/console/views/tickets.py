@@ -10,8 +10,8 @@ from flask import Blueprint, abort, request
 from sqlalchemy import ColumnElement, Select, and_, case, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.console.pages import Staff, console, page, span, staff
 from bot.console.scope import Scope, visible_grids
-from bot.console.web import Staff, console, page, span, staff
 from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, STATUS_LABELS
 from handlers.tickets.core import OPEN_STATUSES, SIGNED, UNSIGNED
 from handlers.tickets.ladder import RUNG_NAMES
