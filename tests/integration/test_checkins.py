@@ -31,7 +31,7 @@ from handlers.jobs.checkins import (
 )
 from handlers.jobs.escalation import sweep as deadline_sweep
 from handlers.language.intents import IntentClassifier
-from storage.db import transaction
+from storage.db import snapshot, transaction
 from storage.models import Building, CheckIn, OutboxMessage, Resident
 from tests.conftest import pushes, tickets
 from tests.support import FakeClock
@@ -127,8 +127,8 @@ class CheckInDesk:
             )
 
     def count_checkins(self) -> int:
-        """Check-in rows of every day."""
-        with transaction(self.factory) as session:
+        """Check-in rows of every day (read without waiting for a sweep's write lock)."""
+        with snapshot(self.factory) as session:
             return session.scalar(select(func.count()).select_from(CheckIn)) or 0
 
     def add_resident(self, openid: str, building: str | None, minute: int = 540, **values: object) -> None:
@@ -315,6 +315,33 @@ def test_unreachable_elders_are_listed_for_their_worker_once_a_day(desk) -> None
     desk.at("09:00", day=2)
     assert desk.pings().call_lists == 2
     assert desk.checkin("o-gone", day=1).status == "unreachable"
+
+
+def test_two_schedulers_sending_call_lists_at_once_send_each_list_once(desk) -> None:
+    desk = desk.sliced(1)  # a transaction per list: the two runs interleave
+    for number in range(3):
+        desk.add_resident(f"register:1{number}", "1号楼", name=f"王{number}")
+        desk.add_resident(f"register:5{number}", "5号楼", name=f"李{number}")
+        desk.add_resident(f"register:0{number}", None, name=f"赵{number}")
+    desk.at("09:00", day=1)
+    assert ping_sweep(desk.factory, desk.settings, desk.clock()).unreachable == 9
+    start = threading.Barrier(2)
+    results: list[CheckInResult] = []
+
+    def run() -> None:
+        start.wait()
+        results.append(call_list_sweep(desk.factory, desk.settings, desk.clock()))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sum(r.call_lists for r in results) == 3
+    lists = [p for p in desk.new_pushes() if p.kind == "checkin_call_list"]
+    assert sorted(p.recipient for p in lists) == sorted([WANG, LI, DUTY])
+    listed = [line.split()[1] for p in lists for line in p.text.splitlines() if line[0].isdigit()]
+    assert sorted(listed) == sorted(f"{name}{n}" for name in "王李赵" for n in range(3))
 
 
 def test_after_downtime_stale_pings_are_skipped_and_listed_not_sent(desk) -> None:
