@@ -8,11 +8,12 @@ import signal
 import socket
 import sys
 import threading
+from datetime import datetime
 from typing import Any
 
 from flask import Flask
 
-from bot.app import create_app, spool_replayer
+from bot.app import Clock, create_app, spool_replayer
 from bot.channels import build_messenger
 from bot.commands.address import remove_address, webhook_url, write_address
 from bot.commands.runtime import open_runtime, shown_url, utc_now
@@ -32,18 +33,25 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
+    refusal = frozen_clock_refusal(settings, args)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     if args.workers is not None:
         return serve_workers(settings, host, port, args.workers, args.threads)
     runtime = open_runtime(settings)
+    clock = frozen_clock(utc_now()) if args.freeze_clock else utc_now
     classifier = classifier_for(settings)
-    app = create_app(settings, runtime.factory, classifier)
-    messenger = build_messenger(settings, runtime.factory, utc_now)
-    scheduler = build_scheduler(settings, runtime.factory, messenger, utc_now, classifier)
+    app = create_app(settings, runtime.factory, classifier, clock)
+    messenger = build_messenger(settings, runtime.factory, clock)
+    scheduler = build_scheduler(settings, runtime.factory, messenger, clock, classifier)
     scheduler.start()
     replayer = spool_replayer(app)
     replayer.start(settings.spool.replay_interval_seconds)
     announce(settings, host, port)
     print(banner(settings, host, port), flush=True)
+    if args.freeze_clock:
+        print(f"  clock:    stands still at {clock():%Y-%m-%d %H:%M:%S} UTC (--freeze-clock)", flush=True)
     _stop_on_sigterm()
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
@@ -80,6 +88,22 @@ def web_app(settings: Settings) -> Flask:
     app = create_app(settings, runtime.factory, classifier_for(settings))
     spool_replayer(app).start(settings.spool.replay_interval_seconds)
     return app
+
+
+def frozen_clock_refusal(settings: Settings, args: argparse.Namespace) -> str | None:
+    """Why --freeze-clock cannot be used here: only the one-process sandbox may stop its clock."""
+    if not args.freeze_clock:
+        return None
+    if not settings.sandbox:
+        return "--freeze-clock is for the sandbox only (wechat.secret is set: a live Official Account)"
+    if args.workers is not None:
+        return "--freeze-clock is for the one-process sandbox, not with --workers"
+    return None
+
+
+def frozen_clock(at: datetime) -> Clock:
+    """A clock that always says `at`: deadlines, re-pages and check-ins stay where they were at start."""
+    return lambda: at
 
 
 def check_spool(settings: Settings) -> None:
