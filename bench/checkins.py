@@ -27,7 +27,7 @@ from sqlalchemy import Engine, func, insert, select, text
 
 from bench.databases import describe_database, fresh_database
 from config.settings import load_settings
-from handlers.checkins import (
+from handlers.jobs.checkins import (
     FULL_PASS_MINUTE,
     CheckInResult,
     PingSweep,

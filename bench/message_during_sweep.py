@@ -21,7 +21,7 @@ from bench.databases import describe_database, fresh_database
 from bot.app import create_app
 from bot.simulator import read_reply, sign, text_xml
 from config.settings import load_settings
-from handlers.checkins import ping_sweep
+from handlers.jobs.checkins import ping_sweep
 from handlers.language.intents import classifier_for
 from storage.db import make_engine, make_session_factory, upgrade
 

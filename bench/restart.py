@@ -48,13 +48,14 @@ settings = load_settings()
 engine = make_engine(settings.database_url)
 factory = make_session_factory(engine)
 mark("settings, engine")
-from bot.commands.runtime import prepare_database
+from bot.bootstrap import prepare_database
 prepare_database(settings, engine, factory)
 mark("schema check or migration, demo seed check")
 from handlers.language.intents import classifier_for
 classifier = classifier_for(settings)
 mark("intent rules and emergency model")
-from bot.app import create_app, utc_now
+from bot.app import create_app
+from handlers.clock import utc_now
 app = create_app(settings, factory, classifier)
 mark("Flask app")
 from bot.channels import build_messenger

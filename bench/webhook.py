@@ -42,10 +42,10 @@ from bench.load import DROPPED, Outcome, Request, Summary, drive, summarize
 from bench.webhook_server import Server, gunicorn
 from bot.simulator import read_reply, sign, text_xml
 from config.settings import Settings, load_settings
-from handlers.binding import looks_like_binding
-from handlers.checkins import OK_REPLY, local_moment, ping_sweep
+from handlers.jobs.checkins import OK_REPLY, local_moment, ping_sweep
 from handlers.language.intents import IntentClassifier, classifier_for
 from handlers.language.normalize import normalize
+from handlers.messages.binding import looks_like_binding
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.demo import load_community
 from storage.models import Building, CheckIn, InboundMessage, Resident, Ticket

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from flask import Flask, Response, request
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,24 +15,19 @@ from bot.freshness import RequestGuard
 from bot.inbox import InboundRecord, receive
 from bot.open311 import make_open311
 from bot.open311.formats import Open311Error, error_document, format_of
-from bot.router import route
 from bot.spool import Spool, SpoolReplayer, offline_reply, with_spool
 from bot.webhook import make_webhook
 from config.settings import Settings
-from handlers.context import Incoming, Reply, Services
+from handlers.clock import Clock, utc_now
+from handlers.context import Dependencies, Incoming, Reply, Services
 from handlers.language.intents import IntentClassifier
+from handlers.routing.router import route
 from storage.db import LARGEST_ID
 
-Clock = Callable[[], datetime]
 Router = Callable[[Services, Incoming], Reply]
 SPOOL_REPLAYER = "griddesk.spool_replayer"
 # Addresses read by programs, not people: their errors stay one line of plain text.
 MACHINE_PATHS = ("/wechat", "/healthz")
-
-
-def utc_now() -> datetime:
-    """The real clock, aware UTC."""
-    return datetime.now(UTC)
 
 
 class RowIdConverter(IntegerConverter):
@@ -56,9 +50,10 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.url_map.converters["int"] = RowIdConverter
+    dependencies = Dependencies(settings, classifier, clock)
 
     def handle(session: Session, incoming: Incoming) -> Reply:
-        return router(Services(session, settings, classifier, clock(), incoming.message_id), incoming)
+        return router(dependencies.services(session, incoming.message_id), incoming)
 
     def process(record: InboundRecord) -> str | None:
         return receive(session_factory, record, handle, clock())
@@ -73,8 +68,8 @@ def create_app(
     app.extensions[SPOOL_REPLAYER] = SpoolReplayer(
         spool, session_factory, handle, clock, settings.timezone, guard.settle
     )
-    app.register_blueprint(make_open311(settings, session_factory, classifier, clock))
-    register_console(app, settings, session_factory, classifier, clock)
+    app.register_blueprint(make_open311(dependencies, session_factory))
+    register_console(app, dependencies, session_factory)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", content_type="text/plain"))
     app.register_error_handler(HTTPException, _error)
     if settings.proxy_hops:

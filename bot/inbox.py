@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -14,11 +14,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.context import Incoming, Reply
+from handlers.context import Incoming, Reply, TemplateReceipt
 from handlers.language.privacy import mask_openid
-from handlers.tickets import community_desk, queue_push
+from handlers.tickets.core import community_desk
 from storage.db import one_writer, transaction
 from storage.models import InboundMessage
+from storage.outbox import queue_push
 
 log = logging.getLogger(__name__)
 
@@ -47,26 +48,18 @@ class StorageUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class InboundRecord:
-    """The fields of one inbound message, before it is stored."""
+    """One inbound message as it is stored: its Incoming, under its de-duplication key, with its XML."""
 
     dedup_key: str
-    openid: str
-    msg_type: str
-    raw: str
-    content: str | None = None
-    media_id: str | None = None
-    event: str | None = None
-    event_key: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    label: str | None = None
+    raw: str  # the decrypted XML, kept for storage only: nothing reads the message back out of it
+    incoming: Incoming
 
 
 def record_from_wechat(message: Any, raw: str) -> InboundRecord:
-    """Read a wechatpy message or event into an InboundRecord; MalformedMessage for what WeChat never sends.
+    """Read a wechatpy message or event into its Incoming, once; MalformedMessage for what WeChat never sends.
 
-    Every field fits its column (storage/models.py) when stored: a value WeChat never sends that long is
-    refused, one it may (a location's label, a menu or QR code key) is cut to fit.
+    Every field fits its column (storage/models/messages.py) when stored: a value WeChat never sends that
+    long is refused, one it may (a location's label, a menu or QR code key) is cut to fit.
     """
     openid = _text(message, "source", "FromUserName", refuse_over=_width("openid"))
     created = _field(message, "time", "CreateTime")
@@ -84,19 +77,29 @@ def record_from_wechat(message: Any, raw: str) -> InboundRecord:
     event_key = _text(message, "key", "EventKey", cut_to=_width("event_key")) or _text(
         message, "scene_id", "EventKey", cut_to=_width("event_key")
     )
-    return InboundRecord(
-        dedup_key=key,
+    incoming = Incoming(
         openid=openid,
         msg_type=msg_type,
-        raw=raw,
-        content=content,
+        text=content,
         media_id=_text(message, "media_id", "MediaId", refuse_over=_width("media_id")),
         event=event,
         event_key=event_key,
         latitude=_degrees(message, 90, ("location_x", "Location_X"), ("latitude", "Latitude")),
         longitude=_degrees(message, 180, ("location_y", "Location_Y"), ("longitude", "Longitude")),
         label=_text(message, "label", "Label", cut_to=_width("label")),
+        receipt=_template_receipt(message, msg_id) if event == TEMPLATE_FINISHED else None,
     )
+    return InboundRecord(dedup_key=key, raw=raw, incoming=incoming)
+
+
+TEMPLATE_FINISHED = "templatesendjobfinish"
+
+
+def _template_receipt(message: Any, msg_id: int | None) -> TemplateReceipt | None:
+    """A TEMPLATESENDJOBFINISH event's MsgID (wechatpy reads it as the event's id) and Status."""
+    if not msg_id:
+        return None  # nothing to match it to
+    return TemplateReceipt(id=msg_id, status=_text(message, "status", "Status") or "")
 
 
 # Unix seconds up to the year 2286: keeps an event's de-duplication key within its column.
@@ -150,20 +153,17 @@ def _degrees(message: Any, bound: float, *fields: tuple[str, str]) -> float | No
     return None
 
 
-def to_incoming(record: InboundRecord, message_id: int) -> Incoming:
-    """The handler's view of a message stored under message_id."""
-    return Incoming(
-        message_id=message_id,
-        openid=record.openid,
-        msg_type=record.msg_type,
-        text=record.content,
-        media_id=record.media_id,
-        event=record.event,
-        event_key=record.event_key,
-        latitude=record.latitude,
-        longitude=record.longitude,
-        label=record.label,
-    )
+def _columns(record: InboundRecord, received_at: datetime) -> dict[str, Any]:
+    """The message's inbound_messages row: its Incoming's fields that are columns, its text as content."""
+    incoming, table = record.incoming, InboundMessage.__table__
+    row = {f.name: getattr(incoming, f.name) for f in fields(incoming) if f.name in table.c}
+    return {
+        **row,
+        "content": incoming.text,
+        "dedup_key": record.dedup_key,
+        "raw": record.raw,
+        "received_at": received_at,
+    }
 
 
 Handler = Callable[[Session, Incoming], Reply]
@@ -173,6 +173,7 @@ def receive(
     factory: sessionmaker[Session], record: InboundRecord, handle: Handler, now: datetime
 ) -> str | None:
     """Store and handle a message once; a retry gets the first reply. Returns the reply text."""
+    incoming = record.incoming
     attempt = 1
     while True:
         try:
@@ -183,8 +184,8 @@ def receive(
                 attempt += 1
                 log.warning(
                     "retrying %s from %s (SQLSTATE %s)",
-                    record.msg_type,
-                    mask_openid(record.openid),
+                    incoming.msg_type,
+                    mask_openid(incoming.openid),
                     _sqlstate(exc),
                 )
                 continue
@@ -192,12 +193,12 @@ def receive(
                 # Not the handler's fault, and keeping it as failed would need the same database.
                 log.warning(
                     "database unavailable for %s from %s: %s",
-                    record.msg_type,
-                    mask_openid(record.openid),
+                    incoming.msg_type,
+                    mask_openid(incoming.openid),
                     _reason(exc),
                 )
                 raise StorageUnavailable("the database is unavailable") from exc
-            log.exception("handler failed for %s from %s", record.msg_type, mask_openid(record.openid))
+            log.exception("handler failed for %s from %s", incoming.msg_type, mask_openid(incoming.openid))
             return _keep_failed(factory, record, now)
 
 
@@ -230,17 +231,20 @@ def _store_and_handle(
     with factory() as session, one_writer(session):
         session.begin()
         try:
-            message_id = session.connection().scalar(_claim(), {**asdict(record), "received_at": now})
+            message_id = session.connection().scalar(_claim(), _columns(record, now))
         except IntegrityError:
             session.rollback()
             return _earlier_reply(session, record.dedup_key)
-        reply = handle(session, to_incoming(record, message_id))
+        reply = handle(session, replace(record.incoming, message_id=message_id))
         session.flush()  # first whatever the handler changed, the message's own row included
         session.connection().execute(
             _answered(), {"message_id": message_id, "reply": reply.text, "ticket_id": reply.ticket_id}
         )
         session.commit()
-        log.info("handled %s from %s ticket=%s", record.msg_type, mask_openid(record.openid), reply.ticket_id)
+        incoming = record.incoming
+        log.info(
+            "handled %s from %s ticket=%s", incoming.msg_type, mask_openid(incoming.openid), reply.ticket_id
+        )
         return reply.text
 
 
@@ -280,7 +284,7 @@ def _keep_failed(factory: sessionmaker[Session], record: InboundRecord, now: dat
             )
             if existing is not None:
                 return existing.reply or APOLOGY
-            message = InboundMessage(**asdict(record), received_at=now, status="failed", reply=APOLOGY)
+            message = InboundMessage(**_columns(record, now), status="failed", reply=APOLOGY)
             session.add(message)
             session.flush()
             _alert_duty_desk(session, message, now)

@@ -19,7 +19,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from bot.wechat_api import OfficialAccountClient, call_with_fresh_token
 from config.settings import Settings
-from handlers.tally import Tally
+from handlers.tickets.tally import Tally
 from storage.db import transaction
 from storage.models import InboundMessage
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.wechat_api import OfficialAccountClient, call_with_fresh_token
-from handlers.events import MENU_KEYS
+from handlers.messages.events import MENU_KEYS
 
 # WeChat's limits (bytes of UTF-8): a Chinese character is 3 bytes.
 MAX_BUTTONS, MAX_SUB_BUTTONS = 3, 5

@@ -1,7 +1,7 @@
 """One permanent QR code per building (qrcode/create, QR_LIMIT_STR_SCENE), rendered as a printable PNG.
 
 A resident who scans a building's code follows the Official Account (or, already following, just
-scans) and is placed in that building at once (handlers/binding.py:handle_building_scan). The scene
+scans) and is placed in that building at once (handlers/messages/binding.py:handle_building_scan). The scene
 is "building:<name>", so the codes survive a rebuilt database; renaming a building needs new codes.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import segno
 
 from bot.wechat_api import OfficialAccountClient, call_with_fresh_token
-from handlers.binding import building_scene
+from handlers.messages.binding import building_scene
 
 # Printed at 300 dpi, 20 pixels a module make a code about 8 cm wide: easy to scan on a notice board.
 SCALE, DPI = 20, 300

@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from bot.open311.public import public_text
 from handlers.language.emergency_model import EmergencyModel, cross_validate, train
-from handlers.language.intents import CATEGORIES, EMERGENCY, IntentClassifier
+from handlers.language.intent_rules import CATEGORIES
+from handlers.language.intents import EMERGENCY, IntentClassifier
 from handlers.language.normalize import normalize
-from handlers.recategorise import RECATEGORISE
+from handlers.tickets.recategorise import RECATEGORISE
 from storage.models import InboundMessage, Ticket, TicketEvent
 
 

@@ -12,19 +12,19 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import Clock
 from bot.dispatcher import dispatch_due
 from bot.freshness import prune_nonces
 from bot.media_store import download_pending_media
 from bot.messenger import Messenger
 from bot.wechat_api import official_account_client
 from config.settings import Settings
-from handlers.checkins import CheckInResult, PingSweep, call_list_sweep, knock_sweep, remind_sweep
-from handlers.escalation import sweep
+from handlers.clock import Clock
+from handlers.jobs.checkins import CheckInResult, PingSweep, call_list_sweep, knock_sweep, remind_sweep
+from handlers.jobs.escalation import sweep
+from handlers.jobs.reports import push_reports
+from handlers.jobs.retention import sweep_retention
+from handlers.jobs.visits import send_visit_digests
 from handlers.language.intents import IntentClassifier
-from handlers.reports import push_reports
-from handlers.retention import sweep_retention
-from handlers.visits import send_visit_digests
 from storage.leases import JobLeases
 
 log = logging.getLogger(__name__)

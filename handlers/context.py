@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
+from handlers.clock import Clock
 from handlers.language.intents import IntentClassifier
+
+
+@dataclass(frozen=True)
+class TemplateReceipt:
+    """WeChat's word on a template message it was asked to send (TEMPLATESENDJOBFINISH)."""
+
+    id: int  # the template message's MsgID, as the send call returned it
+    status: str
 
 
 @dataclass(frozen=True)
 class Incoming:
     """One message or event from a resident, already verified, decrypted and parsed."""
 
-    message_id: int
     openid: str
     msg_type: str
     text: str | None = None
@@ -25,6 +33,9 @@ class Incoming:
     latitude: float | None = None
     longitude: float | None = None
     label: str | None = None
+    receipt: TemplateReceipt | None = None
+    # The stored row's id: None until the inbox stores the message, always set for a handler.
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,23 @@ class Services:
     now: datetime
     # The inbound message being handled (None for scheduled work): pushes it causes are traced to it.
     message_id: int | None = None
+
+    def caused_by(self, message_id: int) -> Services:
+        """The same unit of work, its pushes traced to the inbound message `message_id`."""
+        return replace(self, message_id=message_id)
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What every unit of work shares (settings, classifier, clock): the one maker of their Services."""
+
+    settings: Settings
+    classifier: IntentClassifier
+    clock: Clock
+
+    def services(self, session: Session, message_id: int | None = None) -> Services:
+        """Services for one unit of work in `session`, at the clock's now, caused by `message_id` if any."""
+        return Services(session, self.settings, self.classifier, self.clock(), message_id)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Erasing personal data in place: the rows stay (reports, de-duplication, the audit trail), the words go.
 
-Used by the retention sweep (handlers/retention.py) and by forgetting a resident (handlers/forget.py).
+Used by the retention sweep (handlers/jobs/retention.py) and by forgetting a resident (handlers/forget.py).
 Every function works in the caller's transaction and with set-based UPDATEs, so a sweep over thousands of
 rows is a few statements; media files are deleted after the caller commits (`delete_media_files`).
 """
@@ -19,7 +19,7 @@ from storage.models import InboundMessage, OutboxMessage, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 
-# A forgotten resident's openid becomes this prefix and a digest (handlers/forgetting.py).
+# A forgotten resident's openid becomes this prefix and a digest (handlers/people/forgetting/).
 FORGOTTEN_PREFIX = "forgotten:"
 # What an erased ticket says instead of the resident's words (consoles, Open311, the worker's 我的工单).
 ERASED_TEXT = "(内容已删除)"

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from bot.app import create_app
+from bot.bootstrap import Runtime, bootstrap
 from config.settings import Settings, load_settings
 from handlers.language.intents import IntentClassifier, classifier_for
 from storage.db import make_engine, make_session_factory, transaction, upgrade
@@ -330,23 +330,28 @@ def _demo_from_the_start(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def factory(
-    settings: Settings, clock: FakeClock, demo_templates: DemoTemplates
-) -> Iterator[sessionmaker[Session]]:
-    """A migrated database with the demo community loaded (a copy of the template when it can be)."""
-    engine = make_engine(settings.database_url)
+def runtime(settings: Settings, clock: FakeClock, classifier: IntentClassifier) -> Iterator[Runtime]:
+    """GridDesk wired as in production (bot/bootstrap.py), on the test's settings, clock and rules."""
+    runtime = bootstrap(settings, clock=clock, classifier=classifier)
     try:  # disposed even when a migration fails: an open psycopg connection left to the GC warns
-        yield demo_templates.demo_database(engine, settings, clock())
+        yield runtime
     finally:
-        engine.dispose()
+        runtime.close()
 
 
 @pytest.fixture
-def app(
-    settings: Settings, factory: sessionmaker[Session], classifier: IntentClassifier, clock: FakeClock
-) -> Flask:
-    """The real Flask app on the temporary database."""
-    return create_app(settings, factory, classifier, clock)
+def factory(
+    runtime: Runtime, settings: Settings, clock: FakeClock, demo_templates: DemoTemplates
+) -> sessionmaker[Session]:
+    """A migrated database with the demo community loaded (a copy of the template when it can be)."""
+    demo_templates.demo_database(runtime.engine, settings, clock())
+    return runtime.factory
+
+
+@pytest.fixture
+def app(runtime: Runtime, factory: sessionmaker[Session]) -> Flask:
+    """The real Flask app on the temporary database (`factory` first: the demo community is loaded)."""
+    return runtime.app
 
 
 @pytest.fixture

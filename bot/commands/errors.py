@@ -9,11 +9,11 @@ def explain(exc: Exception, settings: Settings | None) -> tuple[str, int] | None
     """One line and an exit status for a failure people can act on; None for a bug (its traceback shows)."""
     # Imported here, on the way out: a command that never loaded these cannot have raised them.
     from bot.routing_corpus import CorpusError
-    from handlers.language.intents import IntentRulesError
+    from handlers.language.rule_tables import IntentRulesError
 
     if isinstance(exc, SettingsError | IntentRulesError | CorpusError):
         return f"configuration error: {exc}", 2
-    from bot.commands.runtime import SchemaBehind
+    from bot.bootstrap import SchemaBehind
 
     if isinstance(exc, SchemaBehind):
         return str(exc), 1

@@ -30,7 +30,7 @@ def listing_command(settings: Settings, args: argparse.Namespace) -> int:
                 else outbox_rows(connection, args.limit)
             )
     finally:
-        runtime.engine.dispose()
+        runtime.close()
     zone = ZoneInfo(settings.timezone)
     line = ticket_line if args.command == "tickets" else push_line
     for row in rows:
@@ -47,7 +47,7 @@ def worker_list(settings: Settings, _args: argparse.Namespace) -> int:
         with transaction(runtime.factory) as session:
             workers = staff(session)
     finally:
-        runtime.engine.dispose()
+        runtime.close()
     for worker in workers:
         print(json.dumps(worker, ensure_ascii=False))
     return 0
@@ -63,7 +63,7 @@ def staff_list(settings: Settings, _args: argparse.Namespace) -> int:
         with transaction(runtime.factory) as session:
             rows = [asdict(row) for row in list_staff(session)]
     finally:
-        runtime.engine.dispose()
+        runtime.close()
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
     return 0

@@ -13,7 +13,7 @@ from handlers.texts import ROLE_LABELS
 
 QR_CODE_DIR = PROJECT_ROOT / "var" / "qrcodes"
 ROLES = tuple(ROLE_LABELS)
-# handlers.reports.KINDS, written out: importing handlers.reports loads openpyxl and the ORM
+# handlers.jobs.reports.KINDS, written out: importing handlers.jobs.reports loads openpyxl and the ORM
 # (tests/unit/test_command_parser.py checks the two agree).
 PERIODS = ("day", "week", "month")
 SAY_DESCRIPTION = """\
@@ -285,7 +285,7 @@ def _report_date(text: str) -> date:
     """An argparse type: a date written YYYY-MM-DD that reports cover."""
     day = _calendar_date(text)
     # Imported here: only `report --date` pays for loading the reports package.
-    from handlers.reports import FIRST_DAY, LAST_DAY
+    from handlers.jobs.reports import FIRST_DAY, LAST_DAY
 
     if not FIRST_DAY <= day <= LAST_DAY:
         raise argparse.ArgumentTypeError(f"{text} is out of range: reports cover {FIRST_DAY} to {LAST_DAY}")

@@ -6,14 +6,13 @@ import argparse
 import getpass
 import sys
 
-from bot.commands.runtime import open_runtime, shown_url, utc_now
+from bot.commands.runtime import open_runtime, shown_url
 from bot.scheduler import RETENTION_JOB, RETENTION_LEASE_SECONDS
 from config.settings import Settings
-from handlers.context import Services
-from handlers.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview
-from handlers.language.intents import classifier_for
+from handlers.clock import utc_now
+from handlers.jobs.retention import sweep_retention
 from handlers.language.privacy import mask_name
-from handlers.retention import sweep_retention
+from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview
 from storage.backup import BackupError, back_up, backup_path
 from storage.db import transaction
 from storage.erasure import delete_media_files
@@ -35,13 +34,12 @@ def resident_command(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"{who}: would erase {preview(session, found).summary()}")
                 print("nothing changed: run again with --yes to forget them", file=sys.stderr)
                 return 1
-            services = Services(session, settings, classifier_for(settings), utc_now())
-            done = forget(services, found, args.by or _operator())
+            done = forget(runtime.services(session), found, args.by or _operator())
     except ForgetError as exc:
         print(f"cannot forget: {exc}", file=sys.stderr)
         return 2
     finally:
-        runtime.engine.dispose()
+        runtime.close()
     delete_media_files(done.media, settings.delivery.media_dir)
     print(f"forgotten: {who} is now 已删除的居民; erased {done.summary()}")
     for number in done.open_tickets:
@@ -69,9 +67,9 @@ def retention_command(settings: Settings, _args: argparse.Namespace) -> int:
                     "a scheduler is running the retention sweep right now: try again later", file=sys.stderr
                 )
                 return 1
-            result = sweep_retention(runtime.factory, settings, utc_now())
+            result = sweep_retention(runtime.factory, settings, runtime.clock())
     finally:
-        runtime.engine.dispose()
+        runtime.close()
     print(
         f"retention: closed tickets {_days(retention.closed_ticket_days)}, "
         f"message text {_days(retention.inbound_text_days)}"

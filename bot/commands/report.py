@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.commands.runtime import Runtime, open_for_reading, utc_now
+from bot.commands.runtime import Runtime, open_for_reading
 from config.settings import Settings
-from handlers.reports import (
+from handlers.jobs.reports import (
     build_report,
     grid_scopes,
     local_today,
@@ -26,12 +26,12 @@ def report_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return _report(settings, args, runtime)
     finally:
-        runtime.engine.dispose()
+        runtime.close()
 
 
 def _report(settings: Settings, args: argparse.Namespace, runtime: Runtime) -> int:
     """Build the reports the options ask for and print or write them."""
-    now = utc_now()
+    now = runtime.clock()
     period = period_for(args.period, args.date or local_today(now, settings.timezone))
     with transaction(runtime.factory) as session:
         try:

@@ -6,12 +6,12 @@ import argparse
 import sys
 from dataclasses import asdict
 
-from bot.commands.runtime import Runtime, open_for_reading, open_runtime, utc_now
+from bot.commands.runtime import Runtime, open_for_reading, open_runtime
 from config.settings import Settings
-from handlers.claims import claim_entries_after_import
-from handlers.context import Services
-from handlers.language.intents import classifier_for
-from handlers.register.importer import ImportLimits, RegisterFileError, export_register, import_register
+from handlers.people.claims import claim_entries_after_import
+from handlers.register.export import export_register
+from handlers.register.importer import import_register
+from handlers.register.limits import ImportLimits, RegisterFileError
 from storage.community import minutes_after_midnight
 from storage.db import transaction
 from storage.models import Resident
@@ -23,7 +23,7 @@ def residents_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return _residents(settings, args, runtime)
     finally:
-        runtime.engine.dispose()  # called in-process too (tests, scripts): no connection left open
+        runtime.close()  # called in-process too (tests, scripts): no connection left open
 
 
 def _residents(settings: Settings, args: argparse.Namespace, runtime: Runtime) -> int:
@@ -38,13 +38,13 @@ def _residents(settings: Settings, args: argparse.Namespace, runtime: Runtime) -
                 session,
                 args.file,
                 default_checkin_minute=minutes_after_midnight(settings.checkins.default_time),
-                now=utc_now(),
+                now=runtime.clock(),
                 limits=ImportLimits(**asdict(settings.register)),
             )
         except RegisterFileError as exc:
             print(f"cannot import {args.file}: {exc}", file=sys.stderr)
             return 2
-        claims = claim_entries_after_import(Services(session, settings, classifier_for(settings), utc_now()))
+        claims = claim_entries_after_import(runtime.services(session))
         waiting = [f"#{claim.id} {session.get_one(Resident, claim.entry_id).address}" for claim in claims]
     # What was made of the header first: it explains the rows' problems that follow.
     for line in [*report.column_notes, *map(str, report.bad), *report.notes]:

@@ -7,16 +7,17 @@ import json
 import sys
 from zoneinfo import ZoneInfo
 
+from bot.bootstrap import bootstrap
 from bot.commands.runtime import open_for_reading, shown_path
 from bot.routing_corpus import evaluate, read_corpus, recategorised_lines, train_emergency_model
 from config.settings import PROJECT_ROOT, Settings
-from handlers.language.intents import IntentClassifier, classifier_for, load_classifier
+from handlers.language.intents import IntentClassifier, load_classifier
 from storage.db import transaction
 
 
 def classify_command(settings: Settings, args: argparse.Namespace) -> int:
     """Print the classification of each text as one JSON object a line."""
-    classifier: IntentClassifier = classifier_for(settings)
+    classifier: IntentClassifier = bootstrap(settings).classifier
     texts = args.text or (line.rstrip("\n") for line in sys.stdin)
     for text in texts:
         if text.strip():
@@ -36,7 +37,7 @@ HELDOUT_CORPUS = CORPUS_DIR / "routing-heldout.tsv"
 def routing_command(settings: Settings, args: argparse.Namespace) -> int:
     """Routing quality: figures on labelled corpora, train the emergency model, list staff's corrections."""
     if args.action == "check":
-        classifier = classifier_for(settings)
+        classifier = bootstrap(settings).classifier
         for path in args.corpus or [DEVELOPMENT_CORPUS, HELDOUT_CORPUS]:
             evaluation = evaluate(classifier, read_corpus(path), path.name)
             print(evaluation.summary())
@@ -59,5 +60,5 @@ def routing_command(settings: Settings, args: argparse.Namespace) -> int:
             for line in recategorised_lines(session, args.since, ZoneInfo(settings.timezone)):
                 print(line)
     finally:
-        runtime.engine.dispose()  # called in-process too (tests, scripts): no connection left open
+        runtime.close()  # called in-process too (tests, scripts): no connection left open
     return 0

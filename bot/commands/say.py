@@ -31,7 +31,7 @@ def say_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return say(settings, runtime.factory, args.openid, said, url, sys.stdout, args.wait, source=source)
     finally:
-        runtime.engine.dispose()
+        runtime.close()
 
 
 def server_url(settings: Settings, given: str | None) -> tuple[str, str]:

@@ -13,14 +13,13 @@ from typing import Any
 
 from flask import Flask
 
-from bot.app import Clock, create_app, spool_replayer
-from bot.channels import build_messenger
+from bot.app import spool_replayer
+from bot.bootstrap import bootstrap
 from bot.commands.address import remove_address, webhook_url, write_address
-from bot.commands.runtime import open_runtime, shown_url, utc_now
-from bot.scheduler import build_scheduler
+from bot.commands.runtime import open_runtime, shown_url
 from bot.spool import Spool
 from config.settings import Settings, SettingsError, load_settings
-from handlers.language.intents import classifier_for
+from handlers.clock import Clock, utc_now
 
 log = logging.getLogger("griddesk")
 
@@ -39,19 +38,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if args.workers is not None:
         return serve_workers(settings, host, port, args.workers, args.threads)
-    runtime = open_runtime(settings)
-    clock = frozen_clock(utc_now()) if args.freeze_clock else utc_now
-    classifier = classifier_for(settings)
-    app = create_app(settings, runtime.factory, classifier, clock)
-    messenger = build_messenger(settings, runtime.factory, clock)
-    scheduler = build_scheduler(settings, runtime.factory, messenger, clock, classifier)
+    runtime = bootstrap(settings, clock=frozen_clock(utc_now()) if args.freeze_clock else None).prepare()
+    app, scheduler = runtime.app, runtime.scheduler
     scheduler.start()
     replayer = spool_replayer(app)
     replayer.start(settings.spool.replay_interval_seconds)
     announce(settings, host, port)
     print(banner(settings, host, port), flush=True)
     if args.freeze_clock:
-        print(f"  clock:    stands still at {clock():%Y-%m-%d %H:%M:%S} UTC (--freeze-clock)", flush=True)
+        frozen_at = f"{runtime.clock():%Y-%m-%d %H:%M:%S}"
+        print(f"  clock:    stands still at {frozen_at} UTC (--freeze-clock)", flush=True)
     _stop_on_sigterm()
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
@@ -59,7 +55,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         replayer.stop()
         scheduler.shutdown(wait=False)
         remove_address(settings.address_file)
-        runtime.engine.dispose()
+        runtime.close()
     return 0
 
 
@@ -69,7 +65,7 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int, thread
     from bot.wsgi import WebServer, gunicorn_options
 
     # Migrate and seed once, in the master; its engine is gone before any worker forks.
-    open_runtime(settings).engine.dispose()
+    open_runtime(settings).close()
     announce(settings, host, port)
     print(banner(settings, host, port, workers=workers), flush=True)
     try:
@@ -84,8 +80,7 @@ def web_app(settings: Settings) -> Flask:
 
     Each worker also replays the spool (the workers take turns through a lock file).
     """
-    runtime = open_runtime(settings, migrate=False)
-    app = create_app(settings, runtime.factory, classifier_for(settings))
+    app = bootstrap(settings).app
     spool_replayer(app).start(settings.spool.replay_interval_seconds)
     return app
 
@@ -157,9 +152,7 @@ def _interrupt(*_: Any) -> None:
 def scheduler_command(settings: Settings, _args: argparse.Namespace) -> int:
     """Run the scheduler alone until SIGTERM or SIGINT; any number of these may run at once."""
     runtime = open_runtime(settings)
-    classifier = classifier_for(settings)
-    messenger = build_messenger(settings, runtime.factory, utc_now)
-    scheduler = build_scheduler(settings, runtime.factory, messenger, utc_now, classifier)
+    scheduler = runtime.scheduler
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -171,7 +164,7 @@ def scheduler_command(settings: Settings, _args: argparse.Namespace) -> int:
     finally:
         # Let running jobs finish, so they hand their leases back instead of leaving them to run out.
         scheduler.shutdown(wait=True)
-        runtime.engine.dispose()
+        runtime.close()
     print("GridDesk scheduler stopped", flush=True)
     return 0
 

@@ -11,13 +11,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from bot.commands.runtime import Runtime, open_runtime, utc_now
+from bot.commands.runtime import Runtime, open_runtime
 from bot.console.accounts import AccountError, add_staff, set_active, set_password
 from config.settings import Settings
-from handlers.context import Services
-from handlers.departures import DepartureError, leave, serving_worker, take_over
-from handlers.invites import InviteError, create_invite, grid_holders
-from handlers.language.intents import classifier_for
+from handlers.people.departures import DepartureError, leave, serving_worker, take_over
+from handlers.people.invites import InviteError, create_invite, grid_holders
 from storage.community import CommunityFileError, load_community
 from storage.db import transaction
 from storage.models import Grid, Worker
@@ -31,7 +29,7 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
             return worker_leave(settings, runtime, args)
         return worker_invite(settings, runtime, args)
     finally:
-        runtime.engine.dispose()
+        runtime.close()
 
 
 def worker_invite(settings: Settings, runtime: Runtime, args: argparse.Namespace) -> int:
@@ -40,7 +38,7 @@ def worker_invite(settings: Settings, runtime: Runtime, args: argparse.Namespace
         try:
             invite = create_invite(
                 session,
-                utc_now(),
+                runtime.clock(),
                 name=args.name,
                 role=args.role,
                 grid_codes=tuple(args.grid),
@@ -69,12 +67,11 @@ def worker_invite(settings: Settings, runtime: Runtime, args: argparse.Namespace
 
 def worker_leave(settings: Settings, runtime: Runtime, args: argparse.Namespace) -> int:
     """Unbind a worker who left and pass on their grids, backups and open tickets; print what moved."""
-    classifier = classifier_for(settings)
     try:
         with transaction(runtime.factory) as session:
             worker = serving_worker(session, args.name, args.role)
             successor = serving_worker(session, args.to, worker.role) if args.to else None
-            departure = leave(Services(session, settings, classifier, utc_now()), worker, successor)
+            departure = leave(runtime.services(session), worker, successor)
     except DepartureError as exc:
         print(f"cannot record the departure: {exc}", file=sys.stderr)
         return 2
@@ -94,7 +91,7 @@ def staff_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.action in ("disable", "enable"):
             with transaction(runtime.factory) as session:
-                set_active(session, utc_now(), args.login, args.action == "enable")
+                set_active(session, runtime.clock(), args.login, args.action == "enable")
             ended = "; its sessions and unused push links have ended" if args.action == "disable" else ""
             print(f"console account {args.login!r} {args.action}d{ended}")
             return 0
@@ -103,30 +100,30 @@ def staff_command(settings: Settings, args: argparse.Namespace) -> int:
             if args.action == "add":
                 account = add_staff(
                     session,
-                    utc_now(),
+                    runtime.clock(),
                     name=args.name,
                     login=args.login,
                     role=args.role,
                     password=password,
                     grid_codes=tuple(args.grid),
                     phone=args.phone,
-                    take_over=_telling_take_over(settings, session) if args.replace else None,
+                    take_over=_telling_take_over(runtime, session) if args.replace else None,
                 )
                 print(f"console account {account.login!r} created ({account.worker.role}), at /console")
             else:
-                set_password(session, utc_now(), args.login, password)
+                set_password(session, runtime.clock(), args.login, password)
                 print(f"password of {args.login!r} changed; its sessions and unused push links have ended")
     except AccountError as exc:
         print(f"cannot {args.action}: {exc}", file=sys.stderr)
         return 2
     finally:
-        runtime.engine.dispose()
+        runtime.close()
     return 0
 
 
-def _telling_take_over(settings: Settings, session: Session) -> Callable[[Grid, Worker, Worker], object]:
+def _telling_take_over(runtime: Runtime, session: Session) -> Callable[[Grid, Worker, Worker], object]:
     """`staff add --replace`: unsigned tickets follow the grid, and the people concerned are told."""
-    services = Services(session, settings, classifier_for(settings), utc_now())
+    services = runtime.services(session)
     return lambda grid, previous, newcomer: take_over(services, grid, previous, newcomer)
 
 
@@ -146,7 +143,7 @@ def community_command(settings: Settings, args: argparse.Namespace) -> int:
     runtime = open_runtime(settings)
     try:
         with runtime.factory() as session:
-            changes = load_community(session, Path(args.file), utc_now())
+            changes = load_community(session, Path(args.file), runtime.clock())
             if args.dry_run:
                 session.rollback()
             else:
@@ -158,7 +155,7 @@ def community_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"cannot load {args.file}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     finally:
-        runtime.engine.dispose()
+        runtime.close()
     for change in changes or ["no changes"]:
         print(change)
     if args.dry_run:

@@ -15,7 +15,7 @@ from wechatpy.exceptions import WeChatClientException
 from bot.commands.runtime import open_runtime
 from bot.menu import MenuError, load_menu, publish_menu
 from bot.qrcodes import create_building_codes
-from bot.wechat_api import OfficialAccountClient, official_account_client
+from bot.wechat_api import OfficialAccountClient
 from config.settings import Settings
 from storage.db import transaction
 from storage.models import Building
@@ -78,7 +78,7 @@ def _on_wechat(
     """Run work with the Official Account client (its token shared with the server); WeChat errors exit 1."""
     runtime = open_runtime(settings)
     try:
-        return work(official_account_client(settings, runtime.factory), runtime.factory)
+        return work(runtime.official_account, runtime.factory)
     except WeChatClientException as exc:
         print(f"WeChat refused: {_wechat_error(exc)}", file=sys.stderr)
         return 1
@@ -86,7 +86,7 @@ def _on_wechat(
         print(f"cannot reach WeChat at {settings.delivery.api_base_url}: {exc}", file=sys.stderr)
         return 1
     finally:
-        runtime.engine.dispose()
+        runtime.close()
 
 
 def _wechat_error(exc: WeChatClientException) -> str:

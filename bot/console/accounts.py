@@ -18,7 +18,7 @@ from bot.console.links import end_links
 from bot.console.passwords import password_problem
 from bot.console.sessions import end_sessions
 from config.settings import ConsoleSettings
-from handlers.invites import ROLES
+from handlers.people.invites import ROLES
 from storage.db import transaction
 from storage.models import Grid, SigninThrottle, StaffAccount, Worker
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from flask import (
     Blueprint,
     Flask,
     Request,
-    current_app,
     g,
     redirect,
     render_template,
@@ -26,15 +23,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.wrappers import Response
 
-from bot.console.scope import Scope, scope_of
+from bot.console.pages import (
+    EXTENSION,
+    Console,
+    Staff,
+    console,
+    csrf_token,
+    forget_session,
+    local,
+)
+from bot.console.scope import scope_of
 from bot.console.session_key import session_key
-from bot.console.sessions import end_session, live_session, open_session
-from config.settings import Settings
-from handlers.language.intents import IntentClassifier
-from handlers.texts import ROLE_LABELS, local_time
+from bot.console.sessions import live_session
+from bot.console.views import actions, auth, checkins, media, reports, tickets
+from handlers.context import Dependencies
 from storage.db import transaction
 
-EXTENSION = "griddesk.console"
 URL_PREFIX = "/console"
 PUBLIC_ENDPOINTS = frozenset({"console.signin", "console.go", "console.static"})
 CSRF_FIELD = "csrf_token"
@@ -43,47 +47,6 @@ PAGE_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-
-
-@dataclass(frozen=True)
-class Console:
-    """What the console's views need: settings, the database, the classifier and the clock."""
-
-    settings: Settings
-    factory: sessionmaker[Session]
-    classifier: IntentClassifier
-    clock: Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class Staff:
-    """The signed-in person, as plain values (no database session outlives a request's unit of work)."""
-
-    worker_id: int
-    name: str
-    role: str
-    login: str | None
-    scope: Scope
-
-    @property
-    def title(self) -> str:
-        """'网格员 王芳'."""
-        return f"{ROLE_LABELS.get(self.role, '')} {self.name}"
-
-    @property
-    def may_reassign(self) -> bool:
-        """Leaders and offices reassign tickets (the WeChat 转派 rule)."""
-        return self.role in ("leader", "community", "street")
-
-
-def console() -> Console:
-    """The console's dependencies for the current app."""
-    return current_app.extensions[EXTENSION]
-
-
-def staff() -> Staff:
-    """The signed-in person (every non-public view runs after _load_staff)."""
-    return g.staff
 
 
 class _DatabaseKeySessionInterface(SecureCookieSessionInterface):
@@ -107,15 +70,10 @@ class _DatabaseKeySessionInterface(SecureCookieSessionInterface):
         return super().get_signing_serializer(app)
 
 
-def register_console(
-    app: Flask,
-    settings: Settings,
-    factory: sessionmaker[Session],
-    classifier: IntentClassifier,
-    clock: Callable[[], datetime],
-) -> None:
+def register_console(app: Flask, dependencies: Dependencies, factory: sessionmaker[Session]) -> None:
     """Mount the console at /console on the app, with its session cookie settings."""
-    app.extensions[EXTENSION] = Console(settings, factory, classifier, clock)
+    settings, clock = dependencies.settings, dependencies.clock
+    app.extensions[EXTENSION] = Console(dependencies, factory)
     app.session_interface = _DatabaseKeySessionInterface(
         lambda: session_key(factory, settings.console, clock())
     )
@@ -149,9 +107,6 @@ def _security_headers(response: Response) -> Response:
 
 def make_blueprint() -> Blueprint:
     """The blueprint with every page registered."""
-    # Imported here: the views import handlers, which import bot.console.links (see __init__).
-    from bot.console.views import auth, checkins, reports, tickets
-
     blueprint = Blueprint(
         "console",
         __name__,
@@ -164,17 +119,9 @@ def make_blueprint() -> Blueprint:
     blueprint.app_template_global("csrf_token")(csrf_token)
     blueprint.app_template_filter("local")(local)
     blueprint.register_error_handler(HTTPException, _error_page)
-    for module in (auth, tickets, checkins, reports):
+    for module in (auth, tickets, actions, media, checkins, reports):
         module.register(blueprint)
     return blueprint
-
-
-def csrf_token() -> str:
-    """This session's CSRF token, made on first use."""
-    token = session.get("csrf")
-    if not token:
-        token = session["csrf"] = secrets.token_urlsafe(32)
-    return token
 
 
 def _check_csrf() -> None:
@@ -193,7 +140,7 @@ def _load_staff() -> Response | None:
     if session.get("sid") is not None:
         g.staff = _staff_from_session()
         if g.staff is None:
-            _forget()
+            forget_session()
     if g.staff is None and request.endpoint not in PUBLIC_ENDPOINTS:
         target = request.full_path if request.method == "GET" else url_for("console.board")
         return redirect(url_for("console.signin", next=target.rstrip("?")))
@@ -210,28 +157,6 @@ def _staff_from_session() -> Staff | None:
         worker, account = found
         login = account.login if account is not None else None
         return Staff(worker.id, worker.name, worker.role, login, scope_of(db, worker))
-
-
-def start_session(db: Session, worker_id: int, account_id: int | None, now: datetime) -> None:
-    """Sign a person in: a fresh session (no fixation) recorded in the database, a fresh CSRF token."""
-    hours = console().settings.console.session_hours
-    session.clear()
-    session.permanent = True
-    session["sid"] = open_session(db, worker_id, account_id, now, hours)
-    csrf_token()
-
-
-def _forget() -> None:
-    session.clear()
-
-
-def sign_out() -> None:
-    """End the session here and in the database, so a copy of the cookie opens nothing either."""
-    app = console()
-    if session.get("sid"):
-        with transaction(app.factory) as db:
-            end_session(db, str(session["sid"]), app.clock())
-    _forget()
 
 
 def _error_page(error: HTTPException) -> tuple[str, int]:
@@ -264,24 +189,3 @@ def missing_page(error: HTTPException) -> Response:
     return response
 
 
-def page(template: str, **context: Any) -> str:
-    """Render a console page with the signed-in person."""
-    community = console().settings.community_name
-    return render_template(f"console/{template}", me=g.get("staff"), community=community, **context)
-
-
-def local(moment: datetime | None) -> str:
-    """A stored UTC time as the community's clock shows it: '11月23日 10:00'."""
-    return local_time(moment, console().settings.timezone) if moment is not None else "—"
-
-
-def span(delta: timedelta) -> str:
-    """A stretch of time as staff say it: '25分钟', '3小时', '2天5小时'."""
-    minutes = max(1, int(delta.total_seconds() // 60))
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days}天{hours}小时" if hours else f"{days}天"
-    if hours:
-        return f"{hours}小时{minutes}分钟" if minutes else f"{hours}小时"
-    return f"{minutes}分钟"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
-from datetime import datetime
 
 from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,8 +12,7 @@ from bot.open311.filing import file_request
 from bot.open311.formats import CONTENT_TYPES, Open311Error, document, error_document, format_of
 from bot.open311.reading import Filters, find_requests, parse_filters, request_id, request_rows
 from config.settings import Open311Client, Settings
-from handlers.context import Services
-from handlers.language.intents import IntentClassifier
+from handlers.context import Dependencies
 from storage.db import transaction
 from storage.rates import count_request
 
@@ -31,15 +28,11 @@ KEY_IN_URL = (
 )
 
 
-def make_open311(
-    settings: Settings,
-    session_factory: sessionmaker[Session],
-    classifier: IntentClassifier,
-    clock: Callable[[], datetime],
-) -> Blueprint:
+def make_open311(dependencies: Dependencies, session_factory: sessionmaker[Session]) -> Blueprint:
     """The Open311 GeoReport v2 endpoint at /open311/v2, its discovery file at /open311/discovery.*."""
+    settings, clock = dependencies.settings, dependencies.clock
     options = settings.open311
-    catalog = build_catalog(options, classifier)
+    catalog = build_catalog(options, dependencies.classifier)
     blueprint = Blueprint("open311", __name__, url_prefix="/open311")
 
     @blueprint.before_request
@@ -97,7 +90,7 @@ def make_open311(
             message = f"提交过于频繁:每个客户端每分钟最多提交 {limit} 次,请 {verdict.retry_after} 秒后再试。"
             raise Open311Error(429, message, retry_after=verdict.retry_after)
         with transaction(session_factory) as session:
-            services = Services(session, settings, classifier, clock())
+            services = dependencies.services(session)
             filed = file_request(services, catalog, client.name, request.values)
         row = {
             "service_request_id": str(filed.ticket_id),

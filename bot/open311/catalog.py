@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, false, or_
 
 from config.settings import Open311Settings, SettingsError
-from handlers.language.intents import CategoryRules, IntentClassifier
+from handlers.language.intent_rules import CategoryRules
+from handlers.language.intents import IntentClassifier
 from handlers.texts import CATEGORY_LABELS
 from storage.models import Ticket
 

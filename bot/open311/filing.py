@@ -28,9 +28,9 @@ from bot.open311.reading import FILED_TYPE, agency
 from handlers.context import Services
 from handlers.language.normalize import int_from_text, simplify
 from handlers.language.privacy import mask_name, mask_phone
-from handlers.register.importer import OPEN311_PREFIX
+from handlers.register.entries import OPEN311_PREFIX
 from handlers.texts import local_time
-from handlers.tickets import open_ticket
+from handlers.tickets.core import open_ticket
 from storage.models import Building, InboundMessage, Resident, Ticket
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def file_request(services: Services, catalog: Catalog, client: str, form: Mappin
     building = _building(services.session, location)
     requester, message = _store(services, client, form, location, description, building)
     ticket = open_ticket(
-        Services(services.session, services.settings, services.classifier, services.now, message.id),
+        services.caused_by(message.id),
         requester,
         service.category,
         f"{description or service.name}(地点:{location.described(building)})",

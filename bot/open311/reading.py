@@ -16,7 +16,7 @@ from bot.open311.formats import Open311Error, parse_w3c, w3c
 from bot.open311.public import public_text
 from config.settings import Settings
 from handlers.texts import STATUS_LABELS
-from handlers.tickets import OPEN_STATUSES
+from handlers.tickets.core import OPEN_STATUSES
 from storage.db import LARGEST_ID
 from storage.models import InboundMessage, Resident, Ticket, TicketEvent
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from handlers.escalation import sweep
+from handlers.jobs.escalation import sweep
 from tests.conftest import tickets
 from tests.integration.test_checkins import CheckInDesk
 from tests.support import WeChatServer

@@ -271,6 +271,21 @@ def test_the_tickets_and_outbox_listings_load_neither_the_orm_nor_the_models(tmp
     assert loaded.stderr.splitlines()[-1] == "[0, 0] []", loaded.stderr
 
 
+def test_commands_on_the_database_alone_build_no_web_app_scheduler_or_wechat_client(tmp_path: Path) -> None:
+    env = command_env(tmp_path / "cli.db")
+    assert run_in_process(env, "migrate").returncode == 0
+    probe = (
+        "import sys, run\n"
+        "codes = [run.main(['worker', 'list']), run.main(['staff', 'list']), run.main(['report'])]\n"
+        "print(codes, [name for name in ('flask', 'apscheduler', 'wechatpy') if name in sys.modules], "
+        "file=sys.stderr)"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert loaded.stderr.splitlines()[-1] == "[0, 0, 0] []", loaded.stderr
+
+
 def test_plain_listings_show_local_time_and_chinese_words(database, factory, wechat, capsys) -> None:
     wechat.say(ZHANG, "卫生间水管漏水了")  # 02:00 UTC on the fake clock: 10:00 in Beijing
 

@@ -9,8 +9,7 @@ from sqlalchemy import select, update
 
 from bot.console.links import token_hash
 from config.settings import Settings
-from handlers.context import Services
-from handlers.departures import leave, serving_worker
+from handlers.people.departures import leave, serving_worker
 from storage.db import transaction
 from storage.models import ConsoleLink, InboundMessage, StaffAccount, Ticket
 from tests.conftest import make_settings, pushes, tickets
@@ -422,9 +421,66 @@ def test_sending_back_and_extending_work_from_the_page(app, wechat, factory, acc
     assert "原因:等对方回家" in resident_texts(factory, ZHANG)[-1]
 
 
+def test_the_notice_after_an_action_says_what_changed_and_who_was_told(app, wechat, accounts) -> None:
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    wechat.say(ZHANG, "楼上邻居太吵了")
+    client = app.test_client()
+    sign_in(client, "wangfang")
+    kind, said = notice(act_response(client, 1, "acknowledge"))
+    assert kind == "done" and said.startswith("已签收工单 #1,请在") and said.endswith("前办结。已通知:居民。")
+    kind, said = notice(act_response(client, 1, "extend", hours="24", text="等配件"))
+    assert kind == "done" and said.endswith("。已通知:网格长赵建国、居民。")
+    sent_back = notice(act_response(client, 2, "send_back", text="需要城管处理"))
+    assert sent_back == ("done", "已退回工单 #2,由网格长赵建国重新安排。已通知:网格长赵建国。")
+
+
+EXTENSION_HINT = "请写上延期小时数(1到168)和原因。小时数须是1到168之间的整数。"
+
+
+@pytest.mark.parametrize(
+    ("action", "fields", "answer"),
+    [
+        ("extend", {"hours": "两天", "text": "等配件"}, EXTENSION_HINT),
+        ("extend", {"hours": "1.5", "text": "等配件"}, EXTENSION_HINT),
+        ("extend", {"hours": "9" * 5000, "text": "等配件"}, EXTENSION_HINT),
+        ("extend", {"text": "等配件"}, EXTENSION_HINT),
+        ("extend", {"hours": "24", "text": "  "}, "请写上延期原因。"),
+        ("progress", {"text": " "}, "请写上进展,居民会收到。"),
+        ("send_back", {}, "请写上退单原因。"),
+        ("reassign", {"name": "张三"}, "没有找到在职的工作人员“张三”,请从名单中选择。"),
+        ("reassign", {}, "请选择转派给谁。"),
+        ("recategorise", {"category": "天气"}, "请从列表中选择新的类别:"),
+        ("recategorise", {}, "请从列表中选择新的类别:"),
+    ],
+)
+def test_bad_form_input_is_refused_with_a_clear_reason_and_changes_nothing(
+    app, wechat, factory, accounts, action: str, fields: dict[str, str], answer: str
+) -> None:
+    wechat.say(SUN, "马桶不下水")  # G3, led by 周强
+    ticket = tickets(factory)[0]
+    before = (len(pushes(factory)), len(ticket.events), ticket.resolve_due_at, ticket.assignee_id)
+    client = app.test_client()
+    sign_in(client, "zhouqiang")
+    kind, said = notice(act_response(client, 1, action, **fields))
+    assert kind == "refused" and said.startswith(answer)
+    ticket = tickets(factory)[0]
+    assert (len(pushes(factory)), len(ticket.events), ticket.resolve_due_at, ticket.assignee_id) == before
+    assert ticket.category == "repair"
+
+
+def test_a_colleague_who_left_cannot_be_chosen(app, wechat, factory, runtime, accounts) -> None:
+    wechat.say(SUN, "马桶不下水")
+    with transaction(factory) as session:
+        leave(runtime.services(session), serving_worker(session, "王芳"))
+    client = app.test_client()
+    sign_in(client, "zhouqiang")
+    refused = notice(act_response(client, 1, "reassign", name="王芳"))
+    assert refused == ("refused", "没有找到在职的工作人员“王芳”,请从名单中选择。")
+
+
 def test_the_ticket_page_tells_the_whole_story(app, wechat, factory, clock, accounts) -> None:
     wechat.post(ZHANG, "voice", MediaId="voice-1", Format="amr", Recognition="卫生间水管漏水了,水越来越大了")
-    from handlers.escalation import sweep
+    from handlers.jobs.escalation import sweep
 
     clock.advance(minutes=121)
     sweep(
@@ -473,7 +529,7 @@ def test_a_new_ticket_push_carries_a_link_that_signs_the_worker_in_once(
 
 
 def test_a_worker_who_left_is_signed_out_and_their_links_no_longer_open(
-    app, wechat, factory, settings, classifier, clock, accounts
+    app, wechat, factory, runtime, accounts
 ) -> None:
     wechat.say(LIU, "空调不制冷")
     client = app.test_client()
@@ -484,7 +540,7 @@ def test_a_worker_who_left_is_signed_out_and_their_links_no_longer_open(
     sign_in(by_password, "wangfang")
     with transaction(factory) as session:
         for name in ("王芳", "李骁"):
-            leave(Services(session, settings, classifier, clock()), serving_worker(session, name))
+            leave(runtime.services(session), serving_worker(session, name))
     assert client.get("/console/").status_code == 302
     assert by_password.get("/console/").status_code == 302
     assert sign_in(app.test_client(), "wangfang").status_code == 401
@@ -500,7 +556,7 @@ def test_a_link_expires_after_a_day(app, wechat, factory, clock) -> None:
 
 
 def test_escalation_pushes_carry_a_link_for_each_person_paged(app, wechat, factory, clock) -> None:
-    from handlers.escalation import sweep
+    from handlers.jobs.escalation import sweep
 
     wechat.say(ZHANG, "我爸在卫生间摔倒了,站不起来")
     clock.advance(minutes=6)
@@ -536,7 +592,7 @@ def test_without_a_base_url_pushes_carry_no_link(tmp_path, factory, classifier, 
 def test_the_checkin_board_shows_who_answered_who_is_missing_and_visits_due(
     app, wechat, factory, clock, accounts
 ) -> None:
-    from handlers.checkins import ping_sweep
+    from handlers.jobs.checkins import ping_sweep
 
     console = app.extensions["griddesk.console"]
     with transaction(factory) as session:
@@ -623,7 +679,7 @@ def test_a_menu_sos_shows_what_was_pressed_and_the_advice_the_resident_got(app, 
 def test_an_elder_who_answered_with_a_call_for_help_answered_on_the_board_as_in_the_report(
     app, wechat, factory, clock, accounts
 ) -> None:
-    from handlers.checkins import ping_sweep
+    from handlers.jobs.checkins import ping_sweep
 
     console = app.extensions["griddesk.console"]
     ping_sweep(factory, console.settings, clock())

@@ -25,7 +25,7 @@ from bot.app import create_app, spool_replayer
 from bot.simulator import read_reply, sign, text_xml
 from bot.spool import RECEIVED
 from config.settings import Settings, load_settings
-from handlers.emergency import advice_for
+from handlers.messages.emergency import advice_for
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import InboundMessage
 from tests.conftest import TEST_DATABASE_URL, command_env, database_url, make_settings, pushes, tickets

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers.escalation import sweep
-from handlers.urgency import SAFETY_LINE
+from handlers.jobs.escalation import sweep
+from handlers.tickets.urgency import SAFETY_LINE
 from run import main
 from tests.conftest import pushes, tickets
 from tests.e2e.test_checkin_conversations import desk, pinged  # noqa: F401  (the fixture and its helper)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
-from handlers.reports import build_report, period_for, scope_for_community, scope_for_grid
+from handlers.jobs.reports import build_report, period_for, scope_for_community, scope_for_grid
 from run import main
 from storage.db import transaction
 from storage.models import AuditEvent, Base, Resident, Ticket

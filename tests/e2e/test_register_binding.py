@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bot.router import RESIDENT_ONLY_COMMAND
-from handlers.register.importer import import_register, is_placeholder
+from handlers.register.entries import is_placeholder
+from handlers.register.importer import import_register
+from handlers.routing.actions import RESIDENT_ONLY_COMMAND
 from storage.db import transaction
 from storage.models import CheckIn, Resident
 from tests.conftest import command_env, pushes, tickets

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from bot.messenger import ConsoleMessenger
 from bot.scheduler import RETENTION_JOB, build_scheduler
 from config.settings import Settings
-from handlers.reports import build_report, period_for, report_detail, scope_for_community, scope_for_grid
-from handlers.retention import sweep_retention
+from handlers.jobs.reports import build_report, period_for, report_detail, scope_for_community, scope_for_grid
+from handlers.jobs.retention import sweep_retention
 from run import main
 from storage.db import transaction
 from storage.erasure import ERASED_TEXT

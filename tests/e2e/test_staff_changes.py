@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from handlers.context import Services
-from handlers.departures import DepartureError, leave, serving_worker
-from handlers.invites import InviteError, create_invite
+from handlers.people.departures import DepartureError, leave, serving_worker
+from handlers.people.invites import InviteError, create_invite
 from run import main
 from storage.db import transaction
 from storage.models import Grid, OutboxMessage, Worker, WorkerInvite
@@ -37,12 +36,12 @@ def holders(factory, code: str) -> tuple[str | None, str | None]:
         return (grid.worker.name if grid.worker else None, grid.leader.name if grid.leader else None)
 
 
-def worker_leaves(factory, settings, classifier, clock, name: str, successor: str | None = None):
+def worker_leaves(runtime, name: str, successor: str | None = None):
     """What `run.py worker leave --name NAME [--to SUCCESSOR]` does."""
-    with transaction(factory) as session:
+    with transaction(runtime.factory) as session:
         worker = serving_worker(session, name)
         to = serving_worker(session, successor, worker.role) if successor else None
-        return leave(Services(session, settings, classifier, clock()), worker, to)
+        return leave(runtime.services(session), worker, to)
 
 
 def backup_of(factory, name: str) -> str | None:
@@ -56,12 +55,12 @@ def pushes_to(factory, openid: str) -> list[OutboxMessage]:
 
 
 def test_a_worker_who_left_gets_nothing_more_and_their_tickets_go_up_the_ladder(
-    wechat, factory, settings, classifier, clock
+    wechat, factory, runtime
 ) -> None:
     assert "王芳" in wechat.say(ZHANG, "卫生间水管漏水了")
     [waiting] = pushes_to(factory, WANG)
 
-    departure = worker_leaves(factory, settings, classifier, clock, "王芳")
+    departure = worker_leaves(runtime, "王芳")
 
     assert departure.grids == ["G1"] and departure.tickets == {1: "赵建国"}
     assert departure.pushes_cancelled == 1
@@ -84,18 +83,18 @@ def test_a_worker_who_left_gets_nothing_more_and_their_tickets_go_up_the_ladder(
         row = next(r for r in staff(session) if r["name"] == "王芳")
     assert (row["bound"], row["left"], row["grids"]) == (False, True, [])
     with pytest.raises(DepartureError, match="no serving worker named '王芳'"):
-        worker_leaves(factory, settings, classifier, clock, "王芳")
+        worker_leaves(runtime, "王芳")
 
 
 def test_a_successor_takes_the_grid_the_backups_and_the_signed_tickets(
-    wechat, factory, settings, classifier, clock
+    wechat, factory, runtime
 ) -> None:
     wechat.say(LIU, "电费怎么充")
     assert "已签收工单 #1" in wechat.say(LI, "签收 1")
     with pytest.raises(DepartureError, match=r"no serving worker named '赵建国' \(worker\)"):
-        worker_leaves(factory, settings, classifier, clock, "李骁", successor="赵建国")
+        worker_leaves(runtime, "李骁", successor="赵建国")
 
-    departure = worker_leaves(factory, settings, classifier, clock, "李骁", successor="陈静")
+    departure = worker_leaves(runtime, "李骁", successor="陈静")
 
     assert departure.grids == ["G2"] and departure.tickets == {1: "陈静"}
     [ticket] = tickets(factory)
@@ -241,12 +240,12 @@ def test_a_leader_takes_over_only_the_grids_named_with_replace(office, wechat, f
 
 
 def test_a_code_made_for_an_empty_grid_cannot_take_it_from_someone_who_came_since(
-    wechat, factory, settings, classifier, clock
+    wechat, factory, runtime
 ) -> None:
-    worker_leaves(factory, settings, classifier, clock, "王芳")
+    worker_leaves(runtime, "王芳")
     with transaction(factory) as session:
-        first = create_invite(session, clock(), name="周敏", grid_codes=("G1",)).code
-        second = create_invite(session, clock(), name="吴刚", grid_codes=("G1",)).code
+        first = create_invite(session, runtime.clock(), name="周敏", grid_codes=("G1",)).code
+        second = create_invite(session, runtime.clock(), name="吴刚", grid_codes=("G1",)).code
     assert "绑定成功" in wechat.say("o-wugang", f"绑定 {second}")
 
     refused = wechat.say("o-zhoumin", f"绑定 {first}")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from handlers.invites import create_invite
+from handlers.people.invites import create_invite
 from storage.db import transaction
 from storage.models import Ticket, Worker
 from tests.conftest import pushes, tickets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from handlers.visits import send_visit_digests
+from handlers.jobs.visits import send_visit_digests
 from storage.db import transaction
 from storage.models import Resident, Visit
 from tests.conftest import pushes

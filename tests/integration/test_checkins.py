@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.messenger import ConsoleMessenger
 from bot.scheduler import build_scheduler
 from config.settings import Settings
-from handlers.checkins import (
+from handlers.jobs.checkins import (
     CheckInResult,
     PingSweep,
     call_list_sweep,
@@ -26,7 +26,7 @@ from handlers.checkins import (
     pings,
     remind_sweep,
 )
-from handlers.escalation import sweep as deadline_sweep
+from handlers.jobs.escalation import sweep as deadline_sweep
 from handlers.language.intents import IntentClassifier
 from storage.db import transaction
 from storage.models import Building, CheckIn, OutboxMessage, Resident

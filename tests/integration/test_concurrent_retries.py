@@ -12,9 +12,9 @@ import requests
 from sqlalchemy import func, select
 
 from bot.simulator import SignedRequest, read_reply, sign, text_xml
-from handlers.tickets import queue_push
 from storage.db import transaction
 from storage.models import InboundMessage, Resident
+from storage.outbox import queue_push
 from tests.conftest import ON_POSTGRESQL, pushes, tickets
 from tests.support import on_loopback
 

@@ -6,22 +6,24 @@ Each test runs GridDesk's dispatcher and WeChat messenger against the fake WeCha
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from wechatpy import parse_message
 
 from bot.channels import build_messenger
 from bot.dispatcher import OUTAGE_AFTER, DispatchResult, dispatch_due
+from bot.inbox import record_from_wechat
 from bot.messenger import Messenger
-from bot.outcomes import record_template_result, record_template_xml
 from bot.simulator import message_xml
 from config.settings import DispatcherSettings, Settings
-from handlers.tickets import queue_push
+from handlers.context import TemplateReceipt
+from handlers.tickets.undelivered import record_template_result
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import OutboxMessage, Resident, Worker
+from storage.outbox import queue_push
 from tests.conftest import pushes
 from tests.integration.conftest import live_settings
 from tests.support import FakeClock
@@ -32,12 +34,9 @@ POLICY = DispatcherSettings(
 WANG, ZHAO, DUTY, ZHANG = "demo-worker-wang", "demo-leader-zhao", "demo-community-duty", "demo-resident-zhang"
 
 
-@dataclass
-class TemplateFinished:
-    """A TEMPLATESENDJOBFINISH event as the router hands it over."""
-
-    id: int
-    status: str
+def receipt_in(xml: str) -> TemplateReceipt | None:
+    """What the webhook reads from a TEMPLATESENDJOBFINISH event's XML (None from any other message)."""
+    return record_from_wechat(parse_message(xml), xml).incoming.receipt
 
 
 def dispatch(factory: sessionmaker[Session], messenger: Messenger, clock: FakeClock) -> DispatchResult:
@@ -372,17 +371,17 @@ def test_template_job_finish_events_settle_the_push(wechat, factory, clock, live
     [first] = fake_wechat.sent
     event = {"Event": "TEMPLATESENDJOBFINISH", "MsgID": str(first.msgid), "Status": "success"}
     with transaction(factory) as session:
-        settled = record_template_xml(session, message_xml(WANG, "event", event), clock())
+        settled = record_template_result(session, receipt_in(message_xml(WANG, "event", event)), clock())
         assert settled is not None and (settled.status, settled.receipt) == ("sent", "success")
-        assert record_template_result(session, TemplateFinished(999, "success"), clock()) is None
-        assert record_template_xml(session, message_xml(WANG, "text", {"Content": "1"}), clock()) is None
+        assert record_template_result(session, TemplateReceipt(999, "success"), clock()) is None
+        assert receipt_in(message_xml(WANG, "text", {"Content": "1"})) is None
 
     queue(factory, clock(), WANG, "【提醒】请处理工单 #1", kind="deadline_warning")
     dispatch(factory, messenger, clock)
     second = fake_wechat.sent[-1]
     with transaction(factory) as session:
         failed = record_template_result(
-            session, TemplateFinished(second.msgid, "failed: system failed"), clock()
+            session, TemplateReceipt(second.msgid, "failed: system failed"), clock()
         )
         assert failed is not None and failed.status == "pending"
     assert dispatch(factory, messenger, clock).sent == 1  # WeChat lost it: sent again
@@ -394,7 +393,7 @@ def test_template_job_finish_events_settle_the_push(wechat, factory, clock, live
     dispatch(factory, messenger, clock)
     blocked = fake_wechat.sent[-1]
     with transaction(factory) as session:
-        event = TemplateFinished(blocked.msgid, fake_wechat.template_results[blocked.msgid])
+        event = TemplateReceipt(blocked.msgid, fake_wechat.template_results[blocked.msgid])
         refused = record_template_result(session, event, clock())
         assert refused is not None and (refused.status, refused.receipt) == (
             "undeliverable",

@@ -17,9 +17,9 @@ from bot.channels import build_messenger
 from bot.dispatcher import DispatchResult, dispatch_due
 from bot.messenger import Delivery, Messenger, Push, SendError
 from config.settings import DispatcherSettings
-from handlers.tickets import queue_push
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import OutboxMessage, Worker
+from storage.outbox import queue_push
 from tests.conftest import pushes
 from tests.integration.conftest import live_env
 from tests.support import FakeClock

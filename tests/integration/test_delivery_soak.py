@@ -11,9 +11,9 @@ from sqlalchemy import func, select, update
 from bot.channels import build_messenger
 from bot.dispatcher import dispatch_due
 from config.settings import DispatcherSettings
-from handlers.tickets import queue_push
 from storage.db import transaction
 from storage.models import OutboxMessage, Resident, Worker
+from storage.outbox import queue_push
 
 PUSHES = 2000
 RESIDENTS = 200  # five pushes each: well under WeChat's 20 customer-service messages per user

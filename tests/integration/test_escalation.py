@@ -12,12 +12,11 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
-from handlers import escalation
-from handlers.context import Services
-from handlers.escalation import SweepResult, sweep
-from handlers.ladder import BACKUP, COMMUNITY, LEADER, STREET, WORKER
+from handlers.context import Dependencies
+from handlers.jobs.escalation import SweepResult, missed_signing, sweep
 from handlers.language.intents import IntentClassifier
-from handlers.lifecycle import apply
+from handlers.tickets.ladder import BACKUP, COMMUNITY, LEADER, STREET, WORKER
+from handlers.tickets.lifecycle import apply
 from storage.db import transaction
 from storage.models import OutboxMessage, Ticket, Worker
 from tests.conftest import pushes, tickets
@@ -67,7 +66,7 @@ class Desk:
         with transaction(self.factory) as session:
             ticket = session.get_one(Ticket, number)
             worker = session.scalars(select(Worker).where(Worker.openid == openid)).one()
-            services = Services(session, self.settings, self.classifier, self.clock())
+            services = Dependencies(self.settings, self.classifier, self.clock).services(session)
             apply(services, ticket, action, worker.name)
             ticket.assignee = worker
             if action == "resolve":
@@ -294,15 +293,15 @@ def test_a_ticket_another_writer_changed_is_left_to_it(desk, wechat, monkeypatch
     """On PostgreSQL the loser of a race meets the optimistic lock; here a raw update plays the winner."""
     report(desk, wechat, ZHANG, LEAK)
     report(desk, wechat, LIU, LEAK)
-    real_ladder = escalation.ladder
+    real_ladder = missed_signing.ladder
 
     def racing_ladder(session: Session, ticket: Ticket):
         if ticket.id == 1:
             session.connection().execute(text("UPDATE tickets SET version = version + 1 WHERE id = 1"))
         return real_ladder(session, ticket)
 
-    monkeypatch.setattr(escalation, "ladder", racing_ladder)
-    with caplog.at_level(logging.INFO, logger="handlers.escalation"):
+    monkeypatch.setattr(missed_signing, "ladder", racing_ladder)
+    with caplog.at_level(logging.INFO, logger="handlers.jobs.escalation"):
         result = desk.later(minutes=120)
     assert (result.escalated, result.failed) == (1, 0)
     assert "ticket 1 changed under the sweep" in caplog.text

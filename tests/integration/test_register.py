@@ -14,16 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import RegisterSettings, SettingsError, load_settings
-from handlers.register.importer import (
-    TEMPLATE_HEADERS,
-    ImportLimits,
-    ImportReport,
-    RegisterFileError,
-    adopt_register_entry,
-    export_register,
-    import_register,
-    is_placeholder,
-)
+from handlers.register.entries import adopt_register_entry, is_placeholder
+from handlers.register.export import TEMPLATE_HEADERS, export_register
+from handlers.register.importer import ImportReport, import_register
+from handlers.register.limits import ImportLimits, RegisterFileError
 from storage.db import transaction
 from storage.models import Building, FamilyContact, Resident, Ticket, Visit, Worker
 from tests.support import FakeClock

@@ -35,9 +35,9 @@ from bot.app import create_app
 from bot.messenger import ConsoleMessenger
 from bot.scheduler import build_scheduler
 from config.settings import Settings, SettingsError
-from handlers.checkins import knock_sweep, ping_sweep, remind_sweep
-from handlers.escalation import sweep as deadline_sweep
-from handlers.reports import (
+from handlers.jobs.checkins import knock_sweep, ping_sweep, remind_sweep
+from handlers.jobs.escalation import sweep as deadline_sweep
+from handlers.jobs.reports import (
     Report,
     build_report,
     period_for,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import scheduler as scheduler_module
 from bot.messenger import ConsoleMessenger
 from config.settings import Settings
-from handlers.escalation import SweepResult
+from handlers.jobs.escalation import SweepResult
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.leases import JobLeases
 from storage.models import SchedulerLease

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 
 from bot.app import create_app
-from bot.commands.runtime import prepare_database
+from bot.bootstrap import prepare_database
 from bot.inbox import InboundRecord, receive
 from handlers.context import Incoming, Reply
 from storage.db import make_engine, make_session_factory, one_writer, transaction, upgrade
@@ -49,7 +49,7 @@ def test_on_sqlite_a_processs_messages_take_turns_at_writing(factory, clock) -> 
             writing.set()
             finish.wait(timeout=10)
 
-    record = InboundRecord(dedup_key="msg:880001", openid="o-turns", msg_type="text", raw="<xml/>")
+    record = InboundRecord("msg:880001", "<xml/>", Incoming(openid="o-turns", msg_type="text"))
     replies: list[str | None] = []
     writer = threading.Thread(target=long_write)
     writer.start()
@@ -131,7 +131,7 @@ def test_a_message_whose_transaction_loses_a_deadlock_is_handled_again_not_faile
 
     other = threading.Thread(target=other_side)
     other.start()
-    record = InboundRecord(dedup_key="msg:880002", openid="o-deadlock", msg_type="text", raw="<xml/>")
+    record = InboundRecord("msg:880002", "<xml/>", Incoming(openid="o-deadlock", msg_type="text"))
     reply = receive(factory, record, handle, clock())
     other.join(timeout=30)
     assert reply == "收到" and len(attempts) == 2

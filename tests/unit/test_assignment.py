@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.tickets import choose_assignee
+from handlers.tickets.core import choose_assignee
 from storage.models import Grid, Worker
 
 

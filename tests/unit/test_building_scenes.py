@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.qrcodes import file_stem
-from handlers.binding import Address, address_for, building_in_scene, building_scene
+from handlers.messages.binding import Address, address_for, building_in_scene, building_scene
 from storage.models import Building, Resident
 
 

@@ -6,8 +6,8 @@ import tomllib
 
 from bot.commands.parser import PERIODS, ROLES
 from config.settings import PROJECT_ROOT
-from handlers import invites
-from handlers.reports import KINDS
+from handlers.jobs.reports import KINDS
+from handlers.people import invites
 from handlers.texts import KIND_LABELS
 
 

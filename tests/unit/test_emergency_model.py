@@ -15,8 +15,9 @@ from handlers.language.emergency_model import (
     load_model,
     train,
 )
-from handlers.language.intents import IntentRulesError, load_classifier
+from handlers.language.intents import load_classifier
 from handlers.language.normalize import normalize
+from handlers.language.rule_tables import IntentRulesError
 
 SAMPLES = [
     (normalize(text), label)

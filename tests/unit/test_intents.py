@@ -8,13 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from handlers.language.intents import (
-    CATEGORIES,
-    Classification,
-    IntentClassifier,
-    IntentRulesError,
-    load_classifier,
-)
+from handlers.language.intent_rules import CATEGORIES
+from handlers.language.intents import Classification, IntentClassifier, load_classifier
+from handlers.language.rule_tables import IntentRulesError
 
 SHIPPED_RULES = Path(__file__).resolve().parents[2] / "config" / "intents.toml"
 

@@ -8,7 +8,7 @@ import pytest
 
 from bot.menu import MenuError, click_keys, load_menu
 from config.settings import load_settings
-from handlers.events import MENU_KEYS
+from handlers.messages.events import MENU_KEYS
 
 SHIPPED = load_settings(environ={}).menu_path
 

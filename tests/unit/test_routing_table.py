@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.router import ROUTES
+from handlers.routing.router import ROUTES
 
 
 def test_the_routing_table_reads_top_to_bottom_with_emergency_first() -> None:

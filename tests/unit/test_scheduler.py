@@ -14,7 +14,7 @@ from bot import scheduler as scheduler_module
 from bot.media_store import MediaRun
 from bot.messenger import ConsoleMessenger
 from config.settings import load_settings
-from handlers.escalation import SweepResult
+from handlers.jobs.escalation import SweepResult
 from tests.support import FakeClock
 
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from handlers.binding import Address, parse_address
 from handlers.language.privacy import mask_name, mask_openid, mask_phone
+from handlers.messages.binding import Address, parse_address
 from handlers.texts import duration, local_time
 
 

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from bot.console.accounts import sign_in
 from bot.console.links import redeem_link
-from bot.console.web import console, page, sign_out, start_session
+from bot.console.pages import console, page, sign_out, start_session
 from handlers.language.privacy import mask_name
 from storage.db import transaction
 from storage.models import Worker

@@ -9,11 +9,11 @@ from flask import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.console.pages import console, page, staff
 from bot.console.scope import Scope, visible_grids
-from bot.console.web import console, page, staff
-from handlers.checkins import local_moment
-from handlers.tickets import OPEN_STATUSES
-from handlers.visits import HOUSEHOLD_LABELS, households_due
+from handlers.jobs.checkins import local_moment
+from handlers.jobs.visits import HOUSEHOLD_LABELS, households_due
+from handlers.tickets.core import OPEN_STATUSES
 from storage.db import transaction
 from storage.models import Building, CheckIn, Grid, Resident, Ticket
 

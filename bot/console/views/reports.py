@@ -8,8 +8,8 @@ from datetime import date
 from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy.orm import Session
 
-from bot.console.web import console, page, staff
-from handlers.reports import (
+from bot.console.pages import console, page, staff
+from handlers.jobs.reports import (
     FIRST_DAY,
     KINDS,
     LAST_DAY,

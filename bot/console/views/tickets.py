@@ -1,50 +1,30 @@
-"""The ticket board (filters, most urgent first), one ticket's whole story, and acting on it."""
+"""The ticket board (filters, most urgent first) and one ticket's whole story."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from flask import Blueprint, abort, request
+from sqlalchemy import ColumnElement, Select, and_, case, or_, select
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.wrappers import Response
 
+from bot.console.pages import Staff, console, page, span, staff
 from bot.console.scope import Scope, visible_grids
-from bot.console.web import Staff, console, page, span, staff
-from bot.media_store import SNIFF_BYTES, sniffed_type
-from handlers.context import Services
-from handlers.ladder import RUNG_NAMES
-from handlers.language.privacy import mask_name
-from handlers.lifecycle import ACTION_LABELS, TRANSITIONS, may_act
 from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, STATUS_LABELS
-from handlers.tickets import OPEN_STATUSES, SIGNED, UNSIGNED
-from handlers.worker_commands import act_on_ticket
+from handlers.tickets.core import OPEN_STATUSES, SIGNED, UNSIGNED
+from handlers.tickets.ladder import RUNG_NAMES
+from handlers.tickets.lifecycle import ACTION_LABELS, TRANSITIONS, may_act
 from storage.db import transaction
 from storage.models import Grid, InboundMessage, OutboxMessage, Resident, Ticket, TicketEvent, Worker
-
-log = logging.getLogger(__name__)
 
 BOARD_LIMIT = 200
 # Row ids are 32-bit integers on PostgreSQL.
 MAX_ROW_ID = 2**31 - 1
-# A media file opened on its own runs nothing and loads nothing.
-MEDIA_POLICY = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
-# The console's buttons and the WeChat command each runs (handlers.worker_commands.TICKET_COMMANDS).
-VERBS = {
-    "acknowledge": "签收",
-    "progress": "进度",
-    "resolve": "办结",
-    "send_back": "退单",
-    "reassign": "转派",
-    "extend": "延期",
-    "recategorise": "改类",
-}
+# The console's buttons, in the page's order (bot/console/views/actions.py runs them).
+ACTIONS = ("acknowledge", "progress", "resolve", "send_back", "reassign", "extend", "recategorise")
 ESCALATION_EVENTS = frozenset(
     {"escalate", "repaged", "emergency_repage", "overdue_paged", "escalation_exhausted", "ack_warning",
      "resolve_warning", "send_back", "reassign"}
@@ -70,12 +50,10 @@ EVENT_LABELS = ACTION_LABELS | {
 
 
 def register(blueprint: Blueprint) -> None:
-    """Add the board, ticket, action and media routes."""
+    """Add the board and ticket routes."""
     blueprint.add_url_rule("/", "board", board)
     blueprint.add_url_rule("/tickets", "tickets", board)
     blueprint.add_url_rule("/tickets/<int:ticket_id>", "ticket", ticket_page)
-    blueprint.add_url_rule("/tickets/<int:ticket_id>/<action>", "act", act, methods=["POST"])
-    blueprint.add_url_rule("/media/<int:message_id>", "media", media)
 
 
 # The board
@@ -302,7 +280,7 @@ def _described(event: TicketEvent) -> EventLine:
 def _available_actions(ticket: Ticket, me: Staff) -> list[str]:
     """The buttons worth showing: actions the state machine allows from the current state."""
     actions = [
-        action for action in VERBS if action in TRANSITIONS and ticket.status in TRANSITIONS[action][0]
+        action for action in ACTIONS if action in TRANSITIONS and ticket.status in TRANSITIONS[action][0]
     ]
     if ticket.status in OPEN_STATUSES:
         actions.append("recategorise")
@@ -316,84 +294,3 @@ def _colleagues(session: Session, me: Staff) -> list[Worker]:
     query = select(Worker).where(Worker.id != me.worker_id, Worker.left_at.is_(None))
     query = query.order_by(Worker.role, Worker.name)
     return list(session.scalars(query))
-
-
-# Acting on a ticket: the same functions as the WeChat commands
-
-
-def act(ticket_id: int, action: str) -> Response:
-    """Run one action from the ticket page, exactly as the WeChat command would, and show its answer."""
-    me, app = staff(), console()
-    verb = VERBS.get(action)
-    if verb is None:
-        abort(404)
-    rest = _command_rest(action)
-    try:
-        with transaction(app.factory) as session:
-            visible_ticket(session, me, ticket_id)
-            worker = session.get(Worker, me.worker_id)
-            if worker is None:
-                abort(404)
-            services = Services(session, app.settings, app.classifier, app.clock())
-            # Every accepted action writes an audit event; a refusal writes nothing.
-            before = _event_count(session, ticket_id)
-            reply = act_on_ticket(services, worker, verb, ticket_id, rest)
-            acted = _event_count(session, ticket_id) > before
-    except StaleDataError:
-        flash("工单刚刚被别人更新了,请看一下最新情况再操作。", "refused")
-        return redirect(url_for("console.ticket", ticket_id=ticket_id))
-    if acted:
-        log.info("console: %s %s ticket %s", mask_name(me.name), action, ticket_id)
-    flash(reply.text or "", "done" if acted else "refused")
-    return redirect(url_for("console.ticket", ticket_id=ticket_id))
-
-
-def _event_count(session: Session, ticket_id: int) -> int:
-    query = select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
-    return session.scalar(query) or 0
-
-
-def _command_rest(action: str) -> str:
-    """The words after the ticket number in the WeChat command, from the form's fields."""
-    form = request.form
-    text = " ".join(form.get("text", "").split())
-    if action == "extend":
-        return f"{form.get('hours', '').strip()} {text}".strip()
-    if action == "reassign":
-        return form.get("name", "").strip()
-    if action == "recategorise":
-        return form.get("category", "").strip()
-    return text
-
-
-# Residents' photos and voice
-
-
-def media(message_id: int) -> Response:
-    """A saved photo or voice file, only for staff who may see its ticket, only as a photo or a sound."""
-    me, app = staff(), console()
-    if not 0 < message_id <= MAX_ROW_ID:
-        abort(404)
-    with transaction(app.factory) as session:
-        message = session.get(InboundMessage, message_id)
-        if message is None or message.ticket_id is None or not message.media_path:
-            abort(404)
-        visible_ticket(session, me, message.ticket_id)
-        stored, msg_type = Path(message.media_path), message.msg_type
-    folder = app.settings.delivery.media_dir.resolve()
-    path = stored.resolve()
-    if not path.is_relative_to(folder) or not path.is_file():
-        abort(404)
-    with path.open("rb") as file:
-        mimetype = sniffed_type(file.read(SNIFF_BYTES), msg_type)
-    # Anything else (HTML or SVG a misbehaving media API sent) is a download, never a page of ours.
-    response = send_file(
-        path,
-        mimetype=mimetype or "application/octet-stream",
-        as_attachment=mimetype is None,
-        download_name=path.name,
-        max_age=0,
-        conditional=True,
-    )
-    response.headers["Content-Security-Policy"] = MEDIA_POLICY
-    return response

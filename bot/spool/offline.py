@@ -1,0 +1,69 @@
+"""While the database is away: keep the message in the spool and answer at once, emergency advice first."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.freshness import NonceClaim
+from bot.inbox import InboundRecord, StorageUnavailable
+from bot.spool.file import Spool
+from bot.spool.records import SpooledMessage
+from handlers.language.intents import IntentClassifier
+from handlers.language.privacy import mask_openid
+from handlers.messages.emergency import advice_for
+from handlers.messages.events import MENU_SOS
+
+log = logging.getLogger(__name__)
+
+RECEIVED = "已收到您的消息,系统稍后处理。如遇紧急情况,请直接拨打110、120或119。"
+EMERGENCY_NOTED = "您的求助已经记下,系统一恢复就通知网格员。"
+# Events WeChat shows no reply to, or that need none.
+SILENT_EVENTS = frozenset({"templatesendjobfinish", "unsubscribe", "view", "location"})
+
+
+def with_spool(
+    process: Callable[[InboundRecord], str | None],
+    spool: Spool,
+    reply_offline: Callable[[InboundRecord], str | None],
+    clock: Callable[[], datetime],
+) -> Callable[[InboundRecord, NonceClaim | None], str | None]:
+    """process, keeping the message in the spool and answering at once when the database is away."""
+
+    def process_or_keep(record: InboundRecord, unsettled: NonceClaim | None = None) -> str | None:
+        try:
+            if unsettled is not None:
+                # The nonce memory was away a moment ago: store nothing before its claim is made.
+                raise StorageUnavailable("the nonce memory cannot be reached")
+            return process(record)
+        except StorageUnavailable:
+            try:
+                spool.keep(SpooledMessage(record, clock(), unsettled))
+            except OSError as exc:
+                log.error("spool %s: cannot keep a message either: %s", spool.path, exc)
+                raise StorageUnavailable("neither the database nor the spool took the message") from exc
+            incoming = record.incoming
+            log.warning("kept a %s from %s in the spool", incoming.msg_type, mask_openid(incoming.openid))
+            return reply_offline(record)
+
+    return process_or_keep
+
+
+def offline_reply(record: InboundRecord, classifier: IntentClassifier, duty_phone: str) -> str | None:
+    """The passive reply while the database is away: the emergency advice at once, or that it will wait."""
+    incoming = record.incoming
+    if incoming.msg_type == "event":
+        event = (incoming.event or "").lower()
+        if event == "click" and incoming.event_key == MENU_SOS:
+            return _emergency_reply(None, duty_phone)
+        return None if event in SILENT_EVENTS else RECEIVED
+    if incoming.msg_type in ("text", "voice") and incoming.text:
+        classification = classifier.classify(incoming.text)
+        if classification.category == "emergency":
+            return _emergency_reply(classification.kind, duty_phone)
+    return RECEIVED
+
+
+def _emergency_reply(kind: str | None, duty_phone: str) -> str:
+    return "\n".join([advice_for(kind), EMERGENCY_NOTED, f"社区值班电话:{duty_phone}"])

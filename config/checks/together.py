@@ -1,0 +1,42 @@
+"""Checks of settings that only make sense together (safe mode and the AppID, WeCom's three parts, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from config.sources import Origin, SettingsError
+
+
+def _check_together(values: Mapping[str, Any], origins: Mapping[str, Origin]) -> None:
+    """Settings that only make sense together (safe mode and the AppID, WeCom's three parts, ...)."""
+    _check_credentials(values, origins)
+    for kind, deadline in values["deadlines"].items():
+        key, most = f"deadlines.{kind}.ack_minutes", deadline["resolve_hours"] * 60
+        if deadline["ack_minutes"] > most:
+            raise SettingsError(
+                f"{origins[key].where(key)}: expected at most deadlines.{kind}.resolve_hours in minutes "
+                f"({most}), got {deadline['ack_minutes']}"
+            )
+    visits = values["visits"]
+    shortest = min(visits["hardship_days"], visits["key_days"], visits["ordinary_days"])
+    if visits["remind_days_before"] >= shortest:
+        raise SettingsError(
+            f"{origins['visits.remind_days_before'].where('visits.remind_days_before')}: expected fewer days "
+            f"than the shortest visit cadence ({shortest}), got {visits['remind_days_before']}"
+        )
+
+
+def _check_credentials(values: Mapping[str, Any], origins: Mapping[str, Origin]) -> None:
+    """Safe mode needs the AppID; a WeCom app needs its corp id, secret and agent id."""
+    if values["wechat"]["aes_key"] and not values["wechat"]["appid"]:
+        raise SettingsError(
+            f"{origins['wechat.aes_key'].where('wechat.aes_key')}: expected wechat.appid to be set too "
+            "(safe mode decrypts with the AppID), got no AppID"
+        )
+    given = [f"wecom.{key}" for key in ("corp_id", "secret", "agent_id") if values["wecom"][key]]
+    if 0 < len(given) < 3:
+        raise SettingsError(
+            f"{origins[given[0]].where(given[0])}: expected wecom.corp_id, wecom.secret and wecom.agent_id "
+            f"together, got only {' and '.join(given)}"
+        )

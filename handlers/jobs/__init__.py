@@ -1,0 +1,1 @@
+"""Scheduled work: check-ins, escalation, visits, reports and retention, each in its own transactions."""

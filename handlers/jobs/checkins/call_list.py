@@ -1,0 +1,109 @@
+"""The daily call list: residents nobody could ping today, one push per worker, each resident listed once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from config.settings import Settings
+from handlers.jobs.checkins.states import CheckInResult, move_checkins
+from handlers.jobs.checkins.timing import NIGHT, LocalMoment, Timing, local_moment
+from handlers.register.entries import PLACEHOLDER_PREFIX
+from handlers.tickets.core import choose_assignee, community_desk
+from storage.db import transaction
+from storage.models import Building, CheckIn, Resident, Worker
+from storage.outbox import queue_push
+
+log = logging.getLogger(__name__)
+
+CALL_LIST = ("unreachable", "skipped")
+CALL_LIST_LINES = 30
+CLAIM_CHUNK = 500
+
+
+def call_list_sweep(factory: sessionmaker[Session], settings: Settings, now: datetime) -> CheckInResult:
+    """From the default check-in time on, push each worker the residents to phone today, each listed once."""
+    timing, local = Timing.of(settings), local_moment(now, settings.timezone)
+    if local.minute < timing.list_minute:
+        return CheckInResult()
+    try:
+        with transaction(factory) as session:
+            groups = _call_groups(session, local.day)
+            sent = 0
+            for worker, entries in groups:
+                if not _claim(session, [checkin.id for checkin, _ in entries], now):
+                    raise _Raced
+                if worker is None:
+                    log.warning("call list: %s residents and nobody on duty to phone them", len(entries))
+                    continue
+                text = _call_list_text(timing, local, entries, night=timing.quiet(local.minute))
+                queue_push(session, now, worker=worker, kind="checkin_call_list", text=text)
+                sent += 1
+    except _Raced:
+        log.info("call list: another process is sending today's lists")
+        return CheckInResult()
+    return CheckInResult(call_lists=sent)
+
+
+class _Raced(Exception):
+    """Another process listed some of these check-ins first; roll back and let it finish."""
+
+
+Entry = tuple[CheckIn, Resident]
+
+
+def _call_groups(session: Session, day: date) -> list[tuple[Worker | None, list[Entry]]]:
+    """Today's unlisted unreachable and skipped check-ins, grouped by who looks after the resident."""
+    query = (
+        select(CheckIn, Resident)
+        .join(Resident, Resident.id == CheckIn.resident_id)
+        .where(CheckIn.day == day, CheckIn.status.in_(CALL_LIST), CheckIn.missed_at.is_(None))
+        .options(selectinload(Resident.building).selectinload(Building.grid))
+        .order_by(Resident.building_id, Resident.unit, Resident.room, Resident.id)
+    )
+    desk = community_desk(session)
+    groups: dict[int | None, tuple[Worker | None, list[Entry]]] = {}
+    for checkin, resident in session.execute(query):
+        grid = resident.building.grid if resident.building else None
+        worker = choose_assignee(desk, grid).worker
+        groups.setdefault(worker.id if worker else None, (worker, []))[1].append((checkin, resident))
+    return list(groups.values())
+
+
+def _claim(session: Session, ids: Sequence[int], now: datetime) -> bool:
+    """Mark check-ins as listed (missed_at); False when another process listed any of them first."""
+    claimed = 0
+    for start in range(0, len(ids), CLAIM_CHUNK):
+        chunk = ids[start : start + CLAIM_CHUNK]
+        claimed += move_checkins(session, [CheckIn.id.in_(chunk), CheckIn.missed_at.is_(None)], missed_at=now)
+    return claimed == len(ids)
+
+
+def _call_list_text(timing: Timing, local: LocalMoment, entries: Sequence[Entry], night: bool) -> str:
+    """The worker's list: who to phone today, where they live, and why they got no ping."""
+    lines = [
+        f"{NIGHT if night else ''}【电话问候名单 · {local.day.month}月{local.day.day}日】",
+        f"以下{len(entries)}位老人今天收不到平安问候,请打电话问声平安,联系不上请上门看看:",
+    ]
+    for number, (checkin, resident) in enumerate(entries[:CALL_LIST_LINES], start=1):
+        lines.append(
+            f"{number}. {resident.name or '未登记姓名'} {resident.phone or '无电话'} · "
+            f"{resident.address or '未登记住址'} · {_why_not_pinged(timing, checkin, resident)}"
+        )
+    if len(entries) > CALL_LIST_LINES:
+        lines.append(f"……另有{len(entries) - CALL_LIST_LINES}位未列出,请向社区值班台索取完整名单。")
+    return "\n".join(lines)
+
+
+def _why_not_pinged(timing: Timing, checkin: CheckIn, resident: Resident) -> str:
+    """The reason shown on the call list, in the worker's words."""
+    if checkin.status == "unreachable":
+        return "未绑定微信" if resident.openid.startswith(PLACEHOLDER_PREFIX) else "已取消关注公众号"
+    minute = resident.checkin_minute
+    if minute is not None and timing.wraps and minute >= timing.quiet_start:
+        return "问候时间在夜间"
+    return "系统故障,问候未按时发出"

@@ -1,0 +1,57 @@
+"""Family contacts are not residents: their check-in alerts and pushes are written here, in one place."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers.context import Services
+from handlers.jobs.checkins.timing import NIGHT, clock, day_label
+from handlers.tickets.core import assignee_phrase
+from storage.models import CheckIn, FamilyContact, OutboxMessage, Resident, Ticket
+
+
+def family_alert(
+    services: Services, resident: Resident, checkin: CheckIn, ticket: Ticket, night: bool
+) -> str:
+    """The family's alert: who was not heard from, since when, and who is on the way."""
+    who = assignee_phrase(ticket, with_phone=True) if ticket.assignee else "社区工作人员"
+    when = f"{day_label(services, checkin.day)}{clock(services, checkin.pinged_at)}"
+    return (
+        f"{NIGHT if night else ''}【平安提醒】您的家人{resident.name or ''}{when}的平安问候至今没有回复。"
+        f"社区已请{who}上门看看,有消息会马上告诉您。方便的话,也请您给老人打个电话。"
+    )
+
+
+def family_address(contact: FamilyContact) -> str:
+    """Their openid, or a placeholder a later channel (SMS) can resolve from the contact's id."""
+    return contact.openid or f"family:{contact.id}"
+
+
+def push_family(
+    services: Services, recipient: str, name: str, ticket_id: int | None, kind: str, text: str
+) -> None:
+    """Queue one push to a family contact."""
+    services.session.add(
+        OutboxMessage(
+            kind=kind,
+            recipient=recipient,
+            recipient_name=name[:50],
+            ticket_id=ticket_id,
+            message_id=services.message_id,
+            text=text,
+            next_attempt_at=services.now,
+            created_at=services.now,
+        )
+    )
+
+
+def alerted_family(session: Session, ticket_id: int) -> list[tuple[str, str]]:
+    """(recipient, name) of each family contact alerted about this knock ticket."""
+    query = (
+        select(OutboxMessage.recipient, OutboxMessage.recipient_name)
+        .where(OutboxMessage.ticket_id == ticket_id, OutboxMessage.kind == "family_alert")
+        .distinct()
+        .order_by(OutboxMessage.recipient)
+    )
+    return list(session.execute(query))

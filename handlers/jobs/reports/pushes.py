@@ -1,0 +1,104 @@
+"""Scheduled reports: each grid leader's 日报 for each of their grids, the community office's 周报 and 月报.
+
+The job runs every minute and sends the latest report due of each kind that a person has not had yet.
+As with the visit digests, the outbox is the record of what was sent: a report counts as sent to a
+person when an outbox row of its kind for them, made after the period ended, starts with the report's
+header. The check and the pushes share one transaction, which one process at a time gets (SQLite's
+BEGIN IMMEDIATE, a transaction-level advisory lock on PostgreSQL), so neither a second scheduler nor a
+restart sends a report twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.settings import Settings
+from handlers.jobs.reports.figures import Report, build_report
+from handlers.jobs.reports.periods import Period, latest_due
+from handlers.jobs.reports.render import report_header, report_link, report_text
+from handlers.jobs.reports.scopes import Scope, grid_scopes, scope_for_community
+from handlers.tickets.core import community_desk
+from handlers.tickets.tally import Tally
+from storage.db import transaction
+from storage.models import Grid, OutboxMessage, Resident, Worker
+from storage.outbox import queue_push
+
+PUSH_KINDS = {"day": "report_daily", "week": "report_weekly", "month": "report_monthly"}
+# Any constant unique to this job: PostgreSQL serialises the pushing transactions on it.
+PUSH_LOCK_KEY = 0x52455054  # "REPT"
+
+
+@dataclass
+class ReportPushes(Tally):
+    """How many reports one run pushed, by kind."""
+
+    daily: int = 0
+    weekly: int = 0
+    monthly: int = 0
+
+
+def push_reports(factory: sessionmaker[Session], settings: Settings, now: datetime) -> ReportPushes:
+    """Queue every report that is due and not yet sent to its reader; safe to run any number of times."""
+    result = ReportPushes()
+    with transaction(factory) as session:
+        _one_at_a_time(session)
+        first_resident = session.scalar(select(func.min(Resident.created_at)))
+        if first_resident is None:
+            return result
+        for kind, field in (("day", "daily"), ("week", "weekly"), ("month", "monthly")):
+            period = latest_due(kind, now, settings.timezone, settings.reports.push_minute)
+            # No reports on the time before anyone was registered: a new install sends none for yesterday.
+            if period.bounds(settings.timezone)[1] <= first_resident:
+                continue
+            setattr(result, field, _push(session, settings, period, now))
+    return result
+
+
+def _push(session: Session, settings: Settings, period: Period, now: datetime) -> int:
+    """Push one period's report to each of its readers who has not had it; returns how many."""
+    kind = PUSH_KINDS[period.kind]
+    sent = _sent(session, kind, since=period.bounds(settings.timezone)[1])
+    built: dict[str, Report] = {}
+    pushed = 0
+    for reader, scope in _readers(session, settings, period.kind):
+        if (reader.id, report_header(scope, period)) in sent:
+            continue
+        report = built.get(scope.key) or build_report(session, settings, scope, period, now)
+        built[scope.key] = report
+        body = report_text(report, report_link(settings, scope, period))
+        queue_push(session, now, worker=reader, kind=kind, text=body)
+        pushed += 1
+    return pushed
+
+
+def _readers(session: Session, settings: Settings, kind: str) -> list[tuple[Worker, Scope]]:
+    """Daily: each grid's leader, for that grid. Weekly and monthly: each community office account."""
+    if kind == "day":
+        led = select(Grid.code, Grid.leader_id).where(Grid.leader_id.is_not(None))
+        leaders = {code: leader_id for code, leader_id in session.execute(led)}
+        return [
+            (session.get_one(Worker, leaders[code]), scope)
+            for scope in grid_scopes(session)
+            if (code := scope.grid_code) in leaders
+        ]
+    offices = community_desk(session)
+    community = scope_for_community(session, settings)
+    return [(office, community) for office in offices]
+
+
+def _sent(session: Session, kind: str, since: datetime) -> set[tuple[int | None, str]]:
+    """(reader, report header) of every push of this kind made since the period ended."""
+    query = select(OutboxMessage.worker_id, OutboxMessage.text).where(
+        OutboxMessage.kind == kind, OutboxMessage.created_at >= since
+    )
+    return {(worker_id, body.split("\n", 1)[0]) for worker_id, body in session.execute(query)}
+
+
+def _one_at_a_time(session: Session) -> None:
+    """PostgreSQL: wait for any other pushing transaction to commit, so this one sees what it sent."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUSH_LOCK_KEY})

@@ -1,0 +1,113 @@
+"""The retention sweep: personal data past its time ([retention] in config/griddesk.toml) is erased.
+
+Closed and cancelled tickets lose their words, notes, pushes, messages and media after
+`closed_ticket_days`; every inbound message loses its text after `inbound_text_days`. What reports count
+(category, grid, times, state, the trail's who and when) stays. Batches of their own transaction each, so
+the webhook never waits long behind the sweep, and a sweep stopped half-way just continues next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.settings import Settings
+from handlers.tickets.tally import Tally
+from storage.db import transaction
+from storage.erasure import delete_media_files, erase_messages, erase_tickets
+from storage.models import AuditEvent, CheckIn, InboundMessage, Ticket
+
+BATCH_SIZE = 200
+SWEEP_ACTOR = "系统"
+
+
+@dataclass
+class RetentionRun(Tally):
+    """What one retention sweep erased."""
+
+    tickets: int = 0
+    messages: int = 0
+    checkin_answers: int = 0
+    media_files: int = 0
+
+
+def sweep_retention(
+    factory: sessionmaker[Session], settings: Settings, now: datetime, batch_size: int = BATCH_SIZE
+) -> RetentionRun:
+    """Erase closed tickets' and old messages' personal data; one audit event when anything went."""
+    result = RetentionRun()
+    retention = settings.retention
+    sweep = _Sweep(factory, settings, now, result, batch_size)
+    if retention.closed_ticket_days:
+        sweep.closed_tickets(now - timedelta(days=retention.closed_ticket_days))
+    if retention.inbound_text_days:
+        sweep.old_messages(now - timedelta(days=retention.inbound_text_days))
+    if result.total:
+        with transaction(factory) as session:
+            session.add(
+                AuditEvent(
+                    action="retention_sweep",
+                    actor=SWEEP_ACTOR,
+                    subject="data past its retention",
+                    detail=result.summary(),
+                    created_at=now,
+                )
+            )
+    return result
+
+
+@dataclass
+class _Sweep:
+    """One run's database, settings, clock and tally."""
+
+    factory: sessionmaker[Session]
+    settings: Settings
+    now: datetime
+    result: RetentionRun
+    batch_size: int
+
+    def closed_tickets(self, cutoff: datetime) -> None:
+        """Tickets closed or cancelled before the cutoff, with their messages and media, a batch at a time."""
+        due = (
+            select(Ticket.id)
+            .where(Ticket.erased_at.is_(None), Ticket.closed_at < cutoff)
+            .order_by(Ticket.id)
+            .limit(self.batch_size)
+        )
+        while True:
+            with transaction(self.factory) as session:
+                ids = list(session.scalars(due))
+                self.result.tickets += erase_tickets(session, ids, self.now)
+                erased, media = erase_messages(session, InboundMessage.ticket_id.in_(ids), self.now)
+                self.result.messages += erased
+            self.result.media_files += delete_media_files(media, self.settings.delivery.media_dir)
+            if len(ids) < self.batch_size:
+                return
+
+    def old_messages(self, cutoff: datetime) -> None:
+        """Messages received before the cutoff, a batch at a time; check-in answers of those days too."""
+        due = (
+            select(InboundMessage.id)
+            .where(InboundMessage.erased_at.is_(None), InboundMessage.received_at < cutoff)
+            .order_by(InboundMessage.id)
+            .limit(self.batch_size)
+        )
+        while True:
+            with transaction(self.factory) as session:
+                ids = list(session.scalars(due))
+                erased, media = erase_messages(session, InboundMessage.id.in_(ids), self.now)
+                self.result.messages += erased
+            self.result.media_files += delete_media_files(media, self.settings.delivery.media_dir)
+            if len(ids) < self.batch_size:
+                break
+        answers = (
+            update(CheckIn)
+            .where(CheckIn.day < cutoff.date(), CheckIn.answer.is_not(None))
+            .values(answer=None)
+            .execution_options(synchronize_session=False)
+        )
+        with transaction(self.factory) as session:
+            self.result.checkin_answers += session.execute(answers).rowcount

@@ -1,0 +1,163 @@
+"""The visit clock (三访): workers record home visits; due visits are reminded, overdue ones reported."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.settings import Settings, VisitSettings
+from handlers.context import Reply, Services
+from handlers.language.normalize import normalize
+from handlers.messages.binding import parse_address
+from storage.db import transaction
+from storage.models import Building, Grid, OutboxMessage, Resident, Visit, Worker
+from storage.outbox import queue_push
+
+HOUSEHOLD_LABELS = {"hardship": "特困户", "key": "重点户", "ordinary": "普通户"}
+CADENCE_WORDS = {"hardship": "每周", "key": "每月", "ordinary": "每季度"}
+DIGEST_KIND, OVERDUE_KIND = "visit_digest", "visit_overdue"
+MAX_LISTED = 30
+
+
+def record_visit(services: Services, worker: Worker, target: str, note: str) -> Reply:
+    """ "走访 <room, address or name> <note>": log the visit and restart the household's clock."""
+    if not target:
+        return Reply("请写上走访的住户,例如“走访 3号楼2单元301 身体不错,已送米面油”。")
+    matches = _find_households(services.session, worker, target)
+    if not matches:
+        return Reply(f"在您负责的网格里没有找到“{target}”,请写完整地址,例如“走访 3号楼2单元301 情况”。")
+    if len(matches) > 1:
+        listed = "\n".join(f"{r.name or '未登记姓名'} {r.address}" for r in matches[:5])
+        return Reply(f"“{target}”对应多户,请写完整地址:\n{listed}")
+    resident = matches[0]
+    services.session.add(
+        Visit(resident_id=resident.id, worker_id=worker.id, visited_at=services.now, note=note or None)
+    )
+    resident.last_visit_at = services.now
+    days = services.settings.visits.cadence_days(resident.household_category)
+    next_due = _local_date(services.now + timedelta(days=days), services.settings.timezone)
+    category = resident.household_category
+    cadence = f"{HOUSEHOLD_LABELS.get(category, '')}{CADENCE_WORDS.get(category, '')}走访一次"
+    return Reply(
+        f"已记录走访:{resident.name or '未登记姓名'}({resident.address})。\n{cadence},下次请在{next_due}前。"
+    )
+
+
+def _find_households(session: Session, worker: Worker, target: str) -> list[Resident]:
+    """Residents in the worker's grids matching an address, a room number or a name."""
+    query = select(Resident).join(Building).where(_in_scope(worker))
+    text = normalize(target)
+    address = parse_address(text)
+    if address is not None:
+        query = query.where(Building.name == address.building, Resident.room == address.room)
+        if address.unit:
+            query = query.where(Resident.unit == address.unit)
+    elif text.isdigit():
+        query = query.where(Resident.room == text)
+    else:
+        query = query.where(Resident.name == target.strip())
+    return list(session.scalars(query.order_by(Resident.id)))
+
+
+def _in_scope(worker: Worker) -> ColumnElement[bool]:
+    """Buildings of the grids this worker or leader looks after; offices see every building."""
+    if worker.role in ("community", "street"):
+        return Building.id.is_not(None)
+    grids = select(Grid.id).where(or_(Grid.worker_id == worker.id, Grid.leader_id == worker.id))
+    return Building.grid_id.in_(grids)
+
+
+def send_visit_digests(factory: sessionmaker[Session], settings: Settings, now: datetime) -> int:
+    """Once a day: each worker gets the visits coming due, each leader the overdue ones. Returns pushes."""
+    if now.astimezone(ZoneInfo(settings.timezone)).hour < settings.visits.digest_hour:
+        return 0
+    with transaction(factory) as session:
+        due = households_due(session, settings.visits, now)
+        sent_today = _digests_sent_since(session, _local_midnight(now, settings.timezone))
+        by_worker: dict[Worker, list[tuple[Resident, datetime]]] = defaultdict(list)
+        by_leader: dict[Worker, list[tuple[Resident, datetime]]] = defaultdict(list)
+        for resident, due_at in due:
+            grid = resident.building.grid
+            if grid.worker is not None:
+                by_worker[grid.worker].append((resident, due_at))
+            if grid.leader is not None and due_at <= now:
+                by_leader[grid.leader].append((resident, due_at))
+        pushes = 0
+        for kind, groups, render in (
+            (DIGEST_KIND, by_worker, _worker_digest),
+            (OVERDUE_KIND, by_leader, _leader_digest),
+        ):
+            for person, items in groups.items():
+                if (kind, person.id) not in sent_today:
+                    queue_push(session, now, worker=person, kind=kind, text=render(items, settings, now))
+                    pushes += 1
+        return pushes
+
+
+def households_due(
+    session: Session, visits: VisitSettings, now: datetime
+) -> list[tuple[Resident, datetime]]:
+    """Bound households whose next visit falls within the reminder lead, or has passed."""
+    last = func.coalesce(Resident.last_visit_at, Resident.created_at)
+    found: list[tuple[Resident, datetime]] = []
+    for category in HOUSEHOLD_LABELS:
+        days = visits.cadence_days(category)
+        cutoff = now - timedelta(days=days - visits.remind_days_before)
+        query = select(Resident).where(
+            Resident.household_category == category, Resident.building_id.is_not(None), last <= cutoff
+        )
+        for resident in session.scalars(query):
+            found.append((resident, (resident.last_visit_at or resident.created_at) + timedelta(days=days)))
+    return sorted(found, key=lambda item: item[1])
+
+
+def _digests_sent_since(session: Session, since: datetime) -> set[tuple[str, int | None]]:
+    query = select(OutboxMessage.kind, OutboxMessage.worker_id).where(
+        OutboxMessage.kind.in_((DIGEST_KIND, OVERDUE_KIND)), OutboxMessage.created_at >= since
+    )
+    return {(kind, worker_id) for kind, worker_id in session.execute(query)}
+
+
+def _worker_digest(items: list[tuple[Resident, datetime]], settings: Settings, now: datetime) -> str:
+    lines = [f"【走访提醒】以下{len(items)}户需要走访:"]
+    lines += [f"{_household(r)} · {_when(due_at, settings, now)}" for r, due_at in items[:MAX_LISTED]]
+    if len(items) > MAX_LISTED:
+        lines.append(f"……另有{len(items) - MAX_LISTED}户")
+    lines.append("走访后请回复“走访 地址 情况”记录,例如“走访 3号楼2单元301 身体不错”。")
+    return "\n".join(lines)
+
+
+def _leader_digest(items: list[tuple[Resident, datetime]], settings: Settings, now: datetime) -> str:
+    lines = [f"【走访逾期】您负责的网格有{len(items)}户走访已逾期:"]
+    for resident, due_at in items[:MAX_LISTED]:
+        grid = resident.building.grid
+        worker = grid.worker.name if grid.worker else "无"
+        lines.append(f"{grid.name} {_household(resident)} · {_when(due_at, settings, now)} · 网格员{worker}")
+    if len(items) > MAX_LISTED:
+        lines.append(f"……另有{len(items) - MAX_LISTED}户")
+    return "\n".join(lines)
+
+
+def _household(resident: Resident) -> str:
+    label = HOUSEHOLD_LABELS.get(resident.household_category, "")
+    return f"{resident.name or '未登记姓名'} {resident.address} {label}"
+
+
+def _when(due_at: datetime, settings: Settings, now: datetime) -> str:
+    if due_at <= now:
+        return f"已逾期{(now - due_at).days}天" if (now - due_at).days else "今天到期"
+    return f"{_local_date(due_at, settings.timezone)}前"
+
+
+def _local_midnight(now: datetime, timezone: str) -> datetime:
+    local = now.astimezone(ZoneInfo(timezone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _local_date(moment: datetime, timezone: str) -> str:
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{local.month}月{local.day}日"

@@ -1,0 +1,65 @@
+"""The message the router carries down its table, with what the conditions and actions ask of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import select
+
+from handlers.context import Incoming, Services
+from handlers.language.intents import Classification
+from handlers.language.normalize import normalize
+from handlers.messages.resident_commands import awaiting_rating
+from handlers.people.residents import resident_for
+from storage.models import Resident, Ticket, Worker
+
+
+@dataclass
+class Message:
+    """One message being routed: classified once, its sender looked up once and only when needed."""
+
+    services: Services
+    incoming: Incoming
+    classification: Classification | None
+
+    @cached_property
+    def text(self) -> str:
+        """The text or transcript ('' for other messages)."""
+        return self.incoming.text or ""
+
+    @cached_property
+    def normalized(self) -> str:
+        """The text as the rules see it."""
+        return normalize(self.text)
+
+    @cached_property
+    def is_text(self) -> bool:
+        """Text, or a voice message with a transcript."""
+        return bool(self.incoming.text) and self.incoming.msg_type in ("text", "voice")
+
+    @cached_property
+    def event(self) -> str:
+        """The event's name in lower case ('' for messages)."""
+        return (self.incoming.event or "").lower() if self.incoming.msg_type == "event" else ""
+
+    @cached_property
+    def worker(self) -> Worker | None:
+        """The bound worker who sent it, if the sender is one."""
+        query = select(Worker).where(Worker.openid == self.incoming.openid)
+        return self.services.session.scalar(query)
+
+    @cached_property
+    def resident(self) -> Resident:
+        """The sender as a resident (created on first contact)."""
+        return resident_for(self.services, self.incoming.openid)
+
+    @cached_property
+    def rated(self) -> Ticket | None:
+        """The resolved ticket waiting for this resident's rating."""
+        return awaiting_rating(self.services, self.resident)
+
+    @property
+    def category(self) -> str:
+        """The classified category ('other' for messages without text)."""
+        return self.classification.category if self.classification else "other"

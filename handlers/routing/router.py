@@ -1,0 +1,68 @@
+"""Picks the one handler for a message from one ordered table: emergency first, for every sender.
+
+Every message is classified once (text and voice transcripts), then ROUTES is read top to bottom: the
+first route whose condition holds handles the message. A handler may return None to pass the message
+on (a check-in answer that only counted as a sign of life). The order is the product's promise, and
+tests/unit/test_routing_table.py pins it: a cry for help wins over a worker's commands, an invite code,
+a flood, a check-in answer, a pending rating and a half-finished binding (or a binding code).
+The conditions (`when`) and what each route does (`do`) live in handlers/routing/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from handlers.context import Incoming, Reply, Services
+from handlers.messages.conversation import handle_help
+from handlers.routing import actions as do
+from handlers.routing import conditions as when
+from handlers.routing.message import Message
+
+
+@dataclass(frozen=True)
+class Route:
+    """One row of the routing table: a name, when it applies, and who handles it."""
+
+    name: str
+    applies: Callable[[Message], bool]
+    handle: Callable[[Message], Reply | None]
+
+
+def route(services: Services, incoming: Incoming) -> Reply:
+    """Handle one verified message or event and return what the sender sees."""
+    text = incoming.text if incoming.msg_type in ("text", "voice") else None
+    message = Message(services, incoming, services.classifier.classify(text) if text else None)
+    for row in ROUTES:
+        if row.applies(message):
+            reply = row.handle(message)
+            if reply is not None:
+                return reply
+    return handle_help(services)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("template_receipt", when.template_receipt, do.record_receipt),
+    Route("emergency", when.emergency, do.answer_emergency),
+    Route("invite_code", when.invite_code, do.redeem),
+    Route("worker", when.from_worker, do.worker_message),
+    Route("worker_media", when.worker_media, do.attach_worker_media),
+    Route("flood", when.flooding, do.merge_into_flood),
+    Route("checkin_answer", when.always, do.checkin),
+    Route("event", when.is_event, do.handle_event),
+    Route("media", when.not_text, do.handle_media),
+    Route("rating", when.rating, do.take_rating),
+    Route("cancel", when.cancel, do.cancel_ticket),
+    Route("worker_command_from_resident", when.worker_command_from_resident, do.explain_worker_command),
+    Route("binding_code", when.binding_code, do.check_binding_code),
+    Route("binding", when.binding, do.bind_address),
+    Route("my_tickets", when.my_tickets, do.list_my_tickets),
+    Route("request", when.classified_request, do.open_request),
+    Route("menu_category", when.always, do.after_menu_tap),
+    Route("urgent_follow_up", when.urgent, do.press),
+    Route("possible_emergency", when.possible_emergency, do.answer_possible_emergency),
+    Route("wants_a_person", when.wants_a_person, do.pass_to_a_person),
+    Route("chat", when.chat, do.answer_chat),
+    Route("help", when.asks_for_help, do.give_help),
+    Route("message", when.always, do.leave_a_message),
+)

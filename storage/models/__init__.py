@@ -1,0 +1,41 @@
+"""SQLAlchemy 2.0 typed models: the community, its residents, tickets, messages and the outbox."""
+
+# Importing the package maps every model, so Base.metadata (Alembic's env, autogenerate, the schema
+# test) sees every table; importers name the models from here.
+from storage.models.audit import AuditEvent
+from storage.models.base import Base, UTCDateTime
+from storage.models.binding import BindingClaim, WorkerInvite
+from storage.models.care import CheckIn, Visit
+from storage.models.community import Building, FamilyContact, Grid, Resident, Worker
+from storage.models.console import ConsoleLink, ConsoleSession, SigninThrottle, StaffAccount
+from storage.models.messages import InboundMessage, OutboxMessage, WebhookNonce
+from storage.models.shared import AccessToken, AppSecret, RequestCount, SchedulerLease
+from storage.models.tickets import Ticket, TicketEvent
+
+__all__ = [
+    "AccessToken",
+    "AppSecret",
+    "AuditEvent",
+    "Base",
+    "BindingClaim",
+    "Building",
+    "CheckIn",
+    "ConsoleLink",
+    "ConsoleSession",
+    "FamilyContact",
+    "Grid",
+    "InboundMessage",
+    "OutboxMessage",
+    "RequestCount",
+    "Resident",
+    "SchedulerLease",
+    "SigninThrottle",
+    "StaffAccount",
+    "Ticket",
+    "TicketEvent",
+    "UTCDateTime",
+    "Visit",
+    "WebhookNonce",
+    "Worker",
+    "WorkerInvite",
+]

@@ -1,0 +1,43 @@
+"""Writing the outbox: every push GridDesk owes is a row here, sent by the dispatcher after commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from storage.models import OutboxMessage, Resident, Ticket, Worker
+
+
+def queue_push(
+    session: Session,
+    now: datetime,
+    *,
+    kind: str,
+    text: str,
+    worker: Worker | None = None,
+    resident: Resident | None = None,
+    ticket: Ticket | None = None,
+    message_id: int | None = None,
+) -> OutboxMessage:
+    """Write a push into the outbox; the dispatcher sends it after this transaction commits."""
+    if worker is not None:
+        recipient, name = worker.openid or worker.wecom_userid or f"worker:{worker.id}", worker.name
+    elif resident is not None:
+        recipient, name = resident.openid, resident.name or "居民"
+    else:
+        raise ValueError("a push needs a worker or a resident")
+    row = OutboxMessage(
+        kind=kind,
+        recipient=recipient,
+        recipient_name=name,
+        worker_id=worker.id if worker else None,
+        resident_id=resident.id if resident else None,
+        ticket_id=ticket.id if ticket else None,
+        message_id=message_id,
+        text=text,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(row)
+    return row
