@@ -21,6 +21,7 @@ from bench.databases import describe_database, fresh_database
 from bot.app import create_app
 from bot.simulator import read_reply, sign, text_xml
 from config.settings import load_settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins import ping_sweep
 from handlers.language.intents import classifier_for
 from storage.db import make_engine, make_session_factory, upgrade
@@ -62,10 +63,11 @@ def measure(url: str, size: int, delay: float) -> tuple[float, float, str]:
 
         send("bench-resident-1", "你好", 1)  # warm up: first statements, first connection
         swept: list[float] = []
+        domain = DomainSettings.of(settings)
 
         def sweep() -> None:
             started = time.perf_counter()
-            ping_sweep(factory, settings, MORNING)
+            ping_sweep(factory, domain, MORNING)
             swept.append(time.perf_counter() - started)
 
         thread = threading.Thread(target=sweep)

@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool
 
 from bot.bootstrap import Runtime, bootstrap
 from config.settings import Settings, load_settings
+from handlers.domain_settings import DomainSettings
 from handlers.language.intents import IntentClassifier, classifier_for
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.demo import load_community
@@ -337,6 +338,12 @@ def runtime(settings: Settings, clock: FakeClock, classifier: IntentClassifier) 
         yield runtime
     finally:
         runtime.close()
+
+
+@pytest.fixture
+def domain(runtime: Runtime) -> DomainSettings:
+    """What handlers and sweeps read of the test's settings, as the runtime makes it."""
+    return runtime.domain
 
 
 @pytest.fixture

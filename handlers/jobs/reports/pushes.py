@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.settings import Settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.reports.figures import Report, build_report
 from handlers.jobs.reports.periods import Period, latest_due
 from handlers.jobs.reports.render import report_header, report_link, report_text
@@ -41,7 +41,7 @@ class ReportPushes(Tally):
     monthly: int = 0
 
 
-def push_reports(factory: sessionmaker[Session], settings: Settings, now: datetime) -> ReportPushes:
+def push_reports(factory: sessionmaker[Session], settings: DomainSettings, now: datetime) -> ReportPushes:
     """Queue every report that is due and not yet sent to its reader; safe to run any number of times."""
     result = ReportPushes()
     with transaction(factory) as session:
@@ -58,7 +58,7 @@ def push_reports(factory: sessionmaker[Session], settings: Settings, now: dateti
     return result
 
 
-def _push(session: Session, settings: Settings, period: Period, now: datetime) -> int:
+def _push(session: Session, settings: DomainSettings, period: Period, now: datetime) -> int:
     """Push one period's report to each of its readers who has not had it; returns how many."""
     kind = PUSH_KINDS[period.kind]
     sent = _sent(session, kind, since=period.bounds(settings.timezone)[1])
@@ -75,7 +75,7 @@ def _push(session: Session, settings: Settings, period: Period, now: datetime) -
     return pushed
 
 
-def _readers(session: Session, settings: Settings, kind: str) -> list[tuple[Worker, Scope]]:
+def _readers(session: Session, settings: DomainSettings, kind: str) -> list[tuple[Worker, Scope]]:
     """Daily: each grid's leader, for that grid. Weekly and monthly: each community office account."""
     if kind == "day":
         led = select(Grid.code, Grid.leader_id).where(Grid.leader_id.is_not(None))
