@@ -32,6 +32,7 @@ from bench.databases import describe_database, fresh_database
 from bot.app import create_app
 from bot.simulator import read_reply, sign, text_xml
 from config.settings import Settings, load_settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins import ping_sweep
 from handlers.language.intents import classifier_for
 from storage.db import make_engine, make_session_factory, transaction, upgrade
@@ -158,7 +159,7 @@ def _messages(
 def _timed_sweep(factory: sessionmaker[Session], settings: Settings) -> float:
     """Run the 09:00 ping sweep; its wall-clock seconds."""
     started = time.perf_counter()
-    ping_sweep(factory, settings, MORNING)
+    ping_sweep(factory, DomainSettings.of(settings), MORNING)
     return time.perf_counter() - started
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.settings import Settings
+from config.settings import RetentionSettings
 from handlers.tickets.tally import Tally
 from storage.db import bulk_slice, snapshot, transaction
 from storage.erasure import delete_media_files, erase_messages, erase_tickets
@@ -37,12 +38,15 @@ class RetentionRun(Tally):
 
 
 def sweep_retention(
-    factory: sessionmaker[Session], settings: Settings, now: datetime, batch_size: int = BATCH_SIZE
+    factory: sessionmaker[Session],
+    retention: RetentionSettings,
+    media_dir: Path,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
 ) -> RetentionRun:
     """Erase closed tickets' and old messages' personal data; one audit event when anything went."""
     result = RetentionRun()
-    retention = settings.retention
-    sweep = _Sweep(factory, settings, now, result, batch_size)
+    sweep = _Sweep(factory, media_dir, now, result, batch_size)
     if retention.closed_ticket_days:
         sweep.closed_tickets(now - timedelta(days=retention.closed_ticket_days))
     if retention.inbound_text_days:
@@ -63,10 +67,10 @@ def sweep_retention(
 
 @dataclass
 class _Sweep:
-    """One run's database, settings, clock and tally."""
+    """One run's database, media folder, clock and tally."""
 
     factory: sessionmaker[Session]
-    settings: Settings
+    media_dir: Path
     now: datetime
     result: RetentionRun
     batch_size: int
@@ -85,7 +89,7 @@ class _Sweep:
                 self.result.tickets += erase_tickets(session, ids, self.now)
                 erased, media = erase_messages(session, InboundMessage.ticket_id.in_(ids), self.now)
                 self.result.messages += erased
-            self.result.media_files += delete_media_files(media, self.settings.delivery.media_dir)
+            self.result.media_files += delete_media_files(media, self.media_dir)
             if len(ids) < self.batch_size:
                 return
 
@@ -102,7 +106,7 @@ class _Sweep:
                 ids = list(session.scalars(due))
                 erased, media = erase_messages(session, InboundMessage.id.in_(ids), self.now)
                 self.result.messages += erased
-            self.result.media_files += delete_media_files(media, self.settings.delivery.media_dir)
+            self.result.media_files += delete_media_files(media, self.media_dir)
             if len(ids) < self.batch_size:
                 break
         self.checkin_answers(cutoff)

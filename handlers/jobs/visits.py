@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.settings import Settings, VisitSettings
+from config.settings import VisitSettings
 from handlers.context import Reply, Services
+from handlers.domain_settings import DomainSettings
 from handlers.language.normalize import normalize
 from handlers.messages.binding import parse_address
 from storage.db import bulk_slice, snapshot, take_turns
@@ -75,7 +76,7 @@ def _in_scope(worker: Worker) -> ColumnElement[bool]:
     return Building.grid_id.in_(grids)
 
 
-def send_visit_digests(factory: sessionmaker[Session], settings: Settings, now: datetime) -> int:
+def send_visit_digests(factory: sessionmaker[Session], settings: DomainSettings, now: datetime) -> int:
     """Once a day: each worker gets the visits coming due, each leader the overdue ones. Returns pushes."""
     if now.astimezone(ZoneInfo(settings.timezone)).hour < settings.visits.digest_hour:
         return 0
@@ -97,7 +98,7 @@ def send_visit_digests(factory: sessionmaker[Session], settings: Settings, now: 
 
 
 def _digests(
-    session: Session, settings: Settings, now: datetime, sent_today: set[tuple[str, int | None]]
+    session: Session, settings: DomainSettings, now: datetime, sent_today: set[tuple[str, int | None]]
 ) -> list[tuple[str, int, str]]:
     """(kind, worker id, text) of each digest due and not sent today."""
     by_worker: dict[Worker, list[tuple[Resident, datetime]]] = defaultdict(list)
@@ -143,7 +144,7 @@ def _digests_sent_since(session: Session, since: datetime) -> set[tuple[str, int
     return {(kind, worker_id) for kind, worker_id in session.execute(query)}
 
 
-def _worker_digest(items: list[tuple[Resident, datetime]], settings: Settings, now: datetime) -> str:
+def _worker_digest(items: list[tuple[Resident, datetime]], settings: DomainSettings, now: datetime) -> str:
     lines = [f"【走访提醒】以下{len(items)}户需要走访:"]
     lines += [f"{_household(r)} · {_when(due_at, settings, now)}" for r, due_at in items[:MAX_LISTED]]
     if len(items) > MAX_LISTED:
@@ -152,7 +153,7 @@ def _worker_digest(items: list[tuple[Resident, datetime]], settings: Settings, n
     return "\n".join(lines)
 
 
-def _leader_digest(items: list[tuple[Resident, datetime]], settings: Settings, now: datetime) -> str:
+def _leader_digest(items: list[tuple[Resident, datetime]], settings: DomainSettings, now: datetime) -> str:
     lines = [f"【走访逾期】您负责的网格有{len(items)}户走访已逾期:"]
     for resident, due_at in items[:MAX_LISTED]:
         grid = resident.building.grid
@@ -168,7 +169,7 @@ def _household(resident: Resident) -> str:
     return f"{resident.name or '未登记姓名'} {resident.address} {label}"
 
 
-def _when(due_at: datetime, settings: Settings, now: datetime) -> str:
+def _when(due_at: datetime, settings: DomainSettings, now: datetime) -> str:
     if due_at <= now:
         return f"已逾期{(now - due_at).days}天" if (now - due_at).days else "今天到期"
     return f"{_local_date(due_at, settings.timezone)}前"

@@ -102,7 +102,7 @@ def test_silence_then_a_knock_task_then_a_late_1_is_all_clear_for_everyone(desk,
 def test_a_late_1_before_anyone_signed_tells_everyone_paged_so_far(desk, wechat) -> None:
     knocked(desk)
     desk.at("13:30", day=1)
-    assert sweep(desk.factory, desk.settings, desk.classifier, desk.clock()).escalated == 2
+    assert sweep(desk.factory, desk.domain, desk.classifier, desk.clock()).escalated == 2
     desk.new_pushes()
     wechat.say(ZHANG, "平安")
     told = [(p.recipient, p.kind) for p in desk.new_pushes()]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.messenger import ConsoleMessenger
 from bot.scheduler import build_scheduler
 from config.settings import Settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins import (
     CheckInResult,
     PingSweep,
@@ -53,6 +54,11 @@ class CheckInDesk:
     clock: FakeClock
     seen: int = 0
 
+    @property
+    def domain(self) -> DomainSettings:
+        """What the sweeps read of the settings."""
+        return DomainSettings.of(self.settings)
+
     def at(self, clock_time: str, day: int = 0) -> None:
         """Move the clock forward to a local time, `day` days after the first day."""
         hours, minutes = map(int, clock_time.split(":"))
@@ -63,18 +69,18 @@ class CheckInDesk:
 
     def pings(self) -> CheckInResult:
         """The ping sweep and the call lists, as the scheduler runs them."""
-        result = ping_sweep(self.factory, self.settings, self.clock())
-        listed = call_list_sweep(self.factory, self.settings, self.clock())
+        result = ping_sweep(self.factory, self.domain, self.clock())
+        listed = call_list_sweep(self.factory, self.domain, self.clock())
         result.call_lists = listed.call_lists
         return result
 
     def reminders(self) -> CheckInResult:
         """The reminder sweep."""
-        return remind_sweep(self.factory, self.settings, self.clock())
+        return remind_sweep(self.factory, self.domain, self.clock())
 
     def knocks(self) -> CheckInResult:
         """The missed check-in sweep; nothing may fail."""
-        result = knock_sweep(self.factory, self.settings, self.classifier, self.clock())
+        result = knock_sweep(self.factory, self.domain, self.classifier, self.clock())
         assert result.failed == 0
         return result
 
@@ -229,7 +235,7 @@ def test_an_unsigned_knock_task_climbs_the_ladder_like_any_ticket(desk) -> None:
     desk.knocks()
     desk.new_pushes()
     desk.clock.advance(minutes=30)
-    result = deadline_sweep(desk.factory, desk.settings, desk.classifier, desk.clock())
+    result = deadline_sweep(desk.factory, desk.domain, desk.classifier, desk.clock())
     assert result.escalated == 2
     escalations = [p for p in desk.new_pushes() if p.ticket_id == 1]
     assert [(p.recipient, p.kind) for p in escalations] == [(LI, "escalation")]
@@ -402,7 +408,7 @@ def test_two_schedulers_pinging_at_once_send_each_elder_exactly_one_ping(desk) -
 
     def run() -> None:
         start.wait()
-        results.append(ping_sweep(desk.factory, desk.settings, desk.clock()))
+        results.append(ping_sweep(desk.factory, desk.domain, desk.clock()))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:
@@ -523,7 +529,7 @@ def test_a_sweep_that_dies_half_way_leaves_nothing_half_done(desk, monkeypatch) 
         return ticket
 
     monkeypatch.setattr(knocks, "open_ticket", open_then_crash)
-    result = knock_sweep(desk.factory, desk.settings, desk.classifier, desk.clock())
+    result = knock_sweep(desk.factory, desk.domain, desk.classifier, desk.clock())
     assert (result.knocked, result.failed) == (1, 1)  # 孙桂英's task opened all the same
     assert desk.checkin(ZHANG, day=1).status == "reminded"
     monkeypatch.undo()
@@ -539,7 +545,7 @@ def failing(*args: object) -> None:
 
 
 def test_the_scheduled_sweep_reads_only_new_ping_times_between_hourly_full_passes(desk) -> None:
-    scheduled = PingSweep(desk.factory, desk.settings)
+    scheduled = PingSweep(desk.factory, desk.domain)
     desk.at("09:00", day=1)
     assert scheduled(desk.clock()).pinged == 2
     desk.at("09:30", day=1)

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from config.settings import Settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins.states import CheckInResult, move_checkins
 from handlers.jobs.checkins.timing import NIGHT, LocalMoment, Timing, local_moment
 from handlers.register.entries import PLACEHOLDER_PREFIX
@@ -26,7 +26,7 @@ CALL_LIST_LINES = 30
 CLAIM_CHUNK = 500
 
 
-def call_list_sweep(factory: sessionmaker[Session], settings: Settings, now: datetime) -> CheckInResult:
+def call_list_sweep(factory: sessionmaker[Session], settings: DomainSettings, now: datetime) -> CheckInResult:
     """From the default check-in time on, push each worker the residents to phone today, each listed once."""
     timing, local = Timing.of(settings), local_moment(now, settings.timezone)
     if local.minute < timing.list_minute:

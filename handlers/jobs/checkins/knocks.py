@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, exists, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.settings import Settings
 from handlers.context import Services
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins.family import alerted_family, family_address, family_alert, push_family
 from handlers.jobs.checkins.states import CheckInResult, move_checkins
 from handlers.jobs.checkins.timing import NIGHT, Timing, clock, day_label, is_night
@@ -25,7 +25,7 @@ KNOCK_ENDED = ("resolved", "closed", "cancelled")
 
 
 def knock_sweep(
-    factory: sessionmaker[Session], settings: Settings, classifier: IntentClassifier, now: datetime
+    factory: sessionmaker[Session], settings: DomainSettings, classifier: IntentClassifier, now: datetime
 ) -> CheckInResult:
     """Open a 敲门 task for each check-in unanswered after the reminder; report settled ones to the family."""
     result = CheckInResult()
@@ -41,7 +41,7 @@ def knock_sweep(
     return result
 
 
-def _knock_due(settings: Settings, now: datetime) -> list[ColumnElement[bool]]:
+def _knock_due(settings: DomainSettings, now: datetime) -> list[ColumnElement[bool]]:
     """Reminded (or silently passed) and still unanswered knock_after_minutes after the reminder."""
     timing = Timing.of(settings)
     knock = timedelta(minutes=timing.knock)
@@ -66,7 +66,7 @@ def _ids(factory: sessionmaker[Session], query: Select) -> list[int]:
 
 def _in_own_transaction(
     factory: sessionmaker[Session],
-    settings: Settings,
+    settings: DomainSettings,
     classifier: IntentClassifier,
     now: datetime,
     act: Callable[[Services, int], str | None],

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.settings import Settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins.states import CheckInResult, move_checkins
 from handlers.jobs.checkins.timing import LocalMoment, Timing, local_moment
 from handlers.register.entries import PLACEHOLDER_PREFIX
@@ -44,7 +44,7 @@ REMINDER = (
 
 
 def ping_sweep(
-    factory: sessionmaker[Session], settings: Settings, now: datetime, *, after: datetime | None = None
+    factory: sessionmaker[Session], settings: DomainSettings, now: datetime, *, after: datetime | None = None
 ) -> CheckInResult:
     """Record today's check-in of everyone due and queue their pings; `after`: see PingSweep.covered."""
     return _ping(factory, settings, now, after)[0]
@@ -55,7 +55,7 @@ class PingSweep:
     """The ping sweep of one scheduler process: between hourly full passes it reads only new ping times."""
 
     factory: sessionmaker[Session]
-    settings: Settings
+    settings: DomainSettings
     # The last run that recorded every ping due until then (all of its slices committed):
     # ping times up to it need not be read again today.
     covered: datetime | None = None
@@ -77,7 +77,7 @@ class PingSweep:
 
 
 def _ping(
-    factory: sessionmaker[Session], settings: Settings, now: datetime, after: datetime | None
+    factory: sessionmaker[Session], settings: DomainSettings, now: datetime, after: datetime | None
 ) -> tuple[CheckInResult, bool]:
     """The ping sweep, and whether it recorded every ping due by now (False: try again next minute)."""
     timing, local = Timing.of(settings), local_moment(now, settings.timezone)
@@ -115,7 +115,7 @@ def _add(result: CheckInResult, more: CheckInResult) -> None:
 
 def _ping_slice(
     session: Session,
-    settings: Settings,
+    settings: DomainSettings,
     timing: Timing,
     local: LocalMoment,
     now: datetime,
@@ -180,7 +180,7 @@ def _insert_checkins(timing: Timing, local: LocalMoment, now: datetime, due: Col
     return insert(CheckIn.__table__).from_select(["resident_id", "day", "status", "pinged_at"], rows)
 
 
-def _insert_pings(settings: Settings, local: LocalMoment, now: datetime, before: int) -> Insert:
+def _insert_pings(settings: DomainSettings, local: LocalMoment, now: datetime, before: int) -> Insert:
     """INSERT ... SELECT one outbox ping per row this run marked pinged."""
     text = ping_text(settings, local.minute)
     rows = _resident_pushes("checkin_ping", text, now).where(
@@ -220,7 +220,7 @@ def _resident_pushes(kind: str, text: str, now: datetime) -> Select:
     ).join_from(CheckIn, Resident, Resident.id == CheckIn.resident_id)
 
 
-def ping_text(settings: Settings, minute: int) -> str:
+def ping_text(settings: DomainSettings, minute: int) -> str:
     """The ping: a greeting for the time of day, one question, two answers."""
     # No gender in the register, so no 阿姨/叔叔: a wrong one hurts more than a plain 您.
     return PING.format(greeting=_greeting(minute), community=settings.community_name)
@@ -248,7 +248,7 @@ def _has_checkin(day: date) -> ColumnElement[bool]:
 # Reminders: set-based too (a morning where many elders are slow to answer is normal)
 
 
-def remind_sweep(factory: sessionmaker[Session], settings: Settings, now: datetime) -> CheckInResult:
+def remind_sweep(factory: sessionmaker[Session], settings: DomainSettings, now: datetime) -> CheckInResult:
     """One reminder per unanswered ping; none at night, when stale or unreachable (the knock clock runs)."""
     timing, local = Timing.of(settings), local_moment(now, settings.timezone)
     due = (CheckIn.status == "pinged", CheckIn.pinged_at <= now - timedelta(minutes=timing.reminder))

@@ -15,8 +15,8 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from config.settings import Settings
 from handlers.context import Services
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.escalation.deadline_warnings import (
     ack_warning_due,
     resolve_warning_due,
@@ -48,7 +48,7 @@ class SweepResult(Tally):
     failed: int = 0
 
 
-Conditions = Callable[[Settings, datetime], list[ColumnElement[bool]]]
+Conditions = Callable[[DomainSettings, datetime], list[ColumnElement[bool]]]
 # An action returns the SweepResult field to count, or None when the re-read ticket needs nothing yet.
 Action = Callable[[Services, Ticket], str | None]
 
@@ -63,7 +63,7 @@ class Rule:
 
 
 def sweep(
-    factory: sessionmaker[Session], settings: Settings, classifier: IntentClassifier, now: datetime
+    factory: sessionmaker[Session], settings: DomainSettings, classifier: IntentClassifier, now: datetime
 ) -> SweepResult:
     """Act on every ticket whose deadline has come, each in its own transaction."""
     result = SweepResult()
@@ -83,7 +83,7 @@ def _due_ids(factory: sessionmaker[Session], conditions: list[ColumnElement[bool
 
 def _settle(
     factory: sessionmaker[Session],
-    settings: Settings,
+    settings: DomainSettings,
     classifier: IntentClassifier,
     now: datetime,
     rule: Rule,

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.settings import Settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.reports.figures import Report, build_report
 from handlers.jobs.reports.periods import Period, latest_due
 from handlers.jobs.reports.render import report_header, report_link, report_text
@@ -43,7 +43,7 @@ class ReportPushes(Tally):
     monthly: int = 0
 
 
-def push_reports(factory: sessionmaker[Session], settings: Settings, now: datetime) -> ReportPushes:
+def push_reports(factory: sessionmaker[Session], settings: DomainSettings, now: datetime) -> ReportPushes:
     """Queue every report that is due and not yet sent to its reader; safe to run any number of times."""
     result = ReportPushes()
     # Building a report reads a whole period's tickets and check-ins (a month of a big register's
@@ -86,7 +86,9 @@ class _Due:
     body: str
 
 
-def _unsent(session: Session, settings: Settings, period: Period, field: str, now: datetime) -> list[_Due]:
+def _unsent(
+    session: Session, settings: DomainSettings, period: Period, field: str, now: datetime
+) -> list[_Due]:
     """One period's report for each of its readers who has not had it, each scope's report built once."""
     kind = PUSH_KINDS[period.kind]
     since = period.bounds(settings.timezone)[1]
@@ -118,7 +120,7 @@ def _still_unsent(session: Session, due: list[_Due]) -> list[_Due]:
     return unsent
 
 
-def _readers(session: Session, settings: Settings, kind: str) -> list[tuple[Worker, Scope]]:
+def _readers(session: Session, settings: DomainSettings, kind: str) -> list[tuple[Worker, Scope]]:
     """Daily: each grid's leader, for that grid. Weekly and monthly: each community office account."""
     if kind == "day":
         led = select(Grid.code, Grid.leader_id).where(Grid.leader_id.is_not(None))
