@@ -664,6 +664,32 @@ def test_a_leader_recategorises_to_emergency_from_the_page_and_it_pages_at_once(
     assert "120" in resident_texts(factory, SUN)[-1]
 
 
+def test_the_desk_merges_a_duplicate_into_the_open_ticket_and_its_resident_hears_where(
+    app, wechat, factory, accounts
+) -> None:
+    wechat.say(ZHANG, "电梯坏了,一直停在5楼")
+    wechat.say(LIU, "电梯坏了")
+    wechat.say(SUN, "马桶不下水")
+    worker = app.test_client()
+    sign_in(worker, "wangfang")
+    assert "合并重复工单" not in text(worker.get("/console/tickets/1"))  # leaders and offices only
+    desk = app.test_client()
+    sign_in(desk, "duty")
+    assert "合并重复工单" in text(desk.get("/console/tickets/2"))
+    for original in ("2", "abc", "99", "#"):
+        refused = act(desk, 2, "duplicate", original=original)
+        assert "请填写要并入的另一张未办结工单的编号" in refused
+    assert tickets(factory)[1].status == "assigned"  # refusals change nothing
+    said = act(desk, 2, "duplicate", original="#1")
+    assert "已把工单 #2 合并到工单 #1" in said and "已通知:居民" in said
+    merged, kept = tickets(factory)[1], tickets(factory)[0]
+    assert merged.status == "cancelled" and merged.closed_at is not None and kept.status == "assigned"
+    assert "已合并到 #1 一起处理" in resident_texts(factory, LIU)[-1]
+    assert "并入重复工单" in text(desk.get("/console/tickets/1"))  # the kept ticket's audit trail
+    assert "合并重复工单" not in text(desk.get("/console/tickets/2"))  # nothing more to merge
+    assert "请填写要并入的另一张未办结工单的编号" in act(desk, 3, "duplicate", original="2")  # not open
+
+
 def test_a_menu_sos_shows_what_was_pressed_and_the_advice_the_resident_got(app, wechat, accounts) -> None:
     advice = wechat.event(LIU, "CLICK", "MENU_SOS")
     client = app.test_client()

@@ -24,11 +24,22 @@ BOARD_LIMIT = 200
 MAX_ROW_ID = 2**31 - 1
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
 # The console's buttons, in the page's order (bot/console/views/actions.py runs them).
-ACTIONS = ("acknowledge", "progress", "resolve", "send_back", "reassign", "extend", "recategorise")
+ACTIONS = (
+    "acknowledge",
+    "progress",
+    "resolve",
+    "send_back",
+    "reassign",
+    "extend",
+    "recategorise",
+    "duplicate",
+)
 ESCALATION_EVENTS = frozenset(
     {"escalate", "repaged", "emergency_repage", "overdue_paged", "escalation_exhausted", "ack_warning",
      "resolve_warning", "send_back", "reassign"}
 )  # fmt: skip
+# Buttons for leaders and offices only (the WeChat 转派 rule).
+LEADERS_ONLY = ("reassign", "recategorise", "duplicate")
 # What the audit trail shows: the actions as the state machine names them, and the system's own events.
 EVENT_LABELS = ACTION_LABELS | {
     "opened": "提交工单",
@@ -46,6 +57,7 @@ EVENT_LABELS = ACTION_LABELS | {
     "pressed": "居民催促",
     "worker_photo": "上传照片",
     "worker_voice": "上传语音",
+    "merged": "并入重复工单",
 }
 
 
@@ -284,7 +296,7 @@ def _available_actions(ticket: Ticket, me: Staff) -> list[str]:
     ]
     if ticket.status in OPEN_STATUSES:
         actions.append("recategorise")
-    return [a for a in actions if a not in ("reassign", "recategorise") or me.may_reassign]
+    return [a for a in actions if a not in LEADERS_ONLY or me.may_reassign]
 
 
 def _colleagues(session: Session, me: Staff) -> list[Worker]:
