@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -341,6 +343,50 @@ def test_the_board_puts_overdue_tickets_and_emergencies_first_and_filters(
     inquiries = text(client.get("/console/tickets?category=inquiry"))
     assert "#1" in inquiries and "#2" not in inquiries
     assert "#1" not in text(client.get("/console/tickets?status=closed"))
+
+
+def test_the_board_finds_a_ticket_by_number_name_phone_tail_building_or_words(
+    app, wechat, factory, accounts
+) -> None:
+    wechat.say(ZHANG, "电梯坏了,一直停在5楼")  # #1: 张秀兰, 3号楼, phone ...0101
+    wechat.say(LIU, "楼道灯不亮了")  # #2: 刘建华, 5号楼, phone ...0102
+    wechat.say(SUN, "马桶不下水")  # #3: 孙桂英, 7号楼 (G3)
+    client = app.test_client()
+    sign_in(client, "duty")
+
+    def found(query: str) -> set[str]:
+        board = text(client.get("/console/tickets", query_string={"q": query, "status": "all"}))
+        return {number for number in ("#1", "#2", "#3") if number in board}
+
+    assert found("#2") == {"#2"} and found("#3") == {"#3"} and found("3") == {"#1", "#3"}  # 3号楼 too
+    assert found("张秀兰") == {"#1"} and found("0102") == {"#2"} and found("尾号0101") == {"#1"}
+    assert found("7号楼") == {"#3"} and found("电梯") == {"#1"} and found("電梯") == {"#1"}  # traditional
+    assert found("没有这回事") == set() and "没有符合条件的工单" in text(
+        client.get("/console/tickets", query_string={"q": "没有这回事"})
+    )
+    worker = app.test_client()
+    sign_in(worker, "wangfang")  # G1 and, as AB岗, G2: never G3's tickets, however searched
+    assert "#3" not in text(worker.get("/console/tickets", query_string={"q": "马桶", "status": "all"}))
+
+
+def text_of(html: str) -> str:
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_the_board_pages_and_keeps_its_filters_in_the_links(app, wechat, clock, accounts) -> None:
+    for number in range(53):
+        wechat.say(f"demo-board-resident-{number}", f"第{number}号问题:楼道灯不亮了")
+        clock.advance(seconds=1)
+    client = app.test_client()
+    sign_in(client, "duty")
+    html = client.get("/console/tickets", query_string={"q": "楼道灯"}).get_data(as_text=True)
+    assert "共 53 条,第 1/2 页" in text_of(html) and html.count('<li class="card') == 50
+    assert "下一页" in html and "上一页" not in html
+    link = re.search(r'href="([^"]*page=2[^"]*)"', html)
+    assert link is not None and "q=" in link.group(1)
+    second = client.get(unescape(link.group(1))).get_data(as_text=True)
+    assert "第 2/2 页" in second and second.count('<li class="card') == 3 and "上一页" in second
+    assert "第 1/2 页" in text(client.get("/console/tickets?q=楼道灯&page=abc"))  # a bad page: the first
 
 
 # Acting: the same code path as the WeChat commands
