@@ -10,11 +10,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
+from bot.backlog import Backlog
 from bot.console.web import missing_page, register_console
 from bot.freshness import RequestGuard
-from bot.inbox import InboundRecord, receive
+from bot.inbox import InboundRecord, Later, QuickReply, receive, receive_later
+from bot.inbox_workers import InboxWorkers
 from bot.open311 import make_open311
 from bot.open311.formats import Open311Error, error_document, format_of
+from bot.quick_replies import QuickTexts, quick_reply
 from bot.spool import Spool, SpoolReplayer, offline_reply, with_spool
 from bot.webhook import make_webhook
 from config.settings import Settings
@@ -26,6 +29,13 @@ from storage.db import LARGEST_ID
 
 Router = Callable[[Services, Incoming], Reply]
 SPOOL_REPLAYER = "griddesk.spool_replayer"
+INBOX_WORKERS = "griddesk.inbox_workers"
+# What a message queued under overload is answered at once; its ticket number follows as a push.
+QUEUED = QuickTexts(
+    message="已收到,正在为您登记,稍后告诉您工单号。",
+    event="已收到,稍后回复您。",
+    emergency_note="您的求助已经记下,正在通知网格员。",
+)
 # Addresses read by programs, not people: their errors stay one line of plain text.
 MACHINE_PATHS = ("/wechat", "/healthz")
 
@@ -45,8 +55,12 @@ def create_app(
     classifier: IntentClassifier,
     clock: Clock = utc_now,
     router: Router = route,
+    backlog: Backlog | None = None,
 ) -> Flask:
-    """Build the web app; the caller owns the engine, the scheduler and the database schema."""
+    """Build the web app; the caller owns the engine, the scheduler and the database schema.
+
+    `backlog` measures how long messages wait in this process (a new one when not given).
+    """
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.url_map.converters["int"] = RowIdConverter
@@ -55,8 +69,23 @@ def create_app(
     def handle(session: Session, incoming: Incoming) -> Reply:
         return router(dependencies.services(session, incoming.message_id), incoming)
 
+    workers = InboxWorkers(session_factory, handle, clock, settings.inbox, settings.timezone)
+    backlog = backlog or Backlog()
+
+    def reply_at_once(record: InboundRecord) -> QuickReply:
+        return quick_reply(record, classifier, settings.duty_phone, QUEUED)
+
+    queue_after = settings.inbox.queue_after_seconds
+    # Never queueing, nothing need wait behind a queued message either (nor look for one).
+    later = Later(reply_at_once, workers.wake) if queue_after else None
+
     def process(record: InboundRecord) -> str | None:
-        return receive(session_factory, record, handle, clock())
+        now = clock()
+        if later is not None and backlog.age() >= queue_after:
+            # The messages before it have waited this long already: store it, answer now, finish later.
+            return receive_later(session_factory, record, now, later)
+        with backlog.in_hand():
+            return receive(session_factory, record, handle, now, later)
 
     def reply_offline(record: InboundRecord) -> str | None:
         return offline_reply(record, classifier, settings.duty_phone)
@@ -68,6 +97,7 @@ def create_app(
     app.extensions[SPOOL_REPLAYER] = SpoolReplayer(
         spool, session_factory, handle, clock, settings.timezone, guard.settle
     )
+    app.extensions[INBOX_WORKERS] = workers
     app.register_blueprint(make_open311(dependencies, session_factory))
     register_console(app, dependencies, session_factory)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", content_type="text/plain"))
@@ -82,6 +112,12 @@ def spool_replayer(app: Flask) -> SpoolReplayer:
     """The app's replayer of messages spooled while the database was away (not started)."""
     replayer: SpoolReplayer = app.extensions[SPOOL_REPLAYER]
     return replayer
+
+
+def inbox_workers(app: Flask) -> InboxWorkers:
+    """The app's inbox workers, which finish messages queued under overload (not started)."""
+    workers: InboxWorkers = app.extensions[INBOX_WORKERS]
+    return workers
 
 
 def _error(error: HTTPException) -> Response:

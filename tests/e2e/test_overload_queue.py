@@ -1,0 +1,192 @@
+"""Overload: a resident is answered at once even when messages pile up, and their ticket number follows.
+
+The backlog is the webhook's own measurement (bot/backlog.py) on a clock the test moves: a message held
+"in hand" while that clock runs on is exactly what a stuck write lock looks like to the next message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.app import QUEUED, create_app, inbox_workers
+from bot.backlog import Backlog
+from bot.inbox_workers import InboxWorkers
+from bot.simulator import text_xml
+from config.settings import Settings
+from handlers.language.intents import IntentClassifier
+from handlers.messages.emergency import advice_for
+from storage.db import transaction
+from storage.inbox_queue import claim_next
+from storage.models import InboundMessage
+from tests.conftest import make_settings, pushes, tickets
+from tests.support import FakeClock, WeChatServer
+
+ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"
+WANG, ZHAO = "demo-worker-wang", "demo-leader-zhao"
+LEAK, FALL, BILL = "卫生间水管漏水了", "我爸在卫生间摔倒了,站不起来", "帮忙交一下水电费"
+
+
+@dataclass
+class Ticks:
+    """A monotonic clock the test moves: how long the backlog measures messages to have waited."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Overload:
+    """The webhook with its backlog measured on a clock the test moves, and its inbox workers."""
+
+    app: Flask
+    backlog: Backlog
+    ticks: Ticks
+    wechat: WeChatServer
+    factory: sessionmaker[Session]
+
+    @property
+    def workers(self) -> InboxWorkers:
+        return inbox_workers(self.app)
+
+    @contextmanager
+    def jammed(self, seconds: float = 3.0) -> Iterator[None]:
+        """A message stuck in hand for `seconds` (on SQLite: holding up the write lock) during the block."""
+        with self.backlog.in_hand():
+            self.ticks.now += seconds
+            yield
+
+    def statuses(self) -> list[tuple[str, str]]:
+        """Each stored message's sender and status, oldest first."""
+        with transaction(self.factory) as session:
+            rows = select(InboundMessage.openid, InboundMessage.status).order_by(InboundMessage.id)
+            return [(openid, status) for openid, status in session.execute(rows)]
+
+
+@pytest.fixture
+def overload(tmp_path, factory, clock: FakeClock, classifier: IntentClassifier) -> Overload:
+    """The app as production builds it, queueing once a message has waited 2 seconds."""
+    settings: Settings = make_settings(tmp_path, GRIDDESK_INBOX_QUEUE_AFTER_SECONDS="2")
+    ticks = Ticks()
+    backlog = Backlog(ticks)
+    app = create_app(settings, factory, classifier, clock, backlog=backlog)
+    return Overload(app, backlog, ticks, WeChatServer(app.test_client(), settings.wechat, clock), factory)
+
+
+def receipts(factory: sessionmaker[Session], openid: str) -> list[str]:
+    """The pushes telling `openid` what became of a message answered before it was handled."""
+    return [p.text for p in pushes(factory) if p.kind == "reply" and p.recipient == openid]
+
+
+def test_an_idle_webhook_answers_with_the_ticket_number_at_once(overload: Overload) -> None:
+    reply = overload.wechat.say(ZHANG, LEAK)
+    assert "#1" in reply and QUEUED.message not in reply
+    assert overload.statuses() == [(ZHANG, "handled")]
+    assert overload.workers.drain() == 0
+    assert receipts(overload.factory, ZHANG) == []  # the passive reply said it all
+
+
+def test_under_a_backlog_the_resident_is_answered_at_once_and_the_ticket_number_follows(
+    overload: Overload,
+) -> None:
+    with overload.jammed():
+        reply = overload.wechat.say(ZHANG, LEAK)
+    assert reply == "已收到,正在为您登记,稍后告诉您工单号。"
+    assert tickets(overload.factory) == [] and overload.statuses() == [(ZHANG, "queued")]
+    assert overload.workers.drain() == 1
+    [ticket] = tickets(overload.factory)
+    assert (ticket.category, ticket.assignee.name) == ("repair", "王芳")
+    [receipt] = receipts(overload.factory, ZHANG)
+    assert "发来的消息已处理" in receipt and f"#{ticket.id}" in receipt
+    assert WANG in {p.recipient for p in pushes(overload.factory)}  # the worker is told as always
+    assert overload.statuses() == [(ZHANG, "handled")]
+
+
+def test_a_short_wait_is_no_backlog(overload: Overload) -> None:
+    with overload.jammed(seconds=1.5):
+        reply = overload.wechat.say(ZHANG, LEAK)
+    assert "#1" in reply and overload.statuses() == [(ZHANG, "handled")]
+
+
+def test_an_emergency_gets_its_full_advice_in_the_first_reply_either_way(overload: Overload) -> None:
+    inline = overload.wechat.say(LIU, FALL)
+    assert inline.startswith(advice_for("medical"))
+    with overload.jammed():
+        queued = overload.wechat.say(ZHANG, FALL)
+        tapped = overload.wechat.event(SUN, "CLICK", "MENU_SOS")
+    assert queued.startswith(advice_for("medical")) and "社区值班电话" in queued
+    assert tapped.startswith(advice_for(None))
+    assert "稍后告诉您工单号" not in queued
+
+
+def test_the_workers_take_emergencies_first_then_messages_in_order_of_arrival(overload: Overload) -> None:
+    with overload.jammed():
+        overload.wechat.say(LIU, BILL)
+        overload.wechat.say(SUN, "马桶不下水")
+        overload.wechat.say(ZHANG, FALL)
+    for _ in range(3):
+        overload.workers.work_once()
+    assert [(t.resident.openid, t.category) for t in tickets(overload.factory)] == [
+        (ZHANG, "emergency"),
+        (LIU, "bill"),
+        (SUN, "repair"),
+    ]
+    paged = {p.recipient for p in pushes(overload.factory) if p.kind == "emergency"}
+    assert {WANG, ZHAO} <= paged
+
+
+def test_one_residents_messages_are_finished_in_order_and_never_two_at_once(overload: Overload) -> None:
+    with overload.jammed():
+        overload.wechat.say(ZHANG, LEAK)
+        overload.wechat.say(ZHANG, "楼上邻居太吵了")
+        overload.wechat.say(LIU, BILL)
+    # The backlog is gone, but ZHANG's next message still waits behind her earlier ones.
+    later = overload.wechat.say(ZHANG, "降压药没有了")
+    assert later == QUEUED.message
+    assert [status for _, status in overload.statuses()] == ["queued"] * 4
+    # Another process's worker holds ZHANG's first message: hers wait; LIU's is finished meanwhile.
+    clock = overload.workers._clock
+    with transaction(overload.factory) as session:
+        first = claim_next(session, "another-process", clock(), clock().replace(year=2100))
+    assert overload.workers.drain() == 1
+    assert [t.resident.openid for t in tickets(overload.factory)] == [LIU]
+    with transaction(overload.factory) as session:
+        session.get_one(InboundMessage, first).status = "queued"  # handed back, as a lease running out does
+    assert overload.workers.drain() == 3
+    hers = [t for t in tickets(overload.factory) if t.resident.openid == ZHANG]
+    assert [t.category for t in hers] == ["repair", "dispute", "medicine"]
+    told = receipts(overload.factory, ZHANG)
+    assert len(told) == 3 and all(f"#{t.id}" in text for t, text in zip(hers, told, strict=True))
+
+
+def test_a_retry_of_a_queued_message_gets_the_same_reply_and_nothing_twice(overload: Overload) -> None:
+    wechat = overload.wechat
+    signed = wechat.sign(text_xml(ZHANG, LEAK, msg_id=4242))
+    with overload.jammed():
+        first = wechat.reply(wechat.send(signed))
+        assert wechat.reply(wechat.send(signed)) == first == QUEUED.message
+    assert wechat.reply(wechat.send(signed)) == first  # no backlog now: still the reply it had
+    assert overload.workers.drain() == 1
+    assert wechat.reply(wechat.send(signed)) == first  # finished: still the same, nothing new
+    assert overload.workers.drain() == 0
+    assert len(tickets(overload.factory)) == 1 and len(receipts(overload.factory, ZHANG)) == 1
+    assert overload.statuses() == [(ZHANG, "handled")]
+
+
+def test_never_queueing_is_a_setting(tmp_path, factory, clock, classifier) -> None:
+    settings = make_settings(tmp_path, GRIDDESK_INBOX_QUEUE_AFTER_SECONDS="0")
+    ticks = Ticks()
+    backlog = Backlog(ticks)
+    app = create_app(settings, factory, classifier, clock, backlog=backlog)
+    wechat = WeChatServer(app.test_client(), settings.wechat, clock)
+    with backlog.in_hand():
+        ticks.now += 60
+        assert "#1" in wechat.say(ZHANG, LEAK)
