@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 
 from flask import Flask, Response, request
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,7 +15,7 @@ from werkzeug.routing import IntegerConverter, Map
 from bot.backlog import Backlog
 from bot.console.web import missing_page, register_console
 from bot.freshness import RequestGuard
-from bot.inbox import InboundRecord, Later, QuickReply, receive, receive_later
+from bot.inbox import Handler, InboundRecord, Later, QuickReply, receive, receive_later
 from bot.inbox_workers import InboxWorkers
 from bot.open311 import make_open311
 from bot.open311.formats import Open311Error, error_document, format_of
@@ -69,7 +71,17 @@ def create_app(
     def handle(session: Session, incoming: Incoming) -> Reply:
         return router(dependencies.services(session, incoming.message_id), incoming)
 
-    workers = InboxWorkers(session_factory, handle, clock, settings.inbox, settings.timezone)
+    def handle_as_of(received_at: datetime) -> Handler:
+        """The router for a message finished late, as of when it came: its ticket's deadlines count from
+        then, and the sender's customer-service window is known to have opened then, not now."""
+
+        def handle_then(session: Session, incoming: Incoming) -> Reply:
+            services = dependencies.services(session, incoming.message_id)
+            return router(replace(services, now=received_at), incoming)
+
+        return handle_then
+
+    workers = InboxWorkers(session_factory, handle_as_of, clock, settings.inbox, settings.timezone)
     backlog = backlog or Backlog()
 
     def reply_at_once(record: InboundRecord) -> QuickReply:

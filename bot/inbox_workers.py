@@ -39,17 +39,20 @@ MAX_CLAIMS = 5
 
 
 class InboxWorkers:
-    """Threads that finish queued messages; `work_once` and `drain` do it in the caller's thread."""
+    """Threads that finish queued messages; `work_once` and `drain` do it in the caller's thread.
+
+    `handle_as_of(received_at)` is the router's handler for a message as of when it arrived.
+    """
 
     def __init__(
         self,
         factory: sessionmaker[Session],
-        handle: Handler,
+        handle_as_of: Callable[[datetime], Handler],
         clock: Callable[[], datetime],
         settings: InboxSettings,
         timezone: str,
     ) -> None:
-        self._factory, self._handle, self._clock = factory, handle, clock
+        self._factory, self._handle_as_of, self._clock = factory, handle_as_of, clock
         self._settings, self._timezone = settings, timezone
         self.holder = process_holder()
         self._wake = threading.Event()
@@ -94,7 +97,9 @@ class InboxWorkers:
                 stored = select(InboundMessage.raw, InboundMessage.received_at)
                 raw, received_at = session.execute(stored.where(InboundMessage.id == message_id)).one()
                 incoming = replace(_incoming(raw), message_id=message_id)
-                handle = replying_by_push(self._handle, self._clock, self._timezone, received_at)
+                handle = replying_by_push(
+                    self._handle_as_of(received_at), self._clock, self._timezone, received_at
+                )
                 reply = handle(session, incoming)
                 session.flush()
                 session.execute(

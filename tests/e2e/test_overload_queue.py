@@ -6,9 +6,15 @@ The backlog is the webhook's own measurement (bot/backlog.py) on a clock the tes
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -25,11 +31,12 @@ from handlers.messages.emergency import advice_for
 from storage.db import transaction
 from storage.inbox_queue import claim_next
 from storage.models import InboundMessage
-from tests.conftest import make_settings, pushes, tickets
+from tests.conftest import command_env, make_settings, pushes, tickets
 from tests.support import FakeClock, WeChatServer
 
 ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"
 WANG, ZHAO = "demo-worker-wang", "demo-leader-zhao"
+ROOT = Path(__file__).resolve().parents[2]
 LEAK, FALL, BILL = "卫生间水管漏水了", "我爸在卫生间摔倒了,站不起来", "帮忙交一下水电费"
 
 
@@ -190,3 +197,61 @@ def test_never_queueing_is_a_setting(tmp_path, factory, clock, classifier) -> No
     with backlog.in_hand():
         ticks.now += 60
         assert "#1" in wechat.say(ZHANG, LEAK)
+
+
+# An inbox worker in a process of its own, stopped for good in the middle of its message: its handler
+# (the real router, wrapped) says so in a file, then never returns, inside the transaction that handles it.
+STALLING_WORKER = """
+import sys, time
+from datetime import datetime
+from pathlib import Path
+from bot.app import create_app, inbox_workers
+from bot.bootstrap import bootstrap
+from config.settings import load_settings
+from handlers.routing.router import route
+
+now, marker = datetime.fromisoformat(sys.argv[1]), Path(sys.argv[2])
+runtime = bootstrap(load_settings(), clock=lambda: now)
+
+def stall(services, incoming):
+    route(services, incoming)  # the ticket is written, not yet committed
+    marker.write_text("mid-message")
+    time.sleep(3600)
+
+app = create_app(runtime.settings, runtime.factory, runtime.classifier, runtime.clock, router=stall)
+inbox_workers(app).work_once()
+"""
+
+
+def test_an_inbox_worker_killed_mid_message_leaves_it_to_another_which_handles_it_once(
+    overload: Overload, tmp_path, clock: FakeClock
+) -> None:
+    with overload.jammed():
+        reply = overload.wechat.say(ZHANG, LEAK)
+    assert reply == QUEUED.message
+    marker = tmp_path / "stalled"
+    env = command_env(tmp_path / "griddesk.db", GRIDDESK_INBOX_QUEUE_AFTER_SECONDS="2")
+    worker = subprocess.Popen(
+        [sys.executable, "-c", STALLING_WORKER, clock().isoformat(), str(marker)], cwd=ROOT, env=env
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert worker.poll() is None, "the worker process ended before its message"
+            assert time.monotonic() < deadline, "the worker never reached its message"
+            time.sleep(0.05)
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    assert overload.statuses() == [(ZHANG, "working")]
+    assert overload.workers.drain() == 0  # its lease still runs: nobody takes it over yet
+    clock.advance(seconds=61)  # [inbox] lease_seconds = 60
+    assert overload.workers.drain() == 1
+    assert overload.statuses() == [(ZHANG, "handled")]
+    [ticket] = tickets(overload.factory)
+    [receipt] = receipts(overload.factory, ZHANG)
+    assert f"#{ticket.id}" in receipt
+    assert [p.recipient for p in pushes(overload.factory) if p.kind == "new_ticket"] == [WANG]
+    with transaction(overload.factory) as session:
+        message = session.scalars(select(InboundMessage)).one()
+        assert (message.attempts, message.claimed_by) == (2, overload.workers.holder)
