@@ -341,7 +341,7 @@ def receive_later(
     quick = later.reply(record)
     queued = {**_columns(record, now), "status": "queued", "reply": quick.text, "urgent": quick.urgent}
     try:
-        with factory() as session, one_writer(session):
+        with factory() as session, one_writer(session, short=True):
             session.begin()
             try:
                 session.connection().execute(_claim(), queued)
