@@ -22,7 +22,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy import parse_message
 
-from bot.inbox import Handler, MalformedMessage, alert_duty_desk, database_away, record_from_wechat
+from bot.inbox import (
+    RETRY_SQLSTATES,
+    Handler,
+    MalformedMessage,
+    alert_duty_desk,
+    database_away,
+    record_from_wechat,
+)
 from bot.spool.replayer import replying_by_push
 from config.settings import InboxSettings
 from handlers.context import Incoming
@@ -115,8 +122,27 @@ class InboxWorkers:
                 # Not the message's fault: its lease runs out and a worker takes it again.
                 log.warning("inbox worker: database unavailable for message %s", message_id)
                 return
+            if getattr(getattr(exc, "orig", None), "sqlstate", None) in RETRY_SQLSTATES:
+                # PostgreSQL undid the whole transaction to end a deadlock: the message is taken again.
+                log.warning("inbox worker: message %s to be handled again (deadlock)", message_id)
+                self._hand_back(message_id)
+                return
             log.exception("inbox worker failed on message %s", message_id)
             self._give_up(message_id, type(exc).__name__)
+
+    def _hand_back(self, message_id: int) -> None:
+        """Put a message this worker still holds back in the queue, claimable at once."""
+        with transaction(self._factory) as session:
+            session.execute(
+                update(InboundMessage)
+                .where(
+                    InboundMessage.id == message_id,
+                    InboundMessage.claimed_by == self.holder,
+                    InboundMessage.status == "working",
+                )
+                .values(status="queued", lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
 
     def _give_up(self, message_id: int, why: str) -> None:
         """Keep the message as failed and ask the duty desk to look at it, as the webhook does."""

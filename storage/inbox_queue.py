@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import InboundMessage
@@ -20,7 +20,7 @@ from storage.models import InboundMessage
 WAITING = ("queued", "working")
 
 
-def _claimable(message: type[InboundMessage], now: datetime) -> object:
+def _claimable(message: type[InboundMessage], now: datetime) -> ColumnElement[bool]:
     """Queued, or held by a worker whose lease ran out."""
     return or_(
         message.status == "queued",

@@ -255,3 +255,23 @@ def test_an_inbox_worker_killed_mid_message_leaves_it_to_another_which_handles_i
     with transaction(overload.factory) as session:
         message = session.scalars(select(InboundMessage)).one()
         assert (message.attempts, message.claimed_by) == (2, overload.workers.holder)
+
+
+def test_a_queued_message_whose_handler_fails_is_kept_and_the_duty_desk_told(
+    tmp_path, factory, clock: FakeClock, classifier: IntentClassifier
+) -> None:
+    def broken(services, incoming):
+        raise RuntimeError("a bug")
+
+    settings = make_settings(tmp_path, GRIDDESK_INBOX_QUEUE_AFTER_SECONDS="2")
+    ticks = Ticks()
+    backlog = Backlog(ticks)
+    app = create_app(settings, factory, classifier, clock, router=broken, backlog=backlog)
+    overload = Overload(app, backlog, ticks, WeChatServer(app.test_client(), settings.wechat, clock), factory)
+    with overload.jammed():
+        assert overload.wechat.say(ZHANG, LEAK) == QUEUED.message
+    assert overload.workers.drain() == 1
+    assert overload.statuses() == [(ZHANG, "failed")]
+    [alert] = [p for p in pushes(factory) if p.kind == "failed_message"]
+    assert alert.recipient == "demo-community-duty" and "未能自动处理" in alert.text
+    assert overload.workers.drain() == 0  # kept for a person, not tried for ever
