@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
+from bot.arrival import arrived_at
 from bot.backlog import Backlog
 from bot.console.web import missing_page, register_console
 from bot.freshness import RequestGuard
@@ -92,11 +93,11 @@ def create_app(
     later = Later(reply_at_once, workers.wake) if queue_after else None
 
     def process(record: InboundRecord) -> str | None:
-        now = clock()
-        if later is not None and backlog.age() >= queue_after:
-            # The messages before it have waited this long already: store it, answer now, finish later.
+        now, arrived = clock(), arrived_at()
+        if later is not None and backlog.age(arrived) >= queue_after:
+            # It, or the messages before it, waited this long already: store it, answer now, finish later.
             return receive_later(session_factory, record, now, later)
-        with backlog.in_hand():
+        with backlog.in_hand(arrived):
             return receive(session_factory, record, handle, now, later)
 
     def reply_offline(record: InboundRecord) -> str | None:

@@ -12,11 +12,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import QUEUED, create_app, inbox_workers
 from bot.backlog import Backlog
 from bot.inbox_workers import InboxWorkers
-from bot.simulator import text_xml
+from bot.simulator import read_reply, text_xml
 from config.settings import Settings
 from handlers.language.intents import IntentClassifier
 from handlers.messages.emergency import advice_for
@@ -32,6 +34,7 @@ from storage.db import transaction
 from storage.inbox_queue import claim_next
 from storage.models import InboundMessage
 from tests.conftest import command_env, make_settings, pushes, tickets
+from tests.e2e.test_command_line import free_port, wait_until_up
 from tests.support import FakeClock, WeChatServer
 
 ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"
@@ -275,3 +278,83 @@ def test_a_queued_message_whose_handler_fails_is_kept_and_the_duty_desk_told(
     [alert] = [p for p in pushes(factory) if p.kind == "failed_message"]
     assert alert.recipient == "demo-community-duty" and "未能自动处理" in alert.text
     assert overload.workers.drain() == 0  # kept for a person, not tried for ever
+
+
+# GridDesk under gunicorn as production runs it (bot/wsgi.py: one worker process with one thread, the
+# app built after the fork), its clock at the test's time; a message saying SLOW keeps the only thread
+# busy for a while, in the real router.
+SLOW = "慢慢说:卫生间水管漏水了"
+ONE_THREAD_SERVER = """
+import sys, time
+from datetime import datetime
+from pathlib import Path
+from bot.app import create_app, inbox_workers
+from bot.bootstrap import bootstrap
+from bot.wsgi import WebServer, gunicorn_options
+from config.settings import load_settings
+from handlers.routing.router import route
+
+now, port, marker = datetime.fromisoformat(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+slow = sys.argv[4]
+
+def slow_for_slow(services, incoming):
+    if incoming.text == slow:
+        marker.write_text("busy")
+        time.sleep(2.5)
+    return route(services, incoming)
+
+def app():
+    runtime = bootstrap(load_settings(), clock=lambda: now)
+    settings, factory, classifier = runtime.settings, runtime.factory, runtime.classifier
+    web = create_app(settings, factory, classifier, runtime.clock, router=slow_for_slow)
+    inbox_workers(web).start()
+    return web
+
+WebServer(app, gunicorn_options("127.0.0.1", port, 1, 1)).run()
+"""
+
+
+def test_under_gunicorn_a_message_kept_waiting_for_a_thread_is_answered_at_once(
+    overload: Overload, tmp_path, clock: FakeClock
+) -> None:
+    port, marker, log = free_port(), tmp_path / "busy", tmp_path / "web.log"
+    env = command_env(tmp_path / "griddesk.db", GRIDDESK_INBOX_QUEUE_AFTER_SECONDS="1")
+    url = f"http://127.0.0.1:{port}/wechat"
+
+    def post(openid: str, text: str) -> str | None:
+        signed = overload.wechat.sign(text_xml(openid, text))
+        answer = requests.post(url, params=signed.params, data=signed.body.encode(), timeout=30)
+        assert answer.status_code == 200, answer.text
+        return read_reply(answer.text)
+
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-c", ONE_THREAD_SERVER, clock().isoformat(), str(port), str(marker), SLOW],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until_up(port, server, log)
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(post, ZHANG, SLOW)
+            deadline = time.monotonic() + 30
+            while not marker.exists():
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.02)
+            # The only thread is busy for 2.5 s: this one waits in gunicorn's queue past the second.
+            second = post(LIU, BILL)
+            assert "#1" in first.result()  # the first was handled inline, as always
+        assert second == QUEUED.message
+        deadline = time.monotonic() + 30
+        while not receipts(overload.factory, LIU):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        [receipt] = receipts(overload.factory, LIU)
+        [ticket] = [t for t in tickets(overload.factory) if t.resident.openid == LIU]
+        assert ticket.category == "bill" and f"#{ticket.id}" in receipt
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
