@@ -683,7 +683,7 @@ def report_checks(load: Load, replies: dict[int, list[str | None]], stored: Stor
     owners = Counter(_own_ticket(replies[msg_id], stored, msg_id) for msg_id in answered)
     one_ticket = sum(count for ticket_id, count in owners.items() if ticket_id is not None)
     shared = sum(1 for ticket_id, count in owners.items() if ticket_id is not None and count > 1)
-    thanked = sum(1 for msg_id in checkin_ids if replies.get(msg_id, [None])[0] == OK_REPLY)
+    thanked = sum(1 for msg_id in checkin_ids if _thanked(replies.get(msg_id, [None])[0], stored, msg_id))
     checkins_answered = sum(1 for msg_id in checkin_ids if msg_id in replies)
     statuses = Counter(status for _ticket, status in stored.messages.values())
     queued = sum(1 for msg_id in answered if replies[msg_id][0] == QUEUED.message)
@@ -722,6 +722,11 @@ def report_checks(load: Load, replies: dict[int, list[str | None]], stored: Stor
         failures.append("messages throttled, though no sender writes more than 3 a minute")
     print(f"  {'all correct' if not failures else 'WRONG: ' + '; '.join(failures)}")
     return failures
+
+
+def _thanked(text: str | None, stored: Stored, msg_id: int) -> bool:
+    """An elder's "1" was thanked: in the passive reply, or (queued under overload) in its one receipt."""
+    return text == OK_REPLY or (text == QUEUED.message and stored.receipts[f"msg:{msg_id}"] == 1)
 
 
 def _own_ticket(texts: list[str | None], stored: Stored, msg_id: int) -> int | None:
