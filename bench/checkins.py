@@ -27,6 +27,7 @@ from sqlalchemy import Engine, func, insert, select, text
 
 from bench.databases import describe_database, fresh_database
 from config.settings import load_settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins import (
     FULL_PASS_MINUTE,
     CheckInResult,
@@ -114,30 +115,31 @@ def run(database_url: str, size: int, missed: int) -> Iterator[Timed]:
     yield Timed("build register (not a sweep)", seconds, f"{size:,} residents, {size // 2:,} family contacts")
     factory = make_session_factory(engine)
     classifier = classifier_for(settings)
+    domain = DomainSettings.of(settings)
 
-    scheduled = PingSweep(factory, settings)  # what the scheduler runs every minute
+    scheduled = PingSweep(factory, domain)  # what the scheduler runs every minute
     yield sweep_step("09:00 ping sweep", lambda: scheduled(MORNING), engine)
     assert count(engine, CheckIn) == size, "every elder gets exactly one row"
-    yield sweep_step("09:00 ping sweep again (idle)", lambda: ping_sweep(factory, settings, MORNING), engine)
+    yield sweep_step("09:00 ping sweep again (idle)", lambda: ping_sweep(factory, domain, MORNING), engine)
     minute = MORNING + timedelta(minutes=1)
     yield sweep_step("09:01 ping sweep (per minute, idle)", lambda: scheduled(minute), engine)
     full = MORNING + timedelta(minutes=FULL_PASS_MINUTE)
     yield sweep_step("09:07 ping sweep (hourly full pass, idle)", lambda: scheduled(full), engine)
-    yield sweep_step("09:00 call lists", lambda: call_list_sweep(factory, settings, MORNING), engine)
+    yield sweep_step("09:00 call lists", lambda: call_list_sweep(factory, domain, MORNING), engine)
 
     seconds, answered = timed(lambda: answer_all_but(engine, missed))
     yield Timed("setup: all but N answer (not a sweep)", seconds, f"{answered:,} answered")
     reminder_at = MORNING + timedelta(minutes=settings.checkins.reminder_after_minutes)
-    yield sweep_step("11:00 reminder sweep", lambda: remind_sweep(factory, settings, reminder_at), engine)
+    yield sweep_step("11:00 reminder sweep", lambda: remind_sweep(factory, domain, reminder_at), engine)
     knock_at = reminder_at + timedelta(minutes=settings.checkins.knock_after_minutes)
     yield sweep_step(
         "13:00 missed check-in sweep (knocks)",
-        lambda: knock_sweep(factory, settings, classifier, knock_at),
+        lambda: knock_sweep(factory, domain, classifier, knock_at),
         engine,
     )
     yield sweep_step(
         "13:00 missed sweep again (idle)",
-        lambda: knock_sweep(factory, settings, classifier, knock_at),
+        lambda: knock_sweep(factory, domain, classifier, knock_at),
         engine,
     )
     engine.dispose()

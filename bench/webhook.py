@@ -43,6 +43,7 @@ from bench.webhook_server import Server, gunicorn
 from bot.app import QUEUED
 from bot.simulator import read_reply, sign, text_xml
 from config.settings import Settings, load_settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins import OK_REPLY, local_moment, ping_sweep
 from handlers.language.intents import IntentClassifier, classifier_for
 from handlers.language.normalize import normalize
@@ -271,7 +272,7 @@ def prepare(settings: Settings, folder: Path, community: Community, size: int) -
         with transaction(factory) as session:
             buildings = list(session.scalars(select(Building.id).order_by(Building.id)))
             session.execute(insert(Resident), list(resident_rows(size, elders, buildings, minute, now)))
-        pinged = ping_sweep(factory, settings, datetime.now(UTC))
+        pinged = ping_sweep(factory, DomainSettings.of(settings), datetime.now(UTC))
         print(
             f"community: {size:,} residents bound to {len(buildings)} buildings in {grids} grids; "
             f"{community.writers:,} of them write, {pinged.pinged:,} elders pinged by the check-in sweep "

@@ -26,6 +26,7 @@ from bot.webhook import make_webhook
 from config.settings import Settings
 from handlers.clock import Clock, utc_now
 from handlers.context import Dependencies, Incoming, Reply, Services
+from handlers.domain_settings import DomainSettings
 from handlers.language.intents import IntentClassifier
 from handlers.routing.router import route
 from storage.db import LARGEST_ID
@@ -67,7 +68,7 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.url_map.converters["int"] = RowIdConverter
-    dependencies = Dependencies(settings, classifier, clock)
+    dependencies = Dependencies(DomainSettings.of(settings), classifier, clock)
 
     def handle(session: Session, incoming: Incoming) -> Reply:
         return router(dependencies.services(session, incoming.message_id), incoming)
@@ -111,8 +112,8 @@ def create_app(
         spool, session_factory, handle, clock, settings.timezone, guard.settle
     )
     app.extensions[INBOX_WORKERS] = workers
-    app.register_blueprint(make_open311(dependencies, session_factory))
-    register_console(app, dependencies, session_factory)
+    app.register_blueprint(make_open311(settings, dependencies, session_factory))
+    register_console(app, settings, dependencies, session_factory)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", content_type="text/plain"))
     app.register_error_handler(HTTPException, _error)
     if settings.proxy_hops:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from bot.messenger import Messenger
     from bot.wechat_api import OfficialAccountClient
     from handlers.context import Dependencies, Services
+    from handlers.domain_settings import DomainSettings
     from handlers.language.intents import IntentClassifier
 
 log = logging.getLogger("griddesk")
@@ -77,11 +78,18 @@ class Runtime:
         return classifier_for(self.settings)
 
     @cached_property
+    def domain(self) -> DomainSettings:
+        """The settings handlers and sweeps may read: no credentials, addresses or paths."""
+        from handlers.domain_settings import DomainSettings
+
+        return DomainSettings.of(self.settings)
+
+    @cached_property
     def dependencies(self) -> Dependencies:
-        """What every unit of work shares: settings, classifier and clock."""
+        """What every unit of work shares: the domain's settings, classifier and clock."""
         from handlers.context import Dependencies
 
-        return Dependencies(self.settings, self.classifier, self.clock)
+        return Dependencies(self.domain, self.classifier, self.clock)
 
     def services(self, session: Session, message_id: int | None = None) -> Services:
         """Services for one unit of work in `session`, now, caused by `message_id` if any."""

@@ -19,6 +19,7 @@ from bot.messenger import Messenger
 from bot.wechat_api import official_account_client
 from config.settings import Settings
 from handlers.clock import Clock
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins import CheckInResult, PingSweep, call_list_sweep, knock_sweep, remind_sweep
 from handlers.jobs.escalation import sweep
 from handlers.jobs.reports import push_reports
@@ -54,6 +55,8 @@ def build_scheduler(
     """A scheduler (not yet started): outbox dispatch, deadline and check-in sweeps, media downloads."""
     scheduler = BackgroundScheduler(timezone=settings.timezone)
     leases = leases or JobLeases(factory)
+    # The sweeps read only the domain's settings; the dispatcher, nonces and media keep the rest.
+    domain = DomainSettings.of(settings)
 
     def dispatch() -> None:
         result = dispatch_due(factory, messenger, settings.dispatcher, clock())
@@ -61,35 +64,35 @@ def build_scheduler(
             log.warning("outbox: %s sent, %s to retry, %s dead", result.sent, result.retried, result.dead)
 
     def sweep_deadlines() -> None:
-        result = sweep(factory, settings, classifier, clock())
+        result = sweep(factory, domain, classifier, clock())
         if result.total:
             log.info("deadline sweep: %s", result.summary())
 
-    ping_sweep = PingSweep(factory, settings)
+    ping_sweep = PingSweep(factory, domain)
 
     def checkin_pings() -> None:
         now = clock()
         _log_checkins("pings", ping_sweep(now))
-        _log_checkins("call lists", call_list_sweep(factory, settings, now))
+        _log_checkins("call lists", call_list_sweep(factory, domain, now))
 
     def checkin_reminders() -> None:
-        _log_checkins("reminders", remind_sweep(factory, settings, clock()))
+        _log_checkins("reminders", remind_sweep(factory, domain, clock()))
 
     def checkin_knocks() -> None:
-        _log_checkins("knock tasks", knock_sweep(factory, settings, classifier, clock()))
+        _log_checkins("knock tasks", knock_sweep(factory, domain, classifier, clock()))
 
     def visit_digests() -> None:
-        sent = send_visit_digests(factory, settings, clock())
+        sent = send_visit_digests(factory, domain, clock())
         if sent:
             log.info("visit digests: %s sent", sent)
 
     def report_pushes() -> None:
-        result = push_reports(factory, settings, clock())
+        result = push_reports(factory, domain, clock())
         if result.total:
             log.info("report pushes: %s", result.summary())
 
     def retention_sweep() -> None:
-        result = sweep_retention(factory, settings, clock())
+        result = sweep_retention(factory, settings.retention, settings.delivery.media_dir, clock())
         if result.total:
             log.info("retention sweep erased: %s", result.summary())
 

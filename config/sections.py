@@ -129,6 +129,7 @@ class CheckInSettings:
     quiet_start: str
     quiet_end: str
     catch_up_hours: int
+    sweep_slice_size: int
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from config.settings import ConsoleSettings
+from handlers.domain_settings import ConsoleLinkSettings
 from storage.models import ConsoleLink, Ticket, Worker
 
 LINK_PATH = "/console/go/"
 
 
 def issue_link(
-    session: Session, console: ConsoleSettings, now: datetime, worker_id: int, ticket_id: int | None
+    session: Session, console: ConsoleLinkSettings, now: datetime, worker_id: int, ticket_id: int | None
 ) -> str | None:
     """A one-time link's placeholder for this worker (and ticket), or None when no base_url is configured."""
     base = console.base_url.rstrip("/")
@@ -33,7 +33,7 @@ def issue_link(
 
 def with_link(
     session: Session,
-    console: ConsoleSettings,
+    console: ConsoleLinkSettings,
     now: datetime,
     text: str,
     worker: Worker | None,

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from config.settings import Settings
 from handlers.clock import Clock
+from handlers.domain_settings import DomainSettings
 from handlers.language.intents import IntentClassifier
 
 
@@ -43,7 +43,7 @@ class Services:
     """The narrow set of dependencies a handler may use, for one unit of work."""
 
     session: Session
-    settings: Settings
+    settings: DomainSettings
     classifier: IntentClassifier
     now: datetime
     # The inbound message being handled (None for scheduled work): pushes it causes are traced to it.
@@ -58,7 +58,7 @@ class Services:
 class Dependencies:
     """What every unit of work shares (settings, classifier, clock): the one maker of their Services."""
 
-    settings: Settings
+    settings: DomainSettings
     classifier: IntentClassifier
     clock: Clock
 

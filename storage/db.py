@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,11 @@ STARTUP_LOCK_KEY = 0x47524944  # "GRID"
 # PostgreSQL advisory lock that makes the ping sweeps of several schedulers take turns.
 PING_SWEEP_LOCK_KEY = 0x50494E47  # "PING"
 WRITER_LOCK = "griddesk.writer_lock"
+# An execution option: this connection only reads, so on SQLite it begins without the write lock.
+READ_ONLY = "griddesk_read_only"
+# Between two slices of a bulk job the write lock stays free as long as the slice held it, up to this
+# long: a webhook writer of another process retries every 100 ms at most (SQLite's busy handler).
+GIVE_WAY_MAX_SECONDS = 0.2
 # A migration file's `revision = '0009'` and `down_revision = '0008'` lines (None for the first).
 _REVISION = re.compile(r"""^revision(?:\s*:\s*str)?\s*=\s*['"]([^'"]+)['"]""", re.MULTILINE)
 _DOWN_REVISION = re.compile(
@@ -60,7 +66,9 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 def _begin_immediate(connection: Any) -> None:
     # A deferred transaction that reads and then writes fails at once when another writer got
     # in between; taking the write lock up front makes concurrent writers wait their turn instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A reader that never writes needs no lock at all (WAL readers neither wait nor hold anyone up).
+    read_only = connection.get_execution_options().get(READ_ONLY)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -124,6 +132,36 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def snapshot(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads; on SQLite it neither takes nor waits for the write lock."""
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+@contextmanager
+def bulk_slice(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One slice of a bulk job in its own transaction, then, on SQLite, a pause for other writers.
+
+    SQLite hands its write lock to nobody in particular: a job that commits and begins again at once
+    keeps it while webhook writers sleep in their busy handlers. So the slice takes its turn among this
+    process's writers (one_writer), and afterwards leaves the lock free as long as it held it (at most
+    GIVE_WAY_MAX_SECONDS): a bulk job gets at most about half of the write lock's time.
+    """
+    with factory() as session:
+        with one_writer(session):
+            started = time.monotonic()
+            with session.begin():
+                yield session
+            held = time.monotonic() - started
+        if session.info.get(WRITER_LOCK) is not None:
+            time.sleep(min(held, GIVE_WAY_MAX_SECONDS))
 
 
 def take_turns(session: Session, key: int) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool
 
 from bot.bootstrap import Runtime, bootstrap
 from config.settings import Settings, load_settings
+from handlers.domain_settings import DomainSettings
 from handlers.language.intents import IntentClassifier, classifier_for
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.demo import load_community
@@ -135,6 +136,50 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _templates.clear()
     for engine in _admin:
         engine.dispose()
+
+
+# The terminal summary's sections (figures tests measure), in the order they print. A test's lines travel in
+# its report, so they print also when pytest-xdist ran the test in a worker process.
+SUMMARY_SECTIONS = ("figures", "delivery figures")
+_SUMMARY_PREFIX = "summary: "
+_summary: dict[str, list[str]] = {}
+
+
+def add_to_summary(request: pytest.FixtureRequest, section: str, lines: list[str]) -> None:
+    """Print `lines` under `section` (one of SUMMARY_SECTIONS) at the end of the run, even when it passes."""
+    request.node.user_properties.extend((_SUMMARY_PREFIX + section, line) for line in lines)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect summary lines from a finished test's report (in the main process, from any worker)."""
+    if report.when == "teardown":
+        for name, value in report.user_properties:
+            if isinstance(name, str) and name.startswith(_SUMMARY_PREFIX):
+                _summary.setdefault(name.removeprefix(_SUMMARY_PREFIX), []).append(str(value))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the summary lines tests added, section by section."""
+    for section in SUMMARY_SECTIONS:
+        if _summary.get(section):
+            terminalreporter.write_sep("-", section)
+            for line in _summary[section]:
+                terminalreporter.write_line(line)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for `-n auto` (pyproject.toml's default): one a core for the whole suite, none for named paths.
+
+    Named files or folders are someone's quick check while changing code: worker processes, each importing
+    everything (about 3 s), cost more than they save there (tests/unit: 11 s alone, 24 s on two workers
+    under load). `-n 2` splits such a run anyway; PYTEST_XDIST_AUTO_NUM_WORKERS overrides this.
+    """
+    wanted = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip()
+    if wanted.isdigit():
+        return int(wanted)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    whole_suite = config.args_source is pytest.Config.ArgsSource.TESTPATHS
+    return cores if whole_suite and cores > 1 else 0
 
 
 def make_settings(tmp_path: Path, **env: str) -> Settings:
@@ -293,6 +338,12 @@ def runtime(settings: Settings, clock: FakeClock, classifier: IntentClassifier) 
         yield runtime
     finally:
         runtime.close()
+
+
+@pytest.fixture
+def domain(runtime: Runtime) -> DomainSettings:
+    """What handlers and sweeps read of the test's settings, as the runtime makes it."""
+    return runtime.domain
 
 
 @pytest.fixture

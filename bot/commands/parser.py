@@ -63,6 +63,12 @@ def _add_server_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     serve_parser.add_argument(
         "--threads", type=_at_least_one, default=4, metavar="T", help="with --workers: threads per worker (4)"
     )
+    serve_parser.add_argument(
+        "--freeze-clock",
+        action="store_true",
+        help="sandbox only: the clock stands still at start, so no deadline passes and nothing re-pages "
+        "(demos, tests)",
+    )
     serve_parser.set_defaults(func=Lazy("serve", "serve"))
 
     scheduler_parser = commands.add_parser(

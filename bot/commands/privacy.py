@@ -67,7 +67,7 @@ def retention_command(settings: Settings, _args: argparse.Namespace) -> int:
                     "a scheduler is running the retention sweep right now: try again later", file=sys.stderr
                 )
                 return 1
-            result = sweep_retention(runtime.factory, settings, runtime.clock())
+            result = sweep_retention(runtime.factory, retention, settings.delivery.media_dir, runtime.clock())
     finally:
         runtime.close()
     print(

@@ -39,9 +39,9 @@ def _report(settings: Settings, args: argparse.Namespace, runtime: Runtime) -> i
         except LookupError:
             print(f"unknown grid: {args.grid}", file=sys.stderr)
             return 2
-        scope = scope or scope_for_community(session, settings)
+        scope = scope or scope_for_community(session, runtime.domain)
         scopes = [scope, *(grid_scopes(session) if args.xlsx and not args.grid else [])]
-        reports = [build_report(session, settings, each, period, now) for each in scopes]
+        reports = [build_report(session, runtime.domain, each, period, now) for each in scopes]
     if args.xlsx is None:
         print(report_detail(reports[0]))
         return 0

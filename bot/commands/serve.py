@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import threading
+from datetime import datetime
 from typing import Any
 
 from flask import Flask
@@ -18,6 +19,7 @@ from bot.commands.address import remove_address, webhook_url, write_address
 from bot.commands.runtime import open_runtime, shown_url
 from bot.spool import Spool
 from config.settings import Settings, SettingsError, load_settings
+from handlers.clock import Clock, utc_now
 
 log = logging.getLogger("griddesk")
 
@@ -30,9 +32,13 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
+    refusal = frozen_clock_refusal(settings, args)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     if args.workers is not None:
         return serve_workers(settings, host, port, args.workers, args.threads)
-    runtime = open_runtime(settings)
+    runtime = bootstrap(settings, clock=frozen_clock(utc_now()) if args.freeze_clock else None).prepare()
     app, scheduler = runtime.app, runtime.scheduler
     scheduler.start()
     replayer = spool_replayer(app)
@@ -41,6 +47,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     workers.start()
     announce(settings, host, port)
     print(banner(settings, host, port), flush=True)
+    if args.freeze_clock:
+        frozen_at = f"{runtime.clock():%Y-%m-%d %H:%M:%S}"
+        print(f"  clock:    stands still at {frozen_at} UTC (--freeze-clock)", flush=True)
     _stop_on_sigterm()
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
@@ -79,6 +88,22 @@ def web_app(settings: Settings) -> Flask:
     spool_replayer(app).start(settings.spool.replay_interval_seconds)
     inbox_workers(app).start()
     return app
+
+
+def frozen_clock_refusal(settings: Settings, args: argparse.Namespace) -> str | None:
+    """Why --freeze-clock cannot be used here: only the one-process sandbox may stop its clock."""
+    if not args.freeze_clock:
+        return None
+    if not settings.sandbox:
+        return "--freeze-clock is for the sandbox only (wechat.secret is set: a live Official Account)"
+    if args.workers is not None:
+        return "--freeze-clock is for the one-process sandbox, not with --workers"
+    return None
+
+
+def frozen_clock(at: datetime) -> Clock:
+    """A clock that always says `at`: deadlines, re-pages and check-ins stay where they were at start."""
+    return lambda: at
 
 
 def check_spool(settings: Settings) -> None:

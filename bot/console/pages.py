@@ -14,6 +14,7 @@ from bot.console.scope import Scope
 from bot.console.sessions import end_session, open_session
 from config.settings import Settings
 from handlers.context import Clock, Dependencies, Services
+from handlers.domain_settings import DomainSettings
 from handlers.language.intents import IntentClassifier
 from handlers.texts import ROLE_LABELS, local_time
 from storage.db import transaction
@@ -25,12 +26,14 @@ EXTENSION = "griddesk.console"
 class Console:
     """What the console's views need: settings, the database, the classifier and the clock."""
 
+    # The whole settings: the console's own key, sessions and media folder are not the domain's.
+    settings: Settings
     dependencies: Dependencies
     factory: sessionmaker[Session]
 
     @property
-    def settings(self) -> Settings:
-        """GridDesk's settings."""
+    def domain(self) -> DomainSettings:
+        """The settings handlers and reports read."""
         return self.dependencies.settings
 
     @property

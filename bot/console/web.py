@@ -36,6 +36,7 @@ from bot.console.scope import scope_of
 from bot.console.session_key import session_key
 from bot.console.sessions import live_session
 from bot.console.views import actions, auth, checkins, media, reports, tickets
+from config.settings import Settings
 from handlers.context import Dependencies
 from storage.db import transaction
 
@@ -70,10 +71,12 @@ class _DatabaseKeySessionInterface(SecureCookieSessionInterface):
         return super().get_signing_serializer(app)
 
 
-def register_console(app: Flask, dependencies: Dependencies, factory: sessionmaker[Session]) -> None:
+def register_console(
+    app: Flask, settings: Settings, dependencies: Dependencies, factory: sessionmaker[Session]
+) -> None:
     """Mount the console at /console on the app, with its session cookie settings."""
-    settings, clock = dependencies.settings, dependencies.clock
-    app.extensions[EXTENSION] = Console(dependencies, factory)
+    clock = dependencies.clock
+    app.extensions[EXTENSION] = Console(settings, dependencies, factory)
     app.session_interface = _DatabaseKeySessionInterface(
         lambda: session_key(factory, settings.console, clock())
     )

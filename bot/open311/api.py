@@ -28,9 +28,11 @@ KEY_IN_URL = (
 )
 
 
-def make_open311(dependencies: Dependencies, session_factory: sessionmaker[Session]) -> Blueprint:
+def make_open311(
+    settings: Settings, dependencies: Dependencies, session_factory: sessionmaker[Session]
+) -> Blueprint:
     """The Open311 GeoReport v2 endpoint at /open311/v2, its discovery file at /open311/discovery.*."""
-    settings, clock = dependencies.settings, dependencies.clock
+    clock = dependencies.clock
     options = settings.open311
     catalog = build_catalog(options, dependencies.classifier)
     blueprint = Blueprint("open311", __name__, url_prefix="/open311")

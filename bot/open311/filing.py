@@ -239,7 +239,7 @@ def _building_named(session: Session, name: str) -> Building | None:
 def _notice(services: Services, ticket: Ticket, building: Building | None, text: str | None) -> str:
     """Who handles it and by when; where the building was not found, that the duty desk places it."""
     due = local_time(ticket.resolve_due_at, services.settings.timezone)
-    lines = [f"已受理,由{agency(ticket, services.settings)}办理,预计{due}前办结。"]
+    lines = [f"已受理,由{agency(ticket, services.settings.community_name)}办理,预计{due}前办结。"]
     if building is None:
         lines.append("未能从地址确定楼栋,已转社区值班台分派。")
     if text and services.classifier.classify(text).category == "emergency":

@@ -178,7 +178,7 @@ def _row(
         "service_name": service.name,
         "service_code": service.code,
         "description": public_text(filed.content if filed is not None else ticket.summary, names),
-        "agency_responsible": agency(ticket, settings),
+        "agency_responsible": agency(ticket, settings.community_name),
         "service_notice": None,
         "requested_datetime": w3c(ticket.created_at, tz),
         "updated_datetime": w3c(_updated(ticket), tz),
@@ -209,6 +209,6 @@ def _updated(ticket: Ticket) -> datetime:
     return ticket.updated_at
 
 
-def agency(ticket: Ticket, settings: Settings) -> str:
+def agency(ticket: Ticket, community_name: str) -> str:
     """The grid that handles the request ('幸福里社区第一网格'), or the community office."""
-    return f"{settings.community_name}{ticket.grid.name}" if ticket.grid else settings.community_name
+    return f"{community_name}{ticket.grid.name}" if ticket.grid else community_name

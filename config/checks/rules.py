@@ -126,6 +126,8 @@ RULES: dict[str, _Rule] = {
     "checkins.quiet_end": _TimeOfDay(),
     # 0 would skip every ping the minute sweep reaches a little late.
     "checkins.catch_up_hours": _Int(1, 23, "hours"),
+    # SQLite takes at most 32,766 values in one statement; a slice's ids are one IN list.
+    "checkins.sweep_slice_size": _Int(1, 10_000),
     "visits.hardship_days": _Int(1, 366, "days"),
     "visits.key_days": _Int(1, 366, "days"),
     "visits.ordinary_days": _Int(1, 366, "days"),

@@ -12,9 +12,8 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from config.settings import Settings
 from handlers.language.emergency_model import EmergencyModel, ModelError, load_model
 from handlers.language.intent_rules import CATEGORIES, CategoryScore
 from handlers.language.normalize import normalize
@@ -172,7 +171,17 @@ def load_classifier(path: Path, model_path: Path | None = None) -> IntentClassif
         raise IntentRulesError(f"{path}: {exc}") from exc
 
 
-def classifier_for(settings: Settings) -> IntentClassifier:
+class ClassifierFiles(Protocol):
+    """Where the settings keep the rules and the model (config.settings.Settings has both)."""
+
+    @property
+    def intents_path(self) -> Path: ...
+
+    @property
+    def emergency_model_path(self) -> Path | None: ...
+
+
+def classifier_for(settings: ClassifierFiles) -> IntentClassifier:
     """The classifier the settings name: the rules file and, unless turned off, the emergency model."""
     return load_classifier(settings.intents_path, settings.emergency_model_path)
 

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -42,14 +43,21 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """`run.py serve` on a free port and a fresh database; yields the environment to reach it."""
-    with running_server(tmp_path_factory.mktemp("cli")) as env:
+    """`run.py serve` on a free port and a fresh database; yields the environment to reach it.
+
+    The tests share it, so its clock stands still (--freeze-clock): however long the run takes, no
+    deadline passes and no earlier test's emergency re-pages into a later test's outbox. `say` signs with
+    the real time, so the webhook accepts signatures up to an hour away from the server's clock; and
+    each sender's messages all fall within one minute of it (the flood throttle allows 20).
+    """
+    folder = tmp_path_factory.mktemp("cli")
+    with running_server(folder, "--freeze-clock", GRIDDESK_WEBHOOK_TIMESTAMP_WINDOW_SECONDS="3600") as env:
         yield env
 
 
 @contextmanager
-def running_server(folder: Path, **settings: str) -> Iterator[dict[str, str]]:
-    """Start `run.py` (serve) with GRIDDESK_* settings; stop it and check its log on the way out."""
+def running_server(folder: Path, *options: str, **settings: str) -> Iterator[dict[str, str]]:
+    """Start `run.py` (serve) with `options` and GRIDDESK_* settings; stop it, check its log at the end."""
     port = free_port()
     env = command_env(
         folder / "cli.db",
@@ -60,7 +68,7 @@ def running_server(folder: Path, **settings: str) -> Iterator[dict[str, str]]:
     )
     log = (folder / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "run.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "run.py", *options], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
         wait_until_up(port, process, folder / "server.log")
@@ -165,6 +173,35 @@ def test_a_worker_signs_with_say_and_the_resident_is_told(server) -> None:
     signed = run_in_process(server, "say", "--as", "demo-worker-li", f"签收 {number}")
     assert f"已签收工单 #{number}" in signed.stdout
     assert "刘建华(demo-resident-liu)· 已送达" in signed.stdout and "已由网格员李骁签收" in signed.stdout
+
+
+@pytest.mark.slow
+def test_the_shared_server_s_clock_stands_still_at_its_start(server) -> None:
+    texts = ("楼道的灯坏了", "楼上邻居半夜吵闹")
+    said = [run_in_process(server, "say", "--as", "demo-resident-sun", text) for text in texts]
+    numbers = [result.stdout.split("工单号 #")[1].split("。")[0] for result in said]
+    tickets = [json.loads(line) for line in run_in_process(server, "tickets", "--json").stdout.splitlines()]
+    created = {str(ticket["number"]): ticket["created"] for ticket in tickets}
+    assert numbers[0] != numbers[1] and created[numbers[0]] == created[numbers[1]]
+    # The moment the server started, not a made-up date: `say`'s real-time signatures stay fresh for it.
+    assert timedelta(0) < datetime.now(UTC) - datetime.fromisoformat(created[numbers[0]]) < timedelta(hours=1)
+
+
+def test_freeze_clock_is_refused_outside_the_one_process_sandbox(tmp_path: Path) -> None:
+    live = {"GRIDDESK_WECHAT_APPID": TEST_APPID, "GRIDDESK_WECHAT_SECRET": "a-real-secret"}
+    port = str(free_port())
+    live_env = command_env(tmp_path / "cli.db", **live)
+    on_live = run_in_process(live_env, "serve", "--freeze-clock", "--port", port)
+    assert on_live.returncode == 2
+    assert on_live.stderr.strip() == (
+        "--freeze-clock is for the sandbox only (wechat.secret is set: a live Official Account)"
+    )
+    with_workers = run_in_process(
+        command_env(tmp_path / "cli.db"), "serve", "--freeze-clock", "--workers", "2", "--port", port
+    )
+    assert with_workers.returncode == 2
+    assert with_workers.stderr.strip() == "--freeze-clock is for the one-process sandbox, not with --workers"
+    assert not (tmp_path / "cli.db").exists()  # refused before anything started
 
 
 @pytest.mark.slow

@@ -485,7 +485,7 @@ def test_the_ticket_page_tells_the_whole_story(app, wechat, factory, clock, acco
     clock.advance(minutes=121)
     sweep(
         factory,
-        app.extensions["griddesk.console"].settings,
+        app.extensions["griddesk.console"].domain,
         app.extensions["griddesk.console"].classifier,
         clock(),
     )
@@ -561,7 +561,7 @@ def test_escalation_pushes_carry_a_link_for_each_person_paged(app, wechat, facto
     wechat.say(ZHANG, "我爸在卫生间摔倒了,站不起来")
     clock.advance(minutes=6)
     console = app.extensions["griddesk.console"]
-    sweep(factory, console.settings, console.classifier, clock())
+    sweep(factory, console.domain, console.classifier, clock())
     repages = [p for p in deliver(app) if p.kind == "emergency" and "第1次呼叫" in p.text]
     assert len(repages) >= 2
     paths = [link_in(p.text) for p in repages]
@@ -597,7 +597,7 @@ def test_the_checkin_board_shows_who_answered_who_is_missing_and_visits_due(
     console = app.extensions["griddesk.console"]
     with transaction(factory) as session:
         session.execute(update(Ticket).values(status="closed"))
-    result = ping_sweep(factory, console.settings, clock())
+    result = ping_sweep(factory, console.domain, clock())
     assert result.pinged >= 2
     wechat.say(ZHANG, "1")
     client = app.test_client()
@@ -682,7 +682,7 @@ def test_an_elder_who_answered_with_a_call_for_help_answered_on_the_board_as_in_
     from handlers.jobs.checkins import ping_sweep
 
     console = app.extensions["griddesk.console"]
-    ping_sweep(factory, console.settings, clock())
+    ping_sweep(factory, console.domain, clock())
     assert "网格员王芳" in wechat.say(ZHANG, "2")  # 有点不舒服: a health ticket for the grid worker
     client = app.test_client()
     sign_in(client, "duty")

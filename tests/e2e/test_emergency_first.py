@@ -63,7 +63,7 @@ def test_a_flooding_senders_first_emergency_pages_and_later_ones_are_filed_quiet
 
 
 def test_a_possible_emergency_gets_the_safety_line_and_the_worker_ten_minutes(
-    wechat, factory, settings, classifier, clock
+    wechat, factory, domain, classifier, clock
 ) -> None:
     reply = wechat.say(ZHANG, "我一个人在家 好害怕 怎么办")
     assert reply.splitlines()[0] == SAFETY_LINE
@@ -74,7 +74,7 @@ def test_a_possible_emergency_gets_the_safety_line_and_the_worker_ten_minutes(
     [push] = pushes(factory)
     assert push.recipient == WANG and push.text.startswith("【可能紧急")  # the leader is not paged
     clock.advance(minutes=11)
-    sweep(factory, settings, classifier, clock())
+    sweep(factory, domain, classifier, clock())
     assert tickets(factory)[0].escalation_level > 0  # unsigned after 10 minutes: it climbs the ladder
 
 

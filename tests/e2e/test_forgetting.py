@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.reports import build_report, period_for, scope_for_community, scope_for_grid
 from run import main
 from storage.db import transaction
@@ -96,6 +97,7 @@ def everything_stored(factory) -> str:
 
 def ticket_figures(factory, settings, clock) -> list[tuple[int, ...]]:
     """The day's ticket figures for the community and 张秀兰's grid."""
+    settings = DomainSettings.of(settings)
     with transaction(factory) as session:
         scopes = [scope_for_community(session, settings), scope_for_grid(session, "G1")]
         period = period_for("day", FIRST_DAY)

@@ -7,6 +7,7 @@ clock `run.py retention run` finds it well past a year old.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,17 +16,21 @@ from sqlalchemy import select
 from bot.messenger import ConsoleMessenger
 from bot.scheduler import RETENTION_JOB, build_scheduler
 from config.settings import Settings
+from handlers.domain_settings import DomainSettings
+from handlers.jobs import retention
+from handlers.jobs.checkins import ping_sweep
 from handlers.jobs.reports import build_report, period_for, report_detail, scope_for_community, scope_for_grid
 from handlers.jobs.retention import sweep_retention
 from run import main
 from storage.db import transaction
 from storage.erasure import ERASED_TEXT
 from storage.leases import JobLeases
-from storage.models import AuditEvent, InboundMessage
+from storage.models import AuditEvent, CheckIn, InboundMessage
 from tests.conftest import make_settings, pushes, tickets
 from tests.support import FakeClock, send_saved_photo
 
 ZHANG, LIU, WANG = "demo-resident-zhang", "demo-resident-liu", "demo-worker-wang"
+SUN = "demo-resident-sun"
 HISTORY_DAY = date(2025, 3, 3)
 
 
@@ -57,6 +62,7 @@ def history(factory, settings, clock, wechat) -> Path:
 
 def reports(factory, settings, clock) -> list[str]:
     """The day's and the month's reports, community and 张秀兰's grid, as staff read them."""
+    settings = DomainSettings.of(settings)
     with transaction(factory) as session:
         scopes = [scope_for_community(session, settings), scope_for_grid(session, "G1")]
         periods = [period_for(kind, HISTORY_DAY) for kind in ("day", "month")]
@@ -78,7 +84,7 @@ def test_a_closed_ticket_past_its_year_loses_its_words_and_reports_count_the_sam
     clock.advance(days=366)
     before = reports(factory, settings, clock)
 
-    result = sweep_retention(factory, settings, clock())
+    result = sweep_retention(factory, settings.retention, settings.delivery.media_dir, clock())
 
     assert (result.tickets, result.media_files) == (1, 1)
     assert reports(factory, settings, clock) == before
@@ -97,20 +103,53 @@ def test_a_closed_ticket_past_its_year_loses_its_words_and_reports_count_the_sam
     assert "张秀兰" not in about_leak and "13800000101" not in about_leak and "水管" not in about_leak
     assert not history.exists()
     assert all(m.content is None and m.raw == "" for m in messages(factory))  # all older than 180 days
-    assert sweep_retention(factory, settings, clock()).total == 0
+    assert sweep_retention(factory, settings.retention, settings.delivery.media_dir, clock()).total == 0
 
 
 def test_each_kind_of_data_waits_for_its_own_time(history, factory, settings, clock) -> None:
     clock.advance(days=179)
-    assert sweep_retention(factory, settings, clock()).total == 0
+    assert sweep_retention(factory, settings.retention, settings.delivery.media_dir, clock()).total == 0
     assert [m.content for m in messages(factory)][:2] == ["卫生间水管漏水了", "签收 1"]
 
     clock.advance(days=2)
-    result = sweep_retention(factory, settings, clock())
+    result = sweep_retention(factory, settings.retention, settings.delivery.media_dir, clock())
 
     assert (result.tickets, result.messages, result.media_files) == (0, len(messages(factory)), 1)
     assert [t.summary for t in tickets(factory)] == ["卫生间水管漏水了", "帮忙交一下水电费"]
     assert {(m.content, m.raw, m.media_path) for m in messages(factory)} == {(None, "", None)}
+
+
+def test_check_in_answers_go_with_the_messages_a_slice_at_a_time(
+    factory, settings, clock, wechat, monkeypatch
+) -> None:
+    monkeypatch.setattr(retention, "ANSWERS_BATCH_SIZE", 1)  # one transaction per answer
+    domain = DomainSettings.of(settings)
+    assert ping_sweep(factory, domain, clock()).pinged == 2
+    assert "收到您的平安" in wechat.say(ZHANG, "1")
+    assert "收到您的平安" in wechat.say(SUN, "好")
+    clock.advance(days=1)
+    assert ping_sweep(factory, domain, clock()).pinged == 2
+    wechat.say(ZHANG, "平安")  # a day later: kept one day longer
+    clock.advance(days=180)
+    retention_sweep = partial(sweep_retention, factory, settings.retention, settings.delivery.media_dir)
+    assert retention_sweep(clock()).checkin_answers == 2
+    assert checkin_answers(factory) == [
+        ("answered", None),
+        ("answered", None),
+        ("answered", "平安"),
+        ("pinged", None),
+    ]
+    clock.advance(days=1)
+    assert retention_sweep(clock()).checkin_answers == 1
+    assert retention_sweep(clock()).checkin_answers == 0
+
+
+def checkin_answers(factory) -> list[tuple[str, str | None]]:
+    """Every check-in's status and answer, in the order they were recorded."""
+    with transaction(factory) as session:
+        return [
+            tuple(row) for row in session.execute(select(CheckIn.status, CheckIn.answer).order_by(CheckIn.id))
+        ]
 
 
 def test_a_late_retry_of_an_erased_message_is_still_recognised(
@@ -118,7 +157,7 @@ def test_a_late_retry_of_an_erased_message_is_still_recognised(
 ) -> None:
     first, count = messages(factory)[0], len(messages(factory))
     clock.advance(days=181)
-    sweep_retention(factory, settings, clock())
+    sweep_retention(factory, settings.retention, settings.delivery.media_dir, clock())
 
     assert wechat.post_xml(first.raw).status_code == 200  # what WeChat sent then, sent again
 
@@ -165,7 +204,7 @@ def test_routing_misses_leave_out_tickets_whose_words_are_gone(
     assert office(["routing", "misses"]) == 0
     assert capsys.readouterr().out == "帮忙交一下水电费\trepair\t\n"
     clock.advance(days=366)
-    sweep_retention(factory, settings, clock())
+    sweep_retention(factory, settings.retention, settings.delivery.media_dir, clock())
 
     assert office(["routing", "misses"]) == 0
 

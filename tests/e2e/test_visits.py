@@ -33,17 +33,17 @@ def test_visits_by_room_or_name_within_the_workers_grids_only(wechat) -> None:
 
 
 def test_due_visits_are_reminded_once_a_day_and_overdue_ones_reach_the_leader(
-    wechat, factory, settings, clock
+    wechat, factory, domain, clock
 ):
     clock.advance(days=5)  # 张秀兰 (hardship, weekly) is due in 2 days: within the reminder lead
-    assert send_visit_digests(factory, settings, clock()) == 1
+    assert send_visit_digests(factory, domain, clock()) == 1
     [reminder] = digests(factory, WANG)
     assert "【走访提醒】" in reminder and "张秀兰 3号楼2单元301 特困户" in reminder
-    assert send_visit_digests(factory, settings, clock()) == 0  # once a day
+    assert send_visit_digests(factory, domain, clock()) == 0  # once a day
     assert digests(factory, ZHAO) == []
 
     clock.advance(days=4)  # now two days overdue
-    send_visit_digests(factory, settings, clock())
+    send_visit_digests(factory, domain, clock())
     [overdue] = digests(factory, ZHAO)
     assert (
         "【走访逾期】" in overdue
@@ -55,21 +55,21 @@ def test_due_visits_are_reminded_once_a_day_and_overdue_ones_reach_the_leader(
     wechat.say(WANG, "走访 张秀兰 已上门")
     clock.advance(days=1)
     before = len(pushes(factory))
-    send_visit_digests(factory, settings, clock())
+    send_visit_digests(factory, domain, clock())
     assert not any("张秀兰" in p.text for p in pushes(factory)[before:])
 
 
-def test_digests_wait_for_the_morning(factory, settings, clock) -> None:
+def test_digests_wait_for_the_morning(factory, domain, clock) -> None:
     clock.advance(days=5, hours=14)  # 00:00 in Shanghai
-    assert send_visit_digests(factory, settings, clock()) == 0
+    assert send_visit_digests(factory, domain, clock()) == 0
     clock.advance(hours=8)
-    assert send_visit_digests(factory, settings, clock()) == 1
+    assert send_visit_digests(factory, domain, clock()) == 1
 
 
-def test_ordinary_households_are_due_quarterly(factory, settings, clock) -> None:
+def test_ordinary_households_are_due_quarterly(factory, domain, clock) -> None:
     clock.advance(days=80)
-    send_visit_digests(factory, settings, clock())
+    send_visit_digests(factory, domain, clock())
     assert not any("刘建华" in text for text in digests(factory, LI))
     clock.advance(days=9)
-    send_visit_digests(factory, settings, clock())
+    send_visit_digests(factory, domain, clock())
     assert any("刘建华" in text for text in digests(factory, LI))

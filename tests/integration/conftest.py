@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings, load_settings
-from tests.conftest import database_url
+from tests.conftest import add_to_summary, database_url
 from tests.fakewechat import FakeWeChat
 
-_REPORT = pytest.StashKey[list[str]]()
 # Template ids the fake accepts, by the [templates.<name>] they are configured for.
 TEMPLATE_IDS = {
     "new_ticket": "tpl-new-ticket",
@@ -24,18 +23,11 @@ TEMPLATE_IDS = {
 
 
 @pytest.fixture
-def delivery_report(request: pytest.FixtureRequest) -> list[str]:
+def delivery_report(request: pytest.FixtureRequest) -> Iterator[list[str]]:
     """Lines a test appends to, printed in the terminal summary (e.g. the soak test's figures)."""
-    return request.config.stash.setdefault(_REPORT, [])
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """Print what delivery tests put in the report, even when the run passes."""
-    lines = config.stash.get(_REPORT, [])
-    if lines:
-        terminalreporter.write_sep("-", "delivery figures")
-        for line in lines:
-            terminalreporter.write_line(line)
+    lines: list[str] = []
+    yield lines
+    add_to_summary(request, "delivery figures", lines)
 
 
 @pytest.fixture

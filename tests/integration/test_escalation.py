@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.settings import Settings
 from handlers.context import Dependencies
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.escalation import SweepResult, missed_signing, sweep
 from handlers.language.intents import IntentClassifier
 from handlers.tickets.ladder import BACKUP, COMMUNITY, LEADER, STREET, WORKER
@@ -35,7 +35,7 @@ class Desk:
     """The community as the sweep sees it: time moves, the sweep runs, pushes pile up in the outbox."""
 
     factory: sessionmaker[Session]
-    settings: Settings
+    settings: DomainSettings
     classifier: IntentClassifier
     clock: FakeClock
     seen: int = 0
@@ -74,9 +74,9 @@ class Desk:
 
 
 @pytest.fixture
-def desk(factory, settings, classifier, clock) -> Desk:
+def desk(factory, domain, classifier, clock) -> Desk:
     """The sweep over the demo community."""
-    return Desk(factory, settings, classifier, clock)
+    return Desk(factory, domain, classifier, clock)
 
 
 @pytest.fixture

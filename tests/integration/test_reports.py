@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import create_app
 from bot.messenger import ConsoleMessenger
 from bot.scheduler import build_scheduler
-from config.settings import Settings, SettingsError
+from config.settings import SettingsError
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins import knock_sweep, ping_sweep, remind_sweep
 from handlers.jobs.escalation import sweep as deadline_sweep
 from handlers.jobs.reports import (
@@ -80,7 +81,9 @@ def clock() -> FakeClock:
 NOW = "2026-12-02 12:00"
 
 
-def build_history(wechat: WeChatServer, factory, settings, classifier, clock: FakeClock) -> None:
+def build_history(
+    wechat: WeChatServer, factory, settings: DomainSettings, classifier, clock: FakeClock
+) -> None:
     """The history in the module docstring, each step checked as it happens."""
 
     def at(moment: str, openid: str, text: str, expect: str) -> None:
@@ -125,10 +128,10 @@ def build_history(wechat: WeChatServer, factory, settings, classifier, clock: Fa
 
 @dataclass(frozen=True)
 class History:
-    """The database the history was built in, and its settings."""
+    """The database the history was built in, and the settings its sweeps and reports read."""
 
     factory: sessionmaker[Session]
-    settings: Settings
+    settings: DomainSettings
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +144,9 @@ def history(tmp_path_factory, classifier, demo_templates: DemoTemplates) -> Iter
         factory = demo_templates.demo_database(engine, settings, clock())
         app = create_app(settings, factory, classifier, clock)
         wechat = WeChatServer(app.test_client(), settings.wechat, clock)
-        build_history(wechat, factory, settings, classifier, clock)
-        yield History(factory, settings)
+        domain = DomainSettings.of(settings)
+        build_history(wechat, factory, domain, classifier, clock)
+        yield History(factory, domain)
     finally:
         engine.dispose()
 
@@ -371,7 +375,9 @@ def at_local(clock: FakeClock, day: str, clock_time: str) -> None:
 def test_daily_reports_reach_each_leader_once_a_day_zero_reports_too(
     wechat, factory, tmp_path, classifier, clock
 ) -> None:
-    settings = make_settings(tmp_path, GRIDDESK_REPORTS_CONSOLE_BASE_URL="https://griddesk.example.org/")
+    settings = DomainSettings.of(
+        make_settings(tmp_path, GRIDDESK_REPORTS_CONSOLE_BASE_URL="https://griddesk.example.org/")
+    )
     # The demo community is registered at 08:00 on Friday 11-20; a leak in G1 that day.
     wechat.say(ZHANG, "卫生间水管漏水了")
     at_local(clock, "2026-11-21", "07:59")
@@ -397,12 +403,12 @@ def test_daily_reports_reach_each_leader_once_a_day_zero_reports_too(
     ]
 
 
-def test_weekly_and_monthly_reports_reach_the_community_office(wechat, factory, settings, clock) -> None:
+def test_weekly_and_monthly_reports_reach_the_community_office(wechat, factory, domain, clock) -> None:
     at_local(clock, "2026-11-30", "08:00")  # Monday: week 48 and Sunday's daily reports
-    assert (push_reports(factory, settings, clock()).summary()) == "daily=3 weekly=1"
+    assert (push_reports(factory, domain, clock()).summary()) == "daily=3 weekly=1"
     at_local(clock, "2026-12-01", "08:00")  # the 1st: November, and Monday's daily reports
-    assert (push_reports(factory, settings, clock()).summary()) == "daily=3 monthly=1"
-    assert push_reports(factory, settings, clock()).total == 0
+    assert (push_reports(factory, domain, clock()).summary()) == "daily=3 monthly=1"
+    assert push_reports(factory, domain, clock()).total == 0
     office = [p for p in reports_pushed(factory) if p.recipient == DUTY]
     assert [(p.kind, p.text.splitlines()[0]) for p in office] == [
         ("report_weekly", "【周报】幸福里社区 · 2026年第48周(11月23日–11月29日)"),
@@ -411,7 +417,9 @@ def test_weekly_and_monthly_reports_reach_the_community_office(wechat, factory, 
     assert all("完整报表" not in p.text for p in office)  # no console address configured
 
 
-def test_two_schedulers_at_once_send_each_report_once(wechat, factory, settings, classifier, clock) -> None:
+def test_two_schedulers_at_once_send_each_report_once(
+    wechat, factory, settings, domain, classifier, clock
+) -> None:
     at_local(clock, "2026-11-30", "08:00")
     schedulers = [
         build_scheduler(settings, factory, ConsoleMessenger(), clock, classifier, leases=JobLeases(factory))
@@ -427,7 +435,7 @@ def test_two_schedulers_at_once_send_each_report_once(wechat, factory, settings,
 
     def bare() -> None:  # without the job lease: the pushing transaction alone keeps it to once
         barrier.wait()
-        push_reports(factory, settings, clock())
+        push_reports(factory, domain, clock())
 
     threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
     threads += [threading.Thread(target=bare) for _ in range(2)]
@@ -442,7 +450,7 @@ def test_two_schedulers_at_once_send_each_report_once(wechat, factory, settings,
 
 
 def test_push_time_is_a_setting(factory, tmp_path, clock) -> None:
-    settings = make_settings(tmp_path, GRIDDESK_REPORTS_PUSH_TIME="18:30")
+    settings = DomainSettings.of(make_settings(tmp_path, GRIDDESK_REPORTS_PUSH_TIME="18:30"))
     at_local(clock, "2026-11-21", "18:29")
     assert push_reports(factory, settings, clock()).total == 0
     at_local(clock, "2026-11-21", "18:30")

@@ -14,7 +14,7 @@ from bot.app import create_app
 from bot.bootstrap import prepare_database
 from bot.inbox import InboundRecord, Later, QuickReply, receive, receive_later
 from handlers.context import Incoming, Reply
-from storage.db import make_engine, make_session_factory, one_writer, transaction, upgrade
+from storage.db import make_engine, make_session_factory, one_writer, snapshot, transaction, upgrade
 from storage.demo import load_community, seed_community
 from storage.models import Base, Building, Grid, InboundMessage, OutboxMessage, Resident, Worker
 from tests.conftest import ON_POSTGRESQL
@@ -37,6 +37,19 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings, factory) -> None:
     with factory() as session:
         assert session.connection().exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert session.connection().exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_snapshot_reads_what_is_committed_while_a_writer_holds_the_write_lock(factory) -> None:
+    """Sweeps read what is due this way: on SQLite a reader asking for the write lock would wait 10 s."""
+    with transaction(factory) as writer:
+        before = writer.scalar(select(func.count()).select_from(Worker))
+        writer.execute(text("UPDATE workers SET on_duty = on_duty"))  # the write lock is taken and held
+        writer.add(Worker(name="新来的", role="worker", on_duty=True))
+        writer.flush()
+        with snapshot(factory) as reader:
+            assert reader.scalar(select(func.count()).select_from(Worker)) == before
+    with snapshot(factory) as reader:
+        assert reader.scalar(select(func.count()).select_from(Worker)) == before + 1
 
 
 @pytest.mark.skipif(ON_POSTGRESQL, reason="PostgreSQL lets transactions write side by side")

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-_REPORT = pytest.StashKey[list[str]]()
+from tests.conftest import add_to_summary
 
 
 @pytest.fixture
-def report(request: pytest.FixtureRequest) -> list[str]:
+def report(request: pytest.FixtureRequest) -> Iterator[list[str]]:
     """Lines a test appends to, printed in the terminal summary (figures worth watching, e.g. accuracy)."""
-    return request.config.stash.setdefault(_REPORT, [])
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """Print what tests put in the report, even when the run passes."""
-    lines = config.stash.get(_REPORT, [])
-    if lines:
-        terminalreporter.write_sep("-", "figures")
-        for line in lines:
-            terminalreporter.write_line(line)
+    lines: list[str] = []
+    yield lines
+    add_to_summary(request, "figures", lines)

@@ -67,7 +67,7 @@ def report_page() -> str | tuple[str, int]:
             choice = _choice(session)
         except BadChoice as refused:
             return _refusal(refused)
-        report = build_report(session, app.settings, choice.scope, choice.period, app.clock())
+        report = build_report(session, app.domain, choice.scope, choice.period, app.clock())
     return page(
         "reports.html",
         report=report,
@@ -93,7 +93,7 @@ def report_download() -> Response | tuple[str, int]:
         scopes = [choice.scope]
         if choice.scope.grid_code is None:
             scopes += [s for s in choice.scopes if s.grid_code is not None]
-        reports = [build_report(session, app.settings, scope, choice.period, now) for scope in scopes]
+        reports = [build_report(session, app.domain, scope, choice.period, now) for scope in scopes]
     name = f"griddesk-{choice.scope.key.replace(':', '-')}-{choice.period.kind}-{choice.period.start}.xlsx"
     return Response(
         report_xlsx(reports),
@@ -113,7 +113,7 @@ def _choice(session: Session) -> Choice:
     worker = session.get(Worker, me.worker_id)
     if worker is None:
         abort(404)
-    scopes = scopes_for_worker(session, worker, app.settings)
+    scopes = scopes_for_worker(session, worker, app.domain)
     if not scopes:
         abort(404)
     key = request.args.get("scope") or scopes[0].key

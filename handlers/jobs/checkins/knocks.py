@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, exists, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.settings import Settings
 from handlers.context import Services
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins.family import alerted_family, family_address, family_alert, push_family
 from handlers.jobs.checkins.states import CheckInResult, move_checkins
 from handlers.jobs.checkins.timing import NIGHT, Timing, clock, day_label, is_night
 from handlers.language.intents import IntentClassifier
 from handlers.tickets.core import assignee_phrase, open_ticket
-from storage.db import transaction
+from storage.db import bulk_slice, snapshot
 from storage.models import CheckIn, OutboxMessage, Resident, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ KNOCK_ENDED = ("resolved", "closed", "cancelled")
 
 
 def knock_sweep(
-    factory: sessionmaker[Session], settings: Settings, classifier: IntentClassifier, now: datetime
+    factory: sessionmaker[Session], settings: DomainSettings, classifier: IntentClassifier, now: datetime
 ) -> CheckInResult:
     """Open a 敲门 task for each check-in unanswered after the reminder; report settled ones to the family."""
     result = CheckInResult()
@@ -41,7 +41,7 @@ def knock_sweep(
     return result
 
 
-def _knock_due(settings: Settings, now: datetime) -> list[ColumnElement[bool]]:
+def _knock_due(settings: DomainSettings, now: datetime) -> list[ColumnElement[bool]]:
     """Reminded (or silently passed) and still unanswered knock_after_minutes after the reminder."""
     timing = Timing.of(settings)
     knock = timedelta(minutes=timing.knock)
@@ -59,14 +59,14 @@ def _visit_done() -> list[ColumnElement[bool]]:
 
 
 def _ids(factory: sessionmaker[Session], query: Select) -> list[int]:
-    """The check-in ids a query finds due, in a short read of its own."""
-    with transaction(factory) as session:
+    """The check-in ids a query finds due, read without the write lock."""
+    with snapshot(factory) as session:
         return list(session.scalars(query.order_by(CheckIn.id)))
 
 
 def _in_own_transaction(
     factory: sessionmaker[Session],
-    settings: Settings,
+    settings: DomainSettings,
     classifier: IntentClassifier,
     now: datetime,
     act: Callable[[Services, int], str | None],
@@ -74,7 +74,7 @@ def _in_own_transaction(
 ) -> str | None:
     """Run one step for one check-in; a failure is logged and counted, and the others still run."""
     try:
-        with transaction(factory) as session:
+        with bulk_slice(factory) as session:
             return act(Services(session, settings, classifier, now), checkin_id)
     except Exception:
         # One broken row must not keep the next elder's knock task from opening.

@@ -1,7 +1,8 @@
-"""The morning ping sweep and the one reminder, in set-based SQL: a few statements for any register size."""
+"""The morning ping sweep and the one reminder, in set-based SQL: a few statements per slice of residents."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -22,14 +23,15 @@ from sqlalchemy import (
     select,
     text,
     true,
+    update,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.settings import Settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins.states import CheckInResult, move_checkins
 from handlers.jobs.checkins.timing import LocalMoment, Timing, local_moment
 from handlers.register.entries import PLACEHOLDER_PREFIX
-from storage.db import PING_SWEEP_LOCK_KEY, take_turns, transaction
+from storage.db import PING_SWEEP_LOCK_KEY, bulk_slice, snapshot, take_turns
 from storage.models import CheckIn, OutboxMessage, Resident, UTCDateTime
 
 # PingSweep's hourly full pass, this many minutes past the hour: off the round times most pings use.
@@ -42,7 +44,7 @@ REMINDER = (
 
 
 def ping_sweep(
-    factory: sessionmaker[Session], settings: Settings, now: datetime, *, after: datetime | None = None
+    factory: sessionmaker[Session], settings: DomainSettings, now: datetime, *, after: datetime | None = None
 ) -> CheckInResult:
     """Record today's check-in of everyone due and queue their pings; `after`: see PingSweep.covered."""
     return _ping(factory, settings, now, after)[0]
@@ -53,8 +55,8 @@ class PingSweep:
     """The ping sweep of one scheduler process: between hourly full passes it reads only new ping times."""
 
     factory: sessionmaker[Session]
-    settings: Settings
-    # The last run that recorded every ping due until then (one transaction, so it holds for good):
+    settings: DomainSettings
+    # The last run that recorded every ping due until then (all of its slices committed):
     # ping times up to it need not be read again today.
     covered: datetime | None = None
 
@@ -75,7 +77,7 @@ class PingSweep:
 
 
 def _ping(
-    factory: sessionmaker[Session], settings: Settings, now: datetime, after: datetime | None
+    factory: sessionmaker[Session], settings: DomainSettings, now: datetime, after: datetime | None
 ) -> tuple[CheckInResult, bool]:
     """The ping sweep, and whether it recorded every ping due by now (False: try again next minute)."""
     timing, local = Timing.of(settings), local_moment(now, settings.timezone)
@@ -83,27 +85,63 @@ def _ping(
     due = _due_for_ping(timing, local, since)
     if due is None:
         return CheckInResult(), False
-    with transaction(factory) as session:
-        # This run's rows are those above the highest id before it, so two sweeps must not overlap
-        # (on SQLite they cannot: one writer at a time).
-        take_turns(session, PING_SWEEP_LOCK_KEY)
-        before = session.scalar(select(func.max(CheckIn.id))) or 0
-        on_postgresql = session.bind.dialect.name == "postgresql"
-        if on_postgresql:
-            # While check-ins looks empty (a new deployment), PostgreSQL plans the NOT EXISTS guard as
-            # a scan of check-ins per resident, over the very pages this INSERT is adding: quadratic
-            # (72 s at 100k elders). Probing the (resident, day) index instead is linear.
-            session.execute(text("SET LOCAL enable_seqscan = off"))
-        # SQLAlchemy keeps an INSERT's rowcount only when asked; psycopg's closed cursor may say -1.
-        inserted = session.execute(
-            _insert_checkins(timing, local, now, due), execution_options={"preserve_rowcount": True}
-        ).rowcount
-        if on_postgresql:
-            session.execute(text("SET LOCAL enable_seqscan = on"))
-        if not inserted:
-            return CheckInResult(), True
-        session.execute(_insert_pings(settings, local, now, before))
-        return _counted(session, before), True
+    result = CheckInResult()
+    # Slices of their own transaction: the write lock is free between them, and a sweep stopped after
+    # any slice is finished by the next run (each slice's rows and pings commit together; the
+    # NOT EXISTS guard, checked again in each slice, skips whoever has today's row).
+    for ids in _slices(_due_ids(factory, due), settings.checkins.sweep_slice_size):
+        with bulk_slice(factory) as session:
+            _add(result, _ping_slice(session, settings, timing, local, now, and_(due, Resident.id.in_(ids))))
+    return result, True
+
+
+def _due_ids(factory: sessionmaker[Session], due: ColumnElement[bool]) -> list[int]:
+    """The residents due now, read without the write lock; each slice checks them again."""
+    with snapshot(factory) as session:
+        return list(session.scalars(select(Resident.id).where(due).order_by(Resident.id)))
+
+
+def _slices(ids: list[int], size: int) -> Iterator[list[int]]:
+    """The ids in runs of `size`."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _add(result: CheckInResult, more: CheckInResult) -> None:
+    """Add one slice's counts to the run's."""
+    for name in ("pinged", "unreachable", "skipped"):
+        setattr(result, name, getattr(result, name) + getattr(more, name))
+
+
+def _ping_slice(
+    session: Session,
+    settings: DomainSettings,
+    timing: Timing,
+    local: LocalMoment,
+    now: datetime,
+    due: ColumnElement[bool],
+) -> CheckInResult:
+    """Record today's check-ins of the residents due in one slice and queue their pings."""
+    # This slice's rows are those above the highest id before it, so two sweeps' slices must not
+    # overlap (on SQLite they cannot: one writer at a time).
+    take_turns(session, PING_SWEEP_LOCK_KEY)
+    before = session.scalar(select(func.max(CheckIn.id))) or 0
+    on_postgresql = session.bind.dialect.name == "postgresql"
+    if on_postgresql:
+        # While check-ins looks empty (a new deployment), PostgreSQL plans the NOT EXISTS guard as
+        # a scan of check-ins per resident, over the very pages this INSERT is adding: quadratic
+        # (72 s at 100k elders). Probing the (resident, day) index instead is linear.
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+    # SQLAlchemy keeps an INSERT's rowcount only when asked; psycopg's closed cursor may say -1.
+    inserted = session.execute(
+        _insert_checkins(timing, local, now, due), execution_options={"preserve_rowcount": True}
+    ).rowcount
+    if on_postgresql:
+        session.execute(text("SET LOCAL enable_seqscan = on"))
+    if not inserted:
+        return CheckInResult()
+    session.execute(_insert_pings(settings, local, now, before))
+    return _counted(session, before)
 
 
 def _counted(session: Session, before: int) -> CheckInResult:
@@ -142,7 +180,7 @@ def _insert_checkins(timing: Timing, local: LocalMoment, now: datetime, due: Col
     return insert(CheckIn.__table__).from_select(["resident_id", "day", "status", "pinged_at"], rows)
 
 
-def _insert_pings(settings: Settings, local: LocalMoment, now: datetime, before: int) -> Insert:
+def _insert_pings(settings: DomainSettings, local: LocalMoment, now: datetime, before: int) -> Insert:
     """INSERT ... SELECT one outbox ping per row this run marked pinged."""
     text = ping_text(settings, local.minute)
     rows = _resident_pushes("checkin_ping", text, now).where(
@@ -182,7 +220,7 @@ def _resident_pushes(kind: str, text: str, now: datetime) -> Select:
     ).join_from(CheckIn, Resident, Resident.id == CheckIn.resident_id)
 
 
-def ping_text(settings: Settings, minute: int) -> str:
+def ping_text(settings: DomainSettings, minute: int) -> str:
     """The ping: a greeting for the time of day, one question, two answers."""
     # No gender in the register, so no 阿姨/叔叔: a wrong one hurts more than a plain 您.
     return PING.format(greeting=_greeting(minute), community=settings.community_name)
@@ -210,19 +248,32 @@ def _has_checkin(day: date) -> ColumnElement[bool]:
 # Reminders: set-based too (a morning where many elders are slow to answer is normal)
 
 
-def remind_sweep(factory: sessionmaker[Session], settings: Settings, now: datetime) -> CheckInResult:
+def remind_sweep(factory: sessionmaker[Session], settings: DomainSettings, now: datetime) -> CheckInResult:
     """One reminder per unanswered ping; none at night, when stale or unreachable (the knock clock runs)."""
     timing, local = Timing.of(settings), local_moment(now, settings.timezone)
     due = (CheckIn.status == "pinged", CheckIn.pinged_at <= now - timedelta(minutes=timing.reminder))
     stale = CheckIn.pinged_at < now - timedelta(minutes=timing.reminder + timing.catch_up)
     reachable = exists().where(Resident.id == CheckIn.resident_id, not_(_unreachable()))
     silent = true() if timing.quiet(local.minute) else or_(stale, ~reachable)
-    with transaction(factory) as session:
-        muted = move_checkins(session, [*due, silent], status="reminded", reminded_at=None)
-        sent = move_checkins(session, due, status="reminded", reminded_at=now)
-        if sent:
-            rows = _resident_pushes("checkin_reminder", REMINDER, now).where(
-                CheckIn.status == "reminded", CheckIn.reminded_at == now
-            )
-            session.execute(insert(OutboxMessage.__table__).from_select(PUSH_COLUMNS, rows))
-    return CheckInResult(reminded=sent, silent_reminders=muted)
+    with snapshot(factory) as session:
+        due_ids = list(session.scalars(select(CheckIn.id).where(*due).order_by(CheckIn.id)))
+    result = CheckInResult()
+    for ids in _slices(due_ids, settings.checkins.sweep_slice_size):
+        with bulk_slice(factory) as session:
+            still_due = (*due, CheckIn.id.in_(ids))
+            muted = move_checkins(session, [*still_due, silent], status="reminded", reminded_at=None)
+            result.silent_reminders += muted
+            result.reminded += _remind(session, still_due, now)
+    return result
+
+
+def _remind(session: Session, due: tuple[ColumnElement[bool], ...], now: datetime) -> int:
+    """Move the check-ins still due to reminded and queue a reminder for each row this run moved."""
+    table = CheckIn.__table__
+    moved = update(table).where(*due).values(status="reminded", reminded_at=now).returning(table.c.id)
+    # Only the rows this UPDATE won: a rival sweep at the same moment may have moved others in the slice.
+    reminded = list(session.scalars(moved))
+    if reminded:
+        rows = _resident_pushes("checkin_reminder", REMINDER, now).where(CheckIn.id.in_(reminded))
+        session.execute(insert(OutboxMessage.__table__).from_select(PUSH_COLUMNS, rows))
+    return len(reminded)

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, false
 
-from config.settings import Settings
 from handlers.context import Services
+from handlers.domain_settings import DomainSettings
 from storage.demo import minutes_after_midnight
 from storage.models import Resident
 
@@ -43,7 +43,7 @@ class Timing:
     list_minute: int
 
     @classmethod
-    def of(cls, settings: Settings) -> Timing:
+    def of(cls, settings: DomainSettings) -> Timing:
         """Read the check-in settings."""
         checkins = settings.checkins
         return cls(

@@ -12,14 +12,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement
 
-from config.settings import Deadline, Settings
+from config.settings import Deadline
 from handlers.context import Services
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.escalation.pages import SYSTEM, holders_of, names_of, page, span, ticket_lines, touch
 from handlers.tickets.core import SIGNED, UNSIGNED, deadline_key, record_event
 from storage.models import Ticket
 
 
-def ack_warning_due(settings: Settings, now: datetime) -> list[ColumnElement[bool]]:
+def ack_warning_due(settings: DomainSettings, now: datetime) -> list[ColumnElement[bool]]:
     """Unsigned, non-emergency, not yet warned, the sign-for deadline near (refined by _lead)."""
     return [
         Ticket.status.in_(UNSIGNED),
@@ -30,7 +31,7 @@ def ack_warning_due(settings: Settings, now: datetime) -> list[ColumnElement[boo
     ]
 
 
-def resolve_warning_due(settings: Settings, now: datetime) -> list[ColumnElement[bool]]:
+def resolve_warning_due(settings: DomainSettings, now: datetime) -> list[ColumnElement[bool]]:
     """Signed for, not yet warned, the resolve deadline near (refined by _lead)."""
     return [
         Ticket.status.in_(SIGNED),
@@ -74,13 +75,13 @@ def _warn(services: Services, ticket: Ticket, *, resolve: bool) -> str | None:
     return "warned"
 
 
-def _lead(settings: Settings, ticket: Ticket, *, resolve: bool) -> timedelta:
+def _lead(settings: DomainSettings, ticket: Ticket, *, resolve: bool) -> timedelta:
     """Warn once less than this is left: the unused share of the category's configured window."""
     deadline = settings.deadline(deadline_key(ticket.category, ticket.kind))
     return _window(deadline, resolve) * (1 - settings.escalation.warn_at_fraction)
 
 
-def _longest_lead(settings: Settings, *, resolve: bool) -> timedelta:
+def _longest_lead(settings: DomainSettings, *, resolve: bool) -> timedelta:
     """The largest lead of any category: the query's bound, refined per ticket by _lead."""
     longest = max(_window(deadline, resolve) for deadline in settings.deadlines.values())
     return longest * (1 - settings.escalation.warn_at_fraction)

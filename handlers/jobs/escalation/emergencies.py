@@ -6,15 +6,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func
 
-from config.settings import Settings
 from handlers.context import Services
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.escalation.pages import SYSTEM, names_of, page, span, ticket_history, ticket_lines, touch
 from handlers.tickets.core import UNSIGNED, record_event
 from handlers.tickets.ladder import COMMUNITY, STREET, holder_and_above, ladder, rungs_up_to
 from storage.models import Ticket
 
 
-def emergency_due(settings: Settings, now: datetime) -> list[ColumnElement[bool]]:
+def emergency_due(settings: DomainSettings, now: datetime) -> list[ColumnElement[bool]]:
     """Unsigned emergencies last paged at least emergency_repage_minutes ago."""
     repage_before = now - timedelta(minutes=settings.escalation.emergency_repage_minutes)
     return [

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, exists
 
-from config.settings import Settings
 from handlers.context import Services
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.escalation.pages import SYSTEM, names_of, page, span, ticket_history, ticket_lines, touch
 from handlers.texts import CATEGORY_LABELS, local_time
 from handlers.tickets import lifecycle
@@ -18,7 +18,7 @@ from storage.models import Ticket, TicketEvent
 EXHAUSTED = "escalation_exhausted"
 
 
-def escalation_due(settings: Settings, now: datetime) -> list[ColumnElement[bool]]:
+def escalation_due(settings: DomainSettings, now: datetime) -> list[ColumnElement[bool]]:
     """Unsigned, non-emergency, past the sign-for deadline, and paging has not given up on it."""
     return [
         Ticket.status.in_(UNSIGNED),

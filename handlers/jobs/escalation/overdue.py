@@ -6,15 +6,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_
 
-from config.settings import Settings
 from handlers.context import Services
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.escalation.pages import SYSTEM, names_of, page, span, ticket_lines, touch, unique_people
 from handlers.texts import local_time
 from handlers.tickets.core import SIGNED, community_desk, record_event, worker_title
 from storage.models import Ticket
 
 
-def overdue_due(settings: Settings, now: datetime) -> list[ColumnElement[bool]]:
+def overdue_due(settings: DomainSettings, now: datetime) -> list[ColumnElement[bool]]:
     """Signed for, past the resolve deadline, not yet paged (emergencies: not paged lately)."""
     repage_before = now - timedelta(minutes=settings.escalation.emergency_overdue_repage_minutes)
     return [

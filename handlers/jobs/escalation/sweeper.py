@@ -15,8 +15,8 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from config.settings import Settings
 from handlers.context import Services
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.escalation.deadline_warnings import (
     ack_warning_due,
     resolve_warning_due,
@@ -29,7 +29,7 @@ from handlers.jobs.escalation.overdue import overdue_due, page_overdue
 from handlers.jobs.escalation.unrated import close_unrated, unrated_due
 from handlers.language.intents import IntentClassifier
 from handlers.tickets.tally import Tally
-from storage.db import transaction
+from storage.db import bulk_slice, snapshot
 from storage.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class SweepResult(Tally):
     failed: int = 0
 
 
-Conditions = Callable[[Settings, datetime], list[ColumnElement[bool]]]
+Conditions = Callable[[DomainSettings, datetime], list[ColumnElement[bool]]]
 # An action returns the SweepResult field to count, or None when the re-read ticket needs nothing yet.
 Action = Callable[[Services, Ticket], str | None]
 
@@ -63,7 +63,7 @@ class Rule:
 
 
 def sweep(
-    factory: sessionmaker[Session], settings: Settings, classifier: IntentClassifier, now: datetime
+    factory: sessionmaker[Session], settings: DomainSettings, classifier: IntentClassifier, now: datetime
 ) -> SweepResult:
     """Act on every ticket whose deadline has come, each in its own transaction."""
     result = SweepResult()
@@ -76,14 +76,14 @@ def sweep(
 
 
 def _due_ids(factory: sessionmaker[Session], conditions: list[ColumnElement[bool]]) -> list[int]:
-    """Ids of the tickets a rule's query finds due, in a short read of its own."""
-    with transaction(factory) as session:
+    """Ids of the tickets a rule's query finds due, read without the write lock."""
+    with snapshot(factory) as session:
         return list(session.scalars(select(Ticket.id).where(*conditions).order_by(Ticket.id)))
 
 
 def _settle(
     factory: sessionmaker[Session],
-    settings: Settings,
+    settings: DomainSettings,
     classifier: IntentClassifier,
     now: datetime,
     rule: Rule,
@@ -91,7 +91,8 @@ def _settle(
 ) -> str | None:
     """Re-read one ticket in its own transaction and act only if it is still due."""
     try:
-        with transaction(factory) as session:
+        # A slice of its own: webhook writers get in between two tickets (storage/db.py bulk_slice).
+        with bulk_slice(factory) as session:
             query = select(Ticket).where(Ticket.id == ticket_id, *rule.due(settings, now))
             ticket = session.scalars(query).one_or_none()
             if ticket is None:

@@ -6,15 +6,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement
 
-from config.settings import Settings
 from handlers.context import Services
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.escalation.pages import SYSTEM, touch
 from handlers.tickets import lifecycle
 from handlers.tickets.lifecycle import tell_resident
 from storage.models import Ticket
 
 
-def unrated_due(settings: Settings, now: datetime) -> list[ColumnElement[bool]]:
+def unrated_due(settings: DomainSettings, now: datetime) -> list[ColumnElement[bool]]:
     """Resolved, unrated, and the rating was asked for rating_timeout_hours ago or more."""
     asked_before = now - timedelta(hours=settings.escalation.rating_timeout_hours)
     return [

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Exists, and_, exists, func, not_, select
 from sqlalchemy.orm import Session
 
-from config.settings import Settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.escalation import EXHAUSTED, SYSTEM
 from handlers.jobs.reports.households import checkin_counts, visit_counts, visits_recorded
 from handlers.jobs.reports.periods import Period
@@ -89,7 +89,9 @@ class _Window:
     now: datetime
 
 
-def build_report(session: Session, settings: Settings, scope: Scope, period: Period, now: datetime) -> Report:
+def build_report(
+    session: Session, settings: DomainSettings, scope: Scope, period: Period, now: datetime
+) -> Report:
     """Count a period's tickets, ratings, check-ins and visits in one scope, as of `now`."""
     start, end = period.bounds(settings.timezone)
     window = _Window(scope, start, end, now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from config.settings import Settings
+from handlers.domain_settings import DomainSettings
 from handlers.jobs.reports.figures import Report
 from handlers.jobs.reports.periods import Period
 from handlers.jobs.reports.scopes import Scope
@@ -19,7 +19,7 @@ def report_header(scope: Scope, period: Period) -> str:
     return f"【{TITLES[period.kind]}】{scope.label} · {period.label}"
 
 
-def report_link(settings: Settings, scope: Scope, period: Period) -> str | None:
+def report_link(settings: DomainSettings, scope: Scope, period: Period) -> str | None:
     """The full report in the staff console, or None when no console address is configured."""
     base = (settings.reports.console_base_url or settings.console.base_url).rstrip("/")
     if not base:

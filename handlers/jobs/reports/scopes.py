@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.orm import Session
 
-from config.settings import Settings
+from handlers.domain_settings import DomainSettings
 from storage.models import Grid, Worker
 
 OFFICES = ("community", "street")
@@ -43,13 +43,15 @@ def scope_for_grid(session: Session, grid_code: str) -> Scope:
     return _grid_scope(grid)
 
 
-def scope_for_community(session: Session, settings: Settings) -> Scope:
+def scope_for_community(session: Session, settings: DomainSettings) -> Scope:
     """Every grid of the community, plus tickets and residents in no grid."""
     ids = tuple(session.scalars(select(Grid.id).order_by(Grid.id)))
     return Scope(settings.community_name, ids, COMMUNITY_KEY, include_no_grid=True)
 
 
-def scopes_for_worker(session: Session, worker: Worker, settings: Settings | None = None) -> list[Scope]:
+def scopes_for_worker(
+    session: Session, worker: Worker, settings: DomainSettings | None = None
+) -> list[Scope]:
     """What a person may read: offices the community and every grid; workers and leaders their grids."""
     query = select(Grid).order_by(Grid.code)
     if worker.role not in OFFICES:
