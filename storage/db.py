@@ -72,26 +72,58 @@ def _begin_immediate(connection: Any) -> None:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A session factory whose objects stay readable after commit (and, on SQLite, share a writer lock)."""
+    """A session factory whose objects stay readable after commit (and, on SQLite, share writer turns)."""
     from sqlalchemy.orm import sessionmaker
 
-    info = {WRITER_LOCK: threading.Lock()} if engine.dialect.name == "sqlite" else {}
+    info = {WRITER_LOCK: WriterTurns()} if engine.dialect.name == "sqlite" else {}
     return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
+class WriterTurns:
+    """One writer at a time in this process; a short write (one row) goes before the long ones waiting.
+
+    Under a burst the line is long transactions (a message handled whole); a new message's nonce claim
+    and its queued row are one insert each, and what lets its sender be answered at once.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._held = False
+        self._short_waiting = 0
+
+    @contextmanager
+    def turn(self, short: bool = False) -> Iterator[None]:
+        """Hold the turn for the block, waiting for the writer before (and, if long, any short one)."""
+        with self._changed:
+            self._short_waiting += short
+            try:
+                while self._held or (not short and self._short_waiting):
+                    self._changed.wait()
+            finally:
+                self._short_waiting -= short
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._held = False
+                self._changed.notify_all()
+
+
 @contextmanager
-def one_writer(session: Session) -> Iterator[None]:
+def one_writer(session: Session, *, short: bool = False) -> Iterator[None]:
     """On SQLite, let this process's threads take turns at writing before they ask SQLite.
 
     SQLite lets one transaction write at a time, and a connection waiting for it sleeps in its busy
-    handler, up to 100 ms a try, so a freed lock can sit idle while every waiter sleeps. A thread lock
-    hands it to the next waiting thread at once; only the other processes still wait in SQLite.
+    handler, up to 100 ms a try, so a freed lock can sit idle while every waiter sleeps. Taking turns in
+    the process hands it to the next waiting thread at once; only the other processes still wait in
+    SQLite. `short` writes (a single insert) go first (WriterTurns).
     """
-    lock = session.info.get(WRITER_LOCK)
-    if lock is None:
+    turns = session.info.get(WRITER_LOCK)
+    if turns is None:
         yield
         return
-    with lock:
+    with turns.turn(short):
         yield
 
 
