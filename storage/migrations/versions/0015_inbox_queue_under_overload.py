@@ -16,7 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+    # In place on SQLite too (ADD COLUMN, CREATE INDEX): copying the table anew would break the foreign
+    # keys of the outbox and the tickets that point at its rows.
+    with op.batch_alter_table('inbound_messages', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('urgent', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('claimed_by', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('lease_until', sa.DateTime(), nullable=True))
@@ -25,7 +27,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+    # SQLite (3.35+) drops these columns in place, for the same reason.
+    with op.batch_alter_table('inbound_messages', schema=None, recreate='never') as batch_op:
         batch_op.drop_index('ix_inbound_messages_status_openid')
         batch_op.drop_column('attempts')
         batch_op.drop_column('lease_until')
