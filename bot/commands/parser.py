@@ -207,6 +207,13 @@ def _add_register_commands(commands: argparse._SubParsersAction[argparse.Argumen
     importing.add_argument("file", type=Path, help="CSV (UTF-8 or GBK) or XLSX; see docs/register.md")
     exporting = residents_actions.add_parser("export", help="write the register as CSV (stdout) or XLSX")
     exporting.add_argument("file", type=Path, nargs="?", help="CSV, or XLSX when it ends in .xlsx")
+    family = residents_actions.add_parser(
+        "family-code", help="a one-time code a family member sends to follow an elder (docs/checkins.md)"
+    )
+    family.add_argument("--address", help="the elder's address, e.g. 3号楼2单元301")
+    family.add_argument("--name", help="the elder's name, when several live at the address")
+    family.add_argument("--openid", help="the elder's openid, instead of --address")
+    family.add_argument("--hours", type=int, default=24, help="how long the code is valid (default 24)")
     residents_parser.set_defaults(func=Lazy("residents", "residents_command"))
 
     wechat_parser = commands.add_parser("wechat", help="set up the live Official Account: menu, QR codes")
