@@ -200,3 +200,20 @@ def test_the_office_makes_a_family_code_on_the_command_line(desk, wechat, tmp_pa
 def _pushes(desk: CheckInDesk) -> list[OutboxMessage]:
     """Every push queued so far."""
     return pushes(desk.factory)
+
+
+def test_forgetting_the_elder_or_the_relative_ends_the_following(desk, wechat, tmp_path: Path) -> None:
+    follows(wechat, DAUGHTER)
+    follows(wechat, SON)
+    spare = family_code(wechat)
+    env = command_env(tmp_path / "griddesk.db")
+    forgot = run_in_process(env, "resident", "forget", SON, "--yes", "--by", "周敏")
+    assert forgot.returncode == 0, forgot.stderr
+    assert wechat.say(ZHANG, "我的家属").startswith("有1位家属关注您的平安问候")
+    forgot = run_in_process(env, "resident", "forget", ZHANG, "--yes", "--by", "周敏")
+    assert forgot.returncode == 0, forgot.stderr
+    with transaction(desk.factory) as session:
+        assert session.scalars(select(FamilyFollower)).all() == []
+        assert session.scalars(select(FamilyCode)).all() == []
+    assert wechat.say(DAUGHTER, f"关注 {spare}").startswith("家属码无效")
+    assert wechat.say(DAUGHTER, "取消关注家人") == "您目前没有关注家人的平安问候。"
