@@ -46,6 +46,7 @@ EVENT_LABELS = ACTION_LABELS | {
     "pressed": "居民催促",
     "worker_photo": "上传照片",
     "worker_voice": "上传语音",
+    "family_contact": "家属联系",
 }
 
 
