@@ -213,6 +213,7 @@ def _add_register_commands(commands: argparse._SubParsersAction[argparse.Argumen
     family.add_argument("--address", help="the elder's address, e.g. 3号楼2单元301")
     family.add_argument("--name", help="the elder's name, when several live at the address")
     family.add_argument("--openid", help="the elder's openid, instead of --address")
+    family.add_argument("--relation", help="who the code is for, e.g. 女儿 (the elder and worker see it)")
     family.add_argument("--hours", type=int, default=24, help="how long the code is valid (default 24)")
     residents_parser.set_defaults(func=Lazy("residents", "residents_command"))
 

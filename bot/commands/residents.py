@@ -73,8 +73,9 @@ def _family_code(args: argparse.Namespace, runtime: Runtime) -> int:
             elder = find_resident(session, args.openid, args.address, args.name)
             if isinstance(elder, AlreadyForgotten):
                 raise ForgetError("that resident was forgotten")
-            code = issue_family_code(session, runtime.clock(), elder, "社区", args.hours)
-            print(code_instructions(elder, code, args.hours))
+            relation = (args.relation or "").strip() or None
+            code = issue_family_code(session, runtime.clock(), elder, "社区", args.hours, relation)
+            print(code_instructions(elder, code, args.hours, relation))
     except (ForgetError, FollowerError) as exc:
         print(f"cannot make a family code: {exc}", file=sys.stderr)
         return 2

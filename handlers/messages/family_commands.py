@@ -25,7 +25,7 @@ from handlers.tickets.core import worker_title
 from storage.models import Resident, Worker
 
 # A worker's commands: a code for an elder's relative, or unbinding one of them.
-FAMILY_CODE = re.compile(r"^家属码\s*(?P<target>.*)$")
+FAMILY_CODE = re.compile(r"^家属码\s*(?P<target>\S*)\s*(?P<relation>.*)$")
 FAMILY_REMOVE = re.compile(r"^解除家属\s*(?P<target>\S*)\s*(?P<number>\d+)?$")
 EXAMPLE = "3号楼2单元301"
 
@@ -71,7 +71,7 @@ def family_command(services: Services, worker: Worker, text: str) -> Reply | Non
         return Reply(f"“{target}”对应多户,请写完整地址:\n{listed}")
     elder = matches[0]
     if issuing is not None:
-        return _issue(services, worker, elder)
+        return _issue(services, worker, elder, issuing.group("relation").strip() or None)
     assert removing is not None
     number = removing.group("number")
     if number is None and len(followers_for_worker(services, elder).split("、")) > 1:
@@ -80,9 +80,11 @@ def family_command(services: Services, worker: Worker, text: str) -> Reply | Non
     return remove_follower(services, elder, int(number) if number else None, worker_title(worker))
 
 
-def _issue(services: Services, worker: Worker, elder: Resident) -> Reply:
+def _issue(services: Services, worker: Worker, elder: Resident, relation: str | None) -> Reply:
+    """A code for the elder's relative (named by their relation, if the worker gave it)."""
+    session, now = services.session, services.now
     try:
-        code = issue_family_code(services.session, services.now, elder, worker_title(worker))
+        code = issue_family_code(session, now, elder, worker_title(worker), relation=relation)
     except FollowerError as exc:
         return Reply(str(exc))
-    return Reply(code_instructions(elder, code))
+    return Reply(code_instructions(elder, code, relation=relation))

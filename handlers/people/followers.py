@@ -88,7 +88,12 @@ def elders_followed_by(session: Session, follower: Resident) -> list[Resident]:
 
 
 def issue_family_code(
-    session: Session, now: datetime, elder: Resident, issued_by: str, hours: int = CODE_HOURS
+    session: Session,
+    now: datetime,
+    elder: Resident,
+    issued_by: str,
+    hours: int = CODE_HOURS,
+    relation: str | None = None,
 ) -> str:
     """A fresh one-time code for a family member of this elder; only its hash is stored."""
     if _count(session, elder) >= MAX_FOLLOWERS:
@@ -104,6 +109,7 @@ def issue_family_code(
             code_hash=hash_code(code),
             elder_id=elder.id,
             issued_by=issued_by[:80],
+            relation=relation[:20] if relation else None,
             created_at=now,
             expires_at=now + timedelta(hours=hours),
         )
@@ -112,10 +118,13 @@ def issue_family_code(
     return code
 
 
-def code_instructions(elder: Resident, code: str, hours: int = CODE_HOURS) -> str:
+def code_instructions(
+    elder: Resident, code: str, hours: int = CODE_HOURS, relation: str | None = None
+) -> str:
     """What the worker passes on to the family member."""
+    for_whom = f"(给{relation})" if relation else ""
     return (
-        f"{elder.name or '这位居民'}的家属码:{code},{hours}小时内有效,只能用一次。\n"
+        f"{elder.name or '这位居民'}的家属码:{code}{for_whom},{hours}小时内有效,只能用一次。\n"
         f"请告诉家属:关注本公众号后发送“关注 {code}”。"
     )
 
@@ -147,6 +156,7 @@ def redeem_family_code(services: Services, follower: Resident, code: str) -> Rep
         return Reply(INVALID_CODE)
     session.add(
         FamilyFollower(
+            relation=issued.relation,
             elder_id=elder.id,
             follower_id=_saved(session, follower),
             code_id=issued.id,
@@ -193,7 +203,7 @@ def list_followers(services: Services, elder: Resident) -> Reply:
     lines = [f"有{len(rows)}位家属关注您的平安问候:"]
     for number, (row, follower) in enumerate(rows, start=1):
         since = row.created_at.astimezone(zone)
-        lines.append(f"{number}. {follower.name or '微信家属'}({since.month}月{since.day}日起)")
+        lines.append(f"{number}. {_label(row, follower)}({since.month}月{since.day}日起)")
     lines.append("回复“解除家属 1”可解除第1位。")
     return Reply("\n".join(lines))
 
@@ -225,7 +235,7 @@ def remove_follower(services: Services, elder: Resident, number: int | None, act
 def followers_for_worker(services: Services, elder: Resident) -> str:
     """The numbered followers of an elder, for the worker's reply."""
     rows = _follows_of(services.session, elder)
-    listed = "、".join(f"{n}. {f.name or '微信家属'}" for n, (_row, f) in enumerate(rows, start=1))
+    listed = "、".join(f"{n}. {_label(row, f)}" for n, (row, f) in enumerate(rows, start=1))
     return listed or "无"
 
 
@@ -236,15 +246,15 @@ def take_the_call(services: Services, follower: Resident) -> Reply | None:
         if not elders_followed_by(services.session, follower):
             return None
         return Reply("谢谢您!您关注的家人目前都已报平安,没有需要联系的提醒。")
-    for elder, ticket in knocks:
-        who = follower.name or "家属"
-        record_event(services, ticket, "family_contact", f"家属{who}", "家属回复“我来联系”:由家属联系老人")
+    for row, elder, ticket in knocks:
+        who = _relation(row, follower)
+        record_event(services, ticket, "family_contact", who, "家属回复“我来联系”:由家属联系老人")
         text = (
-            f"【家属联系 #{ticket.id}】{elder.name or '老人'}的家属回复“我来联系”,会自己联系老人。"
-            "敲门任务仍在您名下:联系上后请办结,联系不上仍请上门。"
+            f"【家属联系 #{ticket.id}】{elder.name or '老人'}的{who}回复“我来联系”,"
+            "会自己联系老人。敲门任务仍在您名下:联系上后请办结,联系不上仍请上门。"
         )
         tell_worker(services, ticket.assignee, ticket, text, "family_contact")
-    first_elder, first_ticket = knocks[0]
+    _row, first_elder, first_ticket = knocks[0]
     return Reply(
         f"好的,谢谢您!已告诉{assignee_phrase(first_ticket)},由您联系{first_elder.name or '老人'}。"
         "网格员仍会跟进;联系上老人后,请老人回复“1”报平安,或告诉网格员。",
@@ -257,10 +267,16 @@ def is_take_call(text: str) -> bool:
     return re.sub(r"[\s,。!!,.]", "", simplify(text)) in TAKE_CALL
 
 
-def _open_knocks(session: Session, follower: Resident) -> list[tuple[Resident, Ticket]]:
-    """(elder, open knock ticket) for every elder this person follows who missed a check-in."""
+def _open_knocks(session: Session, follower: Resident) -> list[tuple[FamilyFollower, Resident, Ticket]]:
+    """(following, elder, open knock ticket) for every elder this person follows who missed a check-in."""
     found = []
-    for elder in elders_followed_by(session, follower):
+    followings = (
+        select(FamilyFollower, Resident)
+        .join(Resident, FamilyFollower.elder_id == Resident.id)
+        .where(FamilyFollower.follower_id == follower.id)
+        .order_by(FamilyFollower.id)
+    )
+    for row, elder in session.execute(followings) if follower.id is not None else []:
         query = (
             select(Ticket)
             .join(CheckIn, CheckIn.ticket_id == Ticket.id)
@@ -271,8 +287,19 @@ def _open_knocks(session: Session, follower: Resident) -> list[tuple[Resident, T
         )
         ticket = session.scalars(query).first()
         if ticket is not None:
-            found.append((elder, ticket))
+            found.append((row, elder, ticket))
     return found
+
+
+def _label(row: FamilyFollower, follower: Resident) -> str:
+    """How the elder and the worker see a follower: the relation the code named, their name, or a word."""
+    return row.relation or follower.name or "微信家属"
+
+
+def _relation(row: FamilyFollower, follower: Resident) -> str:
+    """'家属(女儿)', or plain '家属' when neither a relation nor a name is known."""
+    known = row.relation or follower.name
+    return f"家属({known})" if known else "家属"
 
 
 def _follows_of(session: Session, elder: Resident) -> list[tuple[FamilyFollower, Resident]]:

@@ -20,6 +20,8 @@ class FamilyFollower(Base):
     elder_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
     follower_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
     code_id: Mapped[int | None] = mapped_column(ForeignKey("family_codes.id"))
+    # How the code's issuer named them (女儿, 儿子 ...), shown to the elder and the worker.
+    relation: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime]
 
 
@@ -33,6 +35,7 @@ class FamilyCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     elder_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
     issued_by: Mapped[str] = mapped_column(String(80))
+    relation: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

@@ -27,18 +27,18 @@ def desk(factory, settings, classifier, clock) -> CheckInDesk:
     return CheckInDesk(factory, settings, classifier, clock)
 
 
-def family_code(wechat: WeChatServer, target: str = "3号楼2单元301") -> str:
-    """王芳 asks for a family code for an elder in her grid; the code her reply shows."""
-    reply = wechat.say(WANG, f"家属码 {target}")
+def family_code(wechat: WeChatServer, relation: str = "") -> str:
+    """王芳 asks for a family code for 张秀兰 (for her daughter, say); the code her reply shows."""
+    reply = wechat.say(WANG, f"家属码 3号楼2单元301 {relation}")
     assert reply is not None
     found = CODE.search(reply)
     assert found is not None, reply
     return found.group(1)
 
 
-def follows(wechat: WeChatServer, openid: str) -> str:
+def follows(wechat: WeChatServer, openid: str, relation: str = "") -> str:
     """A family member follows 张秀兰 with a fresh code from her worker; their reply."""
-    reply = wechat.say(openid, f"关注 {family_code(wechat)}")
+    reply = wechat.say(openid, f"关注 {family_code(wechat, relation)}")
     assert reply is not None
     return reply
 
@@ -94,7 +94,7 @@ def test_a_fifth_follower_is_refused(desk, wechat) -> None:
 def test_the_family_member_hears_of_a_missed_check_in_takes_the_call_and_gets_the_all_clear(
     desk, wechat
 ) -> None:
-    follows(wechat, DAUGHTER)
+    follows(wechat, DAUGHTER, "女儿")
     knocked(desk)  # the 敲门 task for 张秀兰 is #1 (its pushes set aside: look them up)
     alerts = [p for p in _pushes(desk) if p.recipient == DAUGHTER]
     assert [p.kind for p in alerts] == ["family_alert"]
@@ -105,10 +105,11 @@ def test_the_family_member_hears_of_a_missed_check_in_takes_the_call_and_gets_th
     assert reply.startswith("好的,谢谢您!已告诉网格员王芳,由您联系张秀兰。")
     [told] = desk.new_pushes()
     assert (told.recipient, told.kind, told.ticket_id) == (WANG, "family_contact", 1)
-    assert told.text.startswith("【家属联系 #1】张秀兰的家属回复“我来联系”")
+    assert told.text.startswith("【家属联系 #1】张秀兰的家属(女儿)回复“我来联系”,会自己联系老人。")
     knock = tickets(desk.factory)[0]
     assert knock.status not in ("resolved", "closed", "cancelled")  # the worker decides, not the family
-    assert knock.events[-1].kind == "family_contact"
+    noted = knock.events[-1]
+    assert (noted.kind, noted.actor) == ("family_contact", "家属(女儿)")
 
     desk.at("13:20", day=1)
     assert "您的家人也会收到您报平安的消息" in wechat.say(ZHANG, "1")
@@ -150,11 +151,12 @@ def test_the_family_member_unfollows_and_hears_nothing_more(desk, wechat) -> Non
 
 
 def test_the_elder_lists_and_removes_a_follower_who_is_told(desk, wechat) -> None:
-    follows(wechat, DAUGHTER)
+    follows(wechat, DAUGHTER, "女儿")
     follows(wechat, SON)
     desk.new_pushes()
     listed = wechat.say(ZHANG, "我的家属")
-    assert listed.startswith("有2位家属关注您的平安问候:\n1. 微信家属(") and "解除家属 1" in listed
+    assert listed.startswith("有2位家属关注您的平安问候:\n1. 女儿(11月23日起)\n2. 微信家属(11月23日起)")
+    assert "解除家属 1" in listed
     assert wechat.say(ZHANG, "解除家属").startswith("您有2位家属关注,请写上序号")
     assert wechat.say(ZHANG, "解除家属 1") == "已解除第1位家属的关注。"
     [told] = desk.new_pushes()
@@ -164,12 +166,23 @@ def test_the_elder_lists_and_removes_a_follower_who_is_told(desk, wechat) -> Non
 
 
 def test_the_worker_removes_a_follower(desk, wechat) -> None:
-    follows(wechat, DAUGHTER)
+    follows(wechat, DAUGHTER, "女儿")
+    follows(wechat, SON, "儿子")
     desk.new_pushes()
-    assert wechat.say(WANG, "解除家属 3号楼2单元301") == "已解除第1位家属的关注。"
+    asked = wechat.say(WANG, "解除家属 3号楼2单元301")
+    assert asked == "张秀兰的家属关注:1. 女儿、2. 儿子。请写上序号,例如“解除家属 3号楼2单元301 1”。"
+    assert wechat.say(WANG, "解除家属 3号楼2单元301 2") == "已解除第2位家属的关注。"
     [told] = desk.new_pushes()
-    assert told.recipient == DAUGHTER and "已由社区工作人员解除" in told.text
-    assert wechat.say(WANG, "解除家属 7号楼1单元101").startswith("在您负责的网格里没有找到")  # 陈静's grid
+    assert told.recipient == SON and "已由社区工作人员解除" in told.text
+    assert wechat.say(ZHANG, "我的家属").startswith("有1位家属关注您的平安问候:\n1. 女儿(")
+
+
+def test_workers_act_only_on_elders_in_their_grids(desk, wechat) -> None:
+    for command in ("家属码 3号楼2单元301", "解除家属 3号楼2单元301"):
+        refused = wechat.say("demo-worker-li", command)  # 李骁 looks after 4-6号楼
+        assert refused.startswith("在您负责的网格里没有找到“3号楼2单元301”")
+    with transaction(desk.factory) as session:
+        assert session.scalars(select(FamilyCode)).all() == []
 
 
 def test_an_emergency_typed_by_a_follower_is_still_an_emergency(desk, wechat) -> None:
@@ -186,10 +199,12 @@ def test_an_emergency_typed_by_a_follower_is_still_an_emergency(desk, wechat) ->
 
 def test_the_office_makes_a_family_code_on_the_command_line(desk, wechat, tmp_path: Path) -> None:
     env = command_env(tmp_path / "griddesk.db")  # the database the webhook under test uses
-    made = run_in_process(env, "residents", "family-code", "--address", "3号楼2单元301", "--hours", "2")
+    address = ("--address", "3号楼2单元301")
+    made = run_in_process(env, "residents", "family-code", *address, "--relation", "儿子", "--hours", "2")
     assert made.returncode == 0, made.stderr
-    assert "张秀兰的家属码:" in made.stdout and "2小时内有效" in made.stdout
-    assert wechat.say(DAUGHTER, f"关注 {CODE.search(made.stdout).group(1)}").startswith("绑定成功")
+    assert "张秀兰的家属码:" in made.stdout and "(给儿子),2小时内有效" in made.stdout
+    assert wechat.say(SON, f"关注 {CODE.search(made.stdout).group(1)}").startswith("绑定成功")
+    assert wechat.say(ZHANG, "我的家属").startswith("有1位家属关注您的平安问候:\n1. 儿子(")
     refused = run_in_process(env, "residents", "family-code", "--address", "99号楼101")
     assert (refused.returncode, refused.stderr) == (
         2,
