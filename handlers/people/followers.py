@@ -168,7 +168,8 @@ def redeem_family_code(services: Services, follower: Resident, code: str) -> Rep
         services,
         elder,
         "family_followed",
-        "【家属关注】您的一位家人已用家属码关注您的平安问候:您没按时报平安时,家人会收到提醒。回复“我的家属”可查看或解除。",
+        f"【家属关注】{_who_for_elder(issued.relation)}已用家属码关注您的平安问候:您没按时报平安时,"
+        "家人会收到提醒。回复“我的家属”可查看或解除。",
     )
     return Reply(
         f"绑定成功!您已关注家人{name}的平安问候。老人没按时报平安时,您会在这里收到提醒、上门查看的结果和报平安的消息;"
@@ -197,6 +198,10 @@ def unfollow(services: Services, follower: Resident, name: str) -> Reply:
 def list_followers(services: Services, elder: Resident) -> Reply:
     """我的家属: who follows the elder, numbered for 解除家属 N."""
     rows = _follows_of(services.session, elder)
+    followed = elders_followed_by(services.session, elder) if not rows else []
+    if followed:  # a relative asking: whom they follow
+        names = "、".join(someone.name or "未登记姓名" for someone in followed)
+        return Reply(f"您正在关注{names}的平安问候。回复“取消关注家人”可解除。")
     if not rows:
         return Reply("目前没有家属关注您的平安问候。家人可以向网格员索取家属码来关注。")
     zone = ZoneInfo(services.settings.timezone)
@@ -219,8 +224,11 @@ def remove_follower(services: Services, elder: Resident, number: int | None, act
         number = 1
     if not 1 <= number <= len(rows):
         return Reply(f"没有第{number}位家属,请核对序号(共{len(rows)}位)。")
-    _row, follower = rows[number - 1]
+    row, follower = rows[number - 1]
     _unbind(services, elder, follower, actor)
+    if actor != "本人":
+        text = f"【家属关注】社区工作人员已解除{_who_for_elder(row.relation)}对您平安问候的关注。"
+        _tell(services, elder, "family_unfollowed", text)
     by = f"{elder.name or '老人'}本人" if actor == "本人" else "社区工作人员"
     _tell(
         services,
@@ -364,6 +372,11 @@ def _tell(services: Services, resident: Resident, kind: str, text: str) -> None:
         resident=resident,
         message_id=services.message_id,
     )
+
+
+def _who_for_elder(relation: str | None) -> str:
+    """'您的家人(女儿)' or '您的一位家人'."""
+    return f"您的家人({relation})" if relation else "您的一位家人"
 
 
 def _whose(elder: Resident, actor: str) -> str:

@@ -54,7 +54,7 @@ def test_a_family_member_binds_with_the_workers_code_and_the_elder_is_told(desk,
     assert "我来联系" in bound and "取消关注家人" in bound
     [told] = desk.new_pushes()
     assert (told.recipient, told.kind) == (ZHANG, "family_followed")
-    assert "您的一位家人已用家属码关注您的平安问候" in told.text
+    assert told.text.startswith("【家属关注】您的一位家人已用家属码关注您的平安问候")
     with transaction(desk.factory) as session:
         [stored] = session.scalars(select(FamilyCode)).all()
         assert code not in stored.code_hash and stored.used_at == desk.clock()  # only its hash is kept
@@ -142,6 +142,7 @@ def test_i_will_call_with_nothing_missed_is_answered_and_changes_nothing(desk, w
 def test_the_family_member_unfollows_and_hears_nothing_more(desk, wechat) -> None:
     follows(wechat, DAUGHTER)
     desk.new_pushes()
+    assert wechat.say(DAUGHTER, "我的家人") == "您正在关注张秀兰的平安问候。回复“取消关注家人”可解除。"
     assert wechat.say(DAUGHTER, "取消关注家人") == "已取消关注张秀兰的平安问候,今后不再收到相关提醒。"
     [told] = desk.new_pushes()
     assert (told.recipient, told.kind) == (ZHANG, "family_unfollowed")
@@ -172,8 +173,10 @@ def test_the_worker_removes_a_follower(desk, wechat) -> None:
     asked = wechat.say(WANG, "解除家属 3号楼2单元301")
     assert asked == "张秀兰的家属关注:1. 女儿、2. 儿子。请写上序号,例如“解除家属 3号楼2单元301 1”。"
     assert wechat.say(WANG, "解除家属 3号楼2单元301 2") == "已解除第2位家属的关注。"
-    [told] = desk.new_pushes()
-    assert told.recipient == SON and "已由社区工作人员解除" in told.text
+    elder, son = desk.new_pushes()
+    assert son.recipient == SON and "已由社区工作人员解除" in son.text
+    assert elder.recipient == ZHANG
+    assert elder.text == "【家属关注】社区工作人员已解除您的家人(儿子)对您平安问候的关注。"
     assert wechat.say(ZHANG, "我的家属").startswith("有1位家属关注您的平安问候:\n1. 女儿(")
 
 
