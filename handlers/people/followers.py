@@ -32,6 +32,8 @@ ELDER_REMOVE = re.compile(r"^解除家属\s*(?P<number>\d+)?$")
 TAKE_CALL = frozenset({"我来联系", "我来联系吧", "我联系", "我来打电话", "我来联系老人"})
 INVALID_CODE = "家属码无效、已使用或已过期。请向网格员索取新的家属码(24小时内有效,只能用一次)。"
 FOLLOW_AUDIT, UNFOLLOW_AUDIT = "family_follow", "family_unfollow"
+# A temporary QR code (`run.py wechat family-qr`) carries the code as its scene: scanning it binds.
+SCENE_PREFIX = "family:"
 
 
 class FollowerError(ValueError):
@@ -49,6 +51,18 @@ def family_code_in(text: str) -> tuple[str, bool] | None:
     if match is None:
         return None
     return match.group("code").upper(), match.group("prefix") in FAMILY_PREFIXES
+
+
+def family_scene(code: str) -> str:
+    """The QR code scene that carries a family code."""
+    return f"{SCENE_PREFIX}{code}"
+
+
+def family_code_in_scene(scene: str | None) -> str | None:
+    """The family code a scanned QR code carries, or None for any other scene."""
+    if scene and scene.startswith(SCENE_PREFIX):
+        return scene.removeprefix(SCENE_PREFIX).upper() or None
+    return None
 
 
 def is_family_code(session: Session, text: str) -> bool:

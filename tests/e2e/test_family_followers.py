@@ -235,3 +235,13 @@ def test_forgetting_the_elder_or_the_relative_ends_the_following(desk, wechat, t
         assert session.scalars(select(FamilyCode)).all() == []
     assert wechat.say(DAUGHTER, f"关注 {spare}").startswith("家属码无效")
     assert wechat.say(DAUGHTER, "取消关注家人") == "您目前没有关注家人的平安问候。"
+
+
+def test_scanning_the_family_qr_code_binds_whether_following_already_or_not(desk, wechat) -> None:
+    reply = wechat.event(DAUGHTER, "subscribe", f"qrscene_family:{family_code(wechat, '女儿')}")
+    assert reply.startswith("欢迎关注") and "绑定成功!您已关注家人张秀兰的平安问候。" in reply
+    assert "您还没有登记住址" not in reply  # a relative is not asked for an address
+    wechat.event(SON, "subscribe")
+    assert wechat.event(SON, "SCAN", f"family:{family_code(wechat)}").startswith("绑定成功!")
+    assert wechat.event("o-family-other", "SCAN", "family:ABCD2345").startswith("家属码无效")
+    assert wechat.say(ZHANG, "我的家属").startswith("有2位家属关注您的平安问候:\n1. 女儿(")
