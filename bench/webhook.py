@@ -40,6 +40,7 @@ from bench.checkins import machine
 from bench.databases import describe_database, fresh_database
 from bench.load import DROPPED, Outcome, Request, Summary, drive, summarize
 from bench.webhook_server import Server, gunicorn
+from bot.app import QUEUED
 from bot.simulator import read_reply, sign, text_xml
 from config.settings import Settings, load_settings
 from handlers.domain_settings import DomainSettings
@@ -49,7 +50,8 @@ from handlers.language.normalize import normalize
 from handlers.messages.binding import looks_like_binding
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.demo import load_community
-from storage.models import Building, CheckIn, InboundMessage, Resident, Ticket
+from storage.inbox_queue import WAITING
+from storage.models import Building, CheckIn, InboundMessage, OutboxMessage, Resident, Ticket
 
 PER_WORKER = 300
 BUILDINGS_PER_GRID = 3
@@ -220,6 +222,7 @@ def run(args: argparse.Namespace, folder: Path, database_url: str) -> int:
         print(f"          master pid {server.pid}, worker pids {' '.join(map(str, server.workers()))}")
         figures = measure(args, port, server, load)
         rss = server.memory()
+        wait_for_inbox_workers(database_url)
     report_server_log(server.log)
     print_figures(figures)
     print_goals(args, figures, database_url)
@@ -569,12 +572,36 @@ def print_goals(args: argparse.Namespace, figures: Sequence[Figures], database_u
 
 # Correctness
 
+# How long the inbox workers may take to finish what was queued under overload once the load ends.
+INBOX_DRAIN_SECONDS = 300.0
+
+
+def wait_for_inbox_workers(database_url: str) -> None:
+    """Wait until no message is left queued (answered at once under overload, finished later)."""
+    engine = make_engine(database_url)
+    started = time.monotonic()
+    try:
+        while True:
+            with engine.connect() as connection:
+                waiting = connection.scalar(
+                    select(func.count()).select_from(InboundMessage).where(InboundMessage.status.in_(WAITING))
+                )
+            if not waiting or time.monotonic() - started > INBOX_DRAIN_SECONDS:
+                break
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+    waited = time.monotonic() - started
+    print(f"inbox workers: {waiting or 0} messages still queued {waited:.1f} s after the load")
+
+
 
 @dataclass(frozen=True)
 class Stored:
     """What the database holds after the load."""
 
     messages: dict[str, tuple[int | None, str]]  # dedup key -> (ticket id, status)
+    receipts: Counter[str]  # dedup key -> pushes of kind `reply` (a queued message's ticket number)
     tickets: int
     duplicates: int  # (resident, category) pairs with more than one ticket
     elder_tickets: int
@@ -594,6 +621,16 @@ def verify(database_url: str, load: Load, credentials: Credentials) -> list[str]
                         select(InboundMessage.dedup_key, InboundMessage.ticket_id, InboundMessage.status)
                     )
                 },
+                receipts=Counter(
+                    dict(
+                        connection.execute(
+                            select(InboundMessage.dedup_key, func.count())
+                            .join(OutboxMessage, OutboxMessage.message_id == InboundMessage.id)
+                            .where(OutboxMessage.kind == "reply")
+                            .group_by(InboundMessage.dedup_key)
+                        ).all()
+                    )
+                ),
                 tickets=connection.scalar(select(func.count()).select_from(Ticket)) or 0,
                 duplicates=connection.scalar(select(func.count()).select_from(_duplicate_tickets())) or 0,
                 elder_tickets=connection.scalar(_elder_tickets()) or 0,
@@ -647,14 +684,19 @@ def report_checks(load: Load, replies: dict[int, list[str | None]], stored: Stor
     owners = Counter(_own_ticket(replies[msg_id], stored, msg_id) for msg_id in answered)
     one_ticket = sum(count for ticket_id, count in owners.items() if ticket_id is not None)
     shared = sum(1 for ticket_id, count in owners.items() if ticket_id is not None and count > 1)
-    thanked = sum(1 for msg_id in checkin_ids if replies.get(msg_id, [None])[0] == OK_REPLY)
+    thanked = sum(1 for msg_id in checkin_ids if _thanked(replies.get(msg_id, [None])[0], stored, msg_id))
     checkins_answered = sum(1 for msg_id in checkin_ids if msg_id in replies)
     statuses = Counter(status for _ticket, status in stored.messages.values())
+    queued = sum(1 for msg_id in answered if replies[msg_id][0] == QUEUED.message)
     print("correctness (every message to /wechat: warm-up, open loop, closed loop):")
     print(
         f"  new-ticket messages: {len(ticket_ids):,} sent, {len(answered):,} answered, {one_ticket:,} of them"
         f" with exactly one ticket (the reply's #number is the stored message's ticket, every copy got the"
         f" same reply), {shared} tickets claimed by two messages"
+    )
+    print(
+        f"  of them answered at once under overload and finished by the inbox workers: {queued:,} (each"
+        " counted above only with its ticket and exactly one receipt push)"
     )
     retries = sum(1 for shot in sent if shot.kind == "retry")
     print(
@@ -683,10 +725,23 @@ def report_checks(load: Load, replies: dict[int, list[str | None]], stored: Stor
     return failures
 
 
+def _thanked(text: str | None, stored: Stored, msg_id: int) -> bool:
+    """An elder's "1" was thanked: in the passive reply, or (queued under overload) in its one receipt."""
+    return text == OK_REPLY or (text == QUEUED.message and stored.receipts[f"msg:{msg_id}"] == 1)
+
+
 def _own_ticket(texts: list[str | None], stored: Stored, msg_id: int) -> int | None:
-    """The ticket a message's replies name, if every copy got the same reply and it is the stored ticket."""
-    number = TICKET_NUMBER.search(texts[0] or "")
+    """The ticket a message's replies name, if every copy got the same reply and it is the stored ticket.
+
+    A message queued under overload was answered before it had a ticket: its own is the one stored on it,
+    when its sender was sent exactly one receipt.
+    """
     ticket_id, _status = stored.messages.get(f"msg:{msg_id}", (None, ""))
+    if texts[0] == QUEUED.message:
+        if stored.receipts[f"msg:{msg_id}"] != 1 or len(set(texts)) > 1:
+            return None
+        return ticket_id
+    number = TICKET_NUMBER.search(texts[0] or "")
     if number is None or ticket_id != int(number.group(1)) or len(set(texts)) > 1:
         return None
     return ticket_id

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 
 from flask import Flask, Response, request
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,11 +12,15 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
+from bot.arrival import arrived_at
+from bot.backlog import Backlog
 from bot.console.web import missing_page, register_console
 from bot.freshness import RequestGuard
-from bot.inbox import InboundRecord, receive
+from bot.inbox import Handler, InboundRecord, Later, QuickReply, receive, receive_later
+from bot.inbox_workers import InboxWorkers
 from bot.open311 import make_open311
 from bot.open311.formats import Open311Error, error_document, format_of
+from bot.quick_replies import QuickTexts, quick_reply
 from bot.spool import Spool, SpoolReplayer, offline_reply, with_spool
 from bot.webhook import make_webhook
 from config.settings import Settings
@@ -27,6 +33,13 @@ from storage.db import LARGEST_ID
 
 Router = Callable[[Services, Incoming], Reply]
 SPOOL_REPLAYER = "griddesk.spool_replayer"
+INBOX_WORKERS = "griddesk.inbox_workers"
+# What a message queued under overload is answered at once; its ticket number follows as a push.
+QUEUED = QuickTexts(
+    message="已收到,正在为您登记,稍后告诉您工单号。",
+    event="已收到,稍后回复您。",
+    emergency_note="您的求助已经记下,正在通知网格员。",
+)
 # Addresses read by programs, not people: their errors stay one line of plain text.
 MACHINE_PATHS = ("/wechat", "/healthz")
 
@@ -46,8 +59,12 @@ def create_app(
     classifier: IntentClassifier,
     clock: Clock = utc_now,
     router: Router = route,
+    backlog: Backlog | None = None,
 ) -> Flask:
-    """Build the web app; the caller owns the engine, the scheduler and the database schema."""
+    """Build the web app; the caller owns the engine, the scheduler and the database schema.
+
+    `backlog` measures how long messages wait in this process (a new one when not given).
+    """
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.url_map.converters["int"] = RowIdConverter
@@ -56,8 +73,33 @@ def create_app(
     def handle(session: Session, incoming: Incoming) -> Reply:
         return router(dependencies.services(session, incoming.message_id), incoming)
 
+    def handle_as_of(received_at: datetime) -> Handler:
+        """The router for a message finished late, as of when it came: its ticket's deadlines count from
+        then, and the sender's customer-service window is known to have opened then, not now."""
+
+        def handle_then(session: Session, incoming: Incoming) -> Reply:
+            services = dependencies.services(session, incoming.message_id)
+            return router(replace(services, now=received_at), incoming)
+
+        return handle_then
+
+    workers = InboxWorkers(session_factory, handle_as_of, clock, settings.inbox, settings.timezone)
+    backlog = backlog or Backlog()
+
+    def reply_at_once(record: InboundRecord) -> QuickReply:
+        return quick_reply(record, classifier, settings.duty_phone, QUEUED)
+
+    queue_after = settings.inbox.queue_after_seconds
+    # Never queueing, nothing need wait behind a queued message either (nor look for one).
+    later = Later(reply_at_once, workers.wake) if queue_after else None
+
     def process(record: InboundRecord) -> str | None:
-        return receive(session_factory, record, handle, clock())
+        now, arrived = clock(), arrived_at()
+        if later is not None and backlog.age(arrived) >= queue_after:
+            # It, or the messages before it, waited this long already: store it, answer now, finish later.
+            return receive_later(session_factory, record, now, later)
+        with backlog.in_hand(arrived):
+            return receive(session_factory, record, handle, now, later)
 
     def reply_offline(record: InboundRecord) -> str | None:
         return offline_reply(record, classifier, settings.duty_phone)
@@ -69,6 +111,7 @@ def create_app(
     app.extensions[SPOOL_REPLAYER] = SpoolReplayer(
         spool, session_factory, handle, clock, settings.timezone, guard.settle
     )
+    app.extensions[INBOX_WORKERS] = workers
     app.register_blueprint(make_open311(settings, dependencies, session_factory))
     register_console(app, settings, dependencies, session_factory)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", content_type="text/plain"))
@@ -83,6 +126,12 @@ def spool_replayer(app: Flask) -> SpoolReplayer:
     """The app's replayer of messages spooled while the database was away (not started)."""
     replayer: SpoolReplayer = app.extensions[SPOOL_REPLAYER]
     return replayer
+
+
+def inbox_workers(app: Flask) -> InboxWorkers:
+    """The app's inbox workers, which finish messages queued under overload (not started)."""
+    workers: InboxWorkers = app.extensions[INBOX_WORKERS]
+    return workers
 
 
 def _error(error: HTTPException) -> Response:

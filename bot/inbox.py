@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Update, bindparam, insert, select, update
+from sqlalchemy import Insert, Select, Update, bindparam, insert, literal, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -167,17 +167,43 @@ def _columns(record: InboundRecord, received_at: datetime) -> dict[str, Any]:
 
 
 Handler = Callable[[Session, Incoming], Reply]
+# A message stored for the inbox workers: held by one of them, or waiting for one.
+WAITING = ("queued", "working")
+
+
+@dataclass(frozen=True)
+class QuickReply:
+    """The reply a message gets before it is handled, and whether it is an emergency."""
+
+    text: str | None
+    urgent: bool = False
+
+
+@dataclass(frozen=True)
+class Later:
+    """How a message is left to the inbox workers: its quick reply, and whom to wake once it is stored."""
+
+    reply: Callable[[InboundRecord], QuickReply]
+    wake: Callable[[], None]
 
 
 def receive(
-    factory: sessionmaker[Session], record: InboundRecord, handle: Handler, now: datetime
+    factory: sessionmaker[Session],
+    record: InboundRecord,
+    handle: Handler,
+    now: datetime,
+    later: Later | None = None,
 ) -> str | None:
-    """Store and handle a message once; a retry gets the first reply. Returns the reply text."""
+    """Store and handle a message once; a retry gets the first reply. Returns the reply text.
+
+    With `later`, a message whose sender still has one waiting for the inbox workers waits behind it
+    (queued, answered at once), so one resident's messages are handled in the order they came.
+    """
     incoming = record.incoming
     attempt = 1
     while True:
         try:
-            return _store_and_handle(factory, record, handle, now)
+            return _store_and_handle(factory, record, handle, now, later)
         except Exception as exc:
             if attempt < ATTEMPTS and _sqlstate(exc) in RETRY_SQLSTATES:
                 # The database undid the whole transaction, message row included: run it again.
@@ -189,7 +215,7 @@ def receive(
                     _sqlstate(exc),
                 )
                 continue
-            if _database_away(exc):
+            if database_away(exc):
                 # Not the handler's fault, and keeping it as failed would need the same database.
                 log.warning(
                     "database unavailable for %s from %s: %s",
@@ -202,7 +228,7 @@ def receive(
             return _keep_failed(factory, record, now)
 
 
-def _database_away(exc: Exception) -> bool:
+def database_away(exc: Exception) -> bool:
     """Refused or lost connections, a locked or missing database, a pool with no connection to give."""
     if isinstance(exc, PoolTimeout):
         return True
@@ -225,7 +251,11 @@ def _sqlstate(exc: Exception) -> str | None:
 
 
 def _store_and_handle(
-    factory: sessionmaker[Session], record: InboundRecord, handle: Handler, now: datetime
+    factory: sessionmaker[Session],
+    record: InboundRecord,
+    handle: Handler,
+    now: datetime,
+    later: Later | None,
 ) -> str | None:
     """One attempt in one transaction: claim the MsgId, run the handler, store its reply."""
     with factory() as session, one_writer(session):
@@ -235,6 +265,10 @@ def _store_and_handle(
         except IntegrityError:
             session.rollback()
             return _earlier_reply(session, record.dedup_key)
+        if later is not None and session.connection().scalar(
+            _sender_waits(), {"openid": record.incoming.openid, "message_id": message_id}
+        ):
+            return _leave_queued(session, record, message_id, later)
         reply = handle(session, replace(record.incoming, message_id=message_id))
         session.flush()  # first whatever the handler changed, the message's own row included
         session.connection().execute(
@@ -268,6 +302,62 @@ def _answered() -> Update:
     )
 
 
+@cache
+def _sender_waits() -> Select[Any]:
+    """Whether the sender has another message waiting for the inbox workers (an index probe)."""
+    table = InboundMessage.__table__
+    return (
+        select(literal(1))
+        .where(
+            table.c.status.in_(WAITING),
+            table.c.openid == bindparam("openid"),
+            table.c.id != bindparam("message_id"),
+        )
+        .limit(1)
+    )
+
+
+def _leave_queued(session: Session, record: InboundRecord, message_id: int, later: Later) -> str | None:
+    """Mark the message just claimed as queued behind its sender's earlier one, and answer at once."""
+    quick = later.reply(record)
+    table = InboundMessage.__table__
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == message_id)
+        .values(status="queued", reply=quick.text, urgent=quick.urgent)
+    )
+    session.commit()
+    later.wake()
+    incoming = record.incoming
+    log.info("queued %s from %s behind an earlier one", incoming.msg_type, mask_openid(incoming.openid))
+    return quick.text
+
+
+def receive_later(
+    factory: sessionmaker[Session], record: InboundRecord, now: datetime, later: Later
+) -> str | None:
+    """Store a message for the inbox workers and return its quick reply; a retry gets the first reply."""
+    incoming = record.incoming
+    quick = later.reply(record)
+    queued = {**_columns(record, now), "status": "queued", "reply": quick.text, "urgent": quick.urgent}
+    try:
+        with factory() as session, one_writer(session, short=True):
+            session.begin()
+            try:
+                session.connection().execute(_claim(), queued)
+            except IntegrityError:
+                session.rollback()
+                return _earlier_reply(session, record.dedup_key)
+            session.commit()
+    except SQLAlchemyError as exc:
+        # Away or not, the spool keeps it and replays it through the normal path.
+        log.warning("could not queue a %s: %s", incoming.msg_type, _reason(exc))
+        raise StorageUnavailable("the message could not be queued") from exc
+    later.wake()
+    log.info("queued %s from %s (backlog)", incoming.msg_type, mask_openid(incoming.openid))
+    return quick.text
+
+
 def _earlier_reply(session: Session, dedup_key: str) -> str | None:
     """The reply already given to the first copy of a retried message."""
     with session.begin():
@@ -287,13 +377,14 @@ def _keep_failed(factory: sessionmaker[Session], record: InboundRecord, now: dat
             message = InboundMessage(**_columns(record, now), status="failed", reply=APOLOGY)
             session.add(message)
             session.flush()
-            _alert_duty_desk(session, message, now)
+            alert_duty_desk(session, message, now)
             return APOLOGY
     except SQLAlchemyError as exc:
         raise StorageUnavailable("could not store the inbound message") from exc
 
 
-def _alert_duty_desk(session: Session, message: InboundMessage, now: datetime) -> None:
+def alert_duty_desk(session: Session, message: InboundMessage, now: datetime) -> None:
+    """Ask the community duty desk to look at a message GridDesk could not handle."""
     text = f"【需人工处理】居民消息 {message.id}({message.msg_type})未能自动处理,请在后台查看并联系居民。"
     for worker in community_desk(session):
         queue_push(session, now, worker=worker, kind="failed_message", text=text, message_id=message.id)

@@ -129,6 +129,7 @@ class CheckInSettings:
     quiet_start: str
     quiet_end: str
     catch_up_hours: int
+    sweep_slice_size: int
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,20 @@ class RetentionSettings:
     closed_ticket_days: int
     inbound_text_days: int
     sweep_interval_minutes: int
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    """When the webhook stores a message to finish later rather than keep its sender waiting."""
+
+    # A message is queued when this process's oldest message in hand has waited this long; 0: never queue.
+    queue_after_seconds: float
+    # Inbox worker threads in each web process.
+    workers: int
+    # How often an idle inbox worker looks for queued messages other processes stored.
+    poll_seconds: float
+    # How long a claimed message stays an inbox worker's; a worker that died leaves it to run out.
+    lease_seconds: float
 
 
 @dataclass(frozen=True)

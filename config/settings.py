@@ -17,6 +17,7 @@ from config.sections import (
     DeliverySettings,
     DispatcherSettings,
     EscalationSettings,
+    InboxSettings,
     Open311Client,
     Open311Settings,
     RegisterSettings,
@@ -55,6 +56,7 @@ __all__ = [
     "DeliverySettings",
     "DispatcherSettings",
     "EscalationSettings",
+    "InboxSettings",
     "Open311Client",
     "Open311Settings",
     "RegisterSettings",
@@ -110,6 +112,7 @@ class Settings:
     timezone: str
     deadlines: Mapping[str, Deadline]
     spool: SpoolSettings
+    inbox: InboxSettings
     # Where `serve` records the address it listens on, so `say` finds it.
     address_file: Path
 
@@ -180,6 +183,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         spool=SpoolSettings(
             _resolve(root, values["spool"]["dir"]), values["spool"]["replay_interval_seconds"]
         ),
+        inbox=InboxSettings(**values["inbox"]),
         address_file=_resolve(root, values["server"]["address_file"]),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,11 @@ STARTUP_LOCK_KEY = 0x47524944  # "GRID"
 # PostgreSQL advisory lock that makes the ping sweeps of several schedulers take turns.
 PING_SWEEP_LOCK_KEY = 0x50494E47  # "PING"
 WRITER_LOCK = "griddesk.writer_lock"
+# An execution option: this connection only reads, so on SQLite it begins without the write lock.
+READ_ONLY = "griddesk_read_only"
+# Between two slices of a bulk job the write lock stays free as long as the slice held it, up to this
+# long: a webhook writer of another process retries every 100 ms at most (SQLite's busy handler).
+GIVE_WAY_MAX_SECONDS = 0.2
 # A migration file's `revision = '0009'` and `down_revision = '0008'` lines (None for the first).
 _REVISION = re.compile(r"""^revision(?:\s*:\s*str)?\s*=\s*['"]([^'"]+)['"]""", re.MULTILINE)
 _DOWN_REVISION = re.compile(
@@ -60,30 +66,64 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 def _begin_immediate(connection: Any) -> None:
     # A deferred transaction that reads and then writes fails at once when another writer got
     # in between; taking the write lock up front makes concurrent writers wait their turn instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A reader that never writes needs no lock at all (WAL readers neither wait nor hold anyone up).
+    read_only = connection.get_execution_options().get(READ_ONLY)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A session factory whose objects stay readable after commit (and, on SQLite, share a writer lock)."""
+    """A session factory whose objects stay readable after commit (and, on SQLite, share writer turns)."""
     from sqlalchemy.orm import sessionmaker
 
-    info = {WRITER_LOCK: threading.Lock()} if engine.dialect.name == "sqlite" else {}
+    info = {WRITER_LOCK: WriterTurns()} if engine.dialect.name == "sqlite" else {}
     return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
+class WriterTurns:
+    """One writer at a time in this process; a short write (one row) goes before the long ones waiting.
+
+    Under a burst the line is long transactions (a message handled whole); a new message's nonce claim
+    and its queued row are one insert each, and what lets its sender be answered at once.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._held = False
+        self._short_waiting = 0
+
+    @contextmanager
+    def turn(self, short: bool = False) -> Iterator[None]:
+        """Hold the turn for the block, waiting for the writer before (and, if long, any short one)."""
+        with self._changed:
+            self._short_waiting += short
+            try:
+                while self._held or (not short and self._short_waiting):
+                    self._changed.wait()
+            finally:
+                self._short_waiting -= short
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._held = False
+                self._changed.notify_all()
+
+
 @contextmanager
-def one_writer(session: Session) -> Iterator[None]:
+def one_writer(session: Session, *, short: bool = False) -> Iterator[None]:
     """On SQLite, let this process's threads take turns at writing before they ask SQLite.
 
     SQLite lets one transaction write at a time, and a connection waiting for it sleeps in its busy
-    handler, up to 100 ms a try, so a freed lock can sit idle while every waiter sleeps. A thread lock
-    hands it to the next waiting thread at once; only the other processes still wait in SQLite.
+    handler, up to 100 ms a try, so a freed lock can sit idle while every waiter sleeps. Taking turns in
+    the process hands it to the next waiting thread at once; only the other processes still wait in
+    SQLite. `short` writes (a single insert) go first (WriterTurns).
     """
-    lock = session.info.get(WRITER_LOCK)
-    if lock is None:
+    turns = session.info.get(WRITER_LOCK)
+    if turns is None:
         yield
         return
-    with lock:
+    with turns.turn(short):
         yield
 
 
@@ -92,6 +132,36 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def snapshot(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads; on SQLite it neither takes nor waits for the write lock."""
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+@contextmanager
+def bulk_slice(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One slice of a bulk job in its own transaction, then, on SQLite, a pause for other writers.
+
+    SQLite hands its write lock to nobody in particular: a job that commits and begins again at once
+    keeps it while webhook writers sleep in their busy handlers. So the slice takes its turn among this
+    process's writers (one_writer), and afterwards leaves the lock free as long as it held it (at most
+    GIVE_WAY_MAX_SECONDS): a bulk job gets at most about half of the write lock's time.
+    """
+    with factory() as session:
+        with one_writer(session):
+            started = time.monotonic()
+            with session.begin():
+                yield session
+            held = time.monotonic() - started
+        if session.info.get(WRITER_LOCK) is not None:
+            time.sleep(min(held, GIVE_WAY_MAX_SECONDS))
 
 
 def take_turns(session: Session, key: int) -> None:

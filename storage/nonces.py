@@ -20,7 +20,7 @@ from storage.models import WebhookNonce
 def remember_nonce(factory: sessionmaker[Session], timestamp: int, nonce: str, digest: str) -> bool:
     """Claim (timestamp, nonce) for a message's digest; False when it was claimed for another message."""
     try:
-        with factory() as session, one_writer(session), session.begin():
+        with factory() as session, one_writer(session, short=True), session.begin():
             row = {"timestamp": timestamp, "nonce": nonce, "body_digest": digest}
             session.connection().execute(_claim(), row)
         return True

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from bot.app import spool_replayer
+from bot.app import inbox_workers, spool_replayer
 from bot.bootstrap import bootstrap
 from bot.commands.address import remove_address, webhook_url, write_address
 from bot.commands.runtime import open_runtime, shown_url
@@ -43,6 +43,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     scheduler.start()
     replayer = spool_replayer(app)
     replayer.start(settings.spool.replay_interval_seconds)
+    workers = inbox_workers(app)
+    workers.start()
     announce(settings, host, port)
     print(banner(settings, host, port), flush=True)
     if args.freeze_clock:
@@ -52,6 +54,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
+        workers.stop()
         replayer.stop()
         scheduler.shutdown(wait=False)
         remove_address(settings.address_file)
@@ -78,10 +81,12 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int, thread
 def web_app(settings: Settings) -> Flask:
     """The webhook on an engine of its own: what each gunicorn worker builds after the fork.
 
-    Each worker also replays the spool (the workers take turns through a lock file).
+    Each worker also replays the spool (the workers take turns through a lock file) and runs inbox
+    workers for the messages queued under overload (they claim each message under a lease).
     """
     app = bootstrap(settings).app
     spool_replayer(app).start(settings.spool.replay_interval_seconds)
+    inbox_workers(app).start()
     return app
 
 

@@ -1,4 +1,4 @@
-"""The /open311 blueprint: discovery, services, and service requests (read by anyone, filed with a key)."""
+"""The /open311 blueprint: discovery, services, requests and their updates (read by all, filed with a key)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.open311.catalog import build_catalog
 from bot.open311.filing import file_request
 from bot.open311.formats import CONTENT_TYPES, Open311Error, document, error_document, format_of
-from bot.open311.reading import Filters, find_requests, parse_filters, request_id, request_rows
+from bot.open311.reading import (
+    Filters,
+    find_requests,
+    parse_filters,
+    request_id,
+    request_rows,
+    request_window,
+)
+from bot.open311.updates import find_updates, update_rows
 from config.settings import Open311Client, Settings
 from handlers.context import Dependencies
 from storage.db import transaction
@@ -81,6 +89,13 @@ def make_open311(
             if not found:
                 raise Open311Error(404, f"service_request_id 不存在:{_shortened(number)}")
             return document(fmt, "service_requests", request_rows(session, catalog, settings, found))
+
+    @blueprint.get(f"/v2/servicerequestupdates.{FORMAT}")
+    def updates(fmt: str) -> Response:
+        start, end = request_window(request.values, settings, clock())
+        with transaction(session_factory) as session:
+            found = find_updates(session, catalog, start, end, options.max_requests)
+            return document(fmt, "service_request_updates", update_rows(found, settings))
 
     @blueprint.post(f"/v2/requests.{FORMAT}")
     def create_request(fmt: str) -> Response:

@@ -19,6 +19,7 @@ XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 ITEM_NAMES = {
     "services": "service",
     "service_requests": "request",
+    "service_request_updates": "request_update",
     "errors": "error",
     "attributes": "attribute",
     "endpoints": "endpoint",

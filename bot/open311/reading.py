@@ -55,7 +55,7 @@ def parse_filters(values: Mapping[str, str], catalog: Catalog, settings: Setting
     for status in statuses:
         if status not in STATUSES:
             raise Open311Error(400, f"status 只能是 open 或 closed,收到:{status}")
-    start, end = _window(values, settings, now)
+    start, end = request_window(values, settings, now)
     return Filters(services=tuple(services), statuses=statuses, start=start, end=end)
 
 
@@ -85,8 +85,10 @@ def _number(digits: str) -> int:
     return int(digits) if len(digits) <= len(str(LARGEST_ID)) else LARGEST_ID + 1
 
 
-def _window(values: Mapping[str, str], settings: Settings, now: datetime) -> tuple[datetime, datetime]:
-    """The requested_datetime range: the spec's default is the most recent window_days."""
+def request_window(
+    values: Mapping[str, str], settings: Settings, now: datetime
+) -> tuple[datetime, datetime]:
+    """start_date to end_date (of requests, or of updates); by default the most recent window_days."""
     span = timedelta(days=settings.open311.window_days)
     start_text, end_text = values.get("start_date", "").strip(), values.get("end_date", "").strip()
     start = parse_w3c(start_text, "start_date", settings.timezone) if start_text else None

@@ -8,19 +8,17 @@ from datetime import datetime
 
 from bot.freshness import NonceClaim
 from bot.inbox import InboundRecord, StorageUnavailable
+from bot.quick_replies import QuickTexts, quick_reply
 from bot.spool.file import Spool
 from bot.spool.records import SpooledMessage
 from handlers.language.intents import IntentClassifier
 from handlers.language.privacy import mask_openid
-from handlers.messages.emergency import advice_for
-from handlers.messages.events import MENU_SOS
 
 log = logging.getLogger(__name__)
 
 RECEIVED = "已收到您的消息,系统稍后处理。如遇紧急情况,请直接拨打110、120或119。"
 EMERGENCY_NOTED = "您的求助已经记下,系统一恢复就通知网格员。"
-# Events WeChat shows no reply to, or that need none.
-SILENT_EVENTS = frozenset({"templatesendjobfinish", "unsubscribe", "view", "location"})
+OFFLINE = QuickTexts(message=RECEIVED, event=RECEIVED, emergency_note=EMERGENCY_NOTED)
 
 
 def with_spool(
@@ -52,18 +50,4 @@ def with_spool(
 
 def offline_reply(record: InboundRecord, classifier: IntentClassifier, duty_phone: str) -> str | None:
     """The passive reply while the database is away: the emergency advice at once, or that it will wait."""
-    incoming = record.incoming
-    if incoming.msg_type == "event":
-        event = (incoming.event or "").lower()
-        if event == "click" and incoming.event_key == MENU_SOS:
-            return _emergency_reply(None, duty_phone)
-        return None if event in SILENT_EVENTS else RECEIVED
-    if incoming.msg_type in ("text", "voice") and incoming.text:
-        classification = classifier.classify(incoming.text)
-        if classification.category == "emergency":
-            return _emergency_reply(classification.kind, duty_phone)
-    return RECEIVED
-
-
-def _emergency_reply(kind: str | None, duty_phone: str) -> str:
-    return "\n".join([advice_for(kind), EMERGENCY_NOTED, f"社区值班电话:{duty_phone}"])
+    return quick_reply(record, classifier, duty_phone, OFFLINE).text

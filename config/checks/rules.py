@@ -126,6 +126,8 @@ RULES: dict[str, _Rule] = {
     "checkins.quiet_end": _TimeOfDay(),
     # 0 would skip every ping the minute sweep reaches a little late.
     "checkins.catch_up_hours": _Int(1, 23, "hours"),
+    # SQLite takes at most 32,766 values in one statement; a slice's ids are one IN list.
+    "checkins.sweep_slice_size": _Int(1, 10_000),
     "visits.hardship_days": _Int(1, 366, "days"),
     "visits.key_days": _Int(1, 366, "days"),
     "visits.ordinary_days": _Int(1, 366, "days"),
@@ -153,6 +155,11 @@ RULES: dict[str, _Rule] = {
     "retention.sweep_interval_minutes": _Int(1, 24 * 60, "minutes"),
     "spool.dir": _Path("var/spool"),
     "spool.replay_interval_seconds": _Number(0, 3600, "seconds"),
+    # Past WeChat's 5 seconds the sender has gone: a threshold there would queue nothing in time.
+    "inbox.queue_after_seconds": _Number(0, 4.5, "seconds", inclusive=True),
+    "inbox.workers": _Int(1, 16),
+    "inbox.poll_seconds": _Number(0, 60, "seconds"),
+    "inbox.lease_seconds": _Number(5, 3600, "seconds", inclusive=True),
     "paths.demo": _Path("config/demo.toml"),
     "paths.intents": _Path("config/intents.toml"),
     "paths.menu": _Path("config/menu.toml"),

@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import RetentionSettings
 from handlers.tickets.tally import Tally
-from storage.db import transaction
+from storage.db import bulk_slice, snapshot, transaction
 from storage.erasure import delete_media_files, erase_messages, erase_tickets
 from storage.models import AuditEvent, CheckIn, InboundMessage, Ticket
 
 BATCH_SIZE = 200
+# Forgetting a check-in answer is one small UPDATE: bigger batches than a ticket's erasure.
+ANSWERS_BATCH_SIZE = 2000
 SWEEP_ACTOR = "系统"
 
 
@@ -82,7 +84,7 @@ class _Sweep:
             .limit(self.batch_size)
         )
         while True:
-            with transaction(self.factory) as session:
+            with bulk_slice(self.factory) as session:
                 ids = list(session.scalars(due))
                 self.result.tickets += erase_tickets(session, ids, self.now)
                 erased, media = erase_messages(session, InboundMessage.ticket_id.in_(ids), self.now)
@@ -100,18 +102,31 @@ class _Sweep:
             .limit(self.batch_size)
         )
         while True:
-            with transaction(self.factory) as session:
+            with bulk_slice(self.factory) as session:
                 ids = list(session.scalars(due))
                 erased, media = erase_messages(session, InboundMessage.id.in_(ids), self.now)
                 self.result.messages += erased
             self.result.media_files += delete_media_files(media, self.media_dir)
             if len(ids) < self.batch_size:
                 break
-        answers = (
-            update(CheckIn)
-            .where(CheckIn.day < cutoff.date(), CheckIn.answer.is_not(None))
-            .values(answer=None)
-            .execution_options(synchronize_session=False)
-        )
-        with transaction(self.factory) as session:
-            self.result.checkin_answers += session.execute(answers).rowcount
+        self.checkin_answers(cutoff)
+
+    def checkin_answers(self, cutoff: datetime) -> None:
+        """Check-in answers of the days before the cutoff: up to a million a day, so a slice at a time."""
+        kept = (CheckIn.day < cutoff.date(), CheckIn.answer.is_not(None))
+        last = 0
+        while True:
+            with snapshot(self.factory) as session:
+                next_ids = select(CheckIn.id).where(*kept, CheckIn.id > last).order_by(CheckIn.id)
+                ids = list(session.scalars(next_ids.limit(ANSWERS_BATCH_SIZE)))
+            if not ids:
+                return
+            forget = (
+                update(CheckIn)
+                .where(CheckIn.id.in_(ids), *kept)
+                .values(answer=None)
+                .execution_options(synchronize_session=False)
+            )
+            with bulk_slice(self.factory) as session:
+                self.result.checkin_answers += session.execute(forget).rowcount
+            last = ids[-1]

@@ -14,7 +14,7 @@ from handlers.context import Reply, Services
 from handlers.domain_settings import DomainSettings
 from handlers.language.normalize import normalize
 from handlers.messages.binding import parse_address
-from storage.db import transaction
+from storage.db import bulk_slice, snapshot, take_turns
 from storage.models import Building, Grid, OutboxMessage, Resident, Visit, Worker
 from storage.outbox import queue_push
 
@@ -22,6 +22,10 @@ HOUSEHOLD_LABELS = {"hardship": "特困户", "key": "重点户", "ordinary": "�
 CADENCE_WORDS = {"hardship": "每周", "key": "每月", "ordinary": "每季度"}
 DIGEST_KIND, OVERDUE_KIND = "visit_digest", "visit_overdue"
 MAX_LISTED = 30
+# Digests queued per transaction: a few hundred short rows hold the write lock for a moment only.
+DIGESTS_PER_SLICE = 200
+# Any constant unique to this job: PostgreSQL serialises the slices of two runs on it.
+DIGEST_LOCK_KEY = 0x56495354  # "VIST"
 
 
 def record_visit(services: Services, worker: Worker, target: str, note: str) -> Reply:
@@ -76,27 +80,44 @@ def send_visit_digests(factory: sessionmaker[Session], settings: DomainSettings,
     """Once a day: each worker gets the visits coming due, each leader the overdue ones. Returns pushes."""
     if now.astimezone(ZoneInfo(settings.timezone)).hour < settings.visits.digest_hour:
         return 0
-    with transaction(factory) as session:
-        due = households_due(session, settings.visits, now)
-        sent_today = _digests_sent_since(session, _local_midnight(now, settings.timezone))
-        by_worker: dict[Worker, list[tuple[Resident, datetime]]] = defaultdict(list)
-        by_leader: dict[Worker, list[tuple[Resident, datetime]]] = defaultdict(list)
-        for resident, due_at in due:
-            grid = resident.building.grid
-            if grid.worker is not None:
-                by_worker[grid.worker].append((resident, due_at))
-            if grid.leader is not None and due_at <= now:
-                by_leader[grid.leader].append((resident, due_at))
-        pushes = 0
+    since = _local_midnight(now, settings.timezone)
+    # Every household is read, a million on a big register: without the write lock. The pushes follow
+    # in slices, each checking again what was sent today, so a second run in between sends nothing twice.
+    with snapshot(factory) as session:
+        digests = _digests(session, settings, now, _digests_sent_since(session, since))
+    pushes = 0
+    for start in range(0, len(digests), DIGESTS_PER_SLICE):
+        with bulk_slice(factory) as session:
+            take_turns(session, DIGEST_LOCK_KEY)
+            sent_today = _digests_sent_since(session, since)
+            for kind, person_id, text in digests[start : start + DIGESTS_PER_SLICE]:
+                if (kind, person_id) not in sent_today:
+                    queue_push(session, now, worker=session.get_one(Worker, person_id), kind=kind, text=text)
+                    pushes += 1
+    return pushes
+
+
+def _digests(
+    session: Session, settings: DomainSettings, now: datetime, sent_today: set[tuple[str, int | None]]
+) -> list[tuple[str, int, str]]:
+    """(kind, worker id, text) of each digest due and not sent today."""
+    by_worker: dict[Worker, list[tuple[Resident, datetime]]] = defaultdict(list)
+    by_leader: dict[Worker, list[tuple[Resident, datetime]]] = defaultdict(list)
+    for resident, due_at in households_due(session, settings.visits, now):
+        grid = resident.building.grid
+        if grid.worker is not None:
+            by_worker[grid.worker].append((resident, due_at))
+        if grid.leader is not None and due_at <= now:
+            by_leader[grid.leader].append((resident, due_at))
+    return [
+        (kind, person.id, render(items, settings, now))
         for kind, groups, render in (
             (DIGEST_KIND, by_worker, _worker_digest),
             (OVERDUE_KIND, by_leader, _leader_digest),
-        ):
-            for person, items in groups.items():
-                if (kind, person.id) not in sent_today:
-                    queue_push(session, now, worker=person, kind=kind, text=render(items, settings, now))
-                    pushes += 1
-        return pushes
+        )
+        for person, items in groups.items()
+        if (kind, person.id) not in sent_today
+    ]
 
 
 def households_due(

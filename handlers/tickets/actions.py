@@ -1,4 +1,4 @@
-"""What staff do to a ticket (sign, progress, resolve, send back, reassign, extend), with typed arguments.
+"""What staff do to a ticket (sign, progress, resolve, send back, reassign, extend, merge), typed arguments.
 
 Each operation returns an Outcome; a refusal (unknown ticket, not the person's grid, a state the
 machine refuses, missing words, bad hours) is an Outcome too, never an exception. The WeChat commands
@@ -7,19 +7,21 @@ machine refuses, missing words, bad hours) is an Outcome too, never an exception
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
 from handlers.context import Services
 from handlers.messages.worker_media import result_photo_note
 from handlers.texts import local_time
-from handlers.tickets.core import hand_to, new_ticket_push, worker_title
+from handlers.tickets.core import OPEN_STATUSES, hand_to, new_ticket_push, record_event, worker_title
 from handlers.tickets.ladder import LEADER, ladder, level_of
 from handlers.tickets.lifecycle import TransitionError, apply, may_act, tell_resident, tell_worker
 from handlers.tickets.outcome import Outcome, Refusal, Told, done, refused
 from storage.models import Ticket, Worker
 
 MAY_REASSIGN = ("leader", "community", "street")
+DUPLICATE_OF = re.compile(r"并入 #(\d+)$")
 # More digits than this is no extension anyone means (and int() refuses thousands of digits).
 HOURS_DIGITS = 4
 
@@ -194,6 +196,35 @@ def extend(services: Services, worker: Worker, number: int, hours: int | None, r
         return done("extend", ticket, before, told)
 
     return on_ticket(services, worker, "extend", number, operate)
+
+
+def merge_duplicate(services: Services, worker: Worker, number: int, original: int | None) -> Outcome:
+    """合并 (leaders and offices): the same problem as open ticket `original`, handled there from now on."""
+
+    def operate(ticket: Ticket) -> Outcome:
+        if worker.role not in MAY_REASSIGN:
+            return refused("duplicate", number, ticket, Refusal.NOT_PERMITTED)
+        kept = services.session.get(Ticket, original) if original is not None else None
+        if kept is None or kept.id == ticket.id or kept.status not in OPEN_STATUSES:
+            return refused("duplicate", number, ticket, Refusal.UNKNOWN_ORIGINAL)
+        before = ticket.status
+        apply(services, ticket, "duplicate", worker.name, duplicate_note(kept.id))
+        record_event(services, kept, "merged", worker.name, f"并入了重复的工单 #{ticket.id}:{ticket.summary}")
+        text = f"您反映的问题与工单 #{kept.id} 是同一件事,已合并到 #{kept.id} 一起处理。谢谢您的反映!"
+        return done("duplicate", ticket, before, [tell_resident(services, ticket, text)], original=kept)
+
+    return on_ticket(services, worker, "duplicate", number, operate)
+
+
+def duplicate_note(original: int) -> str:
+    """The audit note of a merged duplicate; DUPLICATE_OF reads the kept ticket's number back."""
+    return f"与工单 #{original} 是同一件事,并入 #{original}"
+
+
+def duplicate_of(note: str | None) -> int | None:
+    """The ticket a duplicate was merged into, from its audit note."""
+    found = DUPLICATE_OF.search(note or "")
+    return int(found.group(1)) if found else None
 
 
 def _level_of(services: Services, ticket: Ticket, worker: Worker) -> int:

@@ -26,6 +26,8 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "cancel": (frozenset(OPEN_STATUSES), "cancelled"),
     "reopen": (frozenset({"resolved"}), "reopened"),
     "close": (frozenset({"resolved"}), "closed"),
+    # The same problem as another open ticket: it is handled there (handlers/tickets/actions.py).
+    "duplicate": (frozenset(OPEN_STATUSES), "cancelled"),
 }
 
 ACTION_LABELS = {
@@ -39,6 +41,7 @@ ACTION_LABELS = {
     "cancel": "取消",
     "reopen": "重新办理",
     "close": "关闭",
+    "duplicate": "合并为重复工单",
 }
 
 # Doing the work implies having signed for it.
@@ -61,7 +64,7 @@ def apply(services: Services, ticket: Ticket, action: str, actor: str, note: str
         ticket.acknowledged_at = now
     if action == "resolve":
         ticket.resolved_at = now
-    if action in ("close", "cancel"):
+    if action in ("close", "cancel", "duplicate"):
         ticket.closed_at = now
     ticket.updated_at = now
     record_event(services, ticket, action, actor, note)

@@ -24,6 +24,7 @@ class Refusal(StrEnum):
     NOT_PERMITTED = "not_permitted"  # the person's role may not do this
     UNKNOWN_ASSIGNEE = "unknown_assignee"  # no serving colleague of that name
     UNKNOWN_CATEGORY = "unknown_category"
+    UNKNOWN_ORIGINAL = "unknown_original"  # a duplicate needs another open ticket to join
     UNCHANGED = "unchanged"  # already held by that person, already of that category
 
 
@@ -49,6 +50,8 @@ class Outcome:
     # The new holder (send-back, reassign) or, refused as unchanged, the person who already holds it.
     assignee: Worker | None = None
     category_before: str | None = None
+    # The open ticket a duplicate was merged into.
+    original: Ticket | None = None
 
     @property
     def accepted(self) -> bool:
@@ -72,7 +75,10 @@ def done(
     *,
     assignee: Worker | None = None,
     category_before: str | None = None,
+    original: Ticket | None = None,
 ) -> Outcome:
     """An accepted outcome; pushes nobody was there to receive (no worker, an Open311 requester) left out."""
     sent = tuple(push for push in told if push is not None)
-    return Outcome(action, ticket.id, ticket, None, before, ticket.status, sent, assignee, category_before)
+    return Outcome(
+        action, ticket.id, ticket, None, before, ticket.status, sent, assignee, category_before, original
+    )

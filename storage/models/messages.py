@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
@@ -21,6 +21,8 @@ class InboundMessage(Base):
         Index("ix_inbound_messages_openid_received", "openid", "received_at"),
         # The retention sweep asks for messages not yet erased, received before a cutoff.
         Index("ix_inbound_messages_erased_received", "erased_at", "received_at"),
+        # Inbox workers look for queued messages, and whether a sender still has one waiting.
+        Index("ix_inbound_messages_status_openid", "status", "openid"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,8 +41,17 @@ class InboundMessage(Base):
     label: Mapped[str | None] = mapped_column(String(200))
     raw: Mapped[str] = mapped_column(Text)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # handled, failed, throttled; queued (stored under overload, answered at once, handled by an inbox
+    # worker later: bot/queueing/) and working (claimed by an inbox worker until lease_until).
     status: Mapped[str] = mapped_column(String(20), default="handled")
+    # The passive reply the sender got: a retry gets it again.
     reply: Mapped[str | None] = mapped_column(Text)
+    # A queued emergency: the inbox workers take it before anything else.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    # How often inbox workers claimed it: a message that keeps killing its worker is given up.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     received_at: Mapped[datetime]
     # When its text, raw XML, location, reply and media file were erased; the row stays for de-duplication.
     erased_at: Mapped[datetime | None]

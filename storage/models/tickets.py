@@ -75,6 +75,7 @@ class TicketEvent(Base):
     kind: Mapped[str] = mapped_column(String(30))
     actor: Mapped[str] = mapped_column(String(80))
     note: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime]
+    # Open311's updates are read by time, across every ticket (bot/open311/updates.py).
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -191,6 +194,26 @@ def test_unfollowing_is_not_a_sign_of_life(desk, wechat) -> None:
     pinged(desk)
     wechat.event(ZHANG, "unsubscribe")
     assert desk.checkin(ZHANG, day=1).status == "pinged"
+
+
+def test_a_message_during_a_long_ping_sweep_is_answered_before_the_sweep_ends(desk, wechat) -> None:
+    desk = desk.sliced(1)  # 152 elders, 152 slices: the write lock is free between any two
+    desk.add_elders(150)
+    desk.at("09:00", day=1)
+    sweep = threading.Thread(target=desk.pings)
+    sweep.start()
+    try:
+        while desk.count_checkins() == 0 and sweep.is_alive():
+            time.sleep(0.005)
+        reply = wechat.say("demo-resident-liu", "楼道灯坏了")
+        answered_with = desk.count_checkins()
+    finally:
+        sweep.join(timeout=120)
+    assert "工单号 #1" in reply
+    assert 0 < answered_with < 152  # answered while the sweep still had elders to ping
+    assert desk.count_checkins() == 152
+    pinged = Counter(p.recipient for p in desk.new_pushes() if p.kind == "checkin_ping")
+    assert len(pinged) == 152 and set(pinged.values()) == {1}
 
 
 def test_a_message_before_the_ping_does_not_cancel_it(desk, wechat) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -343,6 +345,50 @@ def test_the_board_puts_overdue_tickets_and_emergencies_first_and_filters(
     assert "#1" not in text(client.get("/console/tickets?status=closed"))
 
 
+def test_the_board_finds_a_ticket_by_number_name_phone_tail_building_or_words(
+    app, wechat, factory, accounts
+) -> None:
+    wechat.say(ZHANG, "电梯坏了,一直停在5楼")  # #1: 张秀兰, 3号楼, phone ...0101
+    wechat.say(LIU, "楼道灯不亮了")  # #2: 刘建华, 5号楼, phone ...0102
+    wechat.say(SUN, "马桶不下水")  # #3: 孙桂英, 7号楼 (G3)
+    client = app.test_client()
+    sign_in(client, "duty")
+
+    def found(query: str) -> set[str]:
+        board = text(client.get("/console/tickets", query_string={"q": query, "status": "all"}))
+        return {number for number in ("#1", "#2", "#3") if number in board}
+
+    assert found("#2") == {"#2"} and found("#3") == {"#3"} and found("3") == {"#1", "#3"}  # 3号楼 too
+    assert found("张秀兰") == {"#1"} and found("0102") == {"#2"} and found("尾号0101") == {"#1"}
+    assert found("7号楼") == {"#3"} and found("电梯") == {"#1"} and found("電梯") == {"#1"}  # traditional
+    assert found("没有这回事") == set() and "没有符合条件的工单" in text(
+        client.get("/console/tickets", query_string={"q": "没有这回事"})
+    )
+    worker = app.test_client()
+    sign_in(worker, "wangfang")  # G1 and, as AB岗, G2: never G3's tickets, however searched
+    assert "#3" not in text(worker.get("/console/tickets", query_string={"q": "马桶", "status": "all"}))
+
+
+def text_of(html: str) -> str:
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_the_board_pages_and_keeps_its_filters_in_the_links(app, wechat, clock, accounts) -> None:
+    for number in range(53):
+        wechat.say(f"demo-board-resident-{number}", f"第{number}号问题:楼道灯不亮了")
+        clock.advance(seconds=1)
+    client = app.test_client()
+    sign_in(client, "duty")
+    html = client.get("/console/tickets", query_string={"q": "楼道灯"}).get_data(as_text=True)
+    assert "共 53 条,第 1/2 页" in text_of(html) and html.count('<li class="card') == 50
+    assert "下一页" in html and "上一页" not in html
+    link = re.search(r'href="([^"]*page=2[^"]*)"', html)
+    assert link is not None and "q=" in link.group(1)
+    second = client.get(unescape(link.group(1))).get_data(as_text=True)
+    assert "第 2/2 页" in second and second.count('<li class="card') == 3 and "上一页" in second
+    assert "第 1/2 页" in text(client.get("/console/tickets?q=楼道灯&page=abc"))  # a bad page: the first
+
+
 # Acting: the same code path as the WeChat commands
 
 
@@ -662,6 +708,32 @@ def test_a_leader_recategorises_to_emergency_from_the_page_and_it_pages_at_once(
     paged = [p for p in pushes(factory)[before:] if p.text.startswith("【紧急求助】")]
     assert paged and all(p.kind == "emergency" for p in paged)
     assert "120" in resident_texts(factory, SUN)[-1]
+
+
+def test_the_desk_merges_a_duplicate_into_the_open_ticket_and_its_resident_hears_where(
+    app, wechat, factory, accounts
+) -> None:
+    wechat.say(ZHANG, "电梯坏了,一直停在5楼")
+    wechat.say(LIU, "电梯坏了")
+    wechat.say(SUN, "马桶不下水")
+    worker = app.test_client()
+    sign_in(worker, "wangfang")
+    assert "合并重复工单" not in text(worker.get("/console/tickets/1"))  # leaders and offices only
+    desk = app.test_client()
+    sign_in(desk, "duty")
+    assert "合并重复工单" in text(desk.get("/console/tickets/2"))
+    for original in ("2", "abc", "99", "#"):
+        refused = act(desk, 2, "duplicate", original=original)
+        assert "请填写要并入的另一张未办结工单的编号" in refused
+    assert tickets(factory)[1].status == "assigned"  # refusals change nothing
+    said = act(desk, 2, "duplicate", original="#1")
+    assert "已把工单 #2 合并到工单 #1" in said and "已通知:居民" in said
+    merged, kept = tickets(factory)[1], tickets(factory)[0]
+    assert merged.status == "cancelled" and merged.closed_at is not None and kept.status == "assigned"
+    assert "已合并到 #1 一起处理" in resident_texts(factory, LIU)[-1]
+    assert "并入重复工单" in text(desk.get("/console/tickets/1"))  # the kept ticket's audit trail
+    assert "合并重复工单" not in text(desk.get("/console/tickets/2"))  # nothing more to merge
+    assert "请填写要并入的另一张未办结工单的编号" in act(desk, 3, "duplicate", original="2")  # not open
 
 
 def test_a_menu_sos_shows_what_was_pressed_and_the_advice_the_resident_got(app, wechat, accounts) -> None:

@@ -26,8 +26,9 @@ from bot.app import create_app
 from bot.dispatcher import dispatch_due
 from bot.messenger import ConsoleMessenger
 from config.settings import Settings, load_settings
+from handlers.tickets.actions import merge_duplicate
 from storage.db import transaction
-from storage.models import InboundMessage, Resident, Ticket
+from storage.models import InboundMessage, Resident, Ticket, Worker
 from tests.conftest import make_settings, pushes, tickets
 from tests.support import WeChatServer, on_loopback
 
@@ -76,6 +77,15 @@ CREATED_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "service_request_id": ((str,), True),
     "service_notice": ((str, type(None)), False),
     "account_id": ((str, type(None)), False),
+}
+UPDATE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "update_id": ((str,), True),
+    "service_request_id": ((str,), True),
+    "status": ((str,), True),
+    "updated_datetime": ((str,), True),
+    "description": ((str, type(None)), False),
+    "media_url": ((str, type(None)), False),
+    "external_status_code": ((str, type(None)), False),
 }
 ERROR_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "code": ((int,), True),
@@ -165,6 +175,15 @@ def get_requests(client: FlaskClient, **params: str) -> list[dict[str, Any]]:
     rows = get_both(client, "/open311/v2/requests", "service_requests", "request", **params)
     for row in rows:
         check_request(row)
+    return rows
+
+
+def get_updates(client: FlaskClient, **params: str) -> list[dict[str, Any]]:
+    path, root, item = "/open311/v2/servicerequestupdates", "service_request_updates", "request_update"
+    rows = get_both(client, path, root, item, **params)
+    for row in rows:
+        check_fields(row, UPDATE_FIELDS)
+        assert W3C.match(row["updated_datetime"]) and not re.search(r"\d{3}", row["description"] or "")
     return rows
 
 
@@ -314,6 +333,52 @@ def test_states_become_open_or_closed_with_the_workers_notes(client, wechat: WeC
     wechat.say(ZHANG, "3")  # 不满意: reopened
     (row,) = get_requests(client)
     assert row["status"] == "open" and row["status_notes"] == "重新办理"
+
+
+def test_a_client_follows_a_request_from_opened_to_closed_through_its_updates(
+    client, wechat: WeChatServer, clock, factory, runtime
+) -> None:
+    wechat.say(ZHANG, "卫生间水管漏水了")  # 1
+    wechat.say(LIU, "降压药没有了")  # 2: private, never published
+    for minutes, who, words in (
+        (5, WANG, "签收 1"),
+        (60, WANG, "进度 1 已联系张秀兰(13800000101),下午来修"),
+        (120, WANG, "办结 1 阀门已更换"),
+        (60, ZHANG, "3"),  # 不满意: reopened
+        (10, WANG, "签收 1"),
+        (60, WANG, "办结 1 重新换了密封圈"),
+        (30, ZHANG, "1"),  # 满意: closed
+    ):
+        clock.advance(minutes=minutes)
+        wechat.say(who, words)
+    rows = get_updates(client)
+    assert [(row["service_request_id"], row["status"]) for row in rows] == [
+        ("1", "open"), ("1", "action_scheduled"), ("1", "in_progress"), ("1", "fixed"),
+        ("1", "open"), ("1", "action_scheduled"), ("1", "fixed"), ("1", "closed"),
+    ]  # fmt: skip
+    assert [row["description"] for row in rows][:4] == [
+        "已受理", "已签收", "处理中:已联系张*兰(***********),下午来修", "已办结:阀门已更换"
+    ]  # fmt: skip
+    assert rows[4]["external_status_code"] == "reopened" and rows[4]["description"] == "重新办理"
+    assert rows[2]["updated_datetime"] == "2026-11-23T11:05:00+08:00"
+    assert len({row["update_id"] for row in rows}) == len(rows)
+    # A client polling from its last update's time gets that update and what came after, nothing older.
+    later = get_updates(client, start_date=rows[5]["updated_datetime"])
+    assert [row["update_id"] for row in later] == [row["update_id"] for row in rows[5:]]
+    assert get_updates(client, start_date="2026-11-22", end_date="2026-11-22T23:59:59+08:00") == []
+    assert "start_date" in error(client.get("/open311/v2/servicerequestupdates.json?start_date=昨天"), 400)
+
+
+def test_a_request_merged_as_a_duplicate_says_so_in_its_updates(client, wechat, factory, runtime) -> None:
+    wechat.say(ZHANG, "电梯坏了,一直停在5楼")  # 1
+    wechat.say(LIU, "电梯坏了")  # 2
+    with transaction(factory) as session:
+        desk = session.scalars(select(Worker).where(Worker.role == "community")).first()
+        assert merge_duplicate(runtime.services(session), desk, 2, 1).accepted
+    (merged,) = [row for row in get_updates(client) if row["status"] == "duplicate"]
+    assert merged["service_request_id"] == "2"
+    assert merged["description"] == "与请求 1 重复,已合并到该请求办理"
+    assert get_requests(client, service_request_id="2")[0]["status"] == "closed"
 
 
 def test_a_cancelled_request_is_closed(client, wechat: WeChatServer) -> None:

@@ -99,7 +99,7 @@ def test_gunicorn_serves_in_two_workers_without_the_scheduler(production) -> Non
     port = env["GRIDDESK_SERVER_PORT"]
     assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).text == "ok"
     web = (folder / "web.log").read_text()
-    assert "Using worker: gthread" in web and web.count("Booting worker") == 2
+    assert "Using worker: QueueTimedWorker" in web and web.count("Booting worker") == 2  # gthread, timed
     assert "Running on http" not in web  # not Flask's development server
 
 

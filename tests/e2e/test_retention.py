@@ -7,6 +7,7 @@ clock `run.py retention run` finds it well past a year old.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,17 +17,20 @@ from bot.messenger import ConsoleMessenger
 from bot.scheduler import RETENTION_JOB, build_scheduler
 from config.settings import Settings
 from handlers.domain_settings import DomainSettings
+from handlers.jobs import retention
+from handlers.jobs.checkins import ping_sweep
 from handlers.jobs.reports import build_report, period_for, report_detail, scope_for_community, scope_for_grid
 from handlers.jobs.retention import sweep_retention
 from run import main
 from storage.db import transaction
 from storage.erasure import ERASED_TEXT
 from storage.leases import JobLeases
-from storage.models import AuditEvent, InboundMessage
+from storage.models import AuditEvent, CheckIn, InboundMessage
 from tests.conftest import make_settings, pushes, tickets
 from tests.support import FakeClock, send_saved_photo
 
 ZHANG, LIU, WANG = "demo-resident-zhang", "demo-resident-liu", "demo-worker-wang"
+SUN = "demo-resident-sun"
 HISTORY_DAY = date(2025, 3, 3)
 
 
@@ -113,6 +117,39 @@ def test_each_kind_of_data_waits_for_its_own_time(history, factory, settings, cl
     assert (result.tickets, result.messages, result.media_files) == (0, len(messages(factory)), 1)
     assert [t.summary for t in tickets(factory)] == ["卫生间水管漏水了", "帮忙交一下水电费"]
     assert {(m.content, m.raw, m.media_path) for m in messages(factory)} == {(None, "", None)}
+
+
+def test_check_in_answers_go_with_the_messages_a_slice_at_a_time(
+    factory, settings, clock, wechat, monkeypatch
+) -> None:
+    monkeypatch.setattr(retention, "ANSWERS_BATCH_SIZE", 1)  # one transaction per answer
+    domain = DomainSettings.of(settings)
+    assert ping_sweep(factory, domain, clock()).pinged == 2
+    assert "收到您的平安" in wechat.say(ZHANG, "1")
+    assert "收到您的平安" in wechat.say(SUN, "好")
+    clock.advance(days=1)
+    assert ping_sweep(factory, domain, clock()).pinged == 2
+    wechat.say(ZHANG, "平安")  # a day later: kept one day longer
+    clock.advance(days=180)
+    retention_sweep = partial(sweep_retention, factory, settings.retention, settings.delivery.media_dir)
+    assert retention_sweep(clock()).checkin_answers == 2
+    assert checkin_answers(factory) == [
+        ("answered", None),
+        ("answered", None),
+        ("answered", "平安"),
+        ("pinged", None),
+    ]
+    clock.advance(days=1)
+    assert retention_sweep(clock()).checkin_answers == 1
+    assert retention_sweep(clock()).checkin_answers == 0
+
+
+def checkin_answers(factory) -> list[tuple[str, str | None]]:
+    """Every check-in's status and answer, in the order they were recorded."""
+    with transaction(factory) as session:
+        return [
+            tuple(row) for row in session.execute(select(CheckIn.status, CheckIn.answer).order_by(CheckIn.id))
+        ]
 
 
 def test_a_late_retry_of_an_erased_message_is_still_recognised(

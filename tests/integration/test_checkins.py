@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.messenger import ConsoleMessenger
@@ -29,7 +32,7 @@ from handlers.jobs.checkins import (
 )
 from handlers.jobs.escalation import sweep as deadline_sweep
 from handlers.language.intents import IntentClassifier
-from storage.db import transaction
+from storage.db import snapshot, transaction
 from storage.models import Building, CheckIn, OutboxMessage, Resident
 from tests.conftest import pushes, tickets
 from tests.support import FakeClock
@@ -107,6 +110,32 @@ class CheckInDesk:
             resident = session.scalars(select(Resident).where(Resident.openid == openid)).one()
             for name, value in values.items():
                 setattr(resident, name, value)
+
+    def sliced(self, size: int) -> CheckInDesk:
+        """The same desk with sweeps that commit `size` elders at a time."""
+        checkins = replace(self.settings.checkins, sweep_slice_size=size)
+        return replace(self, settings=replace(self.settings, checkins=checkins))
+
+    def add_elders(self, count: int) -> None:
+        """Register `count` more elders pinged at 09:00 in 1号楼, o-elder-0 onwards, in one transaction."""
+        with transaction(self.factory) as session:
+            home = session.scalars(select(Building).where(Building.name == "1号楼")).one()
+            session.add_all(
+                Resident(
+                    openid=f"o-elder-{number}",
+                    building=home,
+                    room="101",
+                    lives_alone=True,
+                    checkin_minute=540,
+                    created_at=self.clock(),
+                )
+                for number in range(count)
+            )
+
+    def count_checkins(self) -> int:
+        """Check-in rows of every day (read without waiting for a sweep's write lock)."""
+        with snapshot(self.factory) as session:
+            return session.scalar(select(func.count()).select_from(CheckIn)) or 0
 
     def add_resident(self, openid: str, building: str | None, minute: int = 540, **values: object) -> None:
         """Register another elder in the check-in population."""
@@ -294,6 +323,33 @@ def test_unreachable_elders_are_listed_for_their_worker_once_a_day(desk) -> None
     assert desk.checkin("o-gone", day=1).status == "unreachable"
 
 
+def test_two_schedulers_sending_call_lists_at_once_send_each_list_once(desk) -> None:
+    desk = desk.sliced(1)  # a transaction per list: the two runs interleave
+    for number in range(3):
+        desk.add_resident(f"register:1{number}", "1号楼", name=f"王{number}")
+        desk.add_resident(f"register:5{number}", "5号楼", name=f"李{number}")
+        desk.add_resident(f"register:0{number}", None, name=f"赵{number}")
+    desk.at("09:00", day=1)
+    assert ping_sweep(desk.factory, desk.settings, desk.clock()).unreachable == 9
+    start = threading.Barrier(2)
+    results: list[CheckInResult] = []
+
+    def run() -> None:
+        start.wait()
+        results.append(call_list_sweep(desk.factory, desk.settings, desk.clock()))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sum(r.call_lists for r in results) == 3
+    lists = [p for p in desk.new_pushes() if p.kind == "checkin_call_list"]
+    assert sorted(p.recipient for p in lists) == sorted([WANG, LI, DUTY])
+    listed = [line.split()[1] for p in lists for line in p.text.splitlines() if line[0].isdigit()]
+    assert sorted(listed) == sorted(f"{name}{n}" for name in "王李赵" for n in range(3))
+
+
 def test_after_downtime_stale_pings_are_skipped_and_listed_not_sent(desk) -> None:
     desk.at("13:01", day=1)  # down since before 09:00: the pings are more than 4 hours late
     result = desk.pings()
@@ -344,8 +400,8 @@ def test_every_sweep_run_twice_at_the_same_moment_acts_once(desk) -> None:
 
 
 def test_two_schedulers_pinging_at_once_send_each_elder_exactly_one_ping(desk) -> None:
-    for number in range(60):
-        desk.add_resident(f"o-elder-{number}", "1号楼")
+    desk = desk.sliced(7)  # their slices interleave
+    desk.add_elders(60)
     desk.at("09:00", day=1)
     start = threading.Barrier(2)
     results: list[CheckInResult] = []
@@ -359,12 +415,63 @@ def test_two_schedulers_pinging_at_once_send_each_elder_exactly_one_ping(desk) -
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert sorted(r.pinged for r in results) == [0, 62]
+    assert sum(r.pinged for r in results) == 62
     per_elder = Counter(p.recipient for p in desk.new_pushes() if p.kind == "checkin_ping")
     assert len(per_elder) == 62 and set(per_elder.values()) == {1}
 
 
+def test_a_sweep_cut_off_after_some_slices_is_finished_by_the_next_run_pinging_each_elder_once(desk) -> None:
+    desk = desk.sliced(10)
+    desk.add_elders(60)
+    desk.at("09:00", day=1)
+    # Due in id order: 张秀兰, 孙桂英, o-elder-0 onwards; o-elder-30 is in the fourth slice.
+    with power_cut_on_checkin_of(desk.factory, "o-elder-30"), pytest.raises(DBAPIError, match="power cut"):
+        desk.pings()
+    assert desk.count_checkins() == 30  # three slices done, the fourth rolled back whole
+    first = Counter(p.recipient for p in desk.new_pushes() if p.kind == "checkin_ping")
+    assert len(first) == 30 and ZHANG in first
+    assert desk.pings().pinged == 32  # the next run: only those the cut-off run never reached
+    assert desk.pings().total == 0
+    again = Counter(p.recipient for p in desk.new_pushes() if p.kind == "checkin_ping")
+    assert len(again) == 32 and not set(again) & set(first)
+    assert desk.count_checkins() == 62 and set((first + again).values()) == {1}
+
+
+@contextmanager
+def power_cut_on_checkin_of(factory: sessionmaker[Session], openid: str) -> Iterator[None]:
+    """While the block runs, writing this resident's check-in fails as a process dying mid-slice would."""
+    with transaction(factory) as session:
+        resident_id = session.scalars(select(Resident.id).where(Resident.openid == openid)).one()
+        dialect = session.bind.dialect.name
+        for statement in POWER_CUT[dialect]:
+            session.execute(text(statement.format(resident_id=resident_id)))
+    try:
+        yield
+    finally:
+        with transaction(factory) as session:
+            for statement in POWER_CUT_ENDS[dialect]:
+                session.execute(text(statement))
+
+
+POWER_CUT = {
+    "sqlite": [
+        "CREATE TRIGGER power_cut BEFORE INSERT ON checkins WHEN NEW.resident_id = {resident_id}"
+        " BEGIN SELECT RAISE(ABORT, 'power cut'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION power_cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.resident_id = {resident_id} THEN RAISE EXCEPTION 'power cut'; END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER power_cut BEFORE INSERT ON checkins FOR EACH ROW EXECUTE FUNCTION power_cut()",
+    ],
+}
+POWER_CUT_ENDS = {
+    "sqlite": ["DROP TRIGGER power_cut"],
+    "postgresql": ["DROP TRIGGER power_cut ON checkins", "DROP FUNCTION power_cut()"],
+}
+
+
 def test_two_schedulers_reminding_and_knocking_at_once_act_once(desk) -> None:
+    desk = desk.sliced(1)  # their reminder slices interleave
     desk.at("09:00", day=1)
     desk.pings()
 
@@ -384,7 +491,7 @@ def test_two_schedulers_reminding_and_knocking_at_once_act_once(desk) -> None:
         return results
 
     desk.at("11:00", day=1)
-    assert sorted(r.reminded for r in twice(desk.reminders)) == [0, 2]
+    assert sum(r.reminded for r in twice(desk.reminders)) == 2
     desk.at("13:00", day=1)
     assert sum(r.knocked for r in twice(desk.knocks)) == 2  # each row in its own transaction: any split
     kinds = Counter(p.kind for p in desk.new_pushes())

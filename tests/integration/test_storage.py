@@ -12,9 +12,9 @@ from sqlalchemy import func, inspect, select, text
 
 from bot.app import create_app
 from bot.bootstrap import prepare_database
-from bot.inbox import InboundRecord, receive
+from bot.inbox import InboundRecord, Later, QuickReply, receive, receive_later
 from handlers.context import Incoming, Reply
-from storage.db import make_engine, make_session_factory, one_writer, transaction, upgrade
+from storage.db import make_engine, make_session_factory, one_writer, snapshot, transaction, upgrade
 from storage.demo import load_community, seed_community
 from storage.models import Base, Building, Grid, InboundMessage, OutboxMessage, Resident, Worker
 from tests.conftest import ON_POSTGRESQL
@@ -37,6 +37,19 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings, factory) -> None:
     with factory() as session:
         assert session.connection().exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert session.connection().exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_snapshot_reads_what_is_committed_while_a_writer_holds_the_write_lock(factory) -> None:
+    """Sweeps read what is due this way: on SQLite a reader asking for the write lock would wait 10 s."""
+    with transaction(factory) as writer:
+        before = writer.scalar(select(func.count()).select_from(Worker))
+        writer.execute(text("UPDATE workers SET on_duty = on_duty"))  # the write lock is taken and held
+        writer.add(Worker(name="新来的", role="worker", on_duty=True))
+        writer.flush()
+        with snapshot(factory) as reader:
+            assert reader.scalar(select(func.count()).select_from(Worker)) == before
+    with snapshot(factory) as reader:
+        assert reader.scalar(select(func.count()).select_from(Worker)) == before + 1
 
 
 @pytest.mark.skipif(ON_POSTGRESQL, reason="PostgreSQL lets transactions write side by side")
@@ -67,6 +80,44 @@ def test_on_sqlite_a_processs_messages_take_turns_at_writing(factory, clock) -> 
     with transaction(factory) as session:
         stored = session.scalar(select(InboundMessage.reply).where(InboundMessage.openid == "o-turns"))
     assert stored == "收到"
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="PostgreSQL lets transactions write side by side")
+def test_on_sqlite_a_message_queued_under_a_burst_is_stored_before_the_messages_waiting_whole(
+    factory, clock
+) -> None:
+    """A queued message is one insert: it takes the next turn, ahead of messages waiting to be handled."""
+    writing, finish = threading.Event(), threading.Event()
+
+    def long_write() -> None:
+        with factory() as session, one_writer(session):
+            writing.set()
+            finish.wait(timeout=10)
+
+    def record(n: int) -> InboundRecord:
+        return InboundRecord(f"msg:88100{n}", "<xml/>", Incoming(openid=f"o-burst-{n}", msg_type="text"))
+
+    def handle(_session, _incoming) -> Reply:
+        return Reply("收到")
+
+    later = Later(lambda _record: QuickReply("已收到"), lambda: None)
+    writer = threading.Thread(target=long_write)
+    writer.start()
+    assert writing.wait(timeout=5)
+    waiting = [threading.Thread(target=receive, args=(factory, record(n), handle, clock())) for n in (1, 2)]
+    waiting.append(threading.Thread(target=receive_later, args=(factory, record(3), clock(), later)))
+    for thread in waiting:
+        thread.start()
+        thread.join(timeout=0.3)
+        assert thread.is_alive()  # waiting for its turn
+    finish.set()
+    for thread in [writer, *waiting]:
+        thread.join(timeout=10)
+    with transaction(factory) as session:
+        order = session.scalars(
+            select(InboundMessage.openid).where(InboundMessage.openid.like("o-burst-%")).order_by(InboundMessage.id)
+        ).all()
+    assert order[0] == "o-burst-3" and sorted(order) == ["o-burst-1", "o-burst-2", "o-burst-3"]
 
 
 def test_loading_the_demo_twice_changes_nothing(settings, factory, clock) -> None:

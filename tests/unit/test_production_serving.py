@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from flask import Flask
+from gunicorn.workers.gthread import ThreadWorker
 
 from bot.commands.runtime import shown_url
-from bot.wsgi import WebServer, gunicorn_options
+from bot.wsgi import QueueTimedWorker, WebServer, gunicorn_options
 from run import build_parser
 
 
 def test_options_bind_the_address_with_gthread_workers_and_no_access_log() -> None:
     options = gunicorn_options("0.0.0.0", 8000, workers=4, threads=8)
     assert options["bind"] == "0.0.0.0:8000"
-    assert (options["workers"], options["worker_class"], options["threads"]) == (4, "gthread", 8)
+    assert (options["workers"], options["worker_class"], options["threads"]) == (4, QueueTimedWorker, 8)
+    assert issubclass(QueueTimedWorker, ThreadWorker)  # gthread, noting when requests queue for a thread
     assert options["accesslog"] is None and options["preload_app"] is False
     assert gunicorn_options("::", 8000, 1, 1)["bind"] == "[::]:8000"
 

@@ -16,7 +16,16 @@ from handlers.context import Services
 from handlers.language.privacy import mask_name
 from handlers.people.invites import find_worker
 from handlers.texts import CATEGORY_LABELS, local_time
-from handlers.tickets.actions import acknowledge, extend, hours_from, progress, reassign, resolve, send_back
+from handlers.tickets.actions import (
+    acknowledge,
+    extend,
+    hours_from,
+    merge_duplicate,
+    progress,
+    reassign,
+    resolve,
+    send_back,
+)
 from handlers.tickets.core import worker_title
 from handlers.tickets.lifecycle import refusal
 from handlers.tickets.outcome import Outcome, Refusal
@@ -26,6 +35,8 @@ from storage.models import Ticket, Worker
 
 log = logging.getLogger(__name__)
 
+# More digits than a ticket number can have (a 64-bit id) is no ticket.
+TICKET_DIGITS = 18
 # A name longer than this came from no form of ours; it is not repeated back in full.
 NAME_SHOWN = 20
 # What to fill in when an action's text field came empty.
@@ -82,6 +93,12 @@ def _recategorise(services: Services, worker: Worker, number: int) -> Outcome:
     return recategorise(services, worker, number, category_of(request.form.get("category", "")))
 
 
+def _duplicate(services: Services, worker: Worker, number: int) -> Outcome:
+    given = request.form.get("original", "").strip().lstrip("#")
+    original = int(given) if given.isdecimal() and len(given) <= TICKET_DIGITS else None
+    return merge_duplicate(services, worker, number, original)
+
+
 RUN: dict[str, Callable[[Services, Worker, int], Outcome]] = {
     "acknowledge": acknowledge,
     "progress": lambda services, worker, number: progress(services, worker, number, _text()),
@@ -90,6 +107,7 @@ RUN: dict[str, Callable[[Services, Worker, int], Outcome]] = {
     "reassign": _reassign,
     "extend": _extend,
     RECATEGORISE: _recategorise,
+    "duplicate": _duplicate,
 }
 
 
@@ -124,6 +142,8 @@ def _done(services: Services, outcome: Outcome, ticket: Ticket) -> str:
         return f"已把工单 #{number} 转派给{holder}。"
     if action == "extend":
         return f"工单 #{number} 已延期到{_due(services, ticket)}。"
+    if action == "duplicate" and outcome.original is not None:
+        return f"已把工单 #{number} 合并到工单 #{outcome.original.id},由那张工单继续办理。"
     if ticket.category == "emergency":
         return f"已把工单 #{number} 改为紧急求助,已按紧急情况通知相关人员。"
     before = CATEGORY_LABELS[outcome.category_before or ticket.category]
@@ -161,6 +181,10 @@ def _refused(services: Services, outcome: Outcome, ticket: Ticket) -> str:
         return "没有可以重新派单的网格长或社区值班人员,请直接电话联系社区。"
     if why is Refusal.NOT_PERMITTED and action == RECATEGORISE:
         return "只有网格长和社区、街道工作人员可以改类。"
+    if why is Refusal.NOT_PERMITTED and action == "duplicate":
+        return "只有网格长和社区、街道工作人员可以合并重复工单。"
+    if why is Refusal.UNKNOWN_ORIGINAL:
+        return f"请填写要并入的另一张未办结工单的编号(不能是 #{number} 自己)。"
     if why is Refusal.NOT_PERMITTED:
         return "只有网格长和社区、街道工作人员可以转派工单。需要别人处理请退单。"
     return _refused_choice(outcome, ticket)

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, abort, request
-from sqlalchemy import ColumnElement, Select, and_, case, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.orm import Load, Session, selectinload
 
 from bot.console.pages import Staff, console, page, span, staff
 from bot.console.scope import Scope, visible_grids
+from bot.console.search import cleaned, matches
 from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, STATUS_LABELS
 from handlers.tickets.core import OPEN_STATUSES, SIGNED, UNSIGNED
 from handlers.tickets.ladder import RUNG_NAMES
@@ -19,16 +20,28 @@ from handlers.tickets.lifecycle import ACTION_LABELS, TRANSITIONS, may_act
 from storage.db import transaction
 from storage.models import Grid, InboundMessage, OutboxMessage, Resident, Ticket, TicketEvent, Worker
 
-BOARD_LIMIT = 200
+# Tickets on one page of the board; the rest are on the next pages.
+PAGE_SIZE = 50
 # Row ids are 32-bit integers on PostgreSQL.
 MAX_ROW_ID = 2**31 - 1
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
 # The console's buttons, in the page's order (bot/console/views/actions.py runs them).
-ACTIONS = ("acknowledge", "progress", "resolve", "send_back", "reassign", "extend", "recategorise")
+ACTIONS = (
+    "acknowledge",
+    "progress",
+    "resolve",
+    "send_back",
+    "reassign",
+    "extend",
+    "recategorise",
+    "duplicate",
+)
 ESCALATION_EVENTS = frozenset(
     {"escalate", "repaged", "emergency_repage", "overdue_paged", "escalation_exhausted", "ack_warning",
      "resolve_warning", "send_back", "reassign"}
 )  # fmt: skip
+# Buttons for leaders and offices only (the WeChat 转派 rule).
+LEADERS_ONLY = ("reassign", "recategorise", "duplicate")
 # What the audit trail shows: the actions as the state machine names them, and the system's own events.
 EVENT_LABELS = ACTION_LABELS | {
     "opened": "提交工单",
@@ -46,6 +59,7 @@ EVENT_LABELS = ACTION_LABELS | {
     "pressed": "居民催促",
     "worker_photo": "上传照片",
     "worker_voice": "上传语音",
+    "merged": "并入重复工单",
     "family_contact": "家属联系",
 }
 
@@ -62,12 +76,15 @@ def register(blueprint: Blueprint) -> None:
 
 @dataclass(frozen=True)
 class Filters:
-    """What the board shows: grid code, status ('open', 'all' or one status), category, overdue only."""
+    """What the board shows: grid code, status ('open', 'all' or one status), category, overdue only,
+    a search (bot/console/search.py) and the page."""
 
     grid: str
     status: str
     category: str
     overdue: bool
+    query: str = ""
+    page: int = 1
 
     @classmethod
     def from_request(cls) -> Filters:
@@ -80,7 +97,22 @@ class Filters:
             status=status if status in ("open", "all", *STATUS_LABELS) else "open",
             category=category if category in CATEGORY_LABELS else "",
             overdue=args.get("overdue") == "1",
+            query=cleaned(args.get("q", "")),
+            page=_page_number(args.get("page", "")),
         )
+
+    def link(self, page: int) -> dict[str, str | int]:
+        """The query string of this board at another page (what is left empty is left out)."""
+        given = {"grid": self.grid, "status": self.status, "category": self.category, "q": self.query}
+        kept: dict[str, str | int] = {key: value for key, value in given.items() if value}
+        if self.overdue:
+            kept["overdue"] = 1
+        return kept | {"page": page}
+
+
+def _page_number(text: str) -> int:
+    """The page asked for, from 1; anything else (not a number, absurdly large) is the first page."""
+    return int(text) if text.isdecimal() and 0 < len(text) <= 6 and int(text) > 0 else 1
 
 
 @dataclass(frozen=True)
@@ -103,7 +135,10 @@ def board() -> str:
     with transaction(app.factory) as session:
         grids = visible_grids(session, me.scope)
         query = _board_query(me.scope, filters, grids, now)
-        tickets = list(session.scalars(query))
+        found = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        pages = max(1, -(-found // PAGE_SIZE))
+        shown = query.order_by(*_urgency(now)).offset((min(filters.page, pages) - 1) * PAGE_SIZE)
+        tickets = list(session.scalars(shown.limit(PAGE_SIZE).options(*_board_loads())))
         cards = [_card(ticket, now) for ticket in tickets]
         counts = _counts(session, me.scope, now)
         return page(
@@ -114,7 +149,9 @@ def board() -> str:
             statuses=STATUS_LABELS,
             categories=CATEGORY_LABELS,
             counts=counts,
-            limit=BOARD_LIMIT,
+            found=found,
+            pages=pages,
+            page_number=min(filters.page, pages),
         )
 
 
@@ -140,22 +177,29 @@ def _board_query(scope: Scope, filters: Filters, grids: list[Grid], now: datetim
         query = query.where(Ticket.category == filters.category)
     if filters.overdue:
         query = query.where(overdue)
-    urgency = (
-        case((overdue, 0), else_=1),
+    if filters.query:
+        query = query.where(matches(filters.query))
+    return query
+
+
+def _urgency(now: datetime) -> tuple[ColumnElement, ...]:
+    """Overdue first, then emergencies, priority, open before finished, the nearest deadline, newest."""
+    return (
+        case((overdue_condition(now), 0), else_=1),
         case((Ticket.category == "emergency", 0), else_=1),
         case(*((Ticket.priority == key, rank) for key, rank in PRIORITY_RANK.items()), else_=3),
         case((Ticket.status.in_(OPEN_STATUSES), 0), else_=1),
         case((Ticket.acknowledged_at.is_(None), Ticket.ack_due_at), else_=Ticket.resolve_due_at),
         Ticket.id.desc(),
     )
+
+
+def _board_loads() -> tuple[Load, ...]:
+    """What each card shows beside the ticket, loaded with it."""
     return (
-        query.order_by(*urgency)
-        .limit(BOARD_LIMIT)
-        .options(
-            selectinload(Ticket.resident).selectinload(Resident.building),
-            selectinload(Ticket.grid),
-            selectinload(Ticket.assignee),
-        )
+        selectinload(Ticket.resident).selectinload(Resident.building),
+        selectinload(Ticket.grid),
+        selectinload(Ticket.assignee),
     )
 
 
@@ -285,7 +329,7 @@ def _available_actions(ticket: Ticket, me: Staff) -> list[str]:
     ]
     if ticket.status in OPEN_STATUSES:
         actions.append("recategorise")
-    return [a for a in actions if a not in ("reassign", "recategorise") or me.may_reassign]
+    return [a for a in actions if a not in LEADERS_ONLY or me.may_reassign]
 
 
 def _colleagues(session: Session, me: Staff) -> list[Worker]:

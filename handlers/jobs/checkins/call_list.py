@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from handlers.jobs.checkins.states import CheckInResult, move_checkins
 from handlers.jobs.checkins.timing import NIGHT, LocalMoment, Timing, local_moment
 from handlers.register.entries import PLACEHOLDER_PREFIX
 from handlers.tickets.core import choose_assignee, community_desk
-from storage.db import transaction
+from storage.db import bulk_slice, snapshot
 from storage.models import Building, CheckIn, Resident, Worker
 from storage.outbox import queue_push
 
@@ -30,27 +31,66 @@ def call_list_sweep(factory: sessionmaker[Session], settings: DomainSettings, no
     timing, local = Timing.of(settings), local_moment(now, settings.timezone)
     if local.minute < timing.list_minute:
         return CheckInResult()
-    try:
-        with transaction(factory) as session:
-            groups = _call_groups(session, local.day)
-            sent = 0
-            for worker, entries in groups:
-                if not _claim(session, [checkin.id for checkin, _ in entries], now):
-                    raise _Raced
-                if worker is None:
-                    log.warning("call list: %s residents and nobody on duty to phone them", len(entries))
-                    continue
-                text = _call_list_text(timing, local, entries, night=timing.quiet(local.minute))
-                queue_push(session, now, worker=worker, kind="checkin_call_list", text=text)
-                sent += 1
-    except _Raced:
-        log.info("call list: another process is sending today's lists")
-        return CheckInResult()
+    # Read without the write lock (a million-elder register takes seconds), then claimed and pushed in
+    # slices: a list whose residents changed meanwhile is left for the next run to read again.
+    with snapshot(factory) as session:
+        lists = [
+            _CallList(
+                worker.id if worker else None,
+                [checkin.id for checkin, _ in entries],
+                _call_list_text(timing, local, entries, night=timing.quiet(local.minute)),
+            )
+            for worker, entries in _call_groups(session, local.day)
+        ]
+    sent = 0
+    for batch in _batches(lists, settings.checkins.sweep_slice_size):
+        with bulk_slice(factory) as session:
+            sent += sum(_send(session, call_list, now) for call_list in batch)
     return CheckInResult(call_lists=sent)
 
 
+@dataclass(frozen=True)
+class _CallList:
+    """One worker's list as read: whom to push it to, the check-ins on it, and its text."""
+
+    worker_id: int | None
+    checkin_ids: list[int]
+    text: str
+
+
+def _batches(lists: list[_CallList], size: int) -> Iterator[list[_CallList]]:
+    """Lists in runs of about `size` check-ins, for one transaction each."""
+    batch: list[_CallList] = []
+    listed = 0
+    for call_list in lists:
+        batch.append(call_list)
+        listed += len(call_list.checkin_ids)
+        if listed >= size:
+            yield batch
+            batch, listed = [], 0
+    if batch:
+        yield batch
+
+
+def _send(session: Session, call_list: _CallList, now: datetime) -> bool:
+    """Claim the list's check-ins and queue the push; False when they changed since they were read."""
+    try:
+        with session.begin_nested():
+            if not _claim(session, call_list.checkin_ids, now):
+                raise _Raced
+    except _Raced:
+        log.info("call list: check-ins changed or listed by another process; the next run reads them again")
+        return False
+    if call_list.worker_id is None:
+        log.warning("call list: %s residents and nobody on duty to phone them", len(call_list.checkin_ids))
+        return False
+    worker = session.get_one(Worker, call_list.worker_id)
+    queue_push(session, now, worker=worker, kind="checkin_call_list", text=call_list.text)
+    return True
+
+
 class _Raced(Exception):
-    """Another process listed some of these check-ins first; roll back and let it finish."""
+    """Another process listed some of these check-ins first, or one was answered: undo this list."""
 
 
 Entry = tuple[CheckIn, Resident]
@@ -79,7 +119,8 @@ def _claim(session: Session, ids: Sequence[int], now: datetime) -> bool:
     claimed = 0
     for start in range(0, len(ids), CLAIM_CHUNK):
         chunk = ids[start : start + CLAIM_CHUNK]
-        claimed += move_checkins(session, [CheckIn.id.in_(chunk), CheckIn.missed_at.is_(None)], missed_at=now)
+        unlisted = (CheckIn.id.in_(chunk), CheckIn.status.in_(CALL_LIST), CheckIn.missed_at.is_(None))
+        claimed += move_checkins(session, unlisted, missed_at=now)
     return claimed == len(ids)
 
 

@@ -22,7 +22,7 @@ from handlers.jobs.checkins.states import CheckInResult, move_checkins
 from handlers.jobs.checkins.timing import NIGHT, Timing, clock, day_label, is_night
 from handlers.language.intents import IntentClassifier
 from handlers.tickets.core import assignee_phrase, open_ticket
-from storage.db import transaction
+from storage.db import bulk_slice, snapshot
 from storage.models import CheckIn, OutboxMessage, Resident, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ def _visit_done() -> list[ColumnElement[bool]]:
 
 
 def _ids(factory: sessionmaker[Session], query: Select) -> list[int]:
-    """The check-in ids a query finds due, in a short read of its own."""
-    with transaction(factory) as session:
+    """The check-in ids a query finds due, read without the write lock."""
+    with snapshot(factory) as session:
         return list(session.scalars(query.order_by(CheckIn.id)))
 
 
@@ -80,7 +80,7 @@ def _in_own_transaction(
 ) -> str | None:
     """Run one step for one check-in; a failure is logged and counted, and the others still run."""
     try:
-        with transaction(factory) as session:
+        with bulk_slice(factory) as session:
             return act(Services(session, settings, classifier, now), checkin_id)
     except Exception:
         # One broken row must not keep the next elder's knock task from opening.

@@ -1,7 +1,8 @@
-"""The morning ping sweep and the one reminder, in set-based SQL: a few statements for any register size."""
+"""The morning ping sweep and the one reminder, in set-based SQL: a few statements per slice of residents."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    update,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +31,7 @@ from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins.states import CheckInResult, move_checkins
 from handlers.jobs.checkins.timing import LocalMoment, Timing, local_moment
 from handlers.register.entries import PLACEHOLDER_PREFIX
-from storage.db import PING_SWEEP_LOCK_KEY, take_turns, transaction
+from storage.db import PING_SWEEP_LOCK_KEY, bulk_slice, snapshot, take_turns
 from storage.models import CheckIn, OutboxMessage, Resident, UTCDateTime
 
 # PingSweep's hourly full pass, this many minutes past the hour: off the round times most pings use.
@@ -54,7 +56,7 @@ class PingSweep:
 
     factory: sessionmaker[Session]
     settings: DomainSettings
-    # The last run that recorded every ping due until then (one transaction, so it holds for good):
+    # The last run that recorded every ping due until then (all of its slices committed):
     # ping times up to it need not be read again today.
     covered: datetime | None = None
 
@@ -83,27 +85,63 @@ def _ping(
     due = _due_for_ping(timing, local, since)
     if due is None:
         return CheckInResult(), False
-    with transaction(factory) as session:
-        # This run's rows are those above the highest id before it, so two sweeps must not overlap
-        # (on SQLite they cannot: one writer at a time).
-        take_turns(session, PING_SWEEP_LOCK_KEY)
-        before = session.scalar(select(func.max(CheckIn.id))) or 0
-        on_postgresql = session.bind.dialect.name == "postgresql"
-        if on_postgresql:
-            # While check-ins looks empty (a new deployment), PostgreSQL plans the NOT EXISTS guard as
-            # a scan of check-ins per resident, over the very pages this INSERT is adding: quadratic
-            # (72 s at 100k elders). Probing the (resident, day) index instead is linear.
-            session.execute(text("SET LOCAL enable_seqscan = off"))
-        # SQLAlchemy keeps an INSERT's rowcount only when asked; psycopg's closed cursor may say -1.
-        inserted = session.execute(
-            _insert_checkins(timing, local, now, due), execution_options={"preserve_rowcount": True}
-        ).rowcount
-        if on_postgresql:
-            session.execute(text("SET LOCAL enable_seqscan = on"))
-        if not inserted:
-            return CheckInResult(), True
-        session.execute(_insert_pings(settings, local, now, before))
-        return _counted(session, before), True
+    result = CheckInResult()
+    # Slices of their own transaction: the write lock is free between them, and a sweep stopped after
+    # any slice is finished by the next run (each slice's rows and pings commit together; the
+    # NOT EXISTS guard, checked again in each slice, skips whoever has today's row).
+    for ids in _slices(_due_ids(factory, due), settings.checkins.sweep_slice_size):
+        with bulk_slice(factory) as session:
+            _add(result, _ping_slice(session, settings, timing, local, now, and_(due, Resident.id.in_(ids))))
+    return result, True
+
+
+def _due_ids(factory: sessionmaker[Session], due: ColumnElement[bool]) -> list[int]:
+    """The residents due now, read without the write lock; each slice checks them again."""
+    with snapshot(factory) as session:
+        return list(session.scalars(select(Resident.id).where(due).order_by(Resident.id)))
+
+
+def _slices(ids: list[int], size: int) -> Iterator[list[int]]:
+    """The ids in runs of `size`."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _add(result: CheckInResult, more: CheckInResult) -> None:
+    """Add one slice's counts to the run's."""
+    for name in ("pinged", "unreachable", "skipped"):
+        setattr(result, name, getattr(result, name) + getattr(more, name))
+
+
+def _ping_slice(
+    session: Session,
+    settings: DomainSettings,
+    timing: Timing,
+    local: LocalMoment,
+    now: datetime,
+    due: ColumnElement[bool],
+) -> CheckInResult:
+    """Record today's check-ins of the residents due in one slice and queue their pings."""
+    # This slice's rows are those above the highest id before it, so two sweeps' slices must not
+    # overlap (on SQLite they cannot: one writer at a time).
+    take_turns(session, PING_SWEEP_LOCK_KEY)
+    before = session.scalar(select(func.max(CheckIn.id))) or 0
+    on_postgresql = session.bind.dialect.name == "postgresql"
+    if on_postgresql:
+        # While check-ins looks empty (a new deployment), PostgreSQL plans the NOT EXISTS guard as
+        # a scan of check-ins per resident, over the very pages this INSERT is adding: quadratic
+        # (72 s at 100k elders). Probing the (resident, day) index instead is linear.
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+    # SQLAlchemy keeps an INSERT's rowcount only when asked; psycopg's closed cursor may say -1.
+    inserted = session.execute(
+        _insert_checkins(timing, local, now, due), execution_options={"preserve_rowcount": True}
+    ).rowcount
+    if on_postgresql:
+        session.execute(text("SET LOCAL enable_seqscan = on"))
+    if not inserted:
+        return CheckInResult()
+    session.execute(_insert_pings(settings, local, now, before))
+    return _counted(session, before)
 
 
 def _counted(session: Session, before: int) -> CheckInResult:
@@ -217,12 +255,25 @@ def remind_sweep(factory: sessionmaker[Session], settings: DomainSettings, now: 
     stale = CheckIn.pinged_at < now - timedelta(minutes=timing.reminder + timing.catch_up)
     reachable = exists().where(Resident.id == CheckIn.resident_id, not_(_unreachable()))
     silent = true() if timing.quiet(local.minute) else or_(stale, ~reachable)
-    with transaction(factory) as session:
-        muted = move_checkins(session, [*due, silent], status="reminded", reminded_at=None)
-        sent = move_checkins(session, due, status="reminded", reminded_at=now)
-        if sent:
-            rows = _resident_pushes("checkin_reminder", REMINDER, now).where(
-                CheckIn.status == "reminded", CheckIn.reminded_at == now
-            )
-            session.execute(insert(OutboxMessage.__table__).from_select(PUSH_COLUMNS, rows))
-    return CheckInResult(reminded=sent, silent_reminders=muted)
+    with snapshot(factory) as session:
+        due_ids = list(session.scalars(select(CheckIn.id).where(*due).order_by(CheckIn.id)))
+    result = CheckInResult()
+    for ids in _slices(due_ids, settings.checkins.sweep_slice_size):
+        with bulk_slice(factory) as session:
+            still_due = (*due, CheckIn.id.in_(ids))
+            muted = move_checkins(session, [*still_due, silent], status="reminded", reminded_at=None)
+            result.silent_reminders += muted
+            result.reminded += _remind(session, still_due, now)
+    return result
+
+
+def _remind(session: Session, due: tuple[ColumnElement[bool], ...], now: datetime) -> int:
+    """Move the check-ins still due to reminded and queue a reminder for each row this run moved."""
+    table = CheckIn.__table__
+    moved = update(table).where(*due).values(status="reminded", reminded_at=now).returning(table.c.id)
+    # Only the rows this UPDATE won: a rival sweep at the same moment may have moved others in the slice.
+    reminded = list(session.scalars(moved))
+    if reminded:
+        rows = _resident_pushes("checkin_reminder", REMINDER, now).where(CheckIn.id.in_(reminded))
+        session.execute(insert(OutboxMessage.__table__).from_select(PUSH_COLUMNS, rows))
+    return len(reminded)

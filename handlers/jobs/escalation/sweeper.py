@@ -29,7 +29,7 @@ from handlers.jobs.escalation.overdue import overdue_due, page_overdue
 from handlers.jobs.escalation.unrated import close_unrated, unrated_due
 from handlers.language.intents import IntentClassifier
 from handlers.tickets.tally import Tally
-from storage.db import transaction
+from storage.db import bulk_slice, snapshot
 from storage.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,8 @@ def sweep(
 
 
 def _due_ids(factory: sessionmaker[Session], conditions: list[ColumnElement[bool]]) -> list[int]:
-    """Ids of the tickets a rule's query finds due, in a short read of its own."""
-    with transaction(factory) as session:
+    """Ids of the tickets a rule's query finds due, read without the write lock."""
+    with snapshot(factory) as session:
         return list(session.scalars(select(Ticket.id).where(*conditions).order_by(Ticket.id)))
 
 
@@ -91,7 +91,8 @@ def _settle(
 ) -> str | None:
     """Re-read one ticket in its own transaction and act only if it is still due."""
     try:
-        with transaction(factory) as session:
+        # A slice of its own: webhook writers get in between two tickets (storage/db.py bulk_slice).
+        with bulk_slice(factory) as session:
             query = select(Ticket).where(Ticket.id == ticket_id, *rule.due(settings, now))
             ticket = session.scalars(query).one_or_none()
             if ticket is None:

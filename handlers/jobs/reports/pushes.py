@@ -3,9 +3,9 @@
 The job runs every minute and sends the latest report due of each kind that a person has not had yet.
 As with the visit digests, the outbox is the record of what was sent: a report counts as sent to a
 person when an outbox row of its kind for them, made after the period ended, starts with the report's
-header. The check and the pushes share one transaction, which one process at a time gets (SQLite's
-BEGIN IMMEDIATE, a transaction-level advisory lock on PostgreSQL), so neither a second scheduler nor a
-restart sends a report twice.
+header. Reports are built without the write lock; the last check and the pushes then share a short
+transaction, which one process at a time gets (SQLite's BEGIN IMMEDIATE, a transaction-level advisory
+lock on PostgreSQL), so neither a second scheduler nor a restart sends a report twice.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from handlers.jobs.reports.render import report_header, report_link, report_text
 from handlers.jobs.reports.scopes import Scope, grid_scopes, scope_for_community
 from handlers.tickets.core import community_desk
 from handlers.tickets.tally import Tally
-from storage.db import transaction
+from storage.db import bulk_slice, snapshot
 from storage.models import Grid, OutboxMessage, Resident, Worker
 from storage.outbox import queue_push
 
 PUSH_KINDS = {"day": "report_daily", "week": "report_weekly", "month": "report_monthly"}
+# Reports pushed per transaction: a big register has a daily report for each of thousands of grids.
+PUSHES_PER_SLICE = 200
 # Any constant unique to this job: PostgreSQL serialises the pushing transactions on it.
 PUSH_LOCK_KEY = 0x52455054  # "REPT"
 
@@ -44,35 +46,78 @@ class ReportPushes(Tally):
 def push_reports(factory: sessionmaker[Session], settings: DomainSettings, now: datetime) -> ReportPushes:
     """Queue every report that is due and not yet sent to its reader; safe to run any number of times."""
     result = ReportPushes()
-    with transaction(factory) as session:
-        _one_at_a_time(session)
+    # Building a report reads a whole period's tickets and check-ins (a month of a big register's
+    # check-ins is millions of rows): done without the write lock, then pushed in short transactions.
+    with snapshot(factory) as session:
         first_resident = session.scalar(select(func.min(Resident.created_at)))
         if first_resident is None:
             return result
+        due: list[_Due] = []
         for kind, field in (("day", "daily"), ("week", "weekly"), ("month", "monthly")):
             period = latest_due(kind, now, settings.timezone, settings.reports.push_minute)
             # No reports on the time before anyone was registered: a new install sends none for yesterday.
             if period.bounds(settings.timezone)[1] <= first_resident:
                 continue
-            setattr(result, field, _push(session, settings, period, now))
+            due += _unsent(session, settings, period, field, now)
+    for start in range(0, len(due), PUSHES_PER_SLICE):
+        with bulk_slice(factory) as session:
+            _one_at_a_time(session)
+            for push in _still_unsent(session, due[start : start + PUSHES_PER_SLICE]):
+                queue_push(
+                    session,
+                    now,
+                    worker=session.get_one(Worker, push.reader_id),
+                    kind=push.kind,
+                    text=push.body,
+                )
+                setattr(result, push.field, getattr(result, push.field) + 1)
     return result
 
 
-def _push(session: Session, settings: DomainSettings, period: Period, now: datetime) -> int:
-    """Push one period's report to each of its readers who has not had it; returns how many."""
+@dataclass(frozen=True)
+class _Due:
+    """One report for one reader, built and not yet pushed."""
+
+    field: str
+    kind: str
+    since: datetime
+    reader_id: int
+    header: str
+    body: str
+
+
+def _unsent(
+    session: Session, settings: DomainSettings, period: Period, field: str, now: datetime
+) -> list[_Due]:
+    """One period's report for each of its readers who has not had it, each scope's report built once."""
     kind = PUSH_KINDS[period.kind]
-    sent = _sent(session, kind, since=period.bounds(settings.timezone)[1])
+    since = period.bounds(settings.timezone)[1]
+    sent = _sent(session, kind, since=since)
     built: dict[str, Report] = {}
-    pushed = 0
+    due = []
     for reader, scope in _readers(session, settings, period.kind):
-        if (reader.id, report_header(scope, period)) in sent:
+        header = report_header(scope, period)
+        if (reader.id, header) in sent:
             continue
         report = built.get(scope.key) or build_report(session, settings, scope, period, now)
         built[scope.key] = report
         body = report_text(report, report_link(settings, scope, period))
-        queue_push(session, now, worker=reader, kind=kind, text=body)
-        pushed += 1
-    return pushed
+        due.append(_Due(field, kind, since, reader.id, header, body))
+    return due
+
+
+def _still_unsent(session: Session, due: list[_Due]) -> list[_Due]:
+    """The reports nobody pushed since they were built (checked in the transaction that pushes them)."""
+    sent: dict[tuple[str, datetime], set[tuple[int | None, str]]] = {}
+    unsent = []
+    for push in due:
+        key = (push.kind, push.since)
+        if key not in sent:
+            sent[key] = _sent(session, push.kind, since=push.since)
+        if (push.reader_id, push.header) not in sent[key]:
+            unsent.append(push)
+            sent[key].add((push.reader_id, push.header))
+    return unsent
 
 
 def _readers(session: Session, settings: DomainSettings, kind: str) -> list[tuple[Worker, Scope]]:

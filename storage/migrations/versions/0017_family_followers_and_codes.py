@@ -1,7 +1,7 @@
 """family members who follow an elder on WeChat, and the one-time codes that bind them
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0018
 Create Date: 2026-11-28
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 revision = '0017'
-# Issue 16: 0015 and 0016 belong to other branches; the merge re-chains this after them.
-down_revision = '0014'
+# Issue 16: numbered 0017 as given; it follows the head on main when it was merged in (0018).
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
