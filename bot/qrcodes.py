@@ -1,4 +1,5 @@
-"""One permanent QR code per building (qrcode/create, QR_LIMIT_STR_SCENE), rendered as a printable PNG.
+"""One permanent QR code per building (qrcode/create, QR_LIMIT_STR_SCENE), rendered as a printable PNG;
+and temporary ones (QR_STR_SCENE) that carry an elder's one-time family code (`wechat family-qr`).
 
 A resident who scans a building's code follows the Official Account (or, already following, just
 scans) and is placed in that building at once (handlers/messages/binding.py:handle_building_scan). The scene
@@ -49,6 +50,19 @@ def create_building_code(client: OfficialAccountClient, building: str, out_dir: 
     path = out_dir / f"{file_stem(building)}.png"
     render_png(answer["url"], path)
     return BuildingCode(building, scene, answer["url"], path)
+
+
+def create_family_code_qr(client: OfficialAccountClient, scene: str, hours: int, path: Path) -> str:
+    """A temporary code (QR_STR_SCENE) carrying a family code, valid as long as the code; its URL."""
+    request = {
+        "action_name": "QR_STR_SCENE",
+        "expire_seconds": hours * 3600,
+        "action_info": {"scene": {"scene_str": scene}},
+    }
+    answer = call_with_fresh_token(client, lambda: client.qrcode.create(request))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    render_png(answer["url"], path)
+    return answer["url"]
 
 
 def render_png(url: str, path: Path) -> None:

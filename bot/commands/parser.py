@@ -207,6 +207,14 @@ def _add_register_commands(commands: argparse._SubParsersAction[argparse.Argumen
     importing.add_argument("file", type=Path, help="CSV (UTF-8 or GBK) or XLSX; see docs/register.md")
     exporting = residents_actions.add_parser("export", help="write the register as CSV (stdout) or XLSX")
     exporting.add_argument("file", type=Path, nargs="?", help="CSV, or XLSX when it ends in .xlsx")
+    family = residents_actions.add_parser(
+        "family-code", help="a one-time code a family member sends to follow an elder (docs/checkins.md)"
+    )
+    family.add_argument("--address", help="the elder's address, e.g. 3号楼2单元301")
+    family.add_argument("--name", help="the elder's name, when several live at the address")
+    family.add_argument("--openid", help="the elder's openid, instead of --address")
+    family.add_argument("--relation", help="who the code is for, e.g. 女儿 (the elder and worker see it)")
+    family.add_argument("--hours", type=int, default=24, help="how long the code is valid (default 24)")
     residents_parser.set_defaults(func=Lazy("residents", "residents_command"))
 
     wechat_parser = commands.add_parser("wechat", help="set up the live Official Account: menu, QR codes")
@@ -218,6 +226,16 @@ def _add_register_commands(commands: argparse._SubParsersAction[argparse.Argumen
     qrcodes.add_argument("--out", type=Path, default=QR_CODE_DIR, help="folder for the PNGs (var/qrcodes)")
     qrcodes.add_argument("--building", action="append", default=[], help="only this building; repeatable")
     qrcodes.set_defaults(func=Lazy("wechat", "qrcodes_command"))
+    family_qr = wechat_actions.add_parser(
+        "family-qr", help="a one-time family code for an elder as a QR code a relative scans (PNG)"
+    )
+    family_qr.add_argument("--address", help="the elder's address, e.g. 3号楼2单元301")
+    family_qr.add_argument("--name", help="the elder's name, when several live at the address")
+    family_qr.add_argument("--openid", help="the elder's openid, instead of --address")
+    family_qr.add_argument("--relation", help="who the code is for, e.g. 女儿")
+    family_qr.add_argument("--hours", type=int, default=24, help="how long it is valid (default 24)")
+    family_qr.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    family_qr.set_defaults(func=Lazy("wechat", "family_qr_command"))
 
     report_parser = commands.add_parser("report", help="a day's, week's or month's report (日报/周报/月报)")
     report_parser.add_argument("--period", choices=PERIODS, default="day")

@@ -1,4 +1,4 @@
-"""`residents import` and `residents export`: the household register (台账)."""
+"""`residents import`, `residents export` and `residents family-code`: the household register (台账)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import asdict
 from bot.commands.runtime import Runtime, open_for_reading, open_runtime
 from config.settings import Settings
 from handlers.people.claims import claim_entries_after_import
+from handlers.people.followers import FollowerError, code_instructions, issue_family_code
+from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident
 from handlers.register.export import export_register
 from handlers.register.importer import import_register
 from handlers.register.limits import ImportLimits, RegisterFileError
@@ -27,6 +29,8 @@ def residents_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _residents(settings: Settings, args: argparse.Namespace, runtime: Runtime) -> int:
+    if args.action == "family-code":
+        return _family_code(args, runtime)
     with transaction(runtime.factory) as session:
         if args.action == "export":
             count = export_register(session, args.file or sys.stdout)
@@ -56,4 +60,23 @@ def _residents(settings: Settings, args: argparse.Namespace, runtime: Runtime) -
     if report.bad and not report.created + report.updated + report.unchanged:
         print(f"nothing imported from {args.file}: every row is bad (see above)", file=sys.stderr)
         return 1
+    return 0
+
+
+def _family_code(args: argparse.Namespace, runtime: Runtime) -> int:
+    """Print a one-time code that lets a family member follow the elder's check-ins on WeChat."""
+    if not 1 <= args.hours <= 24 * 7:
+        print("cannot make a family code: --hours must be between 1 and 168", file=sys.stderr)
+        return 2
+    try:
+        with transaction(runtime.factory) as session:
+            elder = find_resident(session, args.openid, args.address, args.name)
+            if isinstance(elder, AlreadyForgotten):
+                raise ForgetError("that resident was forgotten")
+            relation = (args.relation or "").strip() or None
+            code = issue_family_code(session, runtime.clock(), elder, "社区", args.hours, relation)
+            print(code_instructions(elder, code, args.hours, relation))
+    except (ForgetError, FollowerError) as exc:
+        print(f"cannot make a family code: {exc}", file=sys.stderr)
+        return 2
     return 0

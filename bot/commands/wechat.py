@@ -1,4 +1,4 @@
-"""`wechat menu` and `wechat qrcodes`: set up the live Official Account."""
+"""`wechat menu`, `wechat qrcodes` and `wechat family-qr`: set up and use the live Official Account."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ import sys
 from collections.abc import Callable
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.exceptions import WeChatClientException
 
 from bot.commands.runtime import open_runtime
 from bot.menu import MenuError, load_menu, publish_menu
-from bot.qrcodes import create_building_codes
+from bot.qrcodes import create_building_codes, create_family_code_qr
 from bot.wechat_api import OfficialAccountClient
 from config.settings import Settings
+from handlers.clock import utc_now
+from handlers.people.followers import FollowerError, family_scene, hash_code, issue_family_code
+from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident
 from storage.db import transaction
-from storage.models import Building
+from storage.models import Building, FamilyCode
 
 LIVE_ONLY = (
     "this needs a live Official Account: set GRIDDESK_WECHAT_APPID and GRIDDESK_WECHAT_SECRET "
@@ -67,6 +70,42 @@ def qrcodes_command(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return _on_wechat(settings, write_codes)
+
+
+def family_qr_command(settings: Settings, args: argparse.Namespace) -> int:
+    """A one-time family code for an elder, as a temporary QR code: the relative scans it to follow."""
+    if settings.sandbox:
+        print(f"cannot create a family QR code: {LIVE_ONLY}", file=sys.stderr)
+        return 2
+    if not 1 <= args.hours <= 24 * 7:
+        print("cannot create a family QR code: --hours must be between 1 and 168", file=sys.stderr)
+        return 2
+
+    def write_code(client: OfficialAccountClient, factory: sessionmaker[Session]) -> int:
+        relation = (args.relation or "").strip() or None
+        try:
+            with transaction(factory) as session:
+                elder = find_resident(session, args.openid, args.address, args.name)
+                if isinstance(elder, AlreadyForgotten):
+                    raise ForgetError("that resident was forgotten")
+                code = issue_family_code(session, utc_now(), elder, "社区", args.hours, relation)
+                who = elder.name or "the resident"
+        except (ForgetError, FollowerError) as exc:
+            print(f"cannot create a family QR code: {exc}", file=sys.stderr)
+            return 2
+        try:
+            # Outside the transaction: the access token is shared through the database.
+            create_family_code_qr(client, family_scene(code), args.hours, args.out)
+        except BaseException:
+            with transaction(factory) as session:  # no QR code, so no code either
+                session.execute(delete(FamilyCode).where(FamilyCode.code_hash == hash_code(code)))
+            raise
+        print(f"{args.out}: {who}'s family code, valid {args.hours} hours, used once")
+        print("a relative scans it in WeChat: following the account binds them (关注 <code> also works)")
+        print(f"code: {code}")
+        return 0
+
+    return _on_wechat(settings, write_code)
 
 
 _NO_BUILDINGS = "no buildings in the database yet: load the community's grids and buildings first"

@@ -183,3 +183,8 @@ def _local_midnight(now: datetime, timezone: str) -> datetime:
 def _local_date(moment: datetime, timezone: str) -> str:
     local = moment.astimezone(ZoneInfo(timezone))
     return f"{local.month}月{local.day}日"
+
+
+def households_matching(session: Session, worker: Worker, target: str) -> list[Resident]:
+    """Residents in the worker's grids matching an address, a room number or a name (家属码 uses it too)."""
+    return _find_households(session, worker, target)

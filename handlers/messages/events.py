@@ -8,6 +8,7 @@ from handlers.context import Reply, Services
 from handlers.messages.binding import building_in_scene, handle_building_scan
 from handlers.messages.conversation import handle_help, handle_my_tickets
 from handlers.messages.emergency import handle_emergency
+from handlers.people.followers import family_code_in_scene, redeem_family_code
 from handlers.texts import ASK_ADDRESS, CATEGORY_LABELS
 from storage.models import InboundMessage, Resident
 
@@ -31,16 +32,22 @@ def handle_subscribe(
     """Welcome a new follower; place them in the building whose QR code they scanned, else ask."""
     welcome = f"欢迎关注{services.settings.community_name}网格服务台!"
     lines = [welcome, handle_help(services).text or ""]
-    building = building_in_scene(scene)
+    building, family_code = building_in_scene(scene), family_code_in_scene(scene)
     if building is not None:
         lines.append(handle_building_scan(services, resident, building, message_id).text or "")
+    elif family_code is not None:  # a relative scanning the elder's family QR code: not asked for an address
+        lines.append(redeem_family_code(services, resident, family_code).text or "")
     elif resident.building is None:
         lines.append(ASK_ADDRESS)
     return Reply("\n".join(line for line in lines if line))
 
 
 def handle_scan(services: Services, resident: Resident, scene: str | None, message_id: int) -> Reply:
-    """A follower scanned a QR code: a building's places them there; any other is acknowledged silently."""
+    """A follower scanned a QR code: a building's places them there, a family code binds them to the elder;
+    any other is acknowledged silently."""
+    family_code = family_code_in_scene(scene)
+    if family_code is not None:
+        return redeem_family_code(services, resident, family_code)
     building = building_in_scene(scene)
     if building is None:
         return Reply(None)

@@ -11,6 +11,7 @@ from handlers.jobs.visits import record_visit
 from handlers.language.normalize import normalize, simplify
 from handlers.messages.binding import parse_address
 from handlers.messages.duty import my_tickets, off_duty, on_duty
+from handlers.messages.family_commands import FAMILY_CODE, FAMILY_REMOVE, family_command
 from handlers.messages.ticket_replies import wechat_reply
 from handlers.people.claims import confirm_claim, issue_code, refuse_claim
 from handlers.people.invites import find_worker
@@ -40,6 +41,8 @@ WORKER_HELP = (
     "走访 3号楼2单元301 情况 —— 记录入户走访\n"
     "确认绑定 5 / 拒绝绑定 5 —— 核实居民的绑定申请\n"
     "绑定码 3号楼2单元301 —— 取得台账登记的绑定码\n"
+    "家属码 3号楼2单元301 —— 给老人的家属一个关注码\n"
+    "解除家属 3号楼2单元301 1 —— 解除老人的第1位家属\n"
     "我的工单 · 上班 · 下班"
 )
 
@@ -75,7 +78,7 @@ def is_worker_command(text: str) -> bool:
     """A command or a visit note, as a bound worker writes them (help and my-tickets included)."""
     plain = simplify(text).strip()
     return parse_command(text) is not None or any(
-        pattern.match(plain) for pattern in (VISIT, CLAIM_ANSWER, ISSUE_CODE)
+        pattern.match(plain) for pattern in (VISIT, CLAIM_ANSWER, ISSUE_CODE, FAMILY_CODE, FAMILY_REMOVE)
     )
 
 
@@ -87,6 +90,9 @@ def handle_worker_message(services: Services, worker: Worker, text: str) -> Repl
     binding = _binding_command(services, worker, simplify(text).strip())
     if binding is not None:
         return binding
+    family = family_command(services, worker, simplify(text).strip())
+    if family is not None:
+        return family
     command = parse_command(text)
     if command is None or command.verb == "帮助":
         return Reply(WORKER_HELP)

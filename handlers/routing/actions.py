@@ -8,6 +8,7 @@ from handlers.messages.binding import address_for, handle_binding
 from handlers.messages.conversation import handle_chat, handle_help, handle_my_tickets
 from handlers.messages.emergency import handle_emergency
 from handlers.messages.events import handle_menu_click, handle_scan, handle_subscribe, handle_unsubscribe
+from handlers.messages.family_commands import handle_family_message
 from handlers.messages.flood import is_flooding, merge_flooded
 from handlers.messages.media import handle_image, handle_location, handle_voice_without_text
 from handlers.messages.requests import handle_request
@@ -16,6 +17,7 @@ from handlers.messages.worker_commands import handle_worker_message
 from handlers.messages.worker_media import handle_worker_media
 from handlers.people.claims import check_code, code_in
 from handlers.people.departures import take_over
+from handlers.people.followers import family_code_in, redeem_family_code
 from handlers.people.invites import invite_code_in, redeem_invite
 from handlers.people.residents import take_pending_category
 from handlers.routing.message import Message
@@ -49,6 +51,18 @@ def answer_emergency(message: Message) -> Reply:
         message_id=message.incoming.message_id,
         page_again=not flooding,
     )
+
+
+def follow_elder(message: Message) -> Reply:
+    """A family member's code: they follow the elder it was issued for."""
+    found = family_code_in(message.text)
+    assert found is not None
+    return redeem_family_code(message.services, message.resident, found[0])
+
+
+def family_command(message: Message) -> Reply | None:
+    """A family member's or an elder's word about following (我来联系 passes on from a non-follower)."""
+    return handle_family_message(message.services, message.resident, message.text)
 
 
 def redeem(message: Message) -> Reply:

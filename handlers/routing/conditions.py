@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from handlers.messages.binding import address_for, looks_like_binding
+from handlers.messages.family_commands import is_family_message
 from handlers.messages.flood import is_flooding
 from handlers.messages.resident_commands import cancel_number, rating_in
 from handlers.messages.worker_commands import is_worker_command, looks_like_worker_command
 from handlers.people.claims import code_in, has_open_claim
+from handlers.people.followers import is_family_code
 from handlers.people.invites import invite_code_in
 from handlers.routing.message import Message
 
@@ -28,6 +30,11 @@ def emergency(message: Message) -> bool:
 def _worker_command_from_worker(message: Message) -> bool:
     """A bound worker's command, typed or said ("办结 3" as a voice transcript)."""
     return message.is_text and message.worker is not None and is_worker_command(message.text)
+
+
+def family_code(message: Message) -> bool:
+    """A family member's code ("关注 <code>"), or "绑定 <code>" when the code is a family code."""
+    return message.incoming.msg_type == "text" and is_family_code(message.services.session, message.text)
 
 
 def invite_code(message: Message) -> bool:
@@ -52,6 +59,11 @@ def flooding(message: Message) -> bool:
 
 def always(_message: Message) -> bool:
     return True
+
+
+def family_message(message: Message) -> bool:
+    """取消关注家人, 我的家属, 解除家属 N, 我来联系 (a worker's own 解除家属 went to the worker route)."""
+    return message.is_text and is_family_message(message.text)
 
 
 def is_event(message: Message) -> bool:

@@ -3,8 +3,9 @@
 Every message is classified once (text and voice transcripts), then ROUTES is read top to bottom: the
 first route whose condition holds handles the message. A handler may return None to pass the message
 on (a check-in answer that only counted as a sign of life). The order is the product's promise, and
-tests/unit/test_routing_table.py pins it: a cry for help wins over a worker's commands, an invite code,
-a flood, a check-in answer, a pending rating and a half-finished binding (or a binding code).
+tests/unit/test_routing_table.py pins it: a cry for help wins over a family code, a worker's commands, an
+invite code, a flood, a check-in answer, a family member's 我来联系, a pending rating and a half-finished
+binding (or a binding code).
 The conditions (`when`) and what each route does (`do`) live in handlers/routing/.
 """
 
@@ -44,11 +45,13 @@ def route(services: Services, incoming: Incoming) -> Reply:
 ROUTES: tuple[Route, ...] = (
     Route("template_receipt", when.template_receipt, do.record_receipt),
     Route("emergency", when.emergency, do.answer_emergency),
+    Route("family_code", when.family_code, do.follow_elder),
     Route("invite_code", when.invite_code, do.redeem),
     Route("worker", when.from_worker, do.worker_message),
     Route("worker_media", when.worker_media, do.attach_worker_media),
     Route("flood", when.flooding, do.merge_into_flood),
     Route("checkin_answer", when.always, do.checkin),
+    Route("family", when.family_message, do.family_command),
     Route("event", when.is_event, do.handle_event),
     Route("media", when.not_text, do.handle_media),
     Route("rating", when.rating, do.take_rating),

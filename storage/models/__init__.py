@@ -8,6 +8,7 @@ from storage.models.binding import BindingClaim, WorkerInvite
 from storage.models.care import CheckIn, Visit
 from storage.models.community import Building, FamilyContact, Grid, Resident, Worker
 from storage.models.console import ConsoleLink, ConsoleSession, SigninThrottle, StaffAccount
+from storage.models.family import FamilyCode, FamilyFollower
 from storage.models.messages import InboundMessage, OutboxMessage, WebhookNonce
 from storage.models.shared import AccessToken, AppSecret, RequestCount, SchedulerLease
 from storage.models.tickets import Ticket, TicketEvent
@@ -22,7 +23,9 @@ __all__ = [
     "CheckIn",
     "ConsoleLink",
     "ConsoleSession",
+    "FamilyCode",
     "FamilyContact",
+    "FamilyFollower",
     "Grid",
     "InboundMessage",
     "OutboxMessage",

@@ -121,6 +121,16 @@ WALKTHROUGH: list[tuple[str, Expect]] = [
     ("residents export register.xlsx", expect("register.xlsx")),
     ("say --as o-zhoumin 确认绑定 1", expect("已确认绑定 #1", "【推送 → 王秀英(o-newcomer)· 已送达】")),
     ("say --as o-zhoumin 走访 3号楼2单元301 身体不错", expect("已记录走访:张秀兰")),
+    (
+        "say --as o-zhoumin 家属码 3号楼2单元301 女儿",
+        expect("张秀兰的家属码:", "(给女儿)", captures={"<the family code>": r"关注 ([A-Z2-9]{8})"}),
+    ),
+    (
+        "say --as o-zhangli 关注 <the family code>",
+        expect("绑定成功!您已关注家人张秀兰的平安问候", TO_ZHANG, "【家属关注】"),
+    ),
+    ("residents family-code --address 3号楼2单元301", expect("张秀兰的家属码:", "24小时内有效")),
+    (f"say --as {ZHANG} 我的家属", expect("有1位家属关注您的平安问候", "1. 女儿(", "解除家属 1")),
     ("retention run", expect("retention:", "erased")),
     (f"resident forget {LIU}", expect("would erase", "--yes", code=1)),
     (f"resident forget {LIU} --yes --by 周敏", expect("已删除的居民", "stays open for its worker")),

@@ -9,11 +9,13 @@ def test_the_routing_table_reads_top_to_bottom_with_emergency_first() -> None:
     assert [route.name for route in ROUTES] == [
         "template_receipt",
         "emergency",
+        "family_code",
         "invite_code",
         "worker",
         "worker_media",
         "flood",
         "checkin_answer",
+        "family",
         "event",
         "media",
         "rating",

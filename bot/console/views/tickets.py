@@ -60,6 +60,7 @@ EVENT_LABELS = ACTION_LABELS | {
     "worker_photo": "上传照片",
     "worker_voice": "上传语音",
     "merged": "并入重复工单",
+    "family_contact": "家属联系",
 }
 
 

@@ -1,4 +1,8 @@
-"""Family contacts are not residents: their check-in alerts and pushes are written here, in one place."""
+"""Family contacts are not residents: their check-in alerts and pushes are written here, in one place.
+
+Family followers (handlers/people/followers.py) are residents of the account: their alert is a push to
+their own Resident row, and the outcome and all-clear reach them as they reach every alerted contact.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from handlers.context import Services
 from handlers.jobs.checkins.timing import NIGHT, clock, day_label
+from handlers.people.followers import can_push, followers_of
 from handlers.tickets.core import assignee_phrase
 from storage.models import CheckIn, FamilyContact, OutboxMessage, Resident, Ticket
+from storage.outbox import queue_push
 
 
 def family_alert(
@@ -21,6 +27,26 @@ def family_alert(
         f"{NIGHT if night else ''}【平安提醒】您的家人{resident.name or ''}{when}的平安问候至今没有回复。"
         f"社区已请{who}上门看看,有消息会马上告诉您。方便的话,也请您给老人打个电话。"
     )
+
+
+def alert_followers(
+    services: Services, resident: Resident, checkin: CheckIn, ticket: Ticket, night: bool
+) -> None:
+    """Each family follower gets the family's alert, once (a register contact with the same WeChat is one)."""
+    contacts = {contact.openid for contact in resident.family if contact.openid}
+    for follower in followers_of(services.session, resident):
+        if follower.openid in contacts or not can_push(follower):
+            continue
+        text = family_alert(services, resident, checkin, ticket, night)
+        queue_push(
+            services.session,
+            services.now,
+            kind="family_alert",
+            text=text,
+            resident=follower,
+            ticket=ticket,
+            message_id=services.message_id,
+        )
 
 
 def family_address(contact: FamilyContact) -> str:

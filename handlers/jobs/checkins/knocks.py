@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.context import Services
 from handlers.domain_settings import DomainSettings
-from handlers.jobs.checkins.family import alerted_family, family_address, family_alert, push_family
+from handlers.jobs.checkins.family import (
+    alert_followers,
+    alerted_family,
+    family_address,
+    family_alert,
+    push_family,
+)
 from handlers.jobs.checkins.states import CheckInResult, move_checkins
 from handlers.jobs.checkins.timing import NIGHT, Timing, clock, day_label, is_night
 from handlers.language.intents import IntentClassifier
@@ -99,6 +105,7 @@ def _knock(services: Services, checkin_id: int) -> str | None:
     for contact in resident.family:
         text = family_alert(services, resident, checkin, ticket, night)
         push_family(services, family_address(contact), contact.name, ticket.id, "family_alert", text)
+    alert_followers(services, resident, checkin, ticket, night)
     log.info("knock task #%s opened for resident %s", ticket.id, resident.id)
     return "knocked"
 

@@ -28,7 +28,9 @@ from storage.erasure import erase_messages, erase_pushes, erase_tickets
 from storage.models import (
     AuditEvent,
     CheckIn,
+    FamilyCode,
     FamilyContact,
+    FamilyFollower,
     InboundMessage,
     OutboxMessage,
     Resident,
@@ -155,6 +157,10 @@ def _erase_household(session: Session, resident: Resident) -> None:
             .execution_options(synchronize_session=False)
         )
     session.execute(delete(FamilyContact).where(FamilyContact.resident_id == resident.id))
+    # Followings either way go: nobody follows a forgotten elder, and a forgotten relative follows nobody.
+    follows = (FamilyFollower.elder_id == resident.id) | (FamilyFollower.follower_id == resident.id)
+    session.execute(delete(FamilyFollower).where(follows))
+    session.execute(delete(FamilyCode).where(FamilyCode.elder_id == resident.id))
 
 
 def _make_tombstone(resident: Resident, tombstone: str) -> None:
