@@ -70,6 +70,8 @@ class WeChatMessenger:
     """Delivers pushes through the Official Account (customer-service or template messages) and WeCom."""
 
     channel = "wechat"
+    # WeCom drops pushes past 30 a minute per member silently; WeChat's own limits count per user too.
+    paces_staff = True
 
     def __init__(
         self,
