@@ -58,7 +58,11 @@ def _foldable(now: datetime) -> ColumnElement[bool]:
 
 
 def fold_bursts(run: _Run) -> int:
-    """Fold what waits for each staff member with more than `digest_after` pushes; returns rows folded."""
+    """Fold what waits for each staff member in a burst into their digest; returns the rows folded.
+
+    A burst: more than `digest_after` routine pushes waiting, or any while a digest still waits unsent
+    (it takes them in, so one burst is one push however long it lasts).
+    """
     if not run.paced:
         return 0
     now = run.lease_clock()
@@ -68,36 +72,58 @@ def fold_bursts(run: _Run) -> int:
         .group_by(OutboxMessage.worker_id)
         .having(func.count() > run.settings.digest_after)
     )
+    digesting = select(OutboxMessage.worker_id).where(_waiting_digest(now))
     with transaction(run.factory) as session:
-        worker_ids = [worker_id for worker_id in session.scalars(crowded) if worker_id is not None]
-    return sum(_fold(run, worker_id, now) for worker_id in worker_ids)
+        worker_ids = {worker_id for worker_id in session.scalars(crowded.union(digesting)) if worker_id}
+    return sum(_fold(run, worker_id, now) for worker_id in sorted(worker_ids))
+
+
+def _waiting_digest(now: datetime) -> ColumnElement[bool]:
+    """A digest not yet sent and held by no dispatcher: what it lists can still grow."""
+    return and_(
+        OutboxMessage.kind == DIGEST_KIND,
+        OutboxMessage.status == "pending",
+        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+    )
 
 
 def _fold(run: _Run, worker_id: int, now: datetime) -> int:
-    """One digest row for a member's waiting pushes, written with their rows marked, in one transaction."""
+    """Fold a member's waiting pushes into their waiting digest, or a new one, in one transaction."""
+    # FOR UPDATE: PostgreSQL re-checks each row, so one a rival dispatcher claimed meanwhile is left out.
     waiting = (
         select(OutboxMessage)
         .where(_foldable(now), OutboxMessage.worker_id == worker_id)
         .order_by(OutboxMessage.id)
-        .with_for_update()  # PostgreSQL re-checks each row: one a rival claimed meanwhile is left out
+        .with_for_update()
+    )
+    open_digest = (
+        select(OutboxMessage)
+        .where(_waiting_digest(now), OutboxMessage.worker_id == worker_id)
+        .order_by(OutboxMessage.id)
+        .limit(1)
+        .with_for_update()
     )
     with transaction(run.factory) as session:
         rows = list(session.scalars(waiting))
-        if len(rows) <= run.settings.digest_after:
+        digest = session.scalars(open_digest).first()
+        if not rows or (digest is None and len(rows) <= run.settings.digest_after):
             return 0
-        digest = OutboxMessage(
-            kind=DIGEST_KIND,
-            recipient=rows[-1].recipient,
-            recipient_name=rows[-1].recipient_name,
-            worker_id=worker_id,
-            text=digest_text(session, rows),
-            next_attempt_at=now,
-            created_at=now,
-        )
-        session.add(digest)
-        session.flush()
+        if digest is None:
+            digest = OutboxMessage(
+                kind=DIGEST_KIND,
+                recipient=rows[-1].recipient,
+                recipient_name=rows[-1].recipient_name,
+                worker_id=worker_id,
+                text="",
+                next_attempt_at=now,
+                created_at=now,
+            )
+            session.add(digest)
+            session.flush()
+        earlier = list(session.scalars(select(OutboxMessage).where(OutboxMessage.folded_into == digest.id)))
         for row in rows:
             row.status, row.folded_into, row.lease_until = "folded", digest.id, None
+        digest.text = digest_text(session, [*earlier, *rows])
         return len(rows)
 
 
@@ -127,7 +153,7 @@ def digest_text(session: Session, rows: Sequence[OutboxMessage]) -> str:
         lines.append(f"其他通知{notices}条")
     if listing.left_out:
         lines.append(f"另有{listing.left_out}张工单未列出")
-    lines.append("回复“我的工单”或打开工作台查看全部。")
+    lines.append("回复“我的工单”或打开工作台查看。")
     return "\n".join(lines)
 
 
