@@ -6,7 +6,9 @@ answering errcode 0; the fake WeChat does the same and keeps what it dropped, so
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -14,13 +16,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels import build_messenger
 from bot.dispatcher import dispatch_due
-from config.settings import DispatcherSettings
+from bot.wechat_api import wecom_client
+from config.settings import DispatcherSettings, load_settings
 from handlers.tickets.core import OPEN_STATUSES
-from storage.db import transaction
+from storage.db import make_engine, make_session_factory, transaction
 from storage.models import Building, OutboxMessage, Resident, Worker
+from storage.outbox import queue_push
 from tests.conftest import tickets as all_tickets
-from tests.fakewechat import FakeWeChat
-from tests.integration.conftest import live_settings
+from tests.fakewechat import WECOM_PREFIX, FakeWeChat
+from tests.integration.conftest import live_env, live_settings
 from tests.support import FakeClock
 
 POLICY = DispatcherSettings(
@@ -28,6 +32,8 @@ POLICY = DispatcherSettings(
 )
 WANG, ZHAO = "wang.fang", "zhao.jianguo"
 STEP_SECONDS = 2  # the dispatcher's interval: one run per step, as the scheduler would run it
+WECOM_GETTOKEN, WECOM_SEND = WECOM_PREFIX + "gettoken", WECOM_PREFIX + "message/send"
+CORP = {"corpid": "ww0123456789abcdef", "corpsecret": "fake-corp-secret"}
 
 
 def residents_of_building_3(factory: sessionmaker[Session], count: int, clock: FakeClock) -> list[str]:
@@ -139,8 +145,6 @@ def test_a_power_cut_burst_of_50_tickets_reaches_the_worker_paced_folded_and_com
 def test_past_the_budget_a_worker_push_waits_untried_and_the_emergency_keeps_its_share(
     factory, clock, live, fake_wechat
 ) -> None:
-    from storage.outbox import queue_push
-
     messenger = build_messenger(live, factory, clock)
     staff_on_wecom(factory, fake_wechat)
     policy = DispatcherSettings(1, 50, 3, 10, 60, staff_per_minute=4, staff_per_hour=100, digest_after=10)
@@ -164,8 +168,6 @@ def test_past_the_budget_a_worker_push_waits_untried_and_the_emergency_keeps_its
 
 
 def test_the_fake_wecom_drops_pushes_past_30_a_minute_silently(factory, clock, live, fake_wechat) -> None:
-    from bot.wechat_api import wecom_client
-
     client = wecom_client(live, factory)
     answers = [client.message.send_text(fake_wechat.agent_id, WANG, f"第{n}条") for n in range(35)]
     assert all(answer["errcode"] == 0 for answer in answers)
@@ -173,3 +175,50 @@ def test_the_fake_wecom_drops_pushes_past_30_a_minute_silently(factory, clock, l
     fake_wechat.advance(61)
     client.message.send_text(fake_wechat.agent_id, WANG, "一分钟后")
     assert len(fake_wechat.sent_to(WANG)) == 31
+
+
+def test_two_dispatchers_share_one_budget_per_worker(tmp_path, factory, clock, fake_wechat) -> None:
+    staff_on_wecom(factory, fake_wechat)
+    with transaction(factory) as session:
+        wang = session.scalars(select(Worker).where(Worker.openid == "demo-worker-wang")).one()
+        for n in range(40):
+            queue_push(session, clock(), kind="status", text=f"【工单进展】 #{n + 1} 已上门", worker=wang)
+    # No folding here: the budget alone must hold, with two processes sending at once.
+    policy = DispatcherSettings(1, 50, 3, 10, 60, staff_per_minute=20, staff_per_hour=600, digest_after=100)
+    env = live_env(tmp_path, fake_wechat)
+    start, results = threading.Barrier(2), []
+
+    def run() -> None:
+        engine = make_engine(load_settings(environ=env).database_url)
+        try:
+            own = make_session_factory(engine)
+            messenger = build_messenger(load_settings(environ=env), own, clock)
+            start.wait()
+            results.append(dispatch_due(own, messenger, policy, clock()))
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(r.sent for r in results) == 15 and sum(r.paced for r in results) == 25
+    assert len(fake_wechat.sent_to(WANG)) == 15 and fake_wechat.dropped == []
+
+
+def test_the_fake_wecom_delivers_at_most_1000_an_hour_to_one_member(fake_wechat) -> None:
+    token = json.loads(fake_wechat.answer("GET", WECOM_GETTOKEN, CORP, b"").body)["access_token"]
+    for n in range(1001):
+        if n and n % 30 == 0:
+            fake_wechat.advance(60)
+        body = {
+            "touser": WANG,
+            "agentid": fake_wechat.agent_id,
+            "msgtype": "text",
+            "text": {"content": f"{n}"},
+        }
+        answer = fake_wechat.answer("POST", WECOM_SEND, {"access_token": token}, json.dumps(body).encode())
+        assert json.loads(answer.body)["errcode"] == 0
+    assert (len(fake_wechat.sent_to(WANG)), len(fake_wechat.dropped)) == (1000, 1)
+    assert fake_wechat.wecom_peaks(WANG) == (30, 1000)
