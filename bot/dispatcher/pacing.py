@@ -89,19 +89,20 @@ def _waiting_digest(now: datetime) -> ColumnElement[bool]:
 
 def _fold(run: _Run, worker_id: int, now: datetime) -> int:
     """Fold a member's waiting pushes into their waiting digest, or a new one, in one transaction."""
-    # FOR UPDATE: PostgreSQL re-checks each row, so one a rival dispatcher claimed meanwhile is left out.
+    # On PostgreSQL, rows a rival dispatcher is claiming right now are skipped rather than waited for
+    # (they are about to be sent; waiting could deadlock with its claim); SQLite has one writer anyway.
     waiting = (
         select(OutboxMessage)
         .where(_foldable(now), OutboxMessage.worker_id == worker_id)
         .order_by(OutboxMessage.id)
-        .with_for_update()
+        .with_for_update(skip_locked=True)
     )
     open_digest = (
         select(OutboxMessage)
         .where(_waiting_digest(now), OutboxMessage.worker_id == worker_id)
         .order_by(OutboxMessage.id)
         .limit(1)
-        .with_for_update()
+        .with_for_update(skip_locked=True)
     )
     with transaction(run.factory) as session:
         rows = list(session.scalars(waiting))
