@@ -128,7 +128,7 @@ def _fold(run: _Run, worker_id: int, now: datetime) -> int:
         return len(rows)
 
 
-def digest_text(session: Session, rows: Sequence[OutboxMessage]) -> str:
+def digest_text(session: Session, rows: Sequence[OutboxMessage], listed_at_most: int = LISTED_AT_MOST) -> str:
     """What the member reads: how many, the new tickets by grid, other ticket news, and where the rest is."""
     ids = {row.ticket_id for row in rows if row.ticket_id is not None}
     query = select(Ticket).where(Ticket.id.in_(ids)).options(selectinload(Ticket.grid))
@@ -144,11 +144,11 @@ def digest_text(session: Session, rows: Sequence[OutboxMessage]) -> str:
             _add_once(new.setdefault(grid, []), ticket.id)
         else:
             _add_once(news, ticket.id)
-    listing = _Listing(LISTED_AT_MOST)
+    listing = _Listing(listed_at_most)
     lines = [f"【工单汇总】{len(rows)}条新消息"]
-    lines += [f"{grid}新增{len(numbers)}张工单:{listing.take(numbers)}" for grid, numbers in new.items()]
+    lines += [f"{grid}新增{len(numbers)}张工单{listing.take(numbers)}" for grid, numbers in new.items()]
     if news:
-        lines.append(f"{len(news)}张工单有新进展:{listing.take(news)}")
+        lines.append(f"{len(news)}张工单有新进展{listing.take(news)}")
     notices = sum(1 for row in rows if row.ticket_id is None or row.ticket_id not in tickets)
     if notices:
         lines.append(f"其他通知{notices}条")
@@ -170,6 +170,9 @@ class _Listing:
         self.room, self.left_out = limit, 0
 
     def take(self, numbers: list[int]) -> str:
+        """':#1 #2 …' for as many as there is room for; nothing when there is none left."""
         shown, self.room = numbers[: self.room], max(0, self.room - len(numbers))
         self.left_out += len(numbers) - len(shown)
-        return " ".join(f"#{number}" for number in shown) + (" …" if len(shown) < len(numbers) else "")
+        if not shown:
+            return ""
+        return ":" + " ".join(f"#{number}" for number in shown) + (" …" if len(shown) < len(numbers) else "")

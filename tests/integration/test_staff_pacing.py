@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels import build_messenger
 from bot.dispatcher import dispatch_due
+from bot.dispatcher.pacing import digest_text
 from bot.wechat_api import wecom_client
 from config.settings import DispatcherSettings, load_settings
 from handlers.tickets.core import OPEN_STATUSES
@@ -222,3 +223,29 @@ def test_the_fake_wecom_delivers_at_most_1000_an_hour_to_one_member(fake_wechat)
         assert json.loads(answer.body)["errcode"] == 0
     assert (len(fake_wechat.sent_to(WANG)), len(fake_wechat.dropped)) == (1000, 1)
     assert fake_wechat.wecom_peaks(WANG) == (30, 1000)
+
+
+def test_a_digest_lists_new_tickets_by_grid_then_other_news_and_counts_what_does_not_fit(
+    wechat, factory, clock
+) -> None:
+    wechat.say("demo-resident-zhang", "卫生间水管漏水了")  # #1, 第一网格
+    wechat.say("demo-resident-liu", "帮忙交一下水电费")  # #2, 第二网格
+    with transaction(factory) as session:
+        rows = [
+            OutboxMessage(kind="new_ticket", ticket_id=1),
+            OutboxMessage(kind="reassigned", ticket_id=2),
+            OutboxMessage(kind="follow_up", ticket_id=1),
+            OutboxMessage(kind="follow_up", ticket_id=1),
+            OutboxMessage(kind="visit_digest", ticket_id=None),
+        ]
+        text = digest_text(session, rows)
+        crowded = digest_text(session, [OutboxMessage(kind="new_ticket", ticket_id=1)] * 3, listed_at_most=0)
+    assert text.splitlines() == [
+        "【工单汇总】5条新消息",
+        "第一网格新增1张工单:#1",
+        "第二网格新增1张工单:#2",
+        "1张工单有新进展:#1",
+        "其他通知1条",
+        "回复“我的工单”或打开工作台查看。",
+    ]
+    assert crowded.splitlines()[1:3] == ["第一网格新增1张工单", "另有1张工单未列出"]
