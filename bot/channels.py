@@ -40,6 +40,9 @@ CUSTOM, TEMPLATE, WECOM = "custom", "template", "wecom"
 WINDOW_ERRORS = frozenset({45015, 45047})
 # The console's one-time sign-in link that handlers add to a worker's push (bot/console/links.py).
 CONSOLE_GO_LINK = re.compile(r"https?://\S+/console/go/[A-Za-z0-9_-]+")
+# Any console page a push's text names (an alert's "http://…/console/tickets/1"): a template's 20-character
+# fields cannot carry it, the message's own link can.
+CONSOLE_PAGE_LINK = re.compile(r"https?://\S+/console(?:/\S*)?")
 # -1: "system busy", WeChat's own trouble rather than the push's.
 SYSTEM_BUSY = -1
 # 45009: daily quota used up; 45011: per-minute quota.
@@ -70,6 +73,8 @@ class WeChatMessenger:
     """Delivers pushes through the Official Account (customer-service or template messages) and WeCom."""
 
     channel = "wechat"
+    # WeCom drops pushes past 30 a minute per member silently; WeChat's own limits count per user too.
+    paces_staff = True
 
     def __init__(
         self,
@@ -172,10 +177,11 @@ class WeChatMessenger:
         """The console page for staff (the ticket's, when there is one); residents get no link."""
         if push.worker_id is None:
             return None
-        # The push's own one-time sign-in link (console.base_url set) opens the ticket signed in.
-        signed = CONSOLE_GO_LINK.search(push.text)
-        if signed is not None:
-            return signed.group(0)
+        # The push's own one-time sign-in link (console.base_url set) opens the ticket signed in;
+        # else the console page its text names.
+        named = CONSOLE_GO_LINK.search(push.text) or CONSOLE_PAGE_LINK.search(push.text)
+        if named is not None:
+            return named.group(0)
         console = self._settings.delivery.console_url.rstrip("/")
         if not console:
             return None

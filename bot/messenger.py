@@ -64,6 +64,8 @@ class Messenger(Protocol):
     """Anything that can deliver a push or raise SendError."""
 
     channel: str
+    # True when the platform limits pushes per staff member (WeCom): the dispatcher then paces them.
+    paces_staff: bool
 
     def send(self, push: Push) -> Delivery | None:
         """Deliver one push; None means it went out on the messenger's own channel."""
@@ -73,6 +75,7 @@ class ConsoleMessenger:
     """Sandbox delivery: prints each push where the person running GridDesk can read it."""
 
     channel = "console"
+    paces_staff = False  # a terminal has no limits to respect
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream

@@ -1,4 +1,8 @@
-"""A push's text poured into a template message's fields, line by line (see [templates] in griddesk.toml)."""
+"""A push's text poured into a template message's fields, line by line (see [templates] in griddesk.toml).
+
+WeChat refuses (47003) a field value over 20 characters or with a line break, so every value is put on
+one line and cut to `templates.max_value_chars` (at most 20, checked at start-up).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from config.settings import Template
 
 # "地址:3号楼…" -> "3号楼…": a template shows its own label next to each keyword.
 _LABEL = re.compile(r"^[^:：\s]{1,6}[:：]\s*(?P<value>.+)$")
+_WHITESPACE = re.compile(r"\s+")
 EMPTY = "-"
 
 
@@ -34,5 +39,6 @@ def drop_label(line: str) -> str:
 
 
 def cut(value: str, max_chars: int) -> str:
-    """At most max_chars characters, marking a cut with an ellipsis."""
+    """One line of at most max_chars characters, marking a cut with an ellipsis."""
+    value = _WHITESPACE.sub(" ", value).strip()
     return value if len(value) <= max_chars else value[: max_chars - 1] + "…"

@@ -49,6 +49,11 @@ class DispatcherSettings:
     max_attempts: int
     backoff_seconds: float
     lease_seconds: float = 60.0
+    # Per staff member, under WeCom's 30 a minute and 1,000 an hour (past them WeCom drops pushes silently).
+    staff_per_minute: int = 20
+    staff_per_hour: int = 600
+    # More routine pushes than this waiting for one staff member go out folded into one digest push.
+    digest_after: int = 5
 
 
 @dataclass(frozen=True)

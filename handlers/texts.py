@@ -55,6 +55,7 @@ PUSH_STATUS_LABELS = {
     "dead": "发送失败",
     "undeliverable": "无法送达",
     "cancelled": "已取消(工作人员已离岗)",
+    "folded": "已并入汇总推送",
 }
 
 ROLE_LABELS = {"worker": "网格员", "leader": "网格长", "community": "社区值班", "street": "街道"}

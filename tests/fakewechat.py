@@ -26,6 +26,13 @@ WINDOW_SECONDS = 48 * 3600
 MEDIA_SECONDS = 3 * 24 * 3600
 # WeChat allows this many customer-service messages to one user before they write again.
 CUSTOM_LIMIT = 20
+# WeCom delivers at most this many app messages to one member in any minute and any hour; it answers
+# errcode 0 for the rest and drops them (the fake keeps them in `dropped`, so tests can count them).
+WECOM_PER_MINUTE, WECOM_PER_HOUR = 30, 1000
+# Template messages since May 2023: each field's value at most 20 characters, on one line (else 47003);
+# "first" and "remark" fields and colours are no longer shown (the fake records what it hid).
+TEMPLATE_VALUE_CHARS = 20
+TEMPLATE_HIDDEN_FIELDS = ("first", "remark")
 MP_PREFIX, WECOM_PREFIX = "/cgi-bin/", "/qyapi/cgi-bin/"
 
 
@@ -93,6 +100,10 @@ class FakeWeChat:
         self.templates = set(templates)
         self.wecom_users: set[str] = set()
         self.sent: list[Sent] = []
+        # WeCom messages answered errcode 0 but never delivered (over a member's per-minute or hourly limit).
+        self.dropped: list[Sent] = []
+        # Template parts WeChat accepts but no longer shows ("data.first", "data.keyword1.color").
+        self.hidden_template_parts: list[str] = []
         self.calls: Counter[str] = Counter()
         self.token_fetches = 0
         self.forced_token_fetches = 0
@@ -236,6 +247,11 @@ class FakeWeChat:
             self._wecom_tokens = dict.fromkeys(self._wecom_tokens, 0.0)
 
     # ---- what the test reads
+
+    def wecom_peaks(self, user: str) -> tuple[int, int]:
+        """The most WeCom messages delivered to one member within any 60 seconds, and within any hour."""
+        times = sorted(s.at for s in self.sent if s.api == "wecom" and s.to == user)
+        return _most_within(times, 60), _most_within(times, 3600)
 
     def sent_to(self, recipient: str) -> list[Sent]:
         """Messages delivered to one openid or WeCom user id, in order."""
@@ -384,11 +400,21 @@ class FakeWeChat:
             isinstance(v, dict) and isinstance(v.get("value"), str) for v in fields.values()
         ):
             return _error(47001, "data format error")
+        for name, field_ in fields.items():
+            value = field_["value"]
+            if len(value) > TEMPLATE_VALUE_CHARS or "\n" in value or "\r" in value:
+                return _error(47003, f"argument invalid! data.{name}.value invalid")
+        self._hide_old_template_parts(fields)
         self._msgid += 1
         self.sent.append(Sent("template", openid, data, self._msgid, self.now()))
         blocked = openid in self._template_blockers
         self.template_results[self._msgid] = "failed:user block" if blocked else "success"
         return _json(OK | {"msgid": self._msgid})
+
+    def _hide_old_template_parts(self, fields: dict[str, Any]) -> None:
+        """What WeChat ignores since May 2023: the first line, the remark, and colours."""
+        self.hidden_template_parts += [f"data.{name}" for name in fields if name in TEMPLATE_HIDDEN_FIELDS]
+        self.hidden_template_parts += [f"data.{name}.color" for name, f in fields.items() if "color" in f]
 
     def _media_get(self, query: dict[str, str], _body: bytes) -> Answer:
         refused = self._check_token(query, self._tokens, 40001)
@@ -466,8 +492,17 @@ class FakeWeChat:
         self._msgid += 1
         for user in users:
             if user not in invalid:
-                self.sent.append(Sent("wecom", user, data, self._msgid, self.now()))
+                sent = Sent("wecom", user, data, self._msgid, self.now())
+                (self.sent if self._wecom_room(user) else self.dropped).append(sent)
         return _json(OK | {"invaliduser": "|".join(invalid), "msgid": f"wecom-{self._msgid}"})
+
+
+    def _wecom_room(self, user: str) -> bool:
+        """Whether WeCom still delivers to this member: under 30 in the last minute and 1,000 in the hour."""
+        now = self.now()
+        times = [s.at for s in self.sent if s.api == "wecom" and s.to == user and s.at > now - 3600]
+        in_minute = sum(1 for at in times if at > now - 60)
+        return in_minute < WECOM_PER_MINUTE and len(times) < WECOM_PER_HOUR
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -475,6 +510,16 @@ class _QuietServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that gave up (timeout) leaves a broken pipe behind; WeChat would not care either
+
+
+def _most_within(times: list[float], span: float) -> int:
+    """The most of these sorted times that fall within any window of `span` seconds."""
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= span:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 def _load(body: bytes) -> dict[str, Any] | None:

@@ -31,6 +31,8 @@ class _Run:
     claimer: str
     at: datetime
     started: float
+    # Staff pushes are paced per member and bursts folded (bot/dispatcher/pacing.py): real platforms only.
+    paced: bool = False
 
     def lease_clock(self) -> datetime:
         # A long batch must not hand out leases that are already stale when they are granted.

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.dispatcher.claims import _bury_exhausted, _Claim, _claim, _release, _Run, new_claimer
+from bot.dispatcher.pacing import fold_bursts, take_slot
 from bot.dispatcher.settling import DispatchResult, _close, _count_failure, _mark_sent, _postpone
 from bot.messenger import Delivery, Messenger, Push, SendError, Throttled, Undeliverable, Unreachable
 from config.settings import DispatcherSettings
@@ -29,9 +30,15 @@ def dispatch_due(
     *,
     claimer: str | None = None,
 ) -> DispatchResult:
-    """Send up to a batch of due pushes, emergencies first: claimed a few at a time, each settled alone."""
-    run = _Run(factory, settings, claimer or new_claimer(), now, time.monotonic())
+    """Send up to a batch of due pushes, emergencies first: claimed a few at a time, each settled alone.
+
+    Through a messenger with platform limits (`paces_staff`), staff pushes are paced per member and a
+    burst waiting for one member is folded into a digest first.
+    """
+    paced = getattr(messenger, "paces_staff", False)  # test doubles may not say
+    run = _Run(factory, settings, claimer or new_claimer(), now, time.monotonic(), paced)
     result = DispatchResult(dead=_bury_exhausted(run))
+    result.folded = fold_bursts(run)
     outage = _OutageWatch()
     left, sequence = settings.batch_size, 0
     while left > 0 and not outage.declared:
@@ -73,6 +80,17 @@ def _send_claimed(
 
 def _send(run: _Run, messenger: Messenger, push: Push, holder: str, result: DispatchResult) -> bool:
     """Send one push and settle its row; False when the platform itself did not answer."""
+    wait = take_slot(run, push)
+    if wait is not None:
+        # The member's budget is spent: sending now would be dropped unseen. Wait, untried, for a slot.
+        _postpone(
+            run,
+            push.outbox_id,
+            holder,
+            Throttled(f"paced: staff member {push.worker_id} used their budget", wait),
+        )
+        result.paced += 1
+        return True
     try:
         delivery = messenger.send(push) or Delivery(messenger.channel)
     except Throttled as exc:

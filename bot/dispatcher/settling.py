@@ -29,6 +29,9 @@ class DispatchResult(Tally):
     dead: int = 0
     undeliverable: int = 0
     throttled: int = 0
+    # Staff pushes held back for their member's budget, and pushes folded into digests.
+    paced: int = 0
+    folded: int = 0
 
 
 def _held(session: Session, holder: str, outbox_id: int) -> OutboxMessage | None:

@@ -92,6 +92,10 @@ RULES: dict[str, _Rule] = {
     "dispatcher.max_attempts": _Int(1, 100),
     "dispatcher.backoff_seconds": _Number(0, 3600, "seconds", inclusive=True),
     "dispatcher.lease_seconds": _Number(0, 3600, "seconds"),
+    # Below WeCom's own limits (30 and 1,000), which it enforces by dropping pushes without an error.
+    "dispatcher.staff_per_minute": _Int(1, 29, "pushes"),
+    "dispatcher.staff_per_hour": _Int(1, 999, "pushes"),
+    "dispatcher.digest_after": _Int(1, 100, "pushes"),
     "delivery.api_base_url": _Url("https://api.weixin.qq.com/cgi-bin/"),
     "delivery.wecom_api_base_url": _Url("https://qyapi.weixin.qq.com/cgi-bin/"),
     "delivery.token_endpoint": _Choice("stable", "classic"),
@@ -103,13 +107,14 @@ RULES: dict[str, _Rule] = {
     "wecom.corp_id": _Text("a WeCom corp ID like ww0123456789abcdef, or nothing", r"[A-Za-z0-9]+", True),
     "wecom.secret": _Text("the WeCom app's secret, without spaces, or nothing", _SECRET, True, secret=True),
     "wecom.agent_id": _Int(0, 2**31 - 1, zero="no WeCom app"),
-    "templates.max_value_chars": _Int(1, 1000, "characters"),
+    # WeChat refuses a template field over 20 characters (47003).
+    "templates.max_value_chars": _Int(1, 20, "characters"),
     "templates.*.id": _Text(
         "a template id of letters, digits, '-' or '_', or nothing", r"[A-Za-z0-9_\-]+", optional=True
     ),
     "templates.*.kinds": _Names("comma-separated push kinds like new_ticket,reassigned", r"[a-z][a-z0-9_]*"),
     "templates.*.fields": _Names(
-        "comma-separated field names like first,keyword1,remark", r"[A-Za-z][A-Za-z0-9_]*", at_least_one=True
+        "comma-separated field names like keyword1,keyword2", r"[A-Za-z][A-Za-z0-9_]*", at_least_one=True
     ),
     "escalation.sweep_interval_seconds": _Number(0, 3600, "seconds"),
     "escalation.warn_at_fraction": _Number(0, 0.99),

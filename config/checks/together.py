@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from config.checks.kinds import names_in
 from config.sources import Origin, SettingsError
+
+# Template fields WeChat stopped showing in May 2023: a push's first line put there would never be read.
+RETIRED_TEMPLATE_FIELDS = ("first", "remark")
 
 
 def _check_together(values: Mapping[str, Any], origins: Mapping[str, Origin]) -> None:
     """Settings that only make sense together (safe mode and the AppID, WeCom's three parts, ...)."""
     _check_credentials(values, origins)
+    _check_templates(values, origins)
     for kind, deadline in values["deadlines"].items():
         key, most = f"deadlines.{kind}.ack_minutes", deadline["resolve_hours"] * 60
         if deadline["ack_minutes"] > most:
@@ -40,3 +45,16 @@ def _check_credentials(values: Mapping[str, Any], origins: Mapping[str, Origin])
             f"{origins[given[0]].where(given[0])}: expected wecom.corp_id, wecom.secret and wecom.agent_id "
             f"together, got only {' and '.join(given)}"
         )
+
+
+def _check_templates(values: Mapping[str, Any], origins: Mapping[str, Origin]) -> None:
+    """Templates list only fields WeChat still shows (no first, no remark since May 2023)."""
+    for name, template in values["templates"].items():
+        if not isinstance(template, dict):
+            continue  # max_value_chars
+        key = f"templates.{name}.fields"
+        if key in origins and set(names_in(template["fields"])) & set(RETIRED_TEMPLATE_FIELDS):
+            raise SettingsError(
+                f"{origins[key].where(key)}: expected fields WeChat still shows (no first or remark since "
+                f"May 2023), got {template['fields']!r}"
+            )

@@ -9,7 +9,7 @@ from storage.models.care import CheckIn, Visit
 from storage.models.community import Building, FamilyContact, Grid, Resident, Worker
 from storage.models.console import ConsoleLink, ConsoleSession, SigninThrottle, StaffAccount
 from storage.models.family import FamilyCode, FamilyFollower
-from storage.models.messages import InboundMessage, OutboxMessage, WebhookNonce
+from storage.models.messages import InboundMessage, OutboxMessage, StaffSend, WebhookNonce
 from storage.models.shared import AccessToken, AppSecret, RequestCount, SchedulerLease
 from storage.models.tickets import Ticket, TicketEvent
 
@@ -34,6 +34,7 @@ __all__ = [
     "SchedulerLease",
     "SigninThrottle",
     "StaffAccount",
+    "StaffSend",
     "Ticket",
     "TicketEvent",
     "UTCDateTime",

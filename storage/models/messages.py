@@ -104,3 +104,16 @@ class OutboxMessage(Base):
     wechat_msgid: Mapped[str | None] = mapped_column(String(64), index=True)
     # WeChat's final word on a template message: success, failed:user block, failed: system failed.
     receipt: Mapped[str | None] = mapped_column(String(40))
+    # The digest push this row went out in (status "folded"), when a burst to one staff member was folded.
+    folded_into: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), index=True)
+
+
+class StaffSend(Base):
+    """One push a dispatcher sent to a staff member: what per-member pacing counts, across processes."""
+
+    __tablename__ = "staff_sends"
+    __table_args__ = (Index("ix_staff_sends_worker_sent", "worker_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"))
+    sent_at: Mapped[datetime]

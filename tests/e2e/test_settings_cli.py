@@ -94,6 +94,19 @@ def test_a_bad_variable_stops_any_command_with_one_line(
             "unknown setting 'checkins.knock_after' (did you mean 'checkins.knock_after_minutes'?)",
         ),
         (
+            "[templates.status]\nid = 'tpl-status'\nfields = 'first,keyword1,remark'\n",
+            "templates.status.fields: expected fields WeChat still shows (no first or remark since "
+            "May 2023), got 'first,keyword1,remark'",
+        ),
+        (
+            "[templates]\nmax_value_chars = 200\n",
+            "templates.max_value_chars: expected a whole number of characters from 1 to 20, got 200",
+        ),
+        (
+            "[dispatcher]\nstaff_per_minute = 30\n",
+            "dispatcher.staff_per_minute: expected a whole number of pushes from 1 to 29, got 30",
+        ),
+        (
             "[retention]\nclosed_ticket_days = '365'\n",
             "retention.closed_ticket_days: expected 0 (keep for ever) or a whole number of days "
             "from 7 to 36500, without quotes, got '365'",

@@ -12,12 +12,14 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy import parse_message
+from wechatpy.exceptions import WeChatClientException
 
 from bot.channels import build_messenger
 from bot.dispatcher import OUTAGE_AFTER, DispatchResult, dispatch_due
 from bot.inbox import record_from_wechat
 from bot.messenger import Messenger
 from bot.simulator import message_xml
+from bot.wechat_api import official_account_client
 from config.settings import DispatcherSettings, Settings
 from handlers.context import TemplateReceipt
 from handlers.tickets.undelivered import record_template_result
@@ -72,9 +74,11 @@ def test_a_worker_who_never_wrote_gets_a_template_message(wechat, factory, clock
     [sent] = fake_wechat.sent
     assert (sent.api, sent.to, sent.payload["template_id"]) == ("template", WANG, "tpl-new-ticket")
     fields = sent.payload["data"]
-    assert fields["first"]["value"] == "【新工单 · 报修】 #1"
-    assert fields["keyword1"]["value"] == "张秀兰 13800000101"
-    assert fields["keyword2"]["value"] == "3号楼2单元301"
+    assert fields["keyword1"]["value"] == "【新工单 · 报修】 #1"
+    assert fields["keyword2"]["value"] == "张秀兰 13800000101"
+    assert fields["keyword3"]["value"] == "3号楼2单元301"
+    assert all(len(field["value"]) <= 20 and "\n" not in field["value"] for field in fields.values())
+    assert fake_wechat.hidden_template_parts == []  # nothing put where WeChat no longer shows it
     [pushed] = pushes(factory)
     assert (pushed.status, pushed.channel, pushed.wechat_msgid) == ("sent", "template", str(sent.msgid))
 
@@ -263,9 +267,8 @@ def test_an_outage_costs_a_few_tries_per_run_not_one_per_push(
 ) -> None:
     settings = live_settings(tmp_path, fake_wechat, GRIDDESK_DELIVERY_REQUEST_TIMEOUT_SECONDS="0.3")
     messenger = build_messenger(settings, factory, clock)
-    queued = [
-        queue(factory, clock(), WANG, f"【提醒】请处理工单 #{n}", kind="deadline_warning") for n in range(22)
-    ]
+    # To a resident: staff pushes would be paced (more than a minute's budget for one worker here).
+    queued = [queue(factory, clock(), ZHANG, f"您的工单 #{n} 有新进展", kind="status") for n in range(22)]
     fake_wechat.go_down(trouble)
     for _ in range(5):
         result = dispatch(factory, messenger, clock)
@@ -423,3 +426,24 @@ def test_template_job_finish_arrives_through_the_webhook(wechat, factory, clock,
     with transaction(factory) as session:
         worker_as_resident = session.scalar(select(Resident).where(Resident.openid == WANG))
     assert worker_as_resident is None  # WeChat's report is not the worker writing to us
+
+
+def test_wechat_refuses_a_long_or_broken_template_field_and_griddesk_sends_none(
+    factory, clock, live, fake_wechat
+) -> None:
+    client = official_account_client(live, factory)
+    for bad in ("一" * 21, "第一行\n第二行"):
+        with pytest.raises(WeChatClientException) as refused:
+            client.message.send_template(ZHANG, "tpl-status", {"keyword1": {"value": bad}})
+        assert refused.value.errcode == 47003
+    long_news = (
+        "您的工单 #1 已由网格员王芳签收,她会在今天下午三点前上门查看卫生间漏水的情况\n"
+        "处理情况:已联系物业,维修师傅明天上午九点上门更换水管\n请家中留人,谢谢配合"
+    )
+    queue(factory, clock(), ZHANG, long_news, kind="status")
+    assert dispatch(factory, build_messenger(live, factory, clock), clock).sent == 1
+    [sent] = fake_wechat.sent
+    values = [field["value"] for field in sent.payload["data"].values()]
+    assert values[0] == "您的工单 #1 已由网格员王芳签收,她…"
+    assert all(len(value) <= 20 and "\n" not in value for value in values)
+    assert fake_wechat.hidden_template_parts == []

@@ -18,7 +18,7 @@ from bot.dispatcher import DispatchResult, dispatch_due
 from bot.messenger import Delivery, Messenger, Push, SendError
 from config.settings import DispatcherSettings
 from storage.db import make_engine, make_session_factory, transaction
-from storage.models import OutboxMessage, Worker
+from storage.models import OutboxMessage, Resident
 from storage.outbox import queue_push
 from tests.conftest import pushes
 from tests.integration.conftest import live_env
@@ -116,9 +116,10 @@ def test_two_dispatchers_on_one_database_never_send_a_push_twice(
 ) -> None:
     count = 300
     with transaction(factory) as session:
-        workers = list(session.query(Worker).order_by(Worker.id))
+        # Residents: a worker's share would be paced and folded (tests/integration/test_staff_pacing.py).
+        residents = list(session.query(Resident).order_by(Resident.id))
         for n in range(count):
-            queue_push(session, clock(), kind="deadline_warning", text=f"【提醒】#{n}", worker=workers[n % 5])
+            queue_push(session, clock(), kind="status", text=f"【提醒】#{n}", resident=residents[n % 3])
     settings_env = live_env(tmp_path, fake_wechat)
     start = threading.Barrier(2)
     results: dict[str, DispatchResult] = {}
@@ -148,7 +149,7 @@ def test_two_dispatchers_on_one_database_never_send_a_push_twice(
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    texts = [s.payload["data"]["first"]["value"] for s in fake_wechat.sent]
+    texts = [s.payload["data"]["keyword1"]["value"] for s in fake_wechat.sent]
     assert len(texts) == count and len(set(texts)) == count
     assert results["a"].sent + results["b"].sent == count
     assert {r.status for r in pushes(factory)} == {"sent"}

@@ -10,6 +10,7 @@ from bot.channels import CUSTOM, TEMPLATE, WECOM, choose_channel, wecom_card
 from bot.messenger import Push
 from bot.templates import template_data
 from config.settings import SettingsError, Template, load_settings
+from storage.pacing import Budget, slot_wait
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 WINDOW = timedelta(hours=48)
@@ -103,3 +104,21 @@ def test_delivery_settings_have_safe_defaults_and_checked_values() -> None:
     env = {"GRIDDESK_WECOM_CORP_ID": "ww1", "GRIDDESK_WECOM_SECRET": "s", "GRIDDESK_WECOM_AGENT_ID": "7"}
     wecom = load_settings(environ=env).wecom
     assert wecom.enabled and wecom.agent_id == 7
+
+
+def test_template_values_are_one_line_of_at_most_20_characters() -> None:
+    template = Template("status", "tpl", (), ("keyword1", "keyword2"))
+    text = "【工单进展】 #12\n处理情况:\t已联系物业\u3000维修师傅明天上午九点上门更换电闸,请家中留人"
+    data = template_data(template, text, max_chars=20)
+    assert data["keyword1"] == {"value": "【工单进展】 #12"}
+    assert data["keyword2"]["value"] == "处理情况: 已联系物业 维修师傅明天上…"
+    assert all(len(v["value"]) <= 20 and not set(v["value"]) & set("\r\n\t") for v in data.values())
+
+
+def test_pacing_waits_for_the_oldest_send_to_leave_the_minute_or_the_hour() -> None:
+    now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    budget = Budget(per_minute=3, per_hour=5)
+    ago = [now - timedelta(seconds=s) for s in (3000, 2000, 50, 40, 30)]
+    assert slot_wait(ago[2:4], now, budget) is None
+    assert slot_wait(ago[2:], now, budget) == timedelta(seconds=10)  # the send 50 s ago leaves the minute
+    assert slot_wait(ago, now, budget) == timedelta(seconds=600)  # the hour's oldest leaves in 10 minutes

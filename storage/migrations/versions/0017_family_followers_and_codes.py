@@ -1,7 +1,7 @@
 """family members who follow an elder on WeChat, and the one-time codes that bind them
 
 Revision ID: 0017
-Revises: 0018
+Revises: 0016
 Create Date: 2026-11-28
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 revision = '0017'
 # Issue 16: numbered 0017 as given; it follows the head on main when it was merged in (0018).
-down_revision = '0018'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

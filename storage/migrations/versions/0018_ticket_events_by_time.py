@@ -1,7 +1,7 @@
 """ticket events by time: Open311's service request updates are read by a window of time
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 Create Date: 2026-11-28
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 
 
 revision = '0018'
-down_revision = '0015'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
