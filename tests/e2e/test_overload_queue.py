@@ -226,6 +226,7 @@ inbox_workers(app).work_once()
 """
 
 
+@pytest.mark.slow
 def test_an_inbox_worker_killed_mid_message_leaves_it_to_another_which_handles_it_once(
     overload: Overload, tmp_path, clock: FakeClock
 ) -> None:
@@ -314,6 +315,7 @@ WebServer(app, gunicorn_options("127.0.0.1", port, 1, 1)).run()
 """
 
 
+@pytest.mark.slow
 def test_under_gunicorn_a_message_kept_waiting_for_a_thread_is_answered_at_once(
     overload: Overload, tmp_path, clock: FakeClock
 ) -> None:

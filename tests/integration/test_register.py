@@ -782,6 +782,7 @@ def test_rows_and_columns_past_the_limits_stop_the_import(tmp_path, factory, clo
     assert count(factory, Resident) == 3  # the demo residents only
 
 
+@pytest.mark.slow  # writes and scans a 50,000-row workbook: about 4 s idle
 def test_a_sheet_with_more_rows_than_allowed_is_refused_before_openpyxl_reads_it(
     tmp_path, factory, clock
 ) -> None:
