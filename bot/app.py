@@ -16,7 +16,8 @@ from bot.arrival import arrived_at
 from bot.backlog import Backlog
 from bot.console.web import missing_page, register_console
 from bot.freshness import RequestGuard
-from bot.inbox import Handler, InboundRecord, Later, QuickReply, receive, receive_later
+from bot.inbound_record import InboundRecord
+from bot.inbox import Handler, Later, QuickReply, receive, receive_later
 from bot.inbox_workers import InboxWorkers
 from bot.open311 import make_open311
 from bot.open311.formats import Open311Error, error_document, format_of

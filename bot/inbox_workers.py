@@ -22,14 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy import parse_message
 
-from bot.inbox import (
-    RETRY_SQLSTATES,
-    Handler,
-    MalformedMessage,
-    alert_duty_desk,
-    database_away,
-    record_from_wechat,
-)
+from bot.inbound_record import MalformedMessage, record_from_wechat
+from bot.inbox import RETRY_SQLSTATES, Handler, alert_duty_desk, database_away
 from bot.spool.replayer import replying_by_push
 from config.settings import InboxSettings
 from handlers.context import Incoming

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.inbox import InboundRecord, QuickReply
+from bot.inbound_record import InboundRecord
+from bot.inbox import QuickReply
 from handlers.language.intents import IntentClassifier
 from handlers.messages.emergency import advice_for
 from handlers.messages.events import MENU_SOS

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.parser import parse_message
 
 from bot.console.links import without_tokens
-from bot.inbox import record_from_wechat
+from bot.inbound_record import record_from_wechat
 from bot.simulator import message_xml, read_reply, sign
 from config.settings import Settings
 from handlers.texts import PUSH_STATUS_LABELS

@@ -16,7 +16,8 @@ from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
 from bot.freshness import NonceClaim, Refused, RequestGuard
-from bot.inbox import InboundRecord, MalformedMessage, StorageUnavailable, record_from_wechat
+from bot.inbound_record import InboundRecord, MalformedMessage, record_from_wechat
+from bot.inbox import StorageUnavailable
 from config.settings import WeChatSettings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from bot.commands.runtime import Runtime, open_for_reading, open_runtime
 from config.settings import Settings
 from handlers.people.claims import claim_entries_after_import
-from handlers.people.followers import FollowerError, code_instructions, issue_family_code
+from handlers.people.family_codes import FollowerError, code_instructions, issue_family_code
 from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident
 from handlers.register.export import export_register
 from handlers.register.importer import import_register

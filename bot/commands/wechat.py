@@ -18,7 +18,7 @@ from bot.qrcodes import create_building_codes, create_family_code_qr
 from bot.wechat_api import OfficialAccountClient
 from config.settings import Settings
 from handlers.clock import utc_now
-from handlers.people.followers import FollowerError, family_scene, hash_code, issue_family_code
+from handlers.people.family_codes import FollowerError, family_scene, hash_code, issue_family_code
 from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident
 from storage.db import transaction
 from storage.models import Building, FamilyCode

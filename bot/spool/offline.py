@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.freshness import NonceClaim
-from bot.inbox import InboundRecord, StorageUnavailable
+from bot.inbound_record import InboundRecord
+from bot.inbox import StorageUnavailable
 from bot.quick_replies import QuickTexts, quick_reply
 from bot.spool.file import Spool
 from bot.spool.records import SpooledMessage

@@ -17,7 +17,7 @@ from xml.parsers.expat import ExpatError
 from wechatpy import parse_message
 
 from bot.freshness import NonceClaim
-from bot.inbox import TEMPLATE_FINISHED, InboundRecord, record_from_wechat
+from bot.inbound_record import TEMPLATE_FINISHED, InboundRecord, record_from_wechat
 from handlers.context import Incoming, TemplateReceipt
 
 FORMAT_VERSION = 2

@@ -8,7 +8,7 @@ from handlers.context import Reply, Services
 from handlers.messages.binding import building_in_scene, handle_building_scan
 from handlers.messages.conversation import handle_help, handle_my_tickets
 from handlers.messages.emergency import handle_emergency
-from handlers.people.followers import family_code_in_scene, redeem_family_code
+from handlers.people.family_codes import family_code_in_scene, redeem_family_code
 from handlers.texts import ASK_ADDRESS, CATEGORY_LABELS
 from storage.models import InboundMessage, Resident
 

@@ -7,15 +7,13 @@ import re
 from handlers.context import Reply, Services
 from handlers.jobs.visits import households_matching
 from handlers.language.normalize import simplify
+from handlers.people.family_codes import FollowerError, code_instructions, issue_family_code
 from handlers.people.followers import (
     ELDER_LIST,
     ELDER_REMOVE,
     UNFOLLOW,
-    FollowerError,
-    code_instructions,
     followers_for_worker,
     is_take_call,
-    issue_family_code,
     list_followers,
     remove_follower,
     take_the_call,

@@ -1,80 +1,28 @@
-"""Family members who follow an elder: one-time codes, binding, unbinding, and "我来联系"."""
+"""Family members who follow an elder: who follows whom, unbinding, "我来联系" (codes: family_codes.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
-from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from handlers.context import Reply, Services
 from handlers.language.normalize import simplify
-from handlers.people.invites import CODE_ALPHABET, CODE_LENGTH
 from handlers.register.entries import is_placeholder
 from handlers.tickets.core import OPEN_STATUSES, assignee_phrase, record_event
 from handlers.tickets.lifecycle import tell_worker
 from storage.erasure import is_forgotten_openid
-from storage.models import AuditEvent, CheckIn, FamilyCode, FamilyFollower, Resident, Ticket
+from storage.models import AuditEvent, CheckIn, FamilyFollower, Resident, Ticket
 from storage.outbox import queue_push
 
 MAX_FOLLOWERS = 4
-CODE_HOURS = 24
-# "关注 K7M2Q9PX", "家属码 K7M2Q9PX", "绑定 K7M2Q9PX" or the bare code.
-CODE_MESSAGE = re.compile(rf"^(?P<prefix>关注|家属码|家属|绑定)?\s*(?P<code>[A-Za-z2-9]{{{CODE_LENGTH}}})$")
-FAMILY_PREFIXES = ("关注", "家属码", "家属")
 UNFOLLOW = re.compile(r"^取消关注家人\s*(?P<name>.*)$")
 ELDER_LIST = frozenset({"我的家属", "我的家人", "家属列表"})
 ELDER_REMOVE = re.compile(r"^解除家属\s*(?P<number>\d+)?$")
 TAKE_CALL = frozenset({"我来联系", "我来联系吧", "我联系", "我来打电话", "我来联系老人"})
-INVALID_CODE = "家属码无效、已使用或已过期。请向网格员索取新的家属码(24小时内有效,只能用一次)。"
 FOLLOW_AUDIT, UNFOLLOW_AUDIT = "family_follow", "family_unfollow"
-# A temporary QR code (`run.py wechat family-qr`) carries the code as its scene: scanning it binds.
-SCENE_PREFIX = "family:"
-
-
-class FollowerError(ValueError):
-    """A family code cannot be issued as asked; the message says why."""
-
-
-def hash_code(code: str) -> str:
-    """The stored form of a family code."""
-    return hashlib.sha256(code.upper().encode()).hexdigest()
-
-
-def family_code_in(text: str) -> tuple[str, bool] | None:
-    """(code, said as a family code) for "关注 K7M2Q9PX" or a bare code; None for anything else."""
-    match = CODE_MESSAGE.match(simplify(text).strip())
-    if match is None:
-        return None
-    return match.group("code").upper(), match.group("prefix") in FAMILY_PREFIXES
-
-
-def family_scene(code: str) -> str:
-    """The QR code scene that carries a family code."""
-    return f"{SCENE_PREFIX}{code}"
-
-
-def family_code_in_scene(scene: str | None) -> str | None:
-    """The family code a scanned QR code carries, or None for any other scene."""
-    if scene and scene.startswith(SCENE_PREFIX):
-        return scene.removeprefix(SCENE_PREFIX).upper() or None
-    return None
-
-
-def is_family_code(session: Session, text: str) -> bool:
-    """Said as a family code, or a code ("绑定 <code>", bare) that some family code once was."""
-    found = family_code_in(text)
-    if found is None:
-        return False
-    code, said_as_family = found
-    return (
-        said_as_family
-        or session.scalar(select(FamilyCode.id).where(FamilyCode.code_hash == hash_code(code))) is not None
-    )
 
 
 def followers_of(session: Session, elder: Resident) -> list[Resident]:
@@ -101,96 +49,6 @@ def elders_followed_by(session: Session, follower: Resident) -> list[Resident]:
     return list(session.scalars(query))
 
 
-def issue_family_code(
-    session: Session,
-    now: datetime,
-    elder: Resident,
-    issued_by: str,
-    hours: int = CODE_HOURS,
-    relation: str | None = None,
-) -> str:
-    """A fresh one-time code for a family member of this elder; only its hash is stored."""
-    if _count(session, elder) >= MAX_FOLLOWERS:
-        raise FollowerError(
-            f"{elder.name or '这位居民'}已有{MAX_FOLLOWERS}位家属关注(最多{MAX_FOLLOWERS}位),请先解除一位。"
-        )
-    while True:
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        if session.scalar(select(FamilyCode.id).where(FamilyCode.code_hash == hash_code(code))) is None:
-            break
-    session.add(
-        FamilyCode(
-            code_hash=hash_code(code),
-            elder_id=elder.id,
-            issued_by=issued_by[:80],
-            relation=relation[:20] if relation else None,
-            created_at=now,
-            expires_at=now + timedelta(hours=hours),
-        )
-    )
-    session.flush()
-    return code
-
-
-def code_instructions(
-    elder: Resident, code: str, hours: int = CODE_HOURS, relation: str | None = None
-) -> str:
-    """What the worker passes on to the family member."""
-    for_whom = f"(给{relation})" if relation else ""
-    return (
-        f"{elder.name or '这位居民'}的家属码:{code}{for_whom},{hours}小时内有效,只能用一次。\n"
-        f"请告诉家属:关注本公众号后发送“关注 {code}”。"
-    )
-
-
-def redeem_family_code(services: Services, follower: Resident, code: str) -> Reply:
-    """Bind the sender to the code's elder, once and before it expires, if the elder has room."""
-    session = services.session
-    issued = session.scalar(select(FamilyCode).where(FamilyCode.code_hash == hash_code(code)))
-    if issued is None or issued.used_at is not None or issued.expires_at <= services.now:
-        return Reply(INVALID_CODE)
-    # Locks the elder's row on PostgreSQL, so two codes sent at once cannot make a fifth follower.
-    elder = session.scalars(select(Resident).where(Resident.id == issued.elder_id).with_for_update()).one()
-    name = elder.name or "您的家人"
-    if elder.id == follower.id:
-        return Reply("这是给您家人用的家属码,请转交给家人,由他们发送。")
-    if follower in followers_of(session, elder):
-        return Reply(f"您已经在关注{name}的平安问候了,无需重复绑定。")
-    if _count(session, elder) >= MAX_FOLLOWERS:
-        return Reply(
-            f"{name}已有{MAX_FOLLOWERS}位家属关注,最多{MAX_FOLLOWERS}位。请联系网格员,先解除一位再绑定。"
-        )
-    spent = session.execute(
-        update(FamilyCode)
-        .where(FamilyCode.id == issued.id, FamilyCode.used_at.is_(None))
-        .values(used_at=services.now)
-        .execution_options(synchronize_session="fetch")
-    )
-    if spent.rowcount != 1:
-        return Reply(INVALID_CODE)
-    session.add(
-        FamilyFollower(
-            relation=issued.relation,
-            elder_id=elder.id,
-            follower_id=_saved(session, follower),
-            code_id=issued.id,
-            created_at=services.now,
-        )
-    )
-    _audit(services, FOLLOW_AUDIT, issued.issued_by, elder, follower)
-    _tell(
-        services,
-        elder,
-        "family_followed",
-        f"【家属关注】{_who_for_elder(issued.relation)}已用家属码关注您的平安问候:您没按时报平安时,"
-        "家人会收到提醒。回复“我的家属”可查看或解除。",
-    )
-    return Reply(
-        f"绑定成功!您已关注家人{name}的平安问候。老人没按时报平安时,您会在这里收到提醒、上门查看的结果和报平安的消息;"
-        "收到提醒后回复“我来联系”,网格员就知道由您来联系老人。回复“取消关注家人”可随时解除。"
-    )
-
-
 def unfollow(services: Services, follower: Resident, name: str) -> Reply:
     """取消关注家人 [姓名]: the family member stops following (the one elder, or the one named)."""
     elders = elders_followed_by(services.session, follower)
@@ -205,7 +63,7 @@ def unfollow(services: Services, follower: Resident, name: str) -> Reply:
         return Reply(f"您关注了{names}。请写上姓名,例如“取消关注家人 {elders[0].name or ''}”。")
     elder = elders[0]
     _unbind(services, elder, follower, "家属本人")
-    _tell(services, elder, "family_unfollowed", "【家属关注】您的一位家人已取消关注您的平安问候。")
+    tell(services, elder, "family_unfollowed", "【家属关注】您的一位家人已取消关注您的平安问候。")
     return Reply(f"已取消关注{elder.name or '家人'}的平安问候,今后不再收到相关提醒。")
 
 
@@ -241,10 +99,10 @@ def remove_follower(services: Services, elder: Resident, number: int | None, act
     row, follower = rows[number - 1]
     _unbind(services, elder, follower, actor)
     if actor != "本人":
-        text = f"【家属关注】社区工作人员已解除{_who_for_elder(row.relation)}对您平安问候的关注。"
-        _tell(services, elder, "family_unfollowed", text)
+        text = f"【家属关注】社区工作人员已解除{who_for_elder(row.relation)}对您平安问候的关注。"
+        tell(services, elder, "family_unfollowed", text)
     by = f"{elder.name or '老人'}本人" if actor == "本人" else "社区工作人员"
-    _tell(
+    tell(
         services,
         follower,
         "family_unfollowed",
@@ -334,12 +192,12 @@ def _follows_of(session: Session, elder: Resident) -> list[tuple[FamilyFollower,
     return [(row, follower) for row, follower in session.execute(query)]
 
 
-def _count(session: Session, elder: Resident) -> int:
+def follower_count(session: Session, elder: Resident) -> int:
     query = select(func.count()).select_from(FamilyFollower).where(FamilyFollower.elder_id == elder.id)
     return session.scalar(query) or 0
 
 
-def _saved(session: Session, resident: Resident) -> int:
+def saved_id(session: Session, resident: Resident) -> int:
     """The resident's id, flushing a first-contact row so the binding can point at it."""
     if resident.id is None:
         session.add(resident)
@@ -353,10 +211,10 @@ def _unbind(services: Services, elder: Resident, follower: Resident, actor: str)
             FamilyFollower.elder_id == elder.id, FamilyFollower.follower_id == follower.id
         )
     )
-    _audit(services, UNFOLLOW_AUDIT, actor, elder, follower)
+    audit(services, UNFOLLOW_AUDIT, actor, elder, follower)
 
 
-def _audit(services: Services, action: str, actor: str, elder: Resident, follower: Resident) -> None:
+def audit(services: Services, action: str, actor: str, elder: Resident, follower: Resident) -> None:
     """Who bound or unbound whom, by ids only."""
     event = AuditEvent(
         action=action,
@@ -374,7 +232,7 @@ def can_push(resident: Resident) -> bool:
     return resident.subscribed and not is_placeholder(openid) and not is_forgotten_openid(openid)
 
 
-def _tell(services: Services, resident: Resident, kind: str, text: str) -> None:
+def tell(services: Services, resident: Resident, kind: str, text: str) -> None:
     """A push to someone on the Official Account, unless they cannot receive one."""
     if not can_push(resident):
         return
@@ -388,7 +246,7 @@ def _tell(services: Services, resident: Resident, kind: str, text: str) -> None:
     )
 
 
-def _who_for_elder(relation: str | None) -> str:
+def who_for_elder(relation: str | None) -> str:
     """'您的家人(女儿)' or '您的一位家人'."""
     return f"您的家人({relation})" if relation else "您的一位家人"
 

@@ -17,7 +17,7 @@ from handlers.messages.worker_commands import handle_worker_message
 from handlers.messages.worker_media import handle_worker_media
 from handlers.people.claims import check_code, code_in
 from handlers.people.departures import take_over
-from handlers.people.followers import family_code_in, redeem_family_code
+from handlers.people.family_codes import family_code_in, redeem_family_code
 from handlers.people.invites import invite_code_in, redeem_invite
 from handlers.people.residents import take_pending_category
 from handlers.routing.message import Message

@@ -8,7 +8,7 @@ from handlers.messages.flood import is_flooding
 from handlers.messages.resident_commands import cancel_number, rating_in
 from handlers.messages.worker_commands import is_worker_command, looks_like_worker_command
 from handlers.people.claims import code_in, has_open_claim
-from handlers.people.followers import is_family_code
+from handlers.people.family_codes import is_family_code
 from handlers.people.invites import invite_code_in
 from handlers.routing.message import Message
 

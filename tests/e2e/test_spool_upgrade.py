@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wechatpy import parse_message
 
 from bot.app import spool_replayer
-from bot.inbox import record_from_wechat
+from bot.inbound_record import record_from_wechat
 from bot.simulator import message_xml
 from bot.spool import SpooledMessage
 from config.settings import Settings

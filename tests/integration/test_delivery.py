@@ -16,7 +16,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from bot.channels import build_messenger
 from bot.dispatcher import OUTAGE_AFTER, DispatchResult, dispatch_due
-from bot.inbox import record_from_wechat
+from bot.inbound_record import record_from_wechat
 from bot.messenger import Messenger
 from bot.simulator import message_xml
 from bot.wechat_api import official_account_client

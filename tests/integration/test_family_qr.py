@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 import run
-from handlers.people.followers import hash_code
+from handlers.people.family_codes import hash_code
 from storage.db import transaction
 from storage.models import FamilyCode
 from tests.integration.test_official_account_setup import PNG_SIGNATURE

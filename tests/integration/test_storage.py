@@ -12,7 +12,8 @@ from sqlalchemy import func, inspect, select, text
 
 from bot.app import create_app
 from bot.bootstrap import prepare_database
-from bot.inbox import InboundRecord, Later, QuickReply, receive, receive_later
+from bot.inbound_record import InboundRecord
+from bot.inbox import Later, QuickReply, receive, receive_later
 from handlers.context import Incoming, Reply
 from storage.db import make_engine, make_session_factory, one_writer, snapshot, transaction, upgrade
 from storage.demo import load_community, seed_community
