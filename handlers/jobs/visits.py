@@ -6,16 +6,15 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import VisitSettings
 from handlers.context import Reply, Services
 from handlers.domain_settings import DomainSettings
-from handlers.language.normalize import normalize
-from handlers.messages.binding import parse_address
+from handlers.people.households import one_household
 from storage.db import bulk_slice, snapshot, take_turns
-from storage.models import Building, Grid, OutboxMessage, Resident, Visit, Worker
+from storage.models import OutboxMessage, Resident, Visit, Worker
 from storage.outbox import queue_push
 
 HOUSEHOLD_LABELS = {"hardship": "特困户", "key": "重点户", "ordinary": "普通户"}
@@ -32,13 +31,9 @@ def record_visit(services: Services, worker: Worker, target: str, note: str) -> 
     """ "走访 <room, address or name> <note>": log the visit and restart the household's clock."""
     if not target:
         return Reply("请写上走访的住户,例如“走访 3号楼2单元301 身体不错,已送米面油”。")
-    matches = _find_households(services.session, worker, target)
-    if not matches:
-        return Reply(f"在您负责的网格里没有找到“{target}”,请写完整地址,例如“走访 3号楼2单元301 情况”。")
-    if len(matches) > 1:
-        listed = "\n".join(f"{r.name or '未登记姓名'} {r.address}" for r in matches[:5])
-        return Reply(f"“{target}”对应多户,请写完整地址:\n{listed}")
-    resident = matches[0]
+    resident = one_household(services.session, worker, target, "走访 3号楼2单元301 情况")
+    if isinstance(resident, str):
+        return Reply(resident)
     services.session.add(
         Visit(resident_id=resident.id, worker_id=worker.id, visited_at=services.now, note=note or None)
     )
@@ -50,30 +45,6 @@ def record_visit(services: Services, worker: Worker, target: str, note: str) -> 
     return Reply(
         f"已记录走访:{resident.name or '未登记姓名'}({resident.address})。\n{cadence},下次请在{next_due}前。"
     )
-
-
-def _find_households(session: Session, worker: Worker, target: str) -> list[Resident]:
-    """Residents in the worker's grids matching an address, a room number or a name."""
-    query = select(Resident).join(Building).where(_in_scope(worker))
-    text = normalize(target)
-    address = parse_address(text)
-    if address is not None:
-        query = query.where(Building.name == address.building, Resident.room == address.room)
-        if address.unit:
-            query = query.where(Resident.unit == address.unit)
-    elif text.isdigit():
-        query = query.where(Resident.room == text)
-    else:
-        query = query.where(Resident.name == target.strip())
-    return list(session.scalars(query.order_by(Resident.id)))
-
-
-def _in_scope(worker: Worker) -> ColumnElement[bool]:
-    """Buildings of the grids this worker or leader looks after; offices see every building."""
-    if worker.role in ("community", "street"):
-        return Building.id.is_not(None)
-    grids = select(Grid.id).where(or_(Grid.worker_id == worker.id, Grid.leader_id == worker.id))
-    return Building.grid_id.in_(grids)
 
 
 def send_visit_digests(factory: sessionmaker[Session], settings: DomainSettings, now: datetime) -> int:
@@ -183,8 +154,3 @@ def _local_midnight(now: datetime, timezone: str) -> datetime:
 def _local_date(moment: datetime, timezone: str) -> str:
     local = moment.astimezone(ZoneInfo(timezone))
     return f"{local.month}月{local.day}日"
-
-
-def households_matching(session: Session, worker: Worker, target: str) -> list[Resident]:
-    """Residents in the worker's grids matching an address, a room number or a name (家属码 uses it too)."""
-    return _find_households(session, worker, target)

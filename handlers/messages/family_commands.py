@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from handlers.context import Reply, Services
-from handlers.jobs.visits import households_matching
 from handlers.language.normalize import simplify
 from handlers.people.family_codes import FollowerError, code_instructions, issue_family_code
 from handlers.people.followers import (
@@ -19,6 +18,7 @@ from handlers.people.followers import (
     take_the_call,
     unfollow,
 )
+from handlers.people.households import one_household
 from handlers.tickets.core import worker_title
 from storage.models import Resident, Worker
 
@@ -61,13 +61,9 @@ def family_command(services: Services, worker: Worker, text: str) -> Reply | Non
     target = (issuing or removing).group("target").strip()  # type: ignore[union-attr]
     if not target:
         return Reply(f"请写上老人的住址或姓名,例如“{verb} {EXAMPLE}”。")
-    matches = households_matching(services.session, worker, target)
-    if not matches:
-        return Reply(f"在您负责的网格里没有找到“{target}”,请写完整地址,例如“{verb} {EXAMPLE}”。")
-    if len(matches) > 1:
-        listed = "\n".join(f"{r.name or '未登记姓名'} {r.address}" for r in matches[:5])
-        return Reply(f"“{target}”对应多户,请写完整地址:\n{listed}")
-    elder = matches[0]
+    elder = one_household(services.session, worker, target, f"{verb} {EXAMPLE}")
+    if isinstance(elder, str):
+        return Reply(elder)
     if issuing is not None:
         return _issue(services, worker, elder, issuing.group("relation").strip() or None)
     assert removing is not None
