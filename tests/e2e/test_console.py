@@ -710,6 +710,23 @@ def test_a_leader_recategorises_to_emergency_from_the_page_and_it_pages_at_once(
     assert "120" in resident_texts(factory, SUN)[-1]
 
 
+def test_the_ticket_page_folds_repeated_notices_into_one_line_with_a_count(
+    app, wechat, factory, clock, accounts
+) -> None:
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    for _ in range(5):
+        clock.advance(minutes=1)
+        wechat.say(ZHANG, "卫生间水管漏水了,还在漏")  # each one is added to #1 and the worker told again
+    client = app.test_client()
+    sign_in(client, "duty")
+    html = client.get("/console/tickets/1").get_data(as_text=True)
+    staff_part = html[html.index("<h2>已通知工作人员</h2>") :]
+    lines = [line for line in re.findall(r"<li>(.*?)</li>", staff_part, re.S) if "王芳" in line]
+    assert len(lines) == 1 and "×6" in lines[0] and "10:00–" in lines[0]  # one line: first to last, count
+    trail = html[html.index("<h2>处理记录</h2>") : html.index("<h2>已通知工作人员</h2>")]
+    assert trail.count("补充信息") == 1 and "×5" in trail  # five identical follow-ups, folded too
+
+
 def test_the_desk_merges_a_duplicate_into_the_open_ticket_and_its_resident_hears_where(
     app, wechat, factory, accounts
 ) -> None:

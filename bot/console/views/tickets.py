@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from flask import Blueprint, abort
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.console.pages import Staff, console, page, staff
 from bot.console.views.board import card_of
-from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, STATUS_LABELS
+from handlers.texts import CATEGORY_LABELS, PUSH_STATUS_LABELS, ROLE_LABELS, STATUS_LABELS
 from handlers.tickets.core import OPEN_STATUSES
 from handlers.tickets.ladder import RUNG_NAMES
 from handlers.tickets.lifecycle import ACTION_LABELS, TRANSITIONS, may_act
@@ -99,10 +100,10 @@ def ticket_page(ticket_id: int) -> str:
             ticket=ticket,
             card=card_of(ticket, now),
             messages=messages,
-            events=events,
-            escalations=[e for e in events if e.kind in ESCALATION_EVENTS],
+            escalations=folded([e for e in events if e.kind in ESCALATION_EVENTS], _same_event),
+            trail=folded(events, _same_event),
             told_resident=_told_resident(ticket, messages, pushes),
-            staff_pushes=[p for p in pushes if p.worker_id is not None],
+            staff_pushes=folded([_staff_line(p) for p in pushes if p.worker_id is not None], _same_push),
             actions=_available_actions(ticket, me),
             may_act=worker is not None and may_act(worker, ticket),
             colleagues=_colleagues(session, me),
@@ -128,6 +129,16 @@ class Notice:
 PUSH_STATES = {"sent": "已送达", "pending": "待发送"}
 
 
+class Timed(Protocol):
+    """A line of the page with its time."""
+
+    @property
+    def created_at(self) -> datetime: ...
+
+
+Line = TypeVar("Line", bound=Timed)
+
+
 def _told_resident(
     ticket: Ticket, messages: Sequence[InboundMessage], pushes: Sequence[OutboxMessage]
 ) -> list[Notice]:
@@ -141,6 +152,47 @@ def _told_resident(
         Notice(p.created_at, PUSH_STATES.get(p.status, "未送达"), p.text) for p in pushes if p.resident_id
     ]
     return sorted(replies + sent, key=lambda notice: notice.created_at)
+
+
+@dataclass(frozen=True)
+class StaffLine:
+    """One push to a member of staff about the ticket, as the page lists it."""
+
+    recipient: str
+    state: str
+    created_at: datetime
+
+
+def _staff_line(push: OutboxMessage) -> StaffLine:
+    return StaffLine(push.recipient_name, PUSH_STATUS_LABELS.get(push.status, "未送达"), push.created_at)
+
+
+def _same_push(line: StaffLine) -> tuple[str, str]:
+    return line.recipient, line.state
+
+
+def _same_event(line: EventLine) -> tuple[str, str, str]:
+    return line.kind, line.actor, line.note
+
+
+@dataclass(frozen=True)
+class Run(Generic[Line]):
+    """Lines that say the same thing one after another, shown once with their count and time span."""
+
+    first: Line
+    last_at: datetime
+    count: int
+
+
+def folded(lines: Sequence[Line], same: Callable[[Line], Hashable]) -> list[Run[Line]]:
+    """Consecutive lines that say the same thing ("已通知 王芳 · 已送达" twelve times) as one run each."""
+    runs: list[Run[Line]] = []
+    for line in lines:
+        if runs and same(runs[-1].first) == same(line):
+            runs[-1] = Run(runs[-1].first, line.created_at, runs[-1].count + 1)
+        else:
+            runs.append(Run(line, line.created_at, 1))
+    return runs
 
 
 @dataclass(frozen=True)
