@@ -369,6 +369,27 @@ def test_the_board_finds_a_ticket_by_number_name_phone_tail_building_or_words(
     assert "#3" not in text(worker.get("/console/tickets", query_string={"q": "马桶", "status": "all"}))
 
 
+def test_the_board_reloads_itself_and_counts_the_tickets_that_came_in_meanwhile(
+    app, wechat, accounts
+) -> None:
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    client = app.test_client()
+    sign_in(client, "duty")
+    html = client.get("/console/tickets?q=漏水").get_data(as_text=True)
+    refresh = re.search(r'<meta http-equiv="refresh" content="60; url=([^"]+)">', html)
+    assert refresh is not None and "seen=1" in refresh.group(1) and "q=" in refresh.group(1)
+    assert "张新工单" not in html
+    wechat.say(LIU, "电梯坏了")
+    wechat.say(SUN, "马桶不下水")
+    reloaded = client.get(unescape(refresh.group(1))).get_data(as_text=True)
+    assert "有 2 张新工单" in text_of(reloaded) and "<title>(2) 工单" in reloaded
+    again = re.search(r'content="60; url=([^"]+)"', reloaded)
+    assert again is not None and "seen=1" in again.group(1)  # counted from the last look, until looked at
+    look = re.search(r'<a href="([^"]+)">查看</a>', reloaded)
+    assert look is not None and "seen" not in look.group(1)
+    assert "张新工单" not in client.get(unescape(look.group(1))).get_data(as_text=True)
+
+
 def text_of(html: str) -> str:
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 

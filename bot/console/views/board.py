@@ -20,6 +20,8 @@ from storage.models import Grid, Resident, Ticket
 # Tickets on one page of the board; the rest are on the next pages.
 PAGE_SIZE = 50
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
+# The board reloads itself this often (a meta refresh: the console runs no script), counting new tickets.
+REFRESH_SECONDS = 60
 
 
 def register(blueprint: Blueprint) -> None:
@@ -32,7 +34,7 @@ def register(blueprint: Blueprint) -> None:
 @dataclass(frozen=True)
 class Filters:
     """What the board shows: grid code, status ('open', 'all' or one status), category, overdue only,
-    a search (bot/console/search.py) and the page."""
+    a search (bot/console/search.py), the page, and the newest ticket already seen (for the new count)."""
 
     grid: str
     status: str
@@ -40,6 +42,7 @@ class Filters:
     overdue: bool
     query: str = ""
     page: int = 1
+    seen: int | None = None
 
     @classmethod
     def from_request(cls) -> Filters:
@@ -53,21 +56,22 @@ class Filters:
             category=category if category in CATEGORY_LABELS else "",
             overdue=args.get("overdue") == "1",
             query=cleaned(args.get("q", "")),
-            page=_page_number(args.get("page", "")),
+            page=_page_number(args.get("page", "")) or 1,
+            seen=_page_number(args.get("seen", "")),
         )
 
-    def link(self, page: int) -> dict[str, str | int]:
+    def link(self, page: int, seen: int | None = None) -> dict[str, str | int]:
         """The query string of this board at another page (what is left empty is left out)."""
         given = {"grid": self.grid, "status": self.status, "category": self.category, "q": self.query}
         kept: dict[str, str | int] = {key: value for key, value in given.items() if value}
         if self.overdue:
             kept["overdue"] = 1
-        return kept | {"page": page}
+        return kept | {"page": page} | ({"seen": seen} if seen is not None else {})
 
 
-def _page_number(text: str) -> int:
-    """The page asked for, from 1; anything else (not a number, absurdly large) is the first page."""
-    return int(text) if text.isdecimal() and 0 < len(text) <= 6 and int(text) > 0 else 1
+def _page_number(text: str) -> int | None:
+    """A page or ticket number from the query string; None for anything else (not a number, too large)."""
+    return int(text) if text.isdecimal() and 0 < len(text) <= 10 and int(text) > 0 else None
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ def board() -> str:
         tickets = list(session.scalars(shown.limit(PAGE_SIZE).options(*_board_loads())))
         cards = [card_of(ticket, now) for ticket in tickets]
         counts = _counts(session, me.scope, now)
+        newest = session.scalar(select(func.max(Ticket.id)).where(me.scope.tickets())) or 0
+        seen = filters.seen if filters.seen is not None else newest
+        fresh = session.scalar(select(func.count()).where(me.scope.tickets(), Ticket.id > seen)) or 0
         return page(
             "board.html",
             cards=cards,
@@ -107,6 +114,8 @@ def board() -> str:
             found=found,
             pages=pages,
             page_number=min(filters.page, pages),
+            fresh=fresh,
+            refresh=(REFRESH_SECONDS, filters.link(min(filters.page, pages), seen=seen)),
         )
 
 
