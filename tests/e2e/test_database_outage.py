@@ -269,7 +269,10 @@ def test_in_production_the_web_workers_replay_by_themselves_and_the_scheduler_de
             outage.end()
 
             wait_for_log(web_log, "spool replayed", seconds=60)
-            wait_for_log(scheduler_log, "[reply] ──", count=2, seconds=60)
+            try:
+                wait_for_log(scheduler_log, "[reply] ──", count=2, seconds=60)
+            except AssertionError as missing:  # what the web workers did decides why (CI saw this once)
+                raise AssertionError(f"{missing}\nweb log:\n{web_log.read_text()}") from None
         printed = scheduler_log.read_text()
         assert "── 推送 → 张秀兰(demo-resident-zhang)[reply] ──" in printed
         assert "── 推送 → 刘建华(demo-resident-liu)[reply] ──" in printed
