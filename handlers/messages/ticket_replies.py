@@ -9,7 +9,7 @@ from handlers.texts import CATEGORY_LABELS, local_time
 from handlers.tickets.core import worker_title
 from handlers.tickets.lifecycle import refusal
 from handlers.tickets.outcome import Outcome, Refusal
-from handlers.tickets.recategorise import RECATEGORISE
+from handlers.tickets.recategorise import RECATEGORISE, category_choices
 from storage.models import Ticket
 
 
@@ -55,7 +55,7 @@ def _refused_by_rule(outcome: Outcome, ticket: Ticket, rest: str) -> str:
     if why is Refusal.UNKNOWN_ASSIGNEE:
         return f"没有找到名为“{rest}”的工作人员,请核对姓名,例如“转派 {number} 李骁”。"
     if why is Refusal.UNKNOWN_CATEGORY:
-        choices = "、".join(label for key, label in CATEGORY_LABELS.items() if key != "knock")
+        choices = category_choices()
         return f"请写上新的类别,例如“改类 {number} 紧急求助”。可选:{choices}。"
     if outcome.action == RECATEGORISE:
         return f"工单 #{number} 已经是“{CATEGORY_LABELS[ticket.category]}”。"

@@ -205,7 +205,9 @@ def merge_duplicate(services: Services, worker: Worker, number: int, original: i
         if worker.role not in MAY_REASSIGN:
             return refused("duplicate", number, ticket, Refusal.NOT_PERMITTED)
         kept = services.session.get(Ticket, original) if original is not None else None
-        if kept is None or kept.id == ticket.id or kept.status not in OPEN_STATUSES:
+        # The kept ticket must be one this person may act on too: no merging into another grid's ticket.
+        mergeable = kept is not None and kept.id != ticket.id and kept.status in OPEN_STATUSES
+        if kept is None or not mergeable or not may_act(worker, kept):
             return refused("duplicate", number, ticket, Refusal.UNKNOWN_ORIGINAL)
         before = ticket.status
         apply(services, ticket, "duplicate", worker.name, duplicate_note(kept.id))

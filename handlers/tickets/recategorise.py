@@ -34,6 +34,11 @@ CATEGORY_WORDS = {
 CHOICES = frozenset(key for key in CATEGORY_LABELS if key != "knock")
 
 
+def category_choices() -> str:
+    """The categories staff may choose, as they read them: '报修、咨询、…' (a door-knock is the system's)."""
+    return "、".join(label for key, label in CATEGORY_LABELS.items() if key != "knock")
+
+
 def category_of(word: str) -> str | None:
     """The category a word staff wrote or chose names (a label, a short form, a code); None if none."""
     return CATEGORY_WORDS.get(word.strip())

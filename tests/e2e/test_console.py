@@ -757,6 +757,9 @@ def test_the_desk_merges_a_duplicate_into_the_open_ticket_and_its_resident_hears
     worker = app.test_client()
     sign_in(worker, "wangfang")
     assert "合并重复工单" not in text(worker.get("/console/tickets/1"))  # leaders and offices only
+    leader = app.test_client()
+    sign_in(leader, "zhouqiang")  # G3's leader: #3 is his, #1 (G1) is not
+    assert "请填写要并入的另一张未办结工单的编号" in act(leader, 3, "duplicate", original="1")
     desk = app.test_client()
     sign_in(desk, "duty")
     assert "合并重复工单" in text(desk.get("/console/tickets/2"))

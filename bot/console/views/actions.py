@@ -29,7 +29,7 @@ from handlers.tickets.actions import (
 from handlers.tickets.core import worker_title
 from handlers.tickets.lifecycle import refusal
 from handlers.tickets.outcome import Outcome, Refusal
-from handlers.tickets.recategorise import RECATEGORISE, category_of, recategorise
+from handlers.tickets.recategorise import RECATEGORISE, category_choices, category_of, recategorise
 from storage.db import transaction
 from storage.models import Ticket, Worker
 
@@ -197,7 +197,7 @@ def _refused_choice(outcome: Outcome, ticket: Ticket) -> str:
         name = request.form.get("name", "").strip()[:NAME_SHOWN]
         return f"没有找到在职的工作人员“{name}”,请从名单中选择。" if name else "请选择转派给谁。"
     if why is Refusal.UNKNOWN_CATEGORY:
-        choices = "、".join(label for key, label in CATEGORY_LABELS.items() if key != "knock")
+        choices = category_choices()
         return f"请从列表中选择新的类别:{choices}。"
     if outcome.action == RECATEGORISE:
         return f"工单 #{number} 已经是“{CATEGORY_LABELS[ticket.category]}”。"

@@ -56,8 +56,8 @@ class Filters:
             category=category if category in CATEGORY_LABELS else "",
             overdue=args.get("overdue") == "1",
             query=cleaned(args.get("q", "")),
-            page=_page_number(args.get("page", "")) or 1,
-            seen=_page_number(args.get("seen", "")),
+            page=_whole_number(args.get("page", "")) or 1,
+            seen=_whole_number(args.get("seen", "")),
         )
 
     def link(self, page: int, seen: int | None = None) -> dict[str, str | int]:
@@ -69,7 +69,7 @@ class Filters:
         return kept | {"page": page} | ({"seen": seen} if seen is not None else {})
 
 
-def _page_number(text: str) -> int | None:
+def _whole_number(text: str) -> int | None:
     """A page or ticket number from the query string; None for anything else (not a number, too large)."""
     return int(text) if text.isdecimal() and 0 < len(text) <= 10 and int(text) > 0 else None
 
