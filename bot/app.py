@@ -38,9 +38,11 @@ SPOOL_REPLAYER = "griddesk.spool_replayer"
 INBOX_WORKERS = "griddesk.inbox_workers"
 # What a message queued under overload is answered at once; its ticket number follows as a push.
 QUEUED = QuickTexts(
-    message="已收到,正在为您登记,稍后告诉您工单号。",
+    message="已收到,稍后回复您。",
     event="已收到,稍后回复您。",
     emergency_note="您的求助已经记下,正在通知网格员。",
+    # Only a request becomes a ticket: an elder's "1" to the morning ping must not be promised one.
+    request="已收到,正在为您登记,稍后告诉您工单号。",
 )
 # Addresses read by programs, not people: their errors stay one line of plain text.
 MACHINE_PATHS = ("/wechat", "/healthz")
