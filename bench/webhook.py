@@ -687,7 +687,7 @@ def report_checks(load: Load, replies: dict[int, list[str | None]], stored: Stor
     thanked = sum(1 for msg_id in checkin_ids if _thanked(replies.get(msg_id, [None])[0], stored, msg_id))
     checkins_answered = sum(1 for msg_id in checkin_ids if msg_id in replies)
     statuses = Counter(status for _ticket, status in stored.messages.values())
-    queued = sum(1 for msg_id in answered if replies[msg_id][0] == QUEUED.message)
+    queued = sum(1 for msg_id in answered if replies[msg_id][0] in (QUEUED.message, QUEUED.request))
     print("correctness (every message to /wechat: warm-up, open loop, closed loop):")
     print(
         f"  new-ticket messages: {len(ticket_ids):,} sent, {len(answered):,} answered, {one_ticket:,} of them"

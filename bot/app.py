@@ -31,15 +31,18 @@ from handlers.domain_settings import DomainSettings
 from handlers.language.intents import IntentClassifier
 from handlers.routing.router import route
 from storage.db import LARGEST_ID
+from storage.nonces import NonceClaim
 
 Router = Callable[[Services, Incoming], Reply]
 SPOOL_REPLAYER = "griddesk.spool_replayer"
 INBOX_WORKERS = "griddesk.inbox_workers"
 # What a message queued under overload is answered at once; its ticket number follows as a push.
 QUEUED = QuickTexts(
-    message="已收到,正在为您登记,稍后告诉您工单号。",
+    message="已收到,稍后回复您。",
     event="已收到,稍后回复您。",
     emergency_note="您的求助已经记下,正在通知网格员。",
+    # Only a request becomes a ticket: an elder's "1" to the morning ping must not be promised one.
+    request="已收到,正在为您登记,稍后告诉您工单号。",
 )
 # Addresses read by programs, not people: their errors stay one line of plain text.
 MACHINE_PATHS = ("/wechat", "/healthz")
@@ -94,24 +97,23 @@ def create_app(
     # Never queueing, nothing need wait behind a queued message either (nor look for one).
     later = Later(reply_at_once, workers.wake) if queue_after else None
 
-    def process(record: InboundRecord) -> str | None:
+    def process(record: InboundRecord, claim: NonceClaim) -> str | None:
         now, arrived = clock(), arrived_at()
+        classify_early(record.incoming, classifier)
         if later is not None and backlog.age(arrived) >= queue_after:
             # It, or the messages before it, waited this long already: store it, answer now, finish later.
-            return receive_later(session_factory, record, now, later)
+            return receive_later(session_factory, record, now, later, claim)
         with backlog.in_hand(arrived):
-            return receive(session_factory, record, handle, now, later)
+            return receive(session_factory, record, handle, now, later, claim)
 
     def reply_offline(record: InboundRecord) -> str | None:
         return offline_reply(record, classifier, settings.duty_phone)
 
-    guard = RequestGuard(session_factory, clock, settings.webhook)
+    guard = RequestGuard(clock, settings.webhook)
     spool = Spool(settings.spool.dir, settings.database_url)
     process_or_keep = with_spool(process, spool, reply_offline, clock)
     app.register_blueprint(make_webhook(settings.wechat, guard, process_or_keep))
-    app.extensions[SPOOL_REPLAYER] = SpoolReplayer(
-        spool, session_factory, handle, clock, settings.timezone, guard.settle
-    )
+    app.extensions[SPOOL_REPLAYER] = SpoolReplayer(spool, session_factory, handle, clock, settings.timezone)
     app.extensions[INBOX_WORKERS] = workers
     app.register_blueprint(make_open311(settings, dependencies, session_factory))
     register_console(app, settings, dependencies, session_factory)
@@ -121,6 +123,12 @@ def create_app(
         # Client address and scheme from the proxies' headers, trusting only as many hops as there are.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     return app
+
+
+def classify_early(incoming: Incoming, classifier: IntentClassifier) -> None:
+    """Classify a text before the write lock is taken, so the router inside it finds the answer made."""
+    if incoming.text and incoming.msg_type in ("text", "voice"):
+        classifier.classify(incoming.text)
 
 
 def spool_replayer(app: Flask) -> SpoolReplayer:

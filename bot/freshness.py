@@ -14,12 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.inbox import StorageUnavailable
 from config.settings import WebhookSettings
-from storage.nonces import forget_expired_nonces, remember_nonce
+from storage.nonces import NonceClaim, forget_expired_nonces
 
 # WeChat sends Unix seconds and a short numeric nonce; anything else was not signed by WeChat's servers.
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -37,19 +35,9 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True)
-class NonceClaim:
-    """A request's (timestamp, nonce) and the SHA-256 of the message it carried."""
-
-    timestamp: int
-    nonce: str
-    digest: str
-
-
-@dataclass(frozen=True)
 class RequestGuard:
-    """Checks /wechat requests against the app's clock and the nonce memory every process shares."""
+    """Checks /wechat requests against the app's clock and makes the claims on their nonces."""
 
-    factory: sessionmaker[Session]
     clock: Clock
     settings: WebhookSettings
 
@@ -61,27 +49,10 @@ class RequestGuard:
         if abs(skew) > self.settings.timestamp_window_seconds:
             raise Refused("stale timestamp", f"{skew:+.0f} s from our clock")
 
-    def check_nonce(self, timestamp: str, nonce: str, message: str) -> NonceClaim | None:
-        """Refused when this (timestamp, nonce) already came with another message; remembered otherwise.
-
-        While the database is away the claim is returned instead, to be made when the message is
-        replayed from the spool (bot/spool.py): a message is never lost for want of the nonce memory.
-        """
-        claim = NonceClaim(int(timestamp), nonce, hashlib.sha256(message.encode()).hexdigest())
-        try:
-            first_or_retry = self.settle(claim)
-        except StorageUnavailable:
-            return claim
-        if not first_or_retry:
-            raise Refused("nonce already used for another message")
-        return None
-
-    def settle(self, claim: NonceClaim) -> bool:
-        """Make a claim: False when its (timestamp, nonce) came with another message before."""
-        try:
-            return remember_nonce(self.factory, claim.timestamp, claim.nonce, claim.digest)
-        except SQLAlchemyError as exc:
-            raise StorageUnavailable("the nonce memory cannot be reached") from exc
+    def claim(self, timestamp: str, nonce: str, message: str) -> NonceClaim:
+        """The claim the message's transaction makes (storage/nonces.py): refused there when its
+        (timestamp, nonce) already came with another message, kept with it in the spool otherwise."""
+        return NonceClaim(int(timestamp), nonce, hashlib.sha256(message.encode()).hexdigest())
 
 
 def prune_nonces(factory: sessionmaker[Session], settings: WebhookSettings, now: datetime) -> int:

@@ -20,6 +20,7 @@ from handlers.language.privacy import mask_openid
 from handlers.tickets.core import community_desk
 from storage.db import one_writer, transaction
 from storage.models import InboundMessage
+from storage.nonces import NonceClaim, NonceReused, claim_nonce
 from storage.outbox import queue_push
 
 log = logging.getLogger(__name__)
@@ -83,17 +84,21 @@ def receive(
     handle: Handler,
     now: datetime,
     later: Later | None = None,
+    claim: NonceClaim | None = None,
 ) -> str | None:
     """Store and handle a message once; a retry gets the first reply. Returns the reply text.
 
     With `later`, a message whose sender still has one waiting for the inbox workers waits behind it
-    (queued, answered at once), so one resident's messages are handled in the order they came.
+    (queued, answered at once), so one resident's messages are handled in the order they came. The
+    nonce's `claim` is made in the same transaction (NonceReused when it came with another message).
     """
     incoming = record.incoming
     attempt = 1
     while True:
         try:
-            return _store_and_handle(factory, record, handle, now, later)
+            return _store_and_handle(factory, record, handle, now, later, claim)
+        except NonceReused:
+            raise
         except Exception as exc:
             if attempt < ATTEMPTS and _sqlstate(exc) in RETRY_SQLSTATES:
                 # The database undid the whole transaction, message row included: run it again.
@@ -115,7 +120,7 @@ def receive(
                 )
                 raise StorageUnavailable("the database is unavailable") from exc
             log.exception("handler failed for %s from %s", incoming.msg_type, mask_openid(incoming.openid))
-            return _keep_failed(factory, record, now)
+            return _keep_failed(factory, record, now, claim)
 
 
 def database_away(exc: Exception) -> bool:
@@ -146,10 +151,13 @@ def _store_and_handle(
     handle: Handler,
     now: datetime,
     later: Later | None,
+    claim: NonceClaim | None,
 ) -> str | None:
-    """One attempt in one transaction: claim the MsgId, run the handler, store its reply."""
+    """One attempt in one transaction: claim the nonce and the MsgId, run the handler, store its reply."""
     with factory() as session, one_writer(session):
         session.begin()
+        if claim is not None:
+            claim_nonce(session, claim)
         try:
             message_id = session.connection().scalar(_claim(), _columns(record, now))
         except IntegrityError:
@@ -224,7 +232,11 @@ def _leave_queued(session: Session, record: InboundRecord, message_id: int, late
 
 
 def receive_later(
-    factory: sessionmaker[Session], record: InboundRecord, now: datetime, later: Later
+    factory: sessionmaker[Session],
+    record: InboundRecord,
+    now: datetime,
+    later: Later,
+    claim: NonceClaim | None = None,
 ) -> str | None:
     """Store a message for the inbox workers and return its quick reply; a retry gets the first reply."""
     incoming = record.incoming
@@ -233,6 +245,8 @@ def receive_later(
     try:
         with factory() as session, one_writer(session, short=True):
             session.begin()
+            if claim is not None:
+                claim_nonce(session, claim)
             try:
                 session.connection().execute(_claim(), queued)
             except IntegrityError:
@@ -255,10 +269,14 @@ def _earlier_reply(session: Session, dedup_key: str) -> str | None:
         return message.reply if message else None
 
 
-def _keep_failed(factory: sessionmaker[Session], record: InboundRecord, now: datetime) -> str:
+def _keep_failed(
+    factory: sessionmaker[Session], record: InboundRecord, now: datetime, claim: NonceClaim | None
+) -> str:
     """Even when handling fails the message is kept, and the duty desk is asked to look at it."""
     try:
         with transaction(factory) as session:
+            if claim is not None:
+                claim_nonce(session, claim)
             existing = session.scalar(
                 select(InboundMessage).where(InboundMessage.dedup_key == record.dedup_key)
             )

@@ -21,11 +21,13 @@ SILENT_EVENTS = frozenset({"templatesendjobfinish", "unsubscribe", "view", "loca
 
 @dataclass(frozen=True)
 class QuickTexts:
-    """What a path says at once: to a message, to an event, and after an emergency's advice."""
+    """What a path says at once: to a message, to an event, and after an emergency's advice; and to a
+    message the classifier places as a request, when that is worth saying apart (a ticket will follow)."""
 
     message: str
     event: str
     emergency_note: str
+    request: str | None = None
 
 
 def quick_reply(
@@ -42,6 +44,8 @@ def quick_reply(
         classification = classifier.classify(incoming.text)
         if classification.category == "emergency":
             return QuickReply(_emergency_text(classification.kind, duty_phone, texts), urgent=True)
+        if texts.request and classification.category != "other":
+            return QuickReply(texts.request)
     return QuickReply(texts.message)
 
 

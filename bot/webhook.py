@@ -15,15 +15,16 @@ from wechatpy.parser import parse_message
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
-from bot.freshness import NonceClaim, Refused, RequestGuard
+from bot.freshness import Refused, RequestGuard
 from bot.inbound_record import InboundRecord, MalformedMessage, record_from_wechat
 from bot.inbox import StorageUnavailable
 from config.settings import WeChatSettings
+from storage.nonces import NonceClaim, NonceReused
 
 log = logging.getLogger(__name__)
 
-# A message to store and answer, with its nonce claim when the nonce memory could not be reached.
-Process = Callable[[InboundRecord, "NonceClaim | None"], "str | None"]
+# A message to store and answer, and the claim on its nonce that its transaction makes.
+Process = Callable[[InboundRecord, NonceClaim], "str | None"]
 XML = "application/xml; charset=utf-8"
 
 
@@ -60,10 +61,12 @@ def make_webhook(wechat: WeChatSettings, guard: RequestGuard, process: Process) 
             record = record_from_wechat(message, xml)
         except MalformedMessage as exc:
             abort(400, description=str(exc))
-        with _refusals():
-            unsettled = guard.check_nonce(args["timestamp"], args["nonce"], xml)
+        claim = guard.claim(args["timestamp"], args["nonce"], xml)
         try:
-            reply = process(record, unsettled)
+            reply = process(record, claim)
+        except NonceReused as reused:
+            with _refusals():
+                raise Refused("nonce already used for another message") from reused
         except StorageUnavailable:
             log.exception("inbound message not stored; WeChat will retry")
             abort(503, description="temporarily unavailable")

@@ -3,42 +3,63 @@
 Kept in a table rather than in memory so every web process shares it. The primary key lets exactly one
 request claim a (timestamp, nonce); a second request with it is WeChat's retry when it carries the same
 message (its digest matches), and a replay with a forged message when it does not.
+
+The claim is made in the message's own transaction (bot/inbox.py), so a message costs one commit, not
+two, and a message that is not stored leaves its nonce unclaimed for the spool to claim at replay.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Insert, delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Executable, Select, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.db import one_writer, transaction
+from storage.db import one_writer
 from storage.models import WebhookNonce
 
 
-def remember_nonce(factory: sessionmaker[Session], timestamp: int, nonce: str, digest: str) -> bool:
-    """Claim (timestamp, nonce) for a message's digest; False when it was claimed for another message."""
-    try:
-        with factory() as session, one_writer(session, short=True), session.begin():
-            row = {"timestamp": timestamp, "nonce": nonce, "body_digest": digest}
-            session.connection().execute(_claim(), row)
-        return True
-    except IntegrityError:
-        pass  # claimed before (or by a copy arriving at the same moment, now committed): compare
-    with transaction(factory) as session:
-        earlier = session.scalar(
-            select(WebhookNonce.body_digest).where(
-                WebhookNonce.timestamp == timestamp, WebhookNonce.nonce == nonce
-            )
-        )
-    return earlier == digest
+@dataclass(frozen=True)
+class NonceClaim:
+    """A request's (timestamp, nonce) and the SHA-256 of the message it carried."""
+
+    timestamp: int
+    nonce: str
+    digest: str
+
+
+class NonceReused(Exception):
+    """The (timestamp, nonce) came before with another message: a captured query string replayed."""
+
+
+def claim_nonce(session: Session, claim: NonceClaim) -> None:
+    """Claim (timestamp, nonce) for its message in the session's transaction; NonceReused when another
+    message claimed it. The same message again (WeChat's retry) passes, for the MsgId check to answer."""
+    connection = session.connection()
+    row = {"timestamp": claim.timestamp, "nonce": claim.nonce, "body_digest": claim.digest}
+    if connection.execute(_claim(connection.dialect.name), row).rowcount == 1:
+        return
+    earlier = connection.scalar(_digest(), {"timestamp": claim.timestamp, "nonce": claim.nonce})
+    if earlier != claim.digest:
+        raise NonceReused(f"nonce {claim.nonce!r} already came with another message")
 
 
 @cache
-def _claim() -> Insert:
-    """The INSERT every message passes: plain Core, built once."""
-    return insert(WebhookNonce.__table__)
+def _claim(dialect: str) -> Executable:
+    """INSERT ... ON CONFLICT DO NOTHING: a retry's claim must not end the transaction it is in."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(WebhookNonce.__table__).on_conflict_do_nothing()
+
+
+@cache
+def _digest() -> Select[Any]:
+    table = WebhookNonce.__table__
+    return select(table.c.body_digest).where(
+        table.c.timestamp == bindparam("timestamp"), table.c.nonce == bindparam("nonce")
+    )
 
 
 def forget_expired_nonces(factory: sessionmaker[Session], older_than: int) -> int:

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.freshness import NonceClaim
 from bot.inbound_record import InboundRecord
 from bot.inbox import StorageUnavailable
 from bot.quick_replies import QuickTexts, quick_reply
@@ -14,6 +13,7 @@ from bot.spool.file import Spool
 from bot.spool.records import SpooledMessage
 from handlers.language.intents import IntentClassifier
 from handlers.language.privacy import mask_openid
+from storage.nonces import NonceClaim
 
 log = logging.getLogger(__name__)
 
@@ -23,22 +23,19 @@ OFFLINE = QuickTexts(message=RECEIVED, event=RECEIVED, emergency_note=EMERGENCY_
 
 
 def with_spool(
-    process: Callable[[InboundRecord], str | None],
+    process: Callable[[InboundRecord, NonceClaim], str | None],
     spool: Spool,
     reply_offline: Callable[[InboundRecord], str | None],
     clock: Callable[[], datetime],
-) -> Callable[[InboundRecord, NonceClaim | None], str | None]:
-    """process, keeping the message in the spool and answering at once when the database is away."""
+) -> Callable[[InboundRecord, NonceClaim], str | None]:
+    """process, keeping the message (and its nonce's claim) in the spool when the database is away."""
 
-    def process_or_keep(record: InboundRecord, unsettled: NonceClaim | None = None) -> str | None:
+    def process_or_keep(record: InboundRecord, claim: NonceClaim) -> str | None:
         try:
-            if unsettled is not None:
-                # The nonce memory was away a moment ago: store nothing before its claim is made.
-                raise StorageUnavailable("the nonce memory cannot be reached")
-            return process(record)
+            return process(record, claim)
         except StorageUnavailable:
             try:
-                spool.keep(SpooledMessage(record, clock(), unsettled))
+                spool.keep(SpooledMessage(record, clock(), claim))
             except OSError as exc:
                 log.error("spool %s: cannot keep a message either: %s", spool.path, exc)
                 raise StorageUnavailable("neither the database nor the spool took the message") from exc

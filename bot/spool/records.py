@@ -16,9 +16,9 @@ from xml.parsers.expat import ExpatError
 
 from wechatpy import parse_message
 
-from bot.freshness import NonceClaim
 from bot.inbound_record import TEMPLATE_FINISHED, InboundRecord, record_from_wechat
 from handlers.context import Incoming, TemplateReceipt
+from storage.nonces import NonceClaim
 
 FORMAT_VERSION = 2
 

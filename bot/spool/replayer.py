@@ -11,7 +11,6 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.freshness import NonceClaim
 from bot.inbox import Handler, receive
 from bot.spool.file import ReplayResult, Spool
 from bot.spool.records import SpooledMessage
@@ -19,6 +18,7 @@ from handlers.context import Incoming, Reply
 from handlers.language.privacy import mask_openid
 from handlers.texts import local_time
 from storage.models import Resident, Ticket, Worker
+from storage.nonces import NonceReused
 from storage.outbox import queue_push
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,9 @@ class SpoolReplayer:
         handle: Handler,
         clock: Callable[[], datetime],
         timezone: str,
-        settle: Callable[[NonceClaim], bool],
     ) -> None:
         self.spool = spool
         self._factory, self._handle, self._clock, self._timezone = factory, handle, clock, timezone
-        self._settle = settle
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -47,7 +45,10 @@ class SpoolReplayer:
         return self.spool.replay(self._store, lambda: database_up(self._factory))
 
     def _store(self, message: SpooledMessage) -> None:
-        if message.nonce is not None and not self._settle(message.nonce):
+        handle = replying_by_push(self._handle, self._clock, self._timezone, message.received_at)
+        try:
+            receive(self._factory, message.record, handle, message.received_at, claim=message.nonce)
+        except NonceReused:
             # A captured query string replayed with another body while the database was away.
             log.warning(
                 "spool %s: dropped a %s from %s: its nonce came with another message",
@@ -55,9 +56,6 @@ class SpoolReplayer:
                 message.record.incoming.msg_type,
                 mask_openid(message.record.incoming.openid),
             )
-            return
-        handle = replying_by_push(self._handle, self._clock, self._timezone, message.received_at)
-        receive(self._factory, message.record, handle, message.received_at)
 
     def start(self, interval_seconds: float) -> None:
         """Replay in a daemon thread: at once, then every interval_seconds."""

@@ -9,8 +9,9 @@ wins whenever it reaches its threshold.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +38,8 @@ DEFAULT_THRESHOLD = 2.0
 STRONG = 3.0
 MIN_EMERGENCY_CONFIDENCE = 0.5
 SIGNALS = ("urgency", "distress")
+# Texts whose classification a process keeps: a burst's worth, a few hundred kilobytes.
+RECENT_TEXTS = 1024
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ class IntentClassifier:
 
     def __init__(self, rules: Mapping[str, Any], model: EmergencyModel | None = None) -> None:
         self.model = model
+        # The web process classifies a message before it takes the write lock (bot/app.py) and the
+        # router asks again inside it: the second answer comes from here. Classifications are frozen.
+        self.classify: Callable[[str], Classification] = lru_cache(maxsize=RECENT_TEXTS)(self._classify)
         reject_unknown_keys(rules, TOP_KEYS, "the file")
         settings = as_table(rules.get("settings", {}), "settings")
         reject_unknown_keys(settings, SETTINGS_KEYS, "settings")
@@ -115,7 +121,7 @@ class IntentClassifier:
         rules = self.categories.get(category)
         return rules.label if rules and rules.label else category
 
-    def classify(self, text: str) -> Classification:
+    def _classify(self, text: str) -> Classification:
         """Classify one resident message."""
         normalized = normalize(text)
         urgent, distressed = (

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from handlers.context import Incoming, Reply, Services
 from handlers.tickets.core import link_message, open_ticket, open_tickets
+from storage.lookups import nth_latest_before
 from storage.models import InboundMessage, Resident, Ticket
 from storage.outbox import queue_push
 
 WINDOW = timedelta(minutes=1)
 THROTTLED = "throttled"
-# WeChat's template receipts carry the recipient's openid, but the resident did not write them.
-RECEIPT_EVENT = "templatesendjobfinish"
 FLOOD_SUMMARY = "居民短时间内发来大量消息(已合并)"
 
 
@@ -23,20 +22,8 @@ def is_flooding(services: Services, openid: str) -> bool:
     limit = services.settings.throttle.messages_per_minute
     if limit <= 0:
         return False
-    # The limit-th newest before this one: an index range read that stops early, not a count.
-    earlier = (
-        select(InboundMessage.received_at)
-        .where(
-            InboundMessage.openid == openid,
-            InboundMessage.id != services.message_id,
-            or_(InboundMessage.event.is_(None), func.lower(InboundMessage.event) != RECEIPT_EVENT),
-        )
-        .order_by(InboundMessage.received_at.desc())
-        .limit(1)
-        .offset(limit - 1)
-    )
     with services.session.no_autoflush:  # the message itself was flushed by the inbox already
-        oldest = services.session.scalar(earlier)
+        oldest = nth_latest_before(services.session, openid, services.message_id, limit)
     return oldest is not None and oldest > services.now - WINDOW
 
 

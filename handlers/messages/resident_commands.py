@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from handlers.context import Reply, Services
 from handlers.tickets.core import deadline_key, hand_to, open_tickets
@@ -27,13 +28,19 @@ def rating_in(normalized: str) -> int | None:
 
 def awaiting_rating(services: Services, resident: Resident) -> Ticket | None:
     """The resident's most recently resolved ticket that has not been rated yet."""
-    query = (
+    with services.session.no_autoflush:  # as open_tickets: nothing pending changes the answer
+        return services.session.scalars(_unrated_of(), {"resident_id": resident.id}).first()
+
+
+@cache
+def _unrated_of() -> Select[tuple[Ticket]]:
+    """Built once: every resident message asks it."""
+    return (
         select(Ticket)
-        .where(Ticket.resident_id == resident.id, Ticket.status == "resolved", Ticket.rating.is_(None))
+        .where(Ticket.resident_id == bindparam("resident_id"), Ticket.status == "resolved")
+        .where(Ticket.rating.is_(None))
         .order_by(Ticket.resolved_at.desc(), Ticket.id.desc())
     )
-    with services.session.no_autoflush:  # as open_tickets: nothing pending changes the answer
-        return services.session.scalars(query).first()
 
 
 def handle_rating(services: Services, ticket: Ticket, score: int) -> Reply:

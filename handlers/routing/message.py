@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from sqlalchemy import select
-
 from handlers.context import Incoming, Services
 from handlers.language.intents import Classification
 from handlers.language.normalize import normalize
 from handlers.messages.resident_commands import awaiting_rating
 from handlers.people.residents import resident_for
+from storage.lookups import worker_id_for
 from storage.models import Resident, Ticket, Worker
 
 
@@ -46,8 +45,9 @@ class Message:
     @cached_property
     def worker(self) -> Worker | None:
         """The bound worker who sent it, if the sender is one."""
-        query = select(Worker).where(Worker.openid == self.incoming.openid)
-        return self.services.session.scalar(query)
+        session = self.services.session
+        worker_id = worker_id_for(session, self.incoming.openid)
+        return session.get(Worker, worker_id) if worker_id is not None else None
 
     @cached_property
     def resident(self) -> Resident:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from handlers.console_links import with_link
 from handlers.context import Services
 from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, duration, local_time
 from handlers.tickets.ladder import START_LEVELS
-from storage.models import Grid, InboundMessage, Resident, Ticket, TicketEvent, Worker
+from storage.models import Grid, InboundMessage, Resident, Ticket, Worker
 from storage.outbox import queue_push
+from storage.ticket_writes import add_ticket_event, insert_ticket
 
 OPEN_STATUSES = ("new", "assigned", "acknowledged", "in_progress", "reopened")
 UNSIGNED = ("new", "assigned", "reopened")
@@ -98,24 +100,23 @@ def open_ticket(
     grid = resident.building.grid if resident.building else None
     assignment = assign(services, grid)
     deadline = services.settings.deadline(deadline_key(category, kind))
-    ticket = Ticket(
-        category=category,
-        kind=kind,
-        priority=_priority(category, kind),
-        status="assigned" if assignment.worker else "new",
-        summary=summary[:500],
-        resident=resident,
-        grid=grid,
-        assignee=assignment.worker,
-        ack_due_at=services.now + timedelta(minutes=deadline.ack_minutes),
-        resolve_due_at=services.now + timedelta(hours=deadline.resolve_hours),
-        created_at=services.now,
-        updated_at=services.now,
-        escalation_level=START_LEVELS[assignment.reason],
-        last_paged_at=services.now,
-    )
-    services.session.add(ticket)
-    services.session.flush()
+    row = {
+        "category": category,
+        "kind": kind,
+        "priority": _priority(category, kind),
+        "status": "assigned" if assignment.worker else "new",
+        "summary": summary[:500],
+        "resident_id": resident.id,
+        "grid_id": grid.id if grid else None,
+        "assignee_id": assignment.worker.id if assignment.worker else None,
+        "ack_due_at": services.now + timedelta(minutes=deadline.ack_minutes),
+        "resolve_due_at": services.now + timedelta(hours=deadline.resolve_hours),
+        "created_at": services.now,
+        "updated_at": services.now,
+        "escalation_level": START_LEVELS[assignment.reason],
+        "last_paged_at": services.now,
+    }
+    ticket = insert_ticket(services.session, row)
     record_event(services, ticket, "opened", actor, summary[:200])
     if assignment.worker is not None:
         record_event(
@@ -135,9 +136,7 @@ def _priority(category: str, kind: str | None) -> str:
 
 def record_event(services: Services, ticket: Ticket, kind: str, actor: str, note: str | None = None) -> None:
     """Append one line to the ticket's audit trail."""
-    services.session.add(
-        TicketEvent(ticket_id=ticket.id, kind=kind, actor=actor, note=note, created_at=services.now)
-    )
+    add_ticket_event(services.session, ticket.id, kind, actor, note, services.now)
 
 
 def _announce(services: Services, ticket: Ticket, assignment: Assignment, message_id: int | None) -> None:
@@ -210,15 +209,20 @@ def hand_to(services: Services, ticket: Ticket, worker: Worker | None, level: in
 
 def open_tickets(services: Services, resident: Resident) -> list[Ticket]:
     """The resident's tickets that are not finished, newest first."""
-    query = (
-        select(Ticket)
-        .where(Ticket.resident_id == resident.id, Ticket.status.in_(OPEN_STATUSES))
-        .order_by(Ticket.id.desc())
-    )
     # Without an autoflush: tickets are flushed as they open, and the resident's pending "last heard
     # from" stamp can wait for the next write instead of costing a flush of its own on every message.
     with services.session.no_autoflush:
-        return list(services.session.scalars(query))
+        return list(services.session.scalars(_open_tickets_of(), {"resident_id": resident.id}))
+
+
+@cache
+def _open_tickets_of() -> Select[tuple[Ticket]]:
+    """Built once: every resident message asks it."""
+    return (
+        select(Ticket)
+        .where(Ticket.resident_id == bindparam("resident_id"), Ticket.status.in_(OPEN_STATUSES))
+        .order_by(Ticket.id.desc())
+    )
 
 
 def link_message(services: Services, ticket: Ticket, message_id: int | None, note: str) -> None:

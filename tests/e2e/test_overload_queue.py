@@ -98,7 +98,7 @@ def receipts(factory: sessionmaker[Session], openid: str) -> list[str]:
 
 def test_an_idle_webhook_answers_with_the_ticket_number_at_once(overload: Overload) -> None:
     reply = overload.wechat.say(ZHANG, LEAK)
-    assert "#1" in reply and QUEUED.message not in reply
+    assert "#1" in reply and QUEUED.request not in reply
     assert overload.statuses() == [(ZHANG, "handled")]
     assert overload.workers.drain() == 0
     assert receipts(overload.factory, ZHANG) == []  # the passive reply said it all
@@ -118,6 +118,17 @@ def test_under_a_backlog_the_resident_is_answered_at_once_and_the_ticket_number_
     assert "发来的消息已处理" in receipt and f"#{ticket.id}" in receipt
     assert WANG in {p.recipient for p in pushes(overload.factory)}  # the worker is told as always
     assert overload.statuses() == [(ZHANG, "handled")]
+
+
+def test_under_a_backlog_only_a_request_is_promised_a_ticket_number(overload: Overload) -> None:
+    with overload.jammed():
+        answers = [overload.wechat.say(SUN, text) for text in ("谢谢你们", "楼道灯坏了好几天了")]
+    assert answers == ["已收到,稍后回复您。", "已收到,正在为您登记,稍后告诉您工单号。"]
+    assert overload.workers.drain() == 2
+    [ticket] = tickets(overload.factory)
+    assert ticket.category == "repair"
+    thanks, repair = receipts(overload.factory, SUN)
+    assert "不客气" in thanks and f"#{ticket.id}" in repair
 
 
 def test_a_short_wait_is_no_backlog(overload: Overload) -> None:
@@ -160,7 +171,7 @@ def test_one_residents_messages_are_finished_in_order_and_never_two_at_once(over
         overload.wechat.say(LIU, BILL)
     # The backlog is gone, but ZHANG's next message still waits behind her earlier ones.
     later = overload.wechat.say(ZHANG, "降压药没有了")
-    assert later == QUEUED.message
+    assert later == QUEUED.request
     assert [status for _, status in overload.statuses()] == ["queued"] * 4
     # Another process's worker holds ZHANG's first message: hers wait; LIU's is finished meanwhile.
     clock = overload.workers._clock
@@ -182,7 +193,7 @@ def test_a_retry_of_a_queued_message_gets_the_same_reply_and_nothing_twice(overl
     signed = wechat.sign(text_xml(ZHANG, LEAK, msg_id=4242))
     with overload.jammed():
         first = wechat.reply(wechat.send(signed))
-        assert wechat.reply(wechat.send(signed)) == first == QUEUED.message
+        assert wechat.reply(wechat.send(signed)) == first == QUEUED.request
     assert wechat.reply(wechat.send(signed)) == first  # no backlog now: still the reply it had
     assert overload.workers.drain() == 1
     assert wechat.reply(wechat.send(signed)) == first  # finished: still the same, nothing new
@@ -232,7 +243,7 @@ def test_an_inbox_worker_killed_mid_message_leaves_it_to_another_which_handles_i
 ) -> None:
     with overload.jammed():
         reply = overload.wechat.say(ZHANG, LEAK)
-    assert reply == QUEUED.message
+    assert reply == QUEUED.request
     marker = tmp_path / "stalled"
     env = command_env(tmp_path / "griddesk.db", GRIDDESK_INBOX_QUEUE_AFTER_SECONDS="2")
     worker = subprocess.Popen(
@@ -273,7 +284,7 @@ def test_a_queued_message_whose_handler_fails_is_kept_and_the_duty_desk_told(
     app = create_app(settings, factory, classifier, clock, router=broken, backlog=backlog)
     overload = Overload(app, backlog, ticks, WeChatServer(app.test_client(), settings.wechat, clock), factory)
     with overload.jammed():
-        assert overload.wechat.say(ZHANG, LEAK) == QUEUED.message
+        assert overload.wechat.say(ZHANG, LEAK) == QUEUED.request
     assert overload.workers.drain() == 1
     assert overload.statuses() == [(ZHANG, "failed")]
     [alert] = [p for p in pushes(factory) if p.kind == "failed_message"]
@@ -349,7 +360,7 @@ def test_under_gunicorn_a_message_kept_waiting_for_a_thread_is_answered_at_once(
             # The only thread is busy for 2.5 s: this one waits in gunicorn's queue past the second.
             second = post(LIU, BILL)
             assert "#1" in first.result()  # the first was handled inline, as always
-        assert second == QUEUED.message
+        assert second == QUEUED.request
         deadline = time.monotonic() + 30
         while not receipts(overload.factory, LIU):
             assert time.monotonic() < deadline, log.read_text()

@@ -54,7 +54,7 @@ def test_workers_in_parallel_finish_each_message_once_in_each_senders_order(
         ticks[0] += 5
         for n in range(EACH):
             for openid in RESIDENTS:
-                assert wechat.say(openid, f"楼道灯坏了 第{n}次") == QUEUED.message
+                assert wechat.say(openid, f"楼道灯坏了 第{n}次") == QUEUED.request
 
     with ThreadPoolExecutor(WORKERS) as pool:
         taken = sum(pool.map(lambda app: inbox_workers(app).drain(), apps))

@@ -38,7 +38,7 @@ def queued_leak(
     with backlog.in_hand():
         ticks[0] += 5
         reply = WeChatServer(app.test_client(), live.wechat, clock).say(ZHANG, LEAK)
-    assert reply == QUEUED.message
+    assert reply == QUEUED.request
     fake_wechat.user_wrote(ZHANG)
     return live, app
 

@@ -15,6 +15,7 @@ from handlers.messages.resident_commands import awaiting_rating
 from handlers.people.residents import pending_category
 from handlers.tickets.core import OPEN_STATUSES, assignee_phrase, attach_message
 from handlers.tickets.lifecycle import WORKING, apply, tell_worker
+from storage.lookups import checkin_id_for
 from storage.models import CheckIn, OutboxMessage, Resident, Ticket, Worker
 
 SYSTEM = "系统"
@@ -46,11 +47,11 @@ def note_checkin(services: Services, resident: Resident, incoming: Incoming) -> 
     if resident.id is None or not _sign_of_life(incoming):
         return None
     day = local_moment(services.now, services.settings.timezone).day
-    query = select(CheckIn).where(CheckIn.resident_id == resident.id, CheckIn.day == day)
     with services.session.no_autoflush:  # the resident's pending "last heard from" stamp can wait
-        checkin = services.session.scalar(query)
-    if checkin is None:
-        return None
+        checkin_id = checkin_id_for(services.session, resident.id, day)
+        if checkin_id is None:
+            return None
+        checkin = services.session.get_one(CheckIn, checkin_id)
     text = incoming.text or ""
     reading = _reading(services, resident, checkin, text)
     if checkin.answered_at is None:
