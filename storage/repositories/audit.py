@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.models import AuditEvent
@@ -12,3 +14,11 @@ def has_event(session: Session, action: str, subject: str) -> bool:
     """Whether an audit line of this action about this subject exists."""
     query = select(AuditEvent.id).where(AuditEvent.action == action, AuditEvent.subject == subject)
     return session.scalar(query.limit(1)) is not None
+
+
+def last_event_at(session: Session, action: str, subject: str) -> datetime | None:
+    """When the newest audit line of this action about this subject was written."""
+    query = select(func.max(AuditEvent.created_at)).where(
+        AuditEvent.action == action, AuditEvent.subject == subject
+    )
+    return session.scalar(query)

@@ -102,3 +102,24 @@ def invite_by_code(session: Session, code: str) -> WorkerInvite | None:
 def console_account(session: Session, worker_id: int) -> StaffAccount | None:
     """The console account of a worker, if any."""
     return session.scalar(select(StaffAccount).where(StaffAccount.worker_id == worker_id))
+
+
+def worker_id_by_openid(session: Session, openid: str) -> int | None:
+    """The id of the worker bound to this WeChat openid."""
+    return session.scalar(select(Worker.id).where(Worker.openid == openid))
+
+
+def grid_by_code(session: Session, code: str) -> Grid | None:
+    """The grid with this code."""
+    return session.scalar(select(Grid).where(Grid.code == code))
+
+
+def all_grid_ids(session: Session) -> tuple[int, ...]:
+    """Every grid's id, in order."""
+    return tuple(session.scalars(select(Grid.id).order_by(Grid.id)))
+
+
+def all_grids(session: Session) -> list[Grid]:
+    """Every grid, by code."""
+    return list(session.scalars(select(Grid).order_by(Grid.code)))
+
