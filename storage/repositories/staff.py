@@ -122,4 +122,3 @@ def all_grid_ids(session: Session) -> tuple[int, ...]:
 def all_grids(session: Session) -> list[Grid]:
     """Every grid, by code."""
     return list(session.scalars(select(Grid).order_by(Grid.code)))
-
