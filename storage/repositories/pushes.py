@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -38,3 +41,13 @@ def cancel_pending(session: Session, worker_id: int, reason: str) -> int:
         .execution_options(synchronize_session=False)
     )
     return session.execute(cancel).rowcount
+
+
+def kinds_sent_since(
+    session: Session, kinds: Collection[str], since: datetime
+) -> list[tuple[str, int | None]]:
+    """(kind, worker id) of every push of these kinds made since then."""
+    query = select(OutboxMessage.kind, OutboxMessage.worker_id).where(
+        OutboxMessage.kind.in_(kinds), OutboxMessage.created_at >= since
+    )
+    return [(kind, worker_id) for kind, worker_id in session.execute(query)]

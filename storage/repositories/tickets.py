@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import Grid, Ticket, TicketEvent
@@ -92,3 +92,25 @@ def last_acted_on(session: Session, actor: str, kinds: Collection[str], since: d
         .limit(1)
     )
     return session.scalar(query)
+
+
+def ids_where(session: Session, conditions: Sequence[ColumnElement[bool]]) -> list[int]:
+    """The ids of the tickets meeting every condition, in order."""
+    return list(session.scalars(select(Ticket.id).where(*conditions).order_by(Ticket.id)))
+
+
+def one_where(session: Session, ticket_id: int, conditions: Sequence[ColumnElement[bool]]) -> Ticket | None:
+    """The ticket, if it still meets every condition."""
+    query = select(Ticket).where(Ticket.id == ticket_id, *conditions)
+    return session.scalars(query).one_or_none()
+
+
+def latest_events(session: Session, ticket_id: int, limit: int) -> list[TicketEvent]:
+    """The ticket's newest audit events, newest first."""
+    query = (
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket_id)
+        .order_by(TicketEvent.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
