@@ -18,10 +18,14 @@ def buildings(session: Session) -> list[Building]:
     return list(session.scalars(select(Building)))
 
 
-def at_address(session: Session, building_id: int, unit: str | None, room: str | None) -> list[Resident]:
-    """Residents bound to one building, unit and room, oldest first."""
+def at_address(
+    session: Session, building_id: int, unit: str | None, room: str | None, name: str | None = None
+) -> list[Resident]:
+    """Residents bound to one building, unit and room (of this name, when given), oldest first."""
     same_unit = Resident.unit.is_(None) if unit is None else Resident.unit == unit
     query = select(Resident).where(Resident.building_id == building_id, same_unit, Resident.room == room)
+    if name is not None:
+        query = query.where(Resident.name == name)
     return list(session.scalars(query.order_by(Resident.id)))
 
 

@@ -19,7 +19,6 @@ from storage.models import (
     FamilyFollower,
     InboundMessage,
     OutboxMessage,
-    Resident,
     Ticket,
     Visit,
 )
@@ -118,17 +117,6 @@ def erase_household(session: Session, resident_id: int, waiting: Collection[str]
     follows = (FamilyFollower.elder_id == resident_id) | (FamilyFollower.follower_id == resident_id)
     session.execute(delete(FamilyFollower).where(follows))
     session.execute(delete(FamilyCode).where(FamilyCode.elder_id == resident_id))
-
-
-def at_address_named(
-    session: Session, building_id: int, unit: str | None, room: str, name: str | None
-) -> list[Resident]:
-    """Residents at one building, unit and room (of this name, when given), oldest first."""
-    same_unit = Resident.unit.is_(None) if unit is None else Resident.unit == unit
-    query = select(Resident).where(Resident.building_id == building_id, same_unit, Resident.room == room)
-    if name is not None:
-        query = query.where(Resident.name == name)
-    return list(session.scalars(query.order_by(Resident.id)))
 
 
 def closed_ticket_ids(session: Session, cutoff: datetime, limit: int) -> list[int]:

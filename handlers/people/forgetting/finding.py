@@ -12,7 +12,7 @@ from handlers.language.normalize import normalize
 from handlers.messages.binding import parse_address
 from storage.erasure import FORGOTTEN_PREFIX, is_forgotten_openid
 from storage.models import Resident
-from storage.repositories import audit, households, personal_data, staff
+from storage.repositories import audit, households, staff
 
 FORGOTTEN_EVENT = "resident_forgotten"
 
@@ -70,7 +70,7 @@ def _by_address(session: Session, address: str, name: str | None) -> Resident:
     if building is None:
         raise ForgetError(f"no building {parsed.building} in the community")
     named = name.strip() if name else None
-    found = personal_data.at_address_named(session, building.id, parsed.unit, parsed.room, named)
+    found = households.at_address(session, building.id, parsed.unit, parsed.room, named)
     if not found:
         raise ForgetError(f"nobody {'of that name ' if name else ''}lives at {address}")
     if len(found) > 1:
