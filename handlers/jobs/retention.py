@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import RetentionSettings
 from handlers.tickets.tally import Tally
 from storage.db import bulk_slice, snapshot, transaction
 from storage.erasure import delete_media_files, erase_messages, erase_tickets
-from storage.models import AuditEvent, CheckIn, InboundMessage, Ticket
+from storage.models import AuditEvent, InboundMessage
+from storage.repositories import personal_data
 
 BATCH_SIZE = 200
 # Forgetting a check-in answer is one small UPDATE: bigger batches than a ticket's erasure.
@@ -77,15 +77,9 @@ class _Sweep:
 
     def closed_tickets(self, cutoff: datetime) -> None:
         """Tickets closed or cancelled before the cutoff, with their messages and media, a batch at a time."""
-        due = (
-            select(Ticket.id)
-            .where(Ticket.erased_at.is_(None), Ticket.closed_at < cutoff)
-            .order_by(Ticket.id)
-            .limit(self.batch_size)
-        )
         while True:
             with bulk_slice(self.factory) as session:
-                ids = list(session.scalars(due))
+                ids = personal_data.closed_ticket_ids(session, cutoff, self.batch_size)
                 self.result.tickets += erase_tickets(session, ids, self.now)
                 erased, media = erase_messages(session, InboundMessage.ticket_id.in_(ids), self.now)
                 self.result.messages += erased
@@ -95,15 +89,9 @@ class _Sweep:
 
     def old_messages(self, cutoff: datetime) -> None:
         """Messages received before the cutoff, a batch at a time; check-in answers of those days too."""
-        due = (
-            select(InboundMessage.id)
-            .where(InboundMessage.erased_at.is_(None), InboundMessage.received_at < cutoff)
-            .order_by(InboundMessage.id)
-            .limit(self.batch_size)
-        )
         while True:
             with bulk_slice(self.factory) as session:
-                ids = list(session.scalars(due))
+                ids = personal_data.old_message_ids(session, cutoff, self.batch_size)
                 erased, media = erase_messages(session, InboundMessage.id.in_(ids), self.now)
                 self.result.messages += erased
             self.result.media_files += delete_media_files(media, self.media_dir)
@@ -113,20 +101,13 @@ class _Sweep:
 
     def checkin_answers(self, cutoff: datetime) -> None:
         """Check-in answers of the days before the cutoff: up to a million a day, so a slice at a time."""
-        kept = (CheckIn.day < cutoff.date(), CheckIn.answer.is_not(None))
+        before = cutoff.date()
         last = 0
         while True:
             with snapshot(self.factory) as session:
-                next_ids = select(CheckIn.id).where(*kept, CheckIn.id > last).order_by(CheckIn.id)
-                ids = list(session.scalars(next_ids.limit(ANSWERS_BATCH_SIZE)))
+                ids = personal_data.answered_checkin_ids(session, before, last, ANSWERS_BATCH_SIZE)
             if not ids:
                 return
-            forget = (
-                update(CheckIn)
-                .where(CheckIn.id.in_(ids), *kept)
-                .values(answer=None)
-                .execution_options(synchronize_session=False)
-            )
             with bulk_slice(self.factory) as session:
-                self.result.checkin_answers += session.execute(forget).rowcount
+                self.result.checkin_answers += personal_data.forget_answers(session, ids, before)
             last = ids[-1]

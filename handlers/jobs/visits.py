@@ -6,7 +6,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import VisitSettings
@@ -14,8 +13,10 @@ from handlers.context import Reply, Services
 from handlers.domain_settings import DomainSettings
 from handlers.people.households import one_household
 from storage.db import bulk_slice, snapshot, take_turns
-from storage.models import OutboxMessage, Resident, Visit, Worker
+from storage.models import Resident, Visit, Worker
 from storage.outbox import queue_push
+from storage.repositories import pushes
+from storage.repositories import visits as visit_queries
 
 HOUSEHOLD_LABELS = {"hardship": "特困户", "key": "重点户", "ordinary": "普通户"}
 CADENCE_WORDS = {"hardship": "每周", "key": "每月", "ordinary": "每季度"}
@@ -95,24 +96,17 @@ def households_due(
     session: Session, visits: VisitSettings, now: datetime
 ) -> list[tuple[Resident, datetime]]:
     """Bound households whose next visit falls within the reminder lead, or has passed."""
-    last = func.coalesce(Resident.last_visit_at, Resident.created_at)
     found: list[tuple[Resident, datetime]] = []
     for category in HOUSEHOLD_LABELS:
         days = visits.cadence_days(category)
         cutoff = now - timedelta(days=days - visits.remind_days_before)
-        query = select(Resident).where(
-            Resident.household_category == category, Resident.building_id.is_not(None), last <= cutoff
-        )
-        for resident in session.scalars(query):
+        for resident in visit_queries.last_visited_by(session, category, cutoff):
             found.append((resident, (resident.last_visit_at or resident.created_at) + timedelta(days=days)))
     return sorted(found, key=lambda item: item[1])
 
 
 def _digests_sent_since(session: Session, since: datetime) -> set[tuple[str, int | None]]:
-    query = select(OutboxMessage.kind, OutboxMessage.worker_id).where(
-        OutboxMessage.kind.in_((DIGEST_KIND, OVERDUE_KIND)), OutboxMessage.created_at >= since
-    )
-    return {(kind, worker_id) for kind, worker_id in session.execute(query)}
+    return set(pushes.kinds_sent_since(session, (DIGEST_KIND, OVERDUE_KIND), since))
 
 
 def _worker_digest(items: list[tuple[Resident, datetime]], settings: DomainSettings, now: datetime) -> str:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from handlers.context import Reply, Services
 from handlers.texts import CATEGORY_LABELS, STATUS_LABELS, local_time
 from handlers.tickets.core import OPEN_STATUSES, hand_to, worker_title
 from handlers.tickets.ladder import WORKER
 from handlers.tickets.lifecycle import apply, tell_resident
-from storage.models import Grid, Ticket, Worker
+from storage.models import Ticket, Worker
 from storage.outbox import queue_push
+from storage.repositories import tickets as ticket_queries
 
 # Audit events that give a ticket a new holder (handlers/tickets/core.py and lifecycle.py,
 # handlers/jobs/escalation/, handlers/messages/binding.py).
@@ -23,13 +22,7 @@ ROUTED_EVENTS = frozenset({"assigned", "reassigned"})
 
 def my_tickets(services: Services, worker: Worker) -> Reply:
     """我的工单: the open tickets the worker holds, the most pressing first."""
-    query = (
-        select(Ticket)
-        .where(Ticket.assignee_id == worker.id, Ticket.status.in_(OPEN_STATUSES))
-        .order_by(Ticket.ack_due_at, Ticket.id)
-        .limit(20)
-    )
-    tickets = list(services.session.scalars(query))
+    tickets = ticket_queries.most_pressing_held_by(services.session, worker.id, OPEN_STATUSES, limit=20)
     if not tickets:
         return Reply("您手上没有未办结的工单。")
     lines = [f"您有{len(tickets)}个未办结的工单:"]
@@ -72,14 +65,8 @@ def _take_back_unsigned(services: Services, worker: Worker) -> list[Ticket]:
     """Unsigned tickets of the worker's grids that went to the backup only because the worker was off
     duty come back; one a person reassigned to the backup on purpose stays. The backup and the residents
     (told the backup's name) hear of it."""
-    grid_ids = select(Grid.id).where(Grid.worker_id == worker.id)
-    query = select(Ticket).where(
-        Ticket.grid_id.in_(grid_ids),
-        Ticket.status == "assigned",
-        Ticket.assignee_id != worker.id,
-        Ticket.assignee_id == worker.backup_id,
-    )
-    tickets = [t for t in services.session.scalars(query.order_by(Ticket.id)) if _routed_by_system(t)]
+    backed_up = ticket_queries.assigned_to_backup(services.session, worker.id, worker.backup_id)
+    tickets = [t for t in backed_up if _routed_by_system(t)]
     for ticket in tickets:
         apply(services, ticket, "reassign", "系统", f"{worker.name}上班,转回")
         hand_to(services, ticket, worker, level=WORKER)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
-
 from handlers.context import Incoming, Reply, Services
 from handlers.tickets.core import OPEN_STATUSES, record_event
 from handlers.tickets.lifecycle import tell_resident
-from storage.models import Ticket, TicketEvent, Worker
+from storage.models import Ticket, Worker
+from storage.repositories import tickets as ticket_queries
 
 # A worker photographs the result on the same visit, so the ticket they last touched within a day is the
 # one they mean; after that the guess could land on the wrong resident's ticket, and asking costs a reply.
@@ -47,17 +46,9 @@ def handle_worker_media(services: Services, worker: Worker, incoming: Incoming) 
 def current_ticket(services: Services, worker: Worker) -> Ticket | None:
     """The ticket the worker last acted on in the last day, if it is still theirs and not finished."""
     # Events name their actor, not their id: the assignee check below keeps a namesake's ticket out.
-    query = (
-        select(TicketEvent.ticket_id)
-        .where(
-            TicketEvent.actor == worker.name,
-            TicketEvent.kind.in_(WORKER_ACTIONS),
-            TicketEvent.created_at >= services.now - RECENT_ACTION,
-        )
-        .order_by(TicketEvent.created_at.desc(), TicketEvent.id.desc())
-        .limit(1)
+    ticket_id = ticket_queries.last_acted_on(
+        services.session, worker.name, WORKER_ACTIONS, services.now - RECENT_ACTION
     )
-    ticket_id = services.session.scalar(query)
     ticket = services.session.get(Ticket, ticket_id) if ticket_id is not None else None
     if ticket is None or ticket.assignee_id != worker.id or ticket.status not in MAY_ATTACH:
         return None
@@ -66,19 +57,9 @@ def current_ticket(services: Services, worker: Worker) -> Ticket | None:
 
 def result_photo_note(services: Services, ticket: Ticket) -> str:
     """The line telling the resident the workers photographed the result ('' when they did not)."""
-    query = (
-        select(func.count())
-        .select_from(TicketEvent)
-        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == PHOTO)
-    )
-    count = services.session.scalar(query) or 0
+    count = ticket_queries.count_events(services.session, ticket.id, PHOTO)
     return RESULT_PHOTO_NOTE.format(count=count) if count else ""
 
 
 def _photos_since_resolved(services: Services, ticket: Ticket) -> bool:
-    query = select(TicketEvent.id).where(
-        TicketEvent.ticket_id == ticket.id,
-        TicketEvent.kind == PHOTO,
-        TicketEvent.created_at >= ticket.resolved_at,
-    )
-    return services.session.scalar(query.limit(1)) is not None
+    return ticket_queries.event_since(services.session, ticket.id, PHOTO, ticket.resolved_at)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from handlers.context import Services
@@ -13,8 +12,10 @@ from handlers.tickets.actions import hand_over
 from handlers.tickets.core import OPEN_STATUSES, UNSIGNED, hand_to
 from handlers.tickets.ladder import ladder
 from handlers.tickets.lifecycle import apply
-from storage.models import AuditEvent, Grid, OutboxMessage, StaffAccount, Ticket, Worker
+from storage.models import AuditEvent, Grid, Ticket, Worker
 from storage.outbox import queue_push
+from storage.repositories import pushes, staff
+from storage.repositories import tickets as ticket_queries
 
 ACTOR = "社区"
 
@@ -36,10 +37,7 @@ class Departure:
 
 def serving_worker(session: Session, name: str, role: str | None = None) -> Worker:
     """The one serving worker of that name (and role); DepartureError when none or several."""
-    query = select(Worker).where(Worker.name == name, Worker.left_at.is_(None))
-    if role is not None:
-        query = query.where(Worker.role == role)
-    found = list(session.scalars(query.order_by(Worker.id)))
+    found = staff.serving_named(session, name, role)
     if not found:
         raise DepartureError(f"no serving worker named {name!r}" + (f" ({role})" if role else ""))
     if len(found) > 1:
@@ -54,7 +52,7 @@ def leave(services: Services, worker: Worker, successor: Worker | None = None) -
         raise DepartureError(f"the successor must be another {worker.role}, not {successor.name}")
     session = services.session
     departure = Departure(grids=_pass_on_grids(session, worker, successor))
-    for colleague in session.scalars(select(Worker).where(Worker.backup_id == worker.id)):
+    for colleague in staff.backed_up_by(session, worker.id):
         colleague.backup = successor if successor is not colleague else None
     departure.pushes_cancelled = _cancel_pushes(session, worker)
     departure.console_closed = _close_console(session, worker)
@@ -68,8 +66,7 @@ def leave(services: Services, worker: Worker, successor: Worker | None = None) -
 
 def _pass_on_grids(session: Session, worker: Worker, successor: Worker | None) -> list[str]:
     """The grids the worker looked after or led, now the successor's (or nobody's)."""
-    query = select(Grid).where(or_(Grid.worker_id == worker.id, Grid.leader_id == worker.id))
-    grids = list(session.scalars(query.order_by(Grid.code)))
+    grids = staff.grids_of(session, worker.id)
     for grid in grids:
         if grid.worker_id == worker.id:
             grid.worker = successor
@@ -80,18 +77,12 @@ def _pass_on_grids(session: Session, worker: Worker, successor: Worker | None) -
 
 def _cancel_pushes(session: Session, worker: Worker) -> int:
     """Pushes still waiting for the worker are not sent: they would carry residents' details."""
-    cancel = (
-        update(OutboxMessage)
-        .where(OutboxMessage.worker_id == worker.id, OutboxMessage.status == "pending")
-        .values(status="cancelled", last_error="worker left")
-        .execution_options(synchronize_session=False)
-    )
-    return session.execute(cancel).rowcount
+    return pushes.cancel_pending(session, worker.id, "worker left")
 
 
 def _close_console(session: Session, worker: Worker) -> bool:
     """Disable the worker's console account, which also ends its sessions; False when there is none."""
-    account = session.scalar(select(StaffAccount).where(StaffAccount.worker_id == worker.id))
+    account = staff.console_account(session, worker.id)
     if account is None:
         return False
     account.active = False
@@ -99,8 +90,7 @@ def _close_console(session: Session, worker: Worker) -> bool:
 
 
 def _held_tickets(session: Session, worker: Worker) -> list[Ticket]:
-    query = select(Ticket).where(Ticket.assignee_id == worker.id, Ticket.status.in_(OPEN_STATUSES))
-    return list(session.scalars(query.order_by(Ticket.id)))
+    return ticket_queries.held_by(session, worker.id, OPEN_STATUSES)
 
 
 def _pass_on_ticket(
@@ -130,10 +120,7 @@ def take_over(services: Services, grid: Grid, previous: Worker, newcomer: Worker
     them); signed ones stay with whoever signed, who has already told the resident they are coming.
     The person replaced and the grid's leader (for a new leader, its worker) are told by push.
     """
-    query = select(Ticket).where(
-        Ticket.grid_id == grid.id, Ticket.assignee_id == previous.id, Ticket.status.in_(OPEN_STATUSES)
-    )
-    held = list(services.session.scalars(query.order_by(Ticket.id)))
+    held = ticket_queries.held_in_grid(services.session, grid.id, previous.id, OPEN_STATUSES)
     moved = [ticket for ticket in held if ticket.status in UNSIGNED]
     kept = [ticket for ticket in held if ticket.status not in UNSIGNED]
     role = ROLE_LABELS[newcomer.role]

@@ -7,7 +7,6 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from handlers.context import Reply, Services
@@ -24,6 +23,7 @@ from handlers.people.followers import (
 )
 from handlers.people.invites import CODE_ALPHABET, CODE_LENGTH
 from storage.models import FamilyCode, FamilyFollower, Resident
+from storage.repositories import families, residents
 
 CODE_HOURS = 24
 # "关注 K7M2Q9PX", "家属码 K7M2Q9PX", "绑定 K7M2Q9PX" or the bare code.
@@ -69,10 +69,7 @@ def is_family_code(session: Session, text: str) -> bool:
     if found is None:
         return False
     code, said_as_family = found
-    return (
-        said_as_family
-        or session.scalar(select(FamilyCode.id).where(FamilyCode.code_hash == hash_code(code))) is not None
-    )
+    return said_as_family or families.code_known(session, hash_code(code))
 
 
 def issue_family_code(
@@ -90,7 +87,7 @@ def issue_family_code(
         )
     while True:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        if session.scalar(select(FamilyCode.id).where(FamilyCode.code_hash == hash_code(code))) is None:
+        if not families.code_known(session, hash_code(code)):
             break
     session.add(
         FamilyCode(
@@ -120,11 +117,11 @@ def code_instructions(
 def redeem_family_code(services: Services, follower: Resident, code: str) -> Reply:
     """Bind the sender to the code's elder, once and before it expires, if the elder has room."""
     session = services.session
-    issued = session.scalar(select(FamilyCode).where(FamilyCode.code_hash == hash_code(code)))
+    issued = families.code_by_hash(session, hash_code(code))
     if issued is None or issued.used_at is not None or issued.expires_at <= services.now:
         return Reply(INVALID_CODE)
     # Locks the elder's row on PostgreSQL, so two codes sent at once cannot make a fifth follower.
-    elder = session.scalars(select(Resident).where(Resident.id == issued.elder_id).with_for_update()).one()
+    elder = residents.locked_by_id(session, issued.elder_id)
     name = elder.name or "您的家人"
     if elder.id == follower.id:
         return Reply("这是给您家人用的家属码,请转交给家人,由他们发送。")
@@ -134,13 +131,7 @@ def redeem_family_code(services: Services, follower: Resident, code: str) -> Rep
         return Reply(
             f"{name}已有{MAX_FOLLOWERS}位家属关注,最多{MAX_FOLLOWERS}位。请联系网格员,先解除一位再绑定。"
         )
-    spent = session.execute(
-        update(FamilyCode)
-        .where(FamilyCode.id == issued.id, FamilyCode.used_at.is_(None))
-        .values(used_at=services.now)
-        .execution_options(synchronize_session="fetch")
-    )
-    if spent.rowcount != 1:
+    if not families.spend_code(session, issued.id, services.now):
         return Reply(INVALID_CODE)
     session.add(
         FamilyFollower(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from handlers.context import Reply, Services
@@ -14,8 +13,9 @@ from handlers.register.entries import is_placeholder
 from handlers.tickets.core import OPEN_STATUSES, assignee_phrase, record_event
 from handlers.tickets.lifecycle import tell_worker
 from storage.erasure import is_forgotten_openid
-from storage.models import AuditEvent, CheckIn, FamilyFollower, Resident, Ticket
+from storage.models import AuditEvent, FamilyFollower, Resident, Ticket
 from storage.outbox import queue_push
+from storage.repositories import families
 
 MAX_FOLLOWERS = 4
 UNFOLLOW = re.compile(r"^取消关注家人\s*(?P<name>.*)$")
@@ -27,26 +27,14 @@ FOLLOW_AUDIT, UNFOLLOW_AUDIT = "family_follow", "family_unfollow"
 
 def followers_of(session: Session, elder: Resident) -> list[Resident]:
     """The elder's family followers, oldest first."""
-    query = (
-        select(Resident)
-        .join(FamilyFollower, FamilyFollower.follower_id == Resident.id)
-        .where(FamilyFollower.elder_id == elder.id)
-        .order_by(FamilyFollower.id)
-    )
-    return list(session.scalars(query))
+    return families.followers_of(session, elder.id)
 
 
 def elders_followed_by(session: Session, follower: Resident) -> list[Resident]:
     """The elders this person follows, oldest binding first."""
     if follower.id is None:
         return []
-    query = (
-        select(Resident)
-        .join(FamilyFollower, FamilyFollower.elder_id == Resident.id)
-        .where(FamilyFollower.follower_id == follower.id)
-        .order_by(FamilyFollower.id)
-    )
-    return list(session.scalars(query))
+    return families.elders_followed_by(session, follower.id)
 
 
 def unfollow(services: Services, follower: Resident, name: str) -> Reply:
@@ -150,22 +138,8 @@ def is_take_call(text: str) -> bool:
 def _open_knocks(session: Session, follower: Resident) -> list[tuple[FamilyFollower, Resident, Ticket]]:
     """(following, elder, open knock ticket) for every elder this person follows who missed a check-in."""
     found = []
-    followings = (
-        select(FamilyFollower, Resident)
-        .join(Resident, FamilyFollower.elder_id == Resident.id)
-        .where(FamilyFollower.follower_id == follower.id)
-        .order_by(FamilyFollower.id)
-    )
-    for row, elder in session.execute(followings) if follower.id is not None else []:
-        query = (
-            select(Ticket)
-            .join(CheckIn, CheckIn.ticket_id == Ticket.id)
-            .where(
-                CheckIn.resident_id == elder.id, CheckIn.status == "missed", Ticket.status.in_(OPEN_STATUSES)
-            )
-            .order_by(Ticket.id.desc())
-        )
-        ticket = session.scalars(query).first()
+    for row, elder in families.followings_of(session, follower.id) if follower.id is not None else []:
+        ticket = families.open_knock(session, elder.id, OPEN_STATUSES)
         if ticket is not None:
             found.append((row, elder, ticket))
     return found
@@ -183,18 +157,12 @@ def _relation(row: FamilyFollower, follower: Resident) -> str:
 
 
 def _follows_of(session: Session, elder: Resident) -> list[tuple[FamilyFollower, Resident]]:
-    query = (
-        select(FamilyFollower, Resident)
-        .join(Resident, FamilyFollower.follower_id == Resident.id)
-        .where(FamilyFollower.elder_id == elder.id)
-        .order_by(FamilyFollower.id)
-    )
-    return [(row, follower) for row, follower in session.execute(query)]
+    return families.follows_of(session, elder.id)
 
 
 def follower_count(session: Session, elder: Resident) -> int:
-    query = select(func.count()).select_from(FamilyFollower).where(FamilyFollower.elder_id == elder.id)
-    return session.scalar(query) or 0
+    """How many family members follow the elder."""
+    return families.follower_count(session, elder.id)
 
 
 def saved_id(session: Session, resident: Resident) -> int:
@@ -206,11 +174,7 @@ def saved_id(session: Session, resident: Resident) -> int:
 
 
 def _unbind(services: Services, elder: Resident, follower: Resident, actor: str) -> None:
-    services.session.execute(
-        delete(FamilyFollower).where(
-            FamilyFollower.elder_id == elder.id, FamilyFollower.follower_id == follower.id
-        )
-    )
+    families.unbind(services.session, elder.id, follower.id)
     audit(services, UNFOLLOW_AUDIT, actor, elder, follower)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from handlers.language.normalize import normalize
 from handlers.messages.binding import parse_address
-from storage.models import Building, Grid, Resident, Worker
+from storage.models import Resident, Worker
+from storage.repositories import residents
 
 # Households listed when what was typed matches several.
 LISTED = 5
@@ -26,23 +26,19 @@ def one_household(session: Session, worker: Worker, target: str, example: str) -
 
 def households_matching(session: Session, worker: Worker, target: str) -> list[Resident]:
     """Residents in the worker's grids matching an address, a room number or a name."""
-    query = select(Resident).join(Building).where(_in_scope(worker))
+    # Offices see every building; workers and leaders the buildings of the grids they look after.
+    everywhere = worker.role in ("community", "street")
     text = normalize(target)
     address = parse_address(text)
     if address is not None:
-        query = query.where(Building.name == address.building, Resident.room == address.room)
-        if address.unit:
-            query = query.where(Resident.unit == address.unit)
-    elif text.isdigit():
-        query = query.where(Resident.room == text)
-    else:
-        query = query.where(Resident.name == target.strip())
-    return list(session.scalars(query.order_by(Resident.id)))
-
-
-def _in_scope(worker: Worker) -> ColumnElement[bool]:
-    """Buildings of the grids this worker or leader looks after; offices see every building."""
-    if worker.role in ("community", "street"):
-        return Building.id.is_not(None)
-    grids = select(Grid.id).where(or_(Grid.worker_id == worker.id, Grid.leader_id == worker.id))
-    return Building.grid_id.in_(grids)
+        return residents.households(
+            session,
+            worker,
+            all_buildings=everywhere,
+            building=address.building,
+            unit=address.unit,
+            room=address.room,
+        )
+    if text.isdigit():
+        return residents.households(session, worker, all_buildings=everywhere, room=text)
+    return residents.households(session, worker, all_buildings=everywhere, name=target.strip())

@@ -7,12 +7,12 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from handlers.context import Reply, Services
 from handlers.texts import ROLE_LABELS
-from storage.models import AuditEvent, Grid, OutboxMessage, Worker, WorkerInvite
+from storage.models import AuditEvent, Grid, Worker, WorkerInvite
+from storage.repositories import audit, pushes, staff
 
 ROLES = tuple(ROLE_LABELS)
 # No 0/O or 1/I: codes are read aloud and typed by hand.
@@ -65,7 +65,7 @@ def create_invite(
     if moving is None:
         _check_new_binding(session, name, role, grid_codes)
     for code in grid_codes:
-        if session.scalar(select(Grid.id).where(Grid.code == code)) is None:
+        if staff.grid_id(session, code) is None:
             raise InviteError(f"no grid with code {code!r}")
     held = grid_holders(session, name, role, grid_codes)
     if held and not replace:
@@ -100,9 +100,8 @@ def grid_holders(
     """The listed grids that someone else already holds in this role (worker, leader), with that person."""
     if role not in SLOTS or not grid_codes:
         return []
-    query = select(Grid).where(Grid.code.in_(grid_codes)).order_by(Grid.code)
     held = []
-    for grid in session.scalars(query):
+    for grid in staff.grids_by_code(session, grid_codes):
         holder = grid.worker if role == "worker" else grid.leader
         # The register's own unbound entry of this name is the person being invited, not a takeover.
         if holder is not None and holder.left_at is None and (holder.name, holder.openid) != (name, None):
@@ -119,10 +118,7 @@ def _describe_held(held: list[tuple[Grid, Worker]], role: str) -> str:
 
 def find_worker(session: Session, name_or_openid: str) -> Worker | None:
     """A serving worker by name (as people say it) or by openid."""
-    query = select(Worker).where(
-        (Worker.name == name_or_openid) | (Worker.openid == name_or_openid), Worker.left_at.is_(None)
-    )
-    return session.scalars(query.order_by(Worker.id)).first()
+    return staff.serving_by_name_or_openid(session, name_or_openid)
 
 
 def _check_new_binding(session: Session, name: str, role: str, grid_codes: tuple[str, ...]) -> None:
@@ -150,16 +146,13 @@ def _moving_worker(session: Session, name: str, role: str, grid_codes: tuple[str
 
 def _bound_worker(session: Session, name: str, role: str) -> Worker | None:
     """The serving worker of this name and role whose WeChat is bound, if any."""
-    query = select(Worker).where(
-        Worker.name == name, Worker.role == role, Worker.openid.is_not(None), Worker.left_at.is_(None)
-    )
-    return session.scalars(query.order_by(Worker.id)).first()
+    return staff.bound_worker(session, name, role)
 
 
 def _new_code(session: Session) -> str:
     while True:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        if session.scalar(select(WorkerInvite.id).where(WorkerInvite.code == code)) is None:
+        if not staff.invite_code_taken(session, code):
             return code
 
 
@@ -170,10 +163,10 @@ def redeem_invite(services: Services, openid: str, code: str, take_over: TakeOve
     hands it over (tickets, and telling the person replaced). Otherwise the code stays unused.
     """
     session = services.session
-    invite = session.scalar(select(WorkerInvite).where(WorkerInvite.code == code))
+    invite = staff.invite_by_code(session, code)
     if invite is None or invite.used_at is not None or invite.expires_at <= services.now:
         return Reply(INVALID_CODE)
-    if session.scalar(select(Worker).where(Worker.openid == openid)) is not None:
+    if staff.worker_by_openid(session, openid) is not None:
         return Reply("您的微信已经绑定为工作人员,无需重复绑定。")
     held = grid_holders(session, invite.name, invite.role, _codes(invite))
     if held and not _replacing(session, invite):
@@ -204,10 +197,7 @@ def _codes(invite: WorkerInvite) -> tuple[str, ...]:
 
 def _replacing(session: Session, invite: WorkerInvite) -> bool:
     """Whether the office made this invite with --replace."""
-    query = select(AuditEvent.id).where(
-        AuditEvent.action == REPLACE_ACTION, AuditEvent.subject == f"invite #{invite.id}"
-    )
-    return session.scalar(query.limit(1)) is not None
+    return audit.has_event(session, REPLACE_ACTION, f"invite #{invite.id}")
 
 
 def _worker_for(session: Session, invite: WorkerInvite) -> Worker | None:
@@ -216,13 +206,8 @@ def _worker_for(session: Session, invite: WorkerInvite) -> Worker | None:
     if invite.worker_id is not None:
         moving = session.get(Worker, invite.worker_id)
         return moving if moving is not None and moving.left_at is None else None
-    query = select(Worker).where(
-        Worker.name == invite.name,
-        Worker.role == invite.role,
-        Worker.openid.is_(None),
-        Worker.left_at.is_(None),
-    )
-    worker = session.scalars(query).first() or Worker(name=invite.name, role=invite.role)
+    unbound = staff.unbound_worker(session, invite.name, invite.role)
+    worker = unbound or Worker(name=invite.name, role=invite.role)
     worker.phone = invite.phone or worker.phone
     if invite.backup_id is not None:
         worker.backup_id = invite.backup_id
@@ -233,7 +218,7 @@ def _worker_for(session: Session, invite: WorkerInvite) -> Worker | None:
 
 def _place(session: Session, worker: Worker, invite: WorkerInvite) -> None:
     """Make the worker the grid's worker, or the leader of the listed grids."""
-    for grid in session.scalars(select(Grid).where(Grid.code.in_(_codes(invite)))):
+    for grid in staff.grids_with_codes(session, _codes(invite)):
         if worker.role == "worker":
             grid.worker = worker
         elif worker.role == "leader":
@@ -242,16 +227,9 @@ def _place(session: Session, worker: Worker, invite: WorkerInvite) -> None:
 
 
 def _grids_of(session: Session, worker: Worker) -> list[Grid]:
-    query = select(Grid).where(or_(Grid.worker_id == worker.id, Grid.leader_id == worker.id))
-    return list(session.scalars(query.order_by(Grid.code)))
+    return staff.grids_of(session, worker.id)
 
 
 def _readdress_pushes(session: Session, worker: Worker, openid: str) -> None:
     """Pushes still waiting for the old WeChat go to the new one instead."""
-    session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.worker_id == worker.id, OutboxMessage.status == "pending")
-        .where(OutboxMessage.recipient == worker.openid)
-        .values(recipient=openid)
-        .execution_options(synchronize_session=False)
-    )
+    pushes.readdress_pending(session, worker.id, worker.openid, openid)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from functools import cache
-
-from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from handlers.context import Services
-from storage.models import Building, Grid, Resident
+from storage.models import Resident
+from storage.repositories import residents
 
 
 def resident_for(services: Services, openid: str) -> Resident:
@@ -29,18 +27,7 @@ def _locked(session: Session, openid: str) -> Resident | None:
     (the morning ping sweep's pushes, a worker's note to them) take KEY SHARE, which it lets through, so
     a message never waits for the whole sweep to commit.
     """
-    return session.scalar(_resident_locked(), {"openid": openid})
-
-
-@cache
-def _resident_locked() -> Select[tuple[Resident]]:
-    """Built once. Most messages open a ticket for the grid's worker: that path comes with the resident."""
-    return (
-        select(Resident)
-        .where(Resident.openid == bindparam("openid"))
-        .options(joinedload(Resident.building).joinedload(Building.grid).joinedload(Grid.worker))
-        .with_for_update(of=Resident, key_share=True)
-    )
+    return residents.locked_by_openid(session, openid)
 
 
 def _first_contact(services: Services, openid: str) -> Resident:

@@ -6,10 +6,10 @@ until the person binds their address on WeChat and `adopt_register_entry` merges
 
 from __future__ import annotations
 
-from sqlalchemy import Select, and_, delete, not_, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from storage.models import Base, Building, CheckIn, FamilyContact, Resident
+from storage.models import Building, FamilyContact, Resident
+from storage.repositories import households
 
 PLACEHOLDER_PREFIX = "register:"
 # People who filed a request through the Open311 API: residents with no WeChat account at all.
@@ -25,13 +25,6 @@ def is_open311_requester(openid: str | None) -> bool:
 def is_placeholder(openid: str | None) -> bool:
     """True for the openid of a register entry nobody has bound on WeChat yet."""
     return bool(openid and openid.startswith(PLACEHOLDER_PREFIX))
-
-
-def at_address(building: Building, unit: str | None, room: str | None) -> Select[tuple[Resident]]:
-    """Residents bound to one building, unit and room, oldest first."""
-    same_unit = Resident.unit.is_(None) if unit is None else Resident.unit == unit
-    query = select(Resident).where(Resident.building_id == building.id, same_unit, Resident.room == room)
-    return query.order_by(Resident.id)
 
 
 def contacts_of(resident: Resident) -> list[Contact]:
@@ -62,7 +55,7 @@ def adopt_register_entry(session: Session, resident: Resident, entry: Resident |
     if entry is None or not is_placeholder(entry.openid):
         return False
     _copy_register_details(entry, resident)
-    _move_references(session, entry, resident)
+    households.move_references(session, entry.id, resident.id)
     session.delete(entry)
     session.flush()
     return True
@@ -79,7 +72,7 @@ def register_entry_at(
     session: Session, building: Building, unit: str | None, room: str | None, name: str | None = None
 ) -> Resident | None:
     """The one register entry nobody has bound on WeChat at this address (and of this name, if given)."""
-    here = session.scalars(at_address(building, unit, room))
+    here = households.at_address(session, building.id, unit, room)
     entries = [other for other in here if is_placeholder(other.openid)]
     if name is not None:
         entries = [entry for entry in entries if entry.name == name]
@@ -88,21 +81,7 @@ def register_entry_at(
 
 def residents_on_entries(session: Session) -> list[Resident]:
     """WeChat users bound by address alone where an unbound register entry lives, e.g. before an import."""
-    entry = aliased(Resident)
-    same_unit = or_(and_(Resident.unit.is_(None), entry.unit.is_(None)), Resident.unit == entry.unit)
-    query = (
-        select(Resident)
-        .join(entry, and_(entry.building_id == Resident.building_id, same_unit, entry.room == Resident.room))
-        .where(
-            entry.openid.startswith(PLACEHOLDER_PREFIX),
-            Resident.name.is_(None),
-            not_(Resident.openid.startswith(PLACEHOLDER_PREFIX)),
-            not_(Resident.openid.startswith(OPEN311_PREFIX)),
-        )
-        .distinct()
-        .order_by(Resident.id)
-    )
-    return list(session.scalars(query))
+    return households.unnamed_on_entries(session, PLACEHOLDER_PREFIX, (OPEN311_PREFIX,))
 
 
 def _copy_register_details(entry: Resident, resident: Resident) -> None:
@@ -119,29 +98,3 @@ def _copy_register_details(entry: Resident, resident: Resident) -> None:
             FamilyContact(name=c.name, relation=c.relation, phone=c.phone, openid=c.openid)
             for c in entry.family
         ]
-
-
-def _move_references(session: Session, entry: Resident, resident: Resident) -> None:
-    """Point rows that referred to the entry at the resident, whichever tables they are in."""
-    # A check-in day is unique per resident: the resident's own record of a day wins.
-    own_days = select(CheckIn.day).where(CheckIn.resident_id == resident.id)
-    session.execute(delete(CheckIn).where(CheckIn.resident_id == entry.id, CheckIn.day.in_(own_days)))
-    # Other modules add tables that point at residents; any row left pointing at the entry would
-    # block deleting it, so every foreign key to residents is followed, not a fixed list.
-    for model, column_name in _resident_references():
-        column = getattr(model, column_name)
-        session.execute(update(model).where(column == entry.id).values({column_name: resident.id}))
-
-
-def _resident_references() -> list[tuple[type[Base], str]]:
-    """(model, attribute) for every mapped column holding a resident's id, family contacts aside."""
-    residents_id = Resident.__table__.c.id
-    found = []
-    for mapper in Base.registry.mappers:
-        if mapper.class_ is FamilyContact:
-            continue
-        for attribute in mapper.column_attrs:
-            column = attribute.columns[0]
-            if any(key.column is residents_id for key in column.foreign_keys):
-                found.append((mapper.class_, attribute.key))
-    return found

@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from handlers.register.entries import contacts_of, is_placeholder
 from handlers.register.spreadsheets import csv_row, keep_as_text
 from storage.models import Resident
+from storage.repositories import households
 
 PERSON_HEADERS = ("姓名", "电话", "楼号", "单元", "房号", "户别", "是否独居", "签到时间")
 FAMILY_HEADER_PARTS = ("姓名", "关系", "电话", "微信openid")
@@ -30,9 +30,7 @@ TEMPLATE_HEADERS = (*PERSON_HEADERS, *family_headers(2), OPENID_HEADER)
 
 def register_table(session: Session) -> tuple[list[str], list[list[str]]]:
     """Headers (the template's, plus 家属3... when needed) and one row per resident with an address."""
-    query = select(Resident).where(Resident.building_id.is_not(None))
-    loaded = query.options(selectinload(Resident.building), selectinload(Resident.family))
-    residents = list(session.scalars(loaded))
+    residents = households.with_address(session)
     residents.sort(key=lambda r: (_natural(r.building.name), _natural(r.unit), _natural(r.room), r.id))
     family_columns = max([2, *(len(resident.family) for resident in residents)])
     headers = [*PERSON_HEADERS, *family_headers(family_columns), OPENID_HEADER]

@@ -8,15 +8,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.register.cells import CheckinChoice, cell_text
-from handlers.register.entries import PLACEHOLDER_PREFIX, at_address, contacts_of, is_placeholder
+from handlers.register.entries import PLACEHOLDER_PREFIX, contacts_of, is_placeholder
 from handlers.register.limits import DEFAULT_LIMITS, ImportLimits
 from handlers.register.reading import read_rows
 from handlers.register.rows import ParsedRow, RowError, find_header, parse_row
-from storage.models import Building, FamilyContact, Resident
+from storage.models import FamilyContact, Resident
+from storage.repositories import households
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def import_register(
     header, found = find_header(rows)
     columns = found.columns
     report = ImportReport(ignored_columns=found.ignored, column_notes=found.notes, notes=notes)
-    buildings = {building.name: building for building in session.scalars(select(Building))}
+    buildings = {building.name: building for building in households.buildings(session)}
     seen: dict[Resident, int] = {}
     for line, cells in enumerate(rows[header + 1 :], start=header + 2):
         if not any(cell_text(cell) for cell in cells):
@@ -106,12 +106,12 @@ def _store(
 def _find_resident(session: Session, entry: ParsedRow) -> Resident | None:
     """By openid when the row has one, else by address and name (or the one unnamed WeChat user there)."""
     if entry.openid is not None:
-        found = session.scalar(select(Resident).where(Resident.openid == entry.openid))
+        found = households.by_openid(session, entry.openid)
         if found is not None:
             return found
     if entry.name is None:
         return None
-    here = list(session.scalars(at_address(entry.building, entry.unit, entry.room)))
+    here = households.at_address(session, entry.building.id, entry.unit, entry.room)
     named = [resident for resident in here if resident.name == entry.name]
     # Someone who bound this address on WeChat before the register arrived has no name yet. An address
     # is no proof of identity: a row with personal details stays an entry they must claim

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Ticket, Worker
+from storage.repositories import staff
 
 WORKER, BACKUP, LEADER, COMMUNITY, STREET = range(5)
 RUNG_NAMES = ("网格员", "AB岗", "网格长", "社区", "街道")
@@ -39,12 +40,12 @@ def ladder(session: Session, ticket: Ticket) -> list[Rung]:
     """The rungs above and including the grid worker that have someone on duty, lowest first."""
     grid = ticket.grid
     worker = grid.worker if grid else None
-    people = {
+    people: dict[int, Sequence[Worker | None]] = {
         WORKER: [worker],
         BACKUP: [worker.backup if worker else None],
         LEADER: [grid.leader if grid else None],
-        COMMUNITY: _by_role(session, "community"),
-        STREET: _by_role(session, "street"),
+        COMMUNITY: staff.serving_by_role(session, "community"),
+        STREET: staff.serving_by_role(session, "street"),
     }
     rungs = []
     for level, candidates in people.items():
@@ -76,8 +77,3 @@ def holder_and_above(rungs: list[Rung], holder: Worker | None, top: int) -> list
 def rungs_up_to(rungs: list[Rung], top: int) -> list[Rung]:
     """Every staffed rung from the bottom up to and including `top`."""
     return [rung for rung in rungs if rung.level <= top]
-
-
-def _by_role(session: Session, role: str) -> list[Worker | None]:
-    query = select(Worker).where(Worker.role == role, Worker.left_at.is_(None)).order_by(Worker.id)
-    return list(session.scalars(query))

@@ -6,12 +6,12 @@ import logging
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.tickets.core import community_desk
-from storage.models import Grid, OutboxMessage, Resident, Ticket, Worker
+from storage.models import OutboxMessage, Resident, Ticket, Worker
 from storage.outbox import queue_push
+from storage.repositories import pushes, staff
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def alert_target(session: Session, row: OutboxMessage, failed: Worker | None) ->
     if ticket is not None and ticket.grid is not None and ticket.grid.leader is not None:
         candidates.append(ticket.grid.leader)
     if failed is not None:
-        leaders = select(Worker).join(Grid, Grid.leader_id == Worker.id).where(Grid.worker_id == failed.id)
-        candidates.extend(session.scalars(leaders))
+        candidates.extend(staff.leaders_of_grids_worked_by(session, failed.id))
     candidates.extend(community_desk(session))
     return next((w for w in candidates if failed is None or w.id != failed.id), None)
 
@@ -90,10 +89,7 @@ def record_template_result(
     session: Session, event: TemplateEvent, now: datetime, max_attempts: int = 6
 ) -> OutboxMessage | None:
     """Apply TEMPLATESENDJOBFINISH to the push with that MsgID; returns the row, or None if unknown."""
-    query = select(OutboxMessage).where(
-        OutboxMessage.wechat_msgid == str(event.id), OutboxMessage.channel == "template"
-    )
-    row = session.scalar(query)
+    row = pushes.template_push(session, str(event.id))
     if row is None:
         return None
     status = (event.status or "").strip()

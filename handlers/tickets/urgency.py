@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from handlers.context import Reply, Services
 from handlers.tickets.core import (
     OPEN_STATUSES,
@@ -23,7 +21,8 @@ from handlers.tickets.core import (
     record_event,
 )
 from handlers.tickets.lifecycle import tell_worker
-from storage.models import Resident, Ticket, TicketEvent
+from storage.models import Resident, Ticket
+from storage.repositories import tickets as ticket_queries
 
 SAFETY_LINE = "如遇危及生命的紧急情况,请立即拨打120(急救)、110(报警)或119(火警)。"
 # A pressed ticket must be signed for within this long; a second press inside it pushes nobody again.
@@ -67,11 +66,7 @@ def raise_ticket(services: Services, ticket: Ticket, text: str, message_id: int 
 
 
 def _pressed_since(services: Services, ticket: Ticket, since: datetime) -> bool:
-    query = select(TicketEvent.id).where(
-        TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "pressed", TicketEvent.created_at > since
-    )
-    with services.session.no_autoflush:
-        return services.session.scalar(query.limit(1)) is not None
+    return ticket_queries.event_after(services.session, ticket.id, "pressed", since)
 
 
 def _tell_holder(services: Services, ticket: Ticket, text: str) -> None:

@@ -6,7 +6,6 @@ import math
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
 
 from handlers.context import Services
@@ -14,6 +13,7 @@ from handlers.texts import local_time
 from handlers.tickets.core import community_desk, worker_title
 from handlers.tickets.lifecycle import ACTION_LABELS, tell_worker
 from storage.models import Ticket, TicketEvent, Worker
+from storage.repositories import tickets as ticket_queries
 
 SYSTEM = "系统"
 HISTORY_LENGTH = 6
@@ -32,13 +32,7 @@ def ticket_lines(ticket: Ticket) -> list[str]:
 
 def ticket_history(services: Services, ticket: Ticket) -> list[str]:
     """The ticket's last few audit events, oldest first, as lines a worker reads."""
-    query = (
-        select(TicketEvent)
-        .where(TicketEvent.ticket_id == ticket.id)
-        .order_by(TicketEvent.id.desc())
-        .limit(HISTORY_LENGTH)
-    )
-    events = reversed(list(services.session.scalars(query)))
+    events = reversed(ticket_queries.latest_events(services.session, ticket.id, HISTORY_LENGTH))
     tz = services.settings.timezone
     return [f"· {local_time(event.created_at, tz)} {_describe(event)}" for event in events]
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -31,6 +31,7 @@ from handlers.language.intents import IntentClassifier
 from handlers.tickets.tally import Tally
 from storage.db import bulk_slice, snapshot
 from storage.models import Ticket
+from storage.repositories import tickets as ticket_queries
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def sweep(
 def _due_ids(factory: sessionmaker[Session], conditions: list[ColumnElement[bool]]) -> list[int]:
     """Ids of the tickets a rule's query finds due, read without the write lock."""
     with snapshot(factory) as session:
-        return list(session.scalars(select(Ticket.id).where(*conditions).order_by(Ticket.id)))
+        return ticket_queries.ids_where(session, conditions)
 
 
 def _settle(
@@ -93,8 +94,7 @@ def _settle(
     try:
         # A slice of its own: webhook writers get in between two tickets (storage/db.py bulk_slice).
         with bulk_slice(factory) as session:
-            query = select(Ticket).where(Ticket.id == ticket_id, *rule.due(settings, now))
-            ticket = session.scalars(query).one_or_none()
+            ticket = ticket_queries.one_where(session, ticket_id, rule.due(settings, now))
             if ticket is None:
                 return None
             return rule.act(Services(session, settings, classifier, now), ticket)

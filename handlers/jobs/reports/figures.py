@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Exists, and_, exists, func, not_, select
+from sqlalchemy import ColumnElement, Exists, and_, exists, not_
 from sqlalchemy.orm import Session
 
 from handlers.domain_settings import DomainSettings
@@ -16,6 +16,7 @@ from handlers.jobs.reports.scopes import Scope
 from handlers.texts import CATEGORY_LABELS
 from handlers.tickets.core import OPEN_STATUSES, UNSIGNED
 from storage.models import Ticket, TicketEvent
+from storage.repositories import reports
 
 FINISHED = ("resolved", "closed")
 # Signing for a ticket, or working on it, which implies signing (handlers/tickets/lifecycle.py), by a person.
@@ -189,15 +190,9 @@ _TICKET_COUNTS = (
 def _ticket_counts(session: Session, window: _Window) -> dict[str, dict[str, int]]:
     """Per category: every count of _ticket_conditions, from one GROUP BY over the period's tickets."""
     conditions = _ticket_conditions(window)
-    counts = [func.count().filter(conditions[name]).label(name) for name in _TICKET_COUNTS]
-    query = (
-        select(Ticket.category, *counts)
-        .where(window.scope.covers(Ticket.grid_id), conditions["opened"] | conditions["resolved"])
-        .group_by(Ticket.category)
-    )
-    return {
-        row.category: {name: row._mapping[name] for name in _TICKET_COUNTS} for row in session.execute(query)
-    }
+    counts = {name: conditions[name] for name in _TICKET_COUNTS}
+    within = conditions["opened"] | conditions["resolved"]
+    return reports.ticket_counts(session, window.scope, counts, within)
 
 
 def _by_category(tickets: dict[str, dict[str, int]]) -> list[CategoryFigures]:
@@ -216,32 +211,11 @@ def _by_category(tickets: dict[str, dict[str, int]]) -> list[CategoryFigures]:
 
 def _overdue(session: Session, scope: Scope, now: datetime) -> int:
     """Open tickets past a deadline right now: past the resolve one, or unsigned past the sign-for one."""
-    # Two counts rather than one OR, so each can use its (status, deadline) index.
-    past_resolve = select(func.count()).where(
-        scope.covers(Ticket.grid_id), Ticket.status.in_(OPEN_STATUSES), Ticket.resolve_due_at <= now
-    )
-    past_ack_only = select(func.count()).where(
-        scope.covers(Ticket.grid_id),
-        Ticket.status.in_(UNSIGNED),
-        Ticket.ack_due_at <= now,
-        Ticket.resolve_due_at > now,
-    )
-    return session.scalar(select(past_resolve.scalar_subquery() + past_ack_only.scalar_subquery())) or 0
+    return reports.overdue_count(session, scope, OPEN_STATUSES, UNSIGNED, now)
 
 
 def _ratings(session: Session, window: _Window) -> tuple[int, int]:
     """(ratings given in the period, of which satisfied or basically satisfied)."""
-    query = (
-        select(func.count(), func.count().filter(TicketEvent.kind == SATISFIED_EVENT))
-        .select_from(TicketEvent)
-        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
-        .where(
-            window.scope.covers(Ticket.grid_id),
-            TicketEvent.actor == RESIDENT,
-            TicketEvent.kind.in_((SATISFIED_EVENT, UNSATISFIED_EVENT)),
-            TicketEvent.created_at >= window.start,
-            TicketEvent.created_at < window.end,
-        )
+    return reports.ratings(
+        session, window.scope, RESIDENT, SATISFIED_EVENT, UNSATISFIED_EVENT, window.start, window.end
     )
-    rated, satisfied = session.execute(query).one()
-    return rated, satisfied

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.domain_settings import DomainSettings
@@ -24,8 +23,9 @@ from handlers.jobs.reports.scopes import Scope, grid_scopes, scope_for_community
 from handlers.tickets.core import community_desk
 from handlers.tickets.tally import Tally
 from storage.db import bulk_slice, snapshot
-from storage.models import Grid, OutboxMessage, Resident, Worker
+from storage.models import Worker
 from storage.outbox import queue_push
+from storage.repositories import reports
 
 PUSH_KINDS = {"day": "report_daily", "week": "report_weekly", "month": "report_monthly"}
 # Reports pushed per transaction: a big register has a daily report for each of thousands of grids.
@@ -49,7 +49,7 @@ def push_reports(factory: sessionmaker[Session], settings: DomainSettings, now: 
     # Building a report reads a whole period's tickets and check-ins (a month of a big register's
     # check-ins is millions of rows): done without the write lock, then pushed in short transactions.
     with snapshot(factory) as session:
-        first_resident = session.scalar(select(func.min(Resident.created_at)))
+        first_resident = reports.first_resident_at(session)
         if first_resident is None:
             return result
         due: list[_Due] = []
@@ -123,8 +123,7 @@ def _still_unsent(session: Session, due: list[_Due]) -> list[_Due]:
 def _readers(session: Session, settings: DomainSettings, kind: str) -> list[tuple[Worker, Scope]]:
     """Daily: each grid's leader, for that grid. Weekly and monthly: each community office account."""
     if kind == "day":
-        led = select(Grid.code, Grid.leader_id).where(Grid.leader_id.is_not(None))
-        leaders = {code: leader_id for code, leader_id in session.execute(led)}
+        leaders = reports.grid_leaders(session)
         return [
             (session.get_one(Worker, leaders[code]), scope)
             for scope in grid_scopes(session)
@@ -137,13 +136,11 @@ def _readers(session: Session, settings: DomainSettings, kind: str) -> list[tupl
 
 def _sent(session: Session, kind: str, since: datetime) -> set[tuple[int | None, str]]:
     """(reader, report header) of every push of this kind made since the period ended."""
-    query = select(OutboxMessage.worker_id, OutboxMessage.text).where(
-        OutboxMessage.kind == kind, OutboxMessage.created_at >= since
-    )
-    return {(worker_id, body.split("\n", 1)[0]) for worker_id, body in session.execute(query)}
+    return {
+        (worker_id, body.split("\n", 1)[0]) for worker_id, body in reports.pushes_since(session, kind, since)
+    }
 
 
 def _one_at_a_time(session: Session) -> None:
     """PostgreSQL: wait for any other pushing transaction to commit, so this one sees what it sent."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUSH_LOCK_KEY})
+    reports.take_turns(session, PUSH_LOCK_KEY)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy import ColumnElement, false, or_
 from sqlalchemy.orm import Session
 
 from handlers.domain_settings import DomainSettings
 from storage.models import Grid, Worker
+from storage.repositories import staff
 
 OFFICES = ("community", "street")
 COMMUNITY_KEY = "community"
@@ -37,7 +38,7 @@ class Scope:
 
 def scope_for_grid(session: Session, grid_code: str) -> Scope:
     """One grid by its code; LookupError when there is no such grid."""
-    grid = session.scalar(select(Grid).where(Grid.code == grid_code))
+    grid = staff.grid_by_code(session, grid_code)
     if grid is None:
         raise LookupError(f"no grid with code {grid_code!r}")
     return _grid_scope(grid)
@@ -45,7 +46,7 @@ def scope_for_grid(session: Session, grid_code: str) -> Scope:
 
 def scope_for_community(session: Session, settings: DomainSettings) -> Scope:
     """Every grid of the community, plus tickets and residents in no grid."""
-    ids = tuple(session.scalars(select(Grid.id).order_by(Grid.id)))
+    ids = staff.all_grid_ids(session)
     return Scope(settings.community_name, ids, COMMUNITY_KEY, include_no_grid=True)
 
 
@@ -53,20 +54,15 @@ def scopes_for_worker(
     session: Session, worker: Worker, settings: DomainSettings | None = None
 ) -> list[Scope]:
     """What a person may read: offices the community and every grid; workers and leaders their grids."""
-    query = select(Grid).order_by(Grid.code)
     if worker.role not in OFFICES:
-        return [_grid_scope(grid) for grid in session.scalars(query.where(_looks_after(worker)))]
+        return [_grid_scope(grid) for grid in staff.grids_of(session, worker.id)]
     community = scope_for_community(session, settings) if settings else _unnamed_community(session)
-    return [community, *(_grid_scope(grid) for grid in session.scalars(query))]
+    return [community, *(_grid_scope(grid) for grid in staff.all_grids(session))]
 
 
 def grid_scopes(session: Session) -> list[Scope]:
     """Every grid's scope, by code."""
-    return [_grid_scope(grid) for grid in session.scalars(select(Grid).order_by(Grid.code))]
-
-
-def _looks_after(worker: Worker) -> ColumnElement[bool]:
-    return or_(Grid.worker_id == worker.id, Grid.leader_id == worker.id)
+    return [_grid_scope(grid) for grid in staff.all_grids(session)]
 
 
 def _grid_scope(grid: Grid) -> Scope:
@@ -74,5 +70,5 @@ def _grid_scope(grid: Grid) -> Scope:
 
 
 def _unnamed_community(session: Session) -> Scope:
-    ids = tuple(session.scalars(select(Grid.id).order_by(Grid.id)))
+    ids = staff.all_grid_ids(session)
     return Scope("本社区", ids, COMMUNITY_KEY, include_no_grid=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from handlers.context import Reply, Services
@@ -13,6 +12,7 @@ from handlers.language.privacy import mask_name
 from handlers.people.claims.proof import ADOPTED, OPEN, locked_entry, prove, push_to_worker, still_there
 from handlers.tickets.core import assign, worker_title
 from storage.models import BindingClaim, Resident, Worker
+from storage.repositories import claims
 
 log = logging.getLogger(__name__)
 CODE_DIGITS = 6
@@ -55,8 +55,7 @@ def _open_claim_of(session: Session, resident: Resident) -> BindingClaim | None:
     """The resident's newest open claim to an entry at the flat they are bound to now."""
     if resident.id is None:
         return None
-    query = select(BindingClaim).where(BindingClaim.claimant_id == resident.id, BindingClaim.status.in_(OPEN))
-    for claim in session.scalars(query.order_by(BindingClaim.id.desc())):
+    for claim in claims.claims_of(session, resident.id, OPEN):
         if still_there(resident, session.get_one(Resident, claim.entry_id)):
             return claim
     return None
@@ -64,45 +63,17 @@ def _open_claim_of(session: Session, resident: Resident) -> BindingClaim | None:
 
 def _spend_code(services: Services, entry: Resident, code: str) -> BindingClaim | None:
     """The unexpired, unused code for this entry, marked used; None when the code is not one."""
-    query = select(BindingClaim).where(
-        BindingClaim.entry_id == entry.id,
-        BindingClaim.claimant_id.is_(None),
-        BindingClaim.status == "pending",
-        BindingClaim.code == code,
-        BindingClaim.expires_at > services.now,
-    )
-    issued = services.session.scalars(query).first()
+    issued = claims.live_code(services.session, entry.id, code, services.now)
     if issued is None:
         return None
-    # Conditional, so two people sending one code at once cannot both use it.
-    spent = services.session.execute(
-        update(BindingClaim)
-        .where(BindingClaim.id == issued.id, BindingClaim.status == "pending")
-        .values(status="proven", settled_at=services.now)
-        .execution_options(synchronize_session="fetch")
-    )
-    return issued if spent.rowcount == 1 else None
+    return issued if claims.spend_code(services.session, issued.id, services.now) else None
 
 
 def _wrong_code(services: Services, claim: BindingClaim, entry: Resident) -> Reply:
     """Count the wrong code against the claim and against every live code of the entry."""
     limit = services.settings.binding.max_wrong_codes
     claim.wrong_codes += 1
-    live_codes = update(BindingClaim).where(
-        BindingClaim.entry_id == entry.id,
-        BindingClaim.claimant_id.is_(None),
-        BindingClaim.status == "pending",
-    )
-    services.session.execute(
-        live_codes.values(wrong_codes=BindingClaim.wrong_codes + 1).execution_options(
-            synchronize_session=False
-        )
-    )
-    services.session.execute(
-        live_codes.where(BindingClaim.wrong_codes >= limit)
-        .values(status="void", settled_at=services.now, settled_by="猜错次数过多")
-        .execution_options(synchronize_session=False)
-    )
+    claims.count_wrong_code(services.session, entry.id, limit, services.now, settled_by="猜错次数过多")
     log.warning("wrong binding code for claim #%s (%s of %s)", claim.id, claim.wrong_codes, limit)
     if claim.wrong_codes < limit:
         left = limit - claim.wrong_codes

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select, update
-
 from handlers.context import Services
 from handlers.language.privacy import mask_name
 from handlers.people.claims.codes import check_code
@@ -18,6 +16,7 @@ from handlers.register.entries import (
 )
 from handlers.tickets.core import assign
 from storage.models import BindingClaim, Resident
+from storage.repositories import claims
 
 log = logging.getLogger(__name__)
 PENDING = (
@@ -55,12 +54,7 @@ def settle_register_entry(services: Services, resident: Resident, code: str | No
 def open_claim(services: Services, resident: Resident, entry: Resident, tell: bool = True) -> BindingClaim:
     """The resident's open claim to the entry, made (and the worker told) the first time only."""
     session = services.session
-    query = select(BindingClaim).where(
-        BindingClaim.claimant_id == resident.id,
-        BindingClaim.entry_id == entry.id,
-        BindingClaim.status.in_(OPEN),
-    )
-    claim = session.scalars(query.order_by(BindingClaim.id.desc())).first()
+    claim = claims.claim_to(session, resident.id, entry.id, OPEN)
     if claim is not None:
         return claim
     claim = BindingClaim(entry_id=entry.id, claimant_id=resident.id, created_at=services.now)
@@ -82,12 +76,12 @@ def _tell_about_claim(services: Services, claim: BindingClaim, entry: Resident) 
 
 def claim_entries_after_import(services: Services) -> list[BindingClaim]:
     """Residents who bound by address before the register listed their flat now claim its entry."""
-    claims = []
+    opened = []
     for resident in residents_on_entries(services.session):
         entry = register_entry_for(services.session, resident)
         if entry is not None and needs_proof(entry):
-            claims.append(open_claim(services, resident, entry))
-    return claims
+            opened.append(open_claim(services, resident, entry))
+    return opened
 
 
 def _claim_push(claim: BindingClaim, entry: Resident) -> str:
@@ -108,12 +102,7 @@ def _drop_claims_elsewhere(services: Services, resident: Resident, entry: Reside
     """
     if resident.id is None:
         return
-    query = (
-        update(BindingClaim)
-        .where(BindingClaim.claimant_id == resident.id, BindingClaim.status.in_(("pending", "refused")))
-        .values(status="void", settled_at=services.now, settled_by="居民改登记住址")
-        .execution_options(synchronize_session="fetch")
+    keep = entry.id if entry is not None else None
+    claims.void_claims_elsewhere(
+        services.session, resident.id, ("pending", "refused"), keep, services.now, settled_by="居民改登记住址"
     )
-    if entry is not None:
-        query = query.where(BindingClaim.entry_id != entry.id)
-    services.session.execute(query)

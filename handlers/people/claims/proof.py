@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from handlers.context import Services
 from handlers.register.entries import adopt_register_entry, is_placeholder
 from storage.models import BindingClaim, Resident, Worker
 from storage.outbox import queue_push
+from storage.repositories import claims
 
 log = logging.getLogger(__name__)
 # Claims that still wait for the worker; refused ones may yet be proven by a code the worker gives.
@@ -20,15 +20,8 @@ ADOPTED = "已和社区台账中的登记信息关联。"
 
 def prove(services: Services, claim: BindingClaim, claimant: Resident, entry: Resident, by: str) -> None:
     """The claimant takes over the entry; every other claim on it, and its codes, are spent."""
-    services.session.execute(
-        update(BindingClaim)
-        .where(
-            BindingClaim.entry_id == entry.id,
-            BindingClaim.id != claim.id,
-            BindingClaim.status.in_(OPEN),
-        )
-        .values(status="void", settled_at=services.now, settled_by=f"已由{by}确认给他人")
-        .execution_options(synchronize_session="fetch")
+    claims.void_other_claims(
+        services.session, entry.id, claim.id, OPEN, services.now, settled_by=f"已由{by}确认给他人"
     )
     claim.status, claim.settled_at, claim.settled_by = "proven", services.now, by
     adopt_register_entry(services.session, claimant, entry)

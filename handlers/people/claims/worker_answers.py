@@ -5,15 +5,14 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from handlers.context import Reply, Services
 from handlers.language.privacy import mask_name
 from handlers.people.claims.codes import CODE_DIGITS
 from handlers.people.claims.proof import OPEN, locked_entry, prove, push_to_resident, still_there
 from handlers.register.entries import register_entry_at
 from handlers.tickets.core import worker_title
-from storage.models import BindingClaim, Building, Grid, Resident, Worker
+from storage.models import BindingClaim, Grid, Resident, Worker
+from storage.repositories import households
 
 
 def confirm_claim(services: Services, worker: Worker, number: int) -> Reply:
@@ -82,7 +81,7 @@ def may_vouch(worker: Worker, grid: Grid | None, claim: BindingClaim | None = No
 def issue_code(services: Services, worker: Worker, building: str, unit: str | None, room: str) -> Reply:
     """绑定码 <address>: a six-digit code for that flat's register entry, used once, for a limited time."""
     session = services.session
-    place = session.scalar(select(Building).where(Building.name == building))
+    place = households.building_named(session, building)
     entry = register_entry_at(session, place, unit, room) if place is not None else None
     if place is None or entry is None:
         return Reply("这个住址没有尚未绑定微信的台账登记(或有多条登记),请核对住址,或在网页台账中处理。")

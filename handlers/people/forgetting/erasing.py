@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, String, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from handlers.context import Services
@@ -25,18 +24,8 @@ from handlers.people.forgetting.their_data import (
 from handlers.tickets.core import record_event
 from handlers.tickets.lifecycle import tell_worker
 from storage.erasure import erase_messages, erase_pushes, erase_tickets
-from storage.models import (
-    AuditEvent,
-    CheckIn,
-    FamilyCode,
-    FamilyContact,
-    FamilyFollower,
-    InboundMessage,
-    OutboxMessage,
-    Resident,
-    Ticket,
-    Visit,
-)
+from storage.models import AuditEvent, Resident
+from storage.repositories import personal_data
 
 FORGOTTEN_NAME = "已删除的居民"
 HOLDER_NOTICE = (
@@ -71,25 +60,19 @@ class Forgetting:
 def preview(session: Session, resident: Resident) -> Forgetting:
     """What forgetting the resident would erase, changing nothing."""
     ids = ticket_ids_of(session, resident)
-    pushes = select(OutboxMessage.id).where(their_pushes(resident, ids))
+    pushes = their_pushes(resident, ids)
     messages = their_messages(resident, ids)
-    media = session.scalars(
-        select(InboundMessage.media_path).where(messages, InboundMessage.media_path != "")
-    )
+    media = personal_data.media_paths(session, messages)
     return Forgetting(
         resident_id=resident.id,
         tickets=len(ids),
         open_tickets=open_ticket_ids(session, ids),
-        messages=_count(session, select(InboundMessage.id).where(messages)),
-        pushes=_count(session, pushes),
-        pushes_cancelled=_count(session, pushes.where(OutboxMessage.status == "pending")),
+        messages=personal_data.count_messages(session, messages),
+        pushes=personal_data.count_pushes(session, pushes),
+        pushes_cancelled=personal_data.count_pushes(session, pushes, pending_only=True),
         family_contacts=len(resident.family),
-        media=list(media),
+        media=media,
     )
-
-
-def _count(session: Session, query: Select[tuple[int]]) -> int:
-    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 def forget(services: Services, resident: Resident, actor: str) -> Forgetting:
@@ -101,44 +84,18 @@ def forget(services: Services, resident: Resident, actor: str) -> Forgetting:
     result.family_contacts = len(resident.family)
     tombstone = forgotten_openid(resident.openid)
     pushes = their_pushes(resident, ids)
-    result.pushes_cancelled = session.execute(
-        update(OutboxMessage)
-        .where(pushes, OutboxMessage.status == "pending")
-        .values(status="cancelled")
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    result.pushes_cancelled = personal_data.cancel_pending_pushes(session, pushes)
     result.pushes = erase_pushes(session, pushes)
-    session.execute(
-        update(OutboxMessage)
-        .where(to_them(resident))
-        .values(recipient=tombstone)
-        .execution_options(synchronize_session=False)
-    )
+    personal_data.readdress_pushes(session, to_them(resident), tombstone)
     result.tickets = erase_tickets(session, ids, now)
     result.messages, result.media = erase_messages(session, their_messages(resident, ids), now)
-    _unlink_messages(session, resident.openid, tombstone)
+    personal_data.unlink_messages(session, resident.openid, tombstone)
     _erase_household(session, resident)
     # The UPDATEs above went past the session's objects: read them afresh from here on.
     session.expire_all()
     _make_tombstone(resident, tombstone)
     _record(services, resident, ids, result, actor)
     return result
-
-
-def _unlink_messages(session: Session, openid: str, tombstone: str) -> None:
-    """Their messages' sender becomes the tombstone; event keys (evt:<openid>:<time>:...) lose the openid."""
-    session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.dedup_key.startswith(f"evt:{openid}:", autoescape=True))
-        .values(dedup_key=f"evt:{tombstone}:" + cast(InboundMessage.id, String))
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.openid == openid)
-        .values(openid=tombstone)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def _erase_household(session: Session, resident: Resident) -> None:
@@ -148,19 +105,9 @@ def _erase_household(session: Session, resident: Resident) -> None:
     for nobody, and no "the worker has been" push to a family that is gone; an open 敲门 ticket stays.
     """
     waiting = (*OPEN_ROWS, "missed")
-    session.execute(delete(CheckIn).where(CheckIn.resident_id == resident.id, CheckIn.status.in_(waiting)))
-    for model, column in ((CheckIn, CheckIn.answer), (Visit, Visit.note)):
-        session.execute(
-            update(model)
-            .where(model.resident_id == resident.id, column.is_not(None))
-            .values({column.key: None})
-            .execution_options(synchronize_session=False)
-        )
-    session.execute(delete(FamilyContact).where(FamilyContact.resident_id == resident.id))
-    # Followings either way go: nobody follows a forgotten elder, and a forgotten relative follows nobody.
-    follows = (FamilyFollower.elder_id == resident.id) | (FamilyFollower.follower_id == resident.id)
-    session.execute(delete(FamilyFollower).where(follows))
-    session.execute(delete(FamilyCode).where(FamilyCode.elder_id == resident.id))
+    # Family contacts, followings either way and family codes go too: nobody follows a forgotten elder,
+    # and a forgotten relative follows nobody.
+    personal_data.erase_household(session, resident.id, waiting)
 
 
 def _make_tombstone(resident: Resident, tombstone: str) -> None:
@@ -190,7 +137,7 @@ def _record(services: Services, resident: Resident, ids: list[int], result: Forg
             created_at=services.now,
         )
     )
-    for ticket in services.session.scalars(select(Ticket).where(Ticket.id.in_(ids))):
+    for ticket in personal_data.tickets_by_ids(services.session, ids):
         record_event(services, ticket, FORGOTTEN_EVENT, actor[:80])
-    for ticket in services.session.scalars(select(Ticket).where(Ticket.id.in_(result.open_tickets))):
+    for ticket in personal_data.tickets_by_ids(services.session, result.open_tickets):
         tell_worker(services, ticket.assignee, ticket, HOLDER_NOTICE.format(number=ticket.id), "status")

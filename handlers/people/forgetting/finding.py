@@ -6,13 +6,13 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from handlers.language.normalize import normalize
 from handlers.messages.binding import parse_address
 from storage.erasure import FORGOTTEN_PREFIX, is_forgotten_openid
-from storage.models import AuditEvent, Building, Resident, Worker
+from storage.models import Resident
+from storage.repositories import audit, households, staff
 
 FORGOTTEN_EVENT = "resident_forgotten"
 
@@ -51,15 +51,13 @@ def find_resident(
 
 
 def _by_openid(session: Session, openid: str) -> Resident | AlreadyForgotten:
-    resident = session.scalar(select(Resident).where(Resident.openid == openid))
+    resident = households.by_openid(session, openid)
     if resident is not None and not is_forgotten(resident):
         return resident
-    tombstone = resident or session.scalar(
-        select(Resident).where(Resident.openid == forgotten_openid(openid))
-    )
+    tombstone = resident or households.by_openid(session, forgotten_openid(openid))
     if tombstone is not None:
         return AlreadyForgotten(tombstone.id, _forgotten_at(session, tombstone.id))
-    if session.scalar(select(Worker.id).where(Worker.openid == openid)) is not None:
+    if staff.worker_id_by_openid(session, openid) is not None:
         raise ForgetError("that openid is a staff member's: use `run.py worker leave`")
     raise ForgetError("no resident has that openid")
 
@@ -68,16 +66,11 @@ def _by_address(session: Session, address: str, name: str | None) -> Resident:
     parsed = parse_address(normalize(address))
     if parsed is None:
         raise ForgetError(f"not an address: {address!r} (write it like 3号楼2单元301)")
-    building = session.scalar(select(Building).where(Building.name == parsed.building))
+    building = households.building_named(session, parsed.building)
     if building is None:
         raise ForgetError(f"no building {parsed.building} in the community")
-    same_unit = Resident.unit.is_(None) if parsed.unit is None else Resident.unit == parsed.unit
-    query = select(Resident).where(
-        Resident.building_id == building.id, same_unit, Resident.room == parsed.room
-    )
-    if name:
-        query = query.where(Resident.name == name.strip())
-    found = list(session.scalars(query.order_by(Resident.id)))
+    named = name.strip() if name else None
+    found = households.at_address(session, building.id, parsed.unit, parsed.room, named)
     if not found:
         raise ForgetError(f"nobody {'of that name ' if name else ''}lives at {address}")
     if len(found) > 1:
@@ -86,10 +79,7 @@ def _by_address(session: Session, address: str, name: str | None) -> Resident:
 
 
 def _forgotten_at(session: Session, resident_id: int) -> datetime | None:
-    query = select(func.max(AuditEvent.created_at)).where(
-        AuditEvent.action == FORGOTTEN_EVENT, AuditEvent.subject == audit_subject(resident_id)
-    )
-    return session.scalar(query)
+    return audit.last_event_at(session, FORGOTTEN_EVENT, audit_subject(resident_id))
 
 
 def audit_subject(resident_id: int) -> str:

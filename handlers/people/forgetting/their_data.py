@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_
 from sqlalchemy.orm import Session
 
 from handlers.jobs.checkins.family import family_address
 from handlers.tickets.core import OPEN_STATUSES
-from storage.models import InboundMessage, OutboxMessage, Resident, Ticket
+from storage.models import InboundMessage, OutboxMessage, Resident
+from storage.repositories import personal_data
 
 
 def ticket_ids_of(session: Session, resident: Resident) -> list[int]:
-    return list(
-        session.scalars(select(Ticket.id).where(Ticket.resident_id == resident.id).order_by(Ticket.id))
-    )
+    """The ids of the resident's tickets, in order."""
+    return personal_data.ticket_ids_of(session, resident.id)
 
 
 def open_ticket_ids(session: Session, ids: list[int]) -> list[int]:
-    query = select(Ticket.id).where(Ticket.id.in_(ids), Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.id)
-    return list(session.scalars(query))
+    """Those of these tickets still open, in order."""
+    return personal_data.ids_in_statuses(session, ids, OPEN_STATUSES)
 
 
 def their_pushes(resident: Resident, ticket_ids: list[int]) -> ColumnElement[bool]:

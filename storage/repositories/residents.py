@@ -1,0 +1,65 @@
+"""Queries about residents: finding one by openid (locked), by id (locked), or households by address."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from storage.models import Building, Grid, Resident, Worker
+
+
+def locked_by_openid(session: Session, openid: str) -> Resident | None:
+    """The resident with this openid, with their building, grid and grid worker, row locked FOR NO KEY
+    UPDATE until the transaction ends (handlers/people/residents.py says why)."""
+    return session.scalar(_locked_by_openid(), {"openid": openid})
+
+
+@cache
+def _locked_by_openid() -> Select[tuple[Resident]]:
+    """Built once: every resident message asks it. Most messages open a ticket for the grid's worker:
+    that path comes with the resident, in one query."""
+    return (
+        select(Resident)
+        .where(Resident.openid == bindparam("openid"))
+        .options(joinedload(Resident.building).joinedload(Building.grid).joinedload(Grid.worker))
+        .with_for_update(of=Resident, key_share=True)
+    )
+
+
+def locked_by_id(session: Session, resident_id: int) -> Resident:
+    """The resident with this id, row locked FOR UPDATE (PostgreSQL) until the transaction ends."""
+    return session.scalars(select(Resident).where(Resident.id == resident_id).with_for_update()).one()
+
+
+def households(
+    session: Session,
+    worker: Worker,
+    *,
+    all_buildings: bool,
+    building: str | None = None,
+    unit: str | None = None,
+    room: str | None = None,
+    name: str | None = None,
+) -> list[Resident]:
+    """Residents in the worker's grids (every building with all_buildings) by building and room (and
+    unit), by room alone, or else by name; by id."""
+    query = select(Resident).join(Building).where(_in_scope(worker, all_buildings))
+    if building is not None:
+        query = query.where(Building.name == building, Resident.room == room)
+        if unit:
+            query = query.where(Resident.unit == unit)
+    elif room is not None:
+        query = query.where(Resident.room == room)
+    else:
+        query = query.where(Resident.name == name)
+    return list(session.scalars(query.order_by(Resident.id)))
+
+
+def _in_scope(worker: Worker, all_buildings: bool) -> ColumnElement[bool]:
+    """Buildings of the grids this worker or leader looks after; every building with all_buildings."""
+    if all_buildings:
+        return Building.id.is_not(None)
+    grids = select(Grid.id).where(or_(Grid.worker_id == worker.id, Grid.leader_id == worker.id))
+    return Building.grid_id.in_(grids)

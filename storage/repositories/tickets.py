@@ -1,0 +1,116 @@
+"""Queries about tickets and their audit trail (TicketEvent)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from storage.models import Grid, Ticket, TicketEvent
+
+
+def held_by(session: Session, worker_id: int, statuses: Collection[str]) -> list[Ticket]:
+    """The tickets a worker holds in these statuses, by number."""
+    query = select(Ticket).where(Ticket.assignee_id == worker_id, Ticket.status.in_(statuses))
+    return list(session.scalars(query.order_by(Ticket.id)))
+
+
+def most_pressing_held_by(
+    session: Session, worker_id: int, statuses: Collection[str], limit: int
+) -> list[Ticket]:
+    """The tickets a worker holds in these statuses, the earliest sign-for deadline first."""
+    query = (
+        select(Ticket)
+        .where(Ticket.assignee_id == worker_id, Ticket.status.in_(statuses))
+        .order_by(Ticket.ack_due_at, Ticket.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def held_in_grid(session: Session, grid_id: int, worker_id: int, statuses: Collection[str]) -> list[Ticket]:
+    """The tickets of one grid a worker holds in these statuses, by number."""
+    query = select(Ticket).where(
+        Ticket.grid_id == grid_id, Ticket.assignee_id == worker_id, Ticket.status.in_(statuses)
+    )
+    return list(session.scalars(query.order_by(Ticket.id)))
+
+
+def assigned_to_backup(session: Session, worker_id: int, backup_id: int | None) -> list[Ticket]:
+    """Tickets of the worker's grids, status assigned, held by their backup rather than by them."""
+    grid_ids = select(Grid.id).where(Grid.worker_id == worker_id)
+    query = select(Ticket).where(
+        Ticket.grid_id.in_(grid_ids),
+        Ticket.status == "assigned",
+        Ticket.assignee_id != worker_id,
+        Ticket.assignee_id == backup_id,
+    )
+    return list(session.scalars(query.order_by(Ticket.id)))
+
+
+def event_after(session: Session, ticket_id: int, kind: str, since: datetime) -> bool:
+    """Whether the ticket has an event of this kind strictly after `since` (without flushing first)."""
+    query = select(TicketEvent.id).where(
+        TicketEvent.ticket_id == ticket_id, TicketEvent.kind == kind, TicketEvent.created_at > since
+    )
+    with session.no_autoflush:
+        return session.scalar(query.limit(1)) is not None
+
+
+def event_since(session: Session, ticket_id: int, kind: str, since: datetime | None) -> bool:
+    """Whether the ticket has an event of this kind at or after `since`."""
+    query = select(TicketEvent.id).where(
+        TicketEvent.ticket_id == ticket_id,
+        TicketEvent.kind == kind,
+        TicketEvent.created_at >= since,
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def count_events(session: Session, ticket_id: int, kind: str) -> int:
+    """How many events of this kind the ticket has."""
+    query = (
+        select(func.count())
+        .select_from(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == kind)
+    )
+    return session.scalar(query) or 0
+
+
+def last_acted_on(session: Session, actor: str, kinds: Collection[str], since: datetime) -> int | None:
+    """The ticket an actor last left one of these events on, since then; None when none."""
+    query = (
+        select(TicketEvent.ticket_id)
+        .where(
+            TicketEvent.actor == actor,
+            TicketEvent.kind.in_(kinds),
+            TicketEvent.created_at >= since,
+        )
+        .order_by(TicketEvent.created_at.desc(), TicketEvent.id.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def ids_where(session: Session, conditions: Sequence[ColumnElement[bool]]) -> list[int]:
+    """The ids of the tickets meeting every condition, in order."""
+    return list(session.scalars(select(Ticket.id).where(*conditions).order_by(Ticket.id)))
+
+
+def one_where(session: Session, ticket_id: int, conditions: Sequence[ColumnElement[bool]]) -> Ticket | None:
+    """The ticket, if it still meets every condition."""
+    query = select(Ticket).where(Ticket.id == ticket_id, *conditions)
+    return session.scalars(query).one_or_none()
+
+
+def latest_events(session: Session, ticket_id: int, limit: int) -> list[TicketEvent]:
+    """The ticket's newest audit events, newest first."""
+    query = (
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket_id)
+        .order_by(TicketEvent.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
