@@ -23,6 +23,7 @@ from handlers.language.intents import IntentClassifier
 from storage.db import transaction
 from storage.models import InboundMessage
 from tests.conftest import pushes, tickets
+from tests.e2e.console_support import make_account, sign_in, text
 from tests.fakespeech import FakeSpeechServer
 from tests.fakewechat import FakeWeChat
 from tests.integration.conftest import live_settings
@@ -61,12 +62,18 @@ def app(tmp_path, fake_wechat, speech, factory, clock, classifier: IntentClassif
     return voice_app(tmp_path, fake_wechat, speech, factory, clock, classifier)
 
 
-def send_voice(app: Flask, clock: FakeClock, media_id: str = "VOICE_1", recognition: str = "") -> str | None:
-    """ZHANG sends a voice message; WeChat's Recognition field empty, as it will always be."""
+def webhook(app: Flask, clock: FakeClock) -> WeChatServer:
     settings: Settings = app.config["settings"]
-    wechat = WeChatServer(app.test_client(), settings.wechat, clock)
+    return WeChatServer(app.test_client(), settings.wechat, clock)
+
+
+def send_voice(
+    app: Flask, clock: FakeClock, media_id: str = "VOICE_1", recognition: str = "", sender: str = ZHANG
+) -> str | None:
+    """ZHANG (or `sender`) sends a voice message; WeChat's Recognition field empty, as it will always be."""
+    wechat = webhook(app, clock)
     fields = {"MediaId": media_id, "Format": "amr", "Recognition": recognition}
-    return wechat.reply(wechat.post(ZHANG, "voice", **fields))
+    return wechat.reply(wechat.post(sender, "voice", **fields))
 
 
 def stored_voice(factory) -> InboundMessage:
@@ -120,6 +127,23 @@ def test_a_repair_said_by_voice_opens_a_ticket_that_keeps_the_words(app, factory
     receipt = receipt_to(factory, ZHANG)
     assert f"#{ticket.id}" in receipt and "王芳" in receipt
     assert any(p.recipient == WANG and LEAK in p.text for p in pushes(factory))
+    # On the console the worker reads the words beside the voice they can play.
+    make_account(factory, clock, "王芳", "wangfang", "worker")
+    console = app.test_client()
+    sign_in(console, "wangfang")
+    page = console.get(f"/console/tickets/{ticket.id}")
+    assert f"语音转文字:{LEAK}" in text(page) and "<audio controls" in page.get_data(as_text=True)
+
+
+def test_a_worker_signs_for_a_ticket_by_voice(app, factory, clock, fake_wechat, speech) -> None:
+    assert "#1" in webhook(app, clock).say(ZHANG, LEAK)
+    fake_wechat.add_media("VOICE_2", SAMPLE, "audio/amr", "VOICE_2.amr")
+    speech.says = "签收1"
+    assert send_voice(app, clock, "VOICE_2", sender=WANG) == LISTENING
+    assert inbox_workers(app).drain() == 1
+    [ticket] = tickets(factory)
+    assert ticket.status == "acknowledged"
+    assert "#1" in receipt_to(factory, WANG)
 
 
 def test_with_the_speech_server_down_the_voice_opens_a_call_back_ticket(
