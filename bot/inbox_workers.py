@@ -40,7 +40,7 @@ from storage.models import InboundMessage
 log = logging.getLogger(__name__)
 
 # The words said in a stored voice message (its id, media id and arrival), or None.
-Listen = Callable[[int, str, datetime], "str | None"]
+Listen = Callable[[int, str, datetime], str | None]
 
 # Claims of one message after which it is given up to the duty desk: it ended its worker every time.
 MAX_CLAIMS = 5
@@ -122,7 +122,8 @@ class InboxWorkers:
     def _finish(self, message_id: int, transcript: str | None = None) -> None:
         """Handle a claimed message as the webhook would have, its reply sent to the sender as a push.
 
-        A voice message's `transcript` is routed as its text and kept as its content."""
+        A voice message's `transcript` is routed as its text and kept as its content.
+        """
         try:
             with self._factory() as session, one_writer(session):
                 session.begin()

@@ -8,9 +8,6 @@ from __future__ import annotations
 import io
 import wave
 
-import av
-from av.error import FFmpegError
-
 RATE = 16000
 # WeChat voice lasts at most 60 s; a file that decodes to far more is not a voice message.
 LONGEST_SECONDS = 120
@@ -36,6 +33,10 @@ def to_wav(data: bytes) -> bytes:
 
 def _decode(data: bytes) -> bytes:
     """The file's sound as 16 kHz mono signed 16-bit samples."""
+    # Imported here: FFmpeg's libraries load only in a process that hears voice, not in every one.
+    import av
+    from av.error import FFmpegError
+
     pcm = bytearray()
     limit = LONGEST_SECONDS * RATE * 2
     try:
