@@ -102,8 +102,9 @@ def create_app(
     queue_after = settings.inbox.queue_after_seconds
     # Never queueing, nothing need wait behind a queued message either (nor look for one).
     later = Later(reply_at_once, workers.wake) if queue_after or listener is not None else None
-    # Transcribing takes seconds, WeChat waits 5: voice without words is answered now, finished later.
-    listening = Later(lambda _record: QuickReply(LISTENING), workers.wake)
+    # Transcribing takes seconds, WeChat waits 5: voice without words is answered now, finished later,
+    # and before messages known not to be emergencies (what might be an emergency is treated as one).
+    listening = Later(lambda _record: QuickReply(LISTENING, urgent=True), workers.wake)
 
     def process(record: InboundRecord) -> str | None:
         now, arrived = clock(), arrived_at()

@@ -14,7 +14,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from bot.app import create_app, inbox_workers
+from bot.app import QUEUED, create_app, inbox_workers
+from bot.backlog import Backlog
 from bot.channels import build_messenger
 from bot.dispatcher import dispatch_due
 from bot.speech.listening import LISTENING
@@ -29,7 +30,8 @@ from tests.fakewechat import FakeWeChat
 from tests.integration.conftest import live_settings
 from tests.support import FakeClock, WeChatServer
 
-ZHANG, WANG, ZHAO = "demo-resident-zhang", "demo-worker-wang", "demo-leader-zhao"
+ZHANG, LIU = "demo-resident-zhang", "demo-resident-liu"
+WANG, ZHAO = "demo-worker-wang", "demo-leader-zhao"
 SAMPLE = (Path(__file__).parents[1] / "data" / "voice-sample.amr").read_bytes()
 FALL, LEAK = "我爸摔倒了起不来", "卫生间水管漏水了"
 
@@ -42,7 +44,13 @@ def speech() -> Iterator[FakeSpeechServer]:
 
 
 def voice_app(
-    tmp_path: Path, fake_wechat: FakeWeChat, server: FakeSpeechServer, factory, clock, classifier
+    tmp_path: Path,
+    fake_wechat: FakeWeChat,
+    server: FakeSpeechServer,
+    factory,
+    clock,
+    classifier,
+    backlog: Backlog | None = None,
 ) -> Flask:
     """The app in live mode, its speech server the fake one."""
     settings: Settings = live_settings(
@@ -52,7 +60,7 @@ def voice_app(
         GRIDDESK_SPEECH_URL=server.url,
         GRIDDESK_SPEECH_TIMEOUT_SECONDS="5",
     )
-    app: Flask = create_app(settings, factory, classifier, clock)
+    app: Flask = create_app(settings, factory, classifier, clock, backlog=backlog)
     app.config["settings"] = settings
     return app
 
@@ -107,6 +115,23 @@ def test_an_emergency_said_by_voice_is_handled_as_one(app, factory, clock, fake_
     dispatch_due(factory, build_messenger(settings, factory, clock), settings.dispatcher, clock())
     [sent] = [s for s in fake_wechat.sent if s.to == ZHANG]
     assert "120" in sent.payload["text"]["content"] and f"#{ticket.id}" in sent.payload["text"]["content"]
+
+
+def test_under_a_backlog_a_voice_is_heard_before_requests_known_to_wait(
+    tmp_path, factory, clock, classifier, fake_wechat, speech
+) -> None:
+    ticks = [0.0]
+    backlog = Backlog(lambda: ticks[0])
+    app = voice_app(tmp_path, fake_wechat, speech, factory, clock, classifier, backlog)
+    with backlog.in_hand():
+        ticks[0] += 5  # the webhook is jammed: LIU's request is queued
+        assert webhook(app, clock).say(LIU, "帮忙交一下水电费") == QUEUED.message
+        fake_wechat.add_media("VOICE_1", SAMPLE, "audio/amr", "VOICE_1.amr")
+        speech.says = FALL
+        assert send_voice(app, clock) == LISTENING
+    assert inbox_workers(app).drain() == 2
+    first, second = tickets(factory)
+    assert (first.category, second.category) == ("emergency", "bill")
 
 
 def test_a_repair_said_by_voice_opens_a_ticket_that_keeps_the_words(app, factory, clock, fake_wechat, speech):
