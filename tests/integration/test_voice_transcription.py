@@ -18,7 +18,9 @@ from bot.app import QUEUED, create_app, inbox_workers
 from bot.backlog import Backlog
 from bot.channels import build_messenger
 from bot.dispatcher import dispatch_due
+from bot.media_store import download_pending_media
 from bot.speech.listening import LISTENING
+from bot.wechat_api import official_account_client
 from config.settings import Settings
 from handlers.language.intents import IntentClassifier
 from storage.db import transaction
@@ -158,6 +160,18 @@ def test_a_repair_said_by_voice_opens_a_ticket_that_keeps_the_words(app, factory
     sign_in(console, "wangfang")
     page = console.get(f"/console/tickets/{ticket.id}")
     assert f"语音转文字:{LEAK}" in text(page) and "<audio controls" in page.get_data(as_text=True)
+
+
+def test_a_voice_the_media_job_saved_first_is_not_fetched_again(app, factory, clock, fake_wechat, speech):
+    fake_wechat.add_media("VOICE_1", SAMPLE, "audio/amr", "VOICE_1.amr")
+    speech.says = LEAK
+    send_voice(app, clock)
+    settings: Settings = app.config["settings"]
+    saved = download_pending_media(factory, settings, official_account_client(settings, factory), clock())
+    assert saved.saved == 1
+    assert inbox_workers(app).drain() == 1
+    assert tickets(factory)[0].summary == LEAK
+    assert fake_wechat.calls["/cgi-bin/media/get"] == 1
 
 
 def test_a_worker_signs_for_a_ticket_by_voice(app, factory, clock, fake_wechat, speech) -> None:
