@@ -8,7 +8,8 @@
   part's bytes as sound, so a form with more parts is refused here (400) rather than misheard.
 
 The test chooses what is heard (`says`) and reads what was posted (`heard`: fields and the WAV's format);
-`go_down()` stops listening, `answer_with(status)` answers every request with that HTTP status.
+`go_down()` stops listening, `answer_with(status)` answers every request with that HTTP status, `delay`
+holds every answer back that many seconds (a server busy with longer voices).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import wave
 from dataclasses import dataclass, field
 from email.message import Message
@@ -48,6 +50,7 @@ class FakeSpeechServer:
     says: str = ""
     heard: list[Heard] = field(default_factory=list)
     status: int | None = None
+    delay: float = 0.0
     _server: ThreadingHTTPServer | None = None
 
     def start(self) -> FakeSpeechServer:
@@ -144,6 +147,7 @@ def _handler_for(fake: FakeSpeechServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(fake.delay)
             status, answer = fake.answer(self.path, self.headers.get("Content-Type", ""), body)
             payload = json.dumps(answer, ensure_ascii=False).encode()
             self.send_response(status)

@@ -53,6 +53,7 @@ def voice_app(
     clock,
     classifier,
     backlog: Backlog | None = None,
+    timeout: str = "5",
 ) -> Flask:
     """The app in live mode, its speech server the fake one."""
     settings: Settings = live_settings(
@@ -60,7 +61,7 @@ def voice_app(
         fake_wechat,
         GRIDDESK_SPEECH_BACKEND=server.protocol,
         GRIDDESK_SPEECH_URL=server.url,
-        GRIDDESK_SPEECH_TIMEOUT_SECONDS="5",
+        GRIDDESK_SPEECH_TIMEOUT_SECONDS=timeout,
     )
     app: Flask = create_app(settings, factory, classifier, clock, backlog=backlog)
     app.config["settings"] = settings
@@ -205,6 +206,18 @@ def test_a_speech_server_in_trouble_costs_no_message(app, factory, clock, fake_w
     assert inbox_workers(app).drain() == 1
     [ticket] = tickets(factory)
     assert ticket.kind == "voice" and stored_voice(factory).status == "handled"
+
+
+def test_a_speech_server_too_slow_to_answer_costs_no_message(
+    tmp_path, factory, clock, classifier, fake_wechat, speech
+) -> None:
+    app = voice_app(tmp_path, fake_wechat, speech, factory, clock, classifier, timeout="1")
+    fake_wechat.add_media("VOICE_1", SAMPLE, "audio/amr", "VOICE_1.amr")
+    speech.says, speech.delay = LEAK, 3
+    send_voice(app, clock)
+    assert inbox_workers(app).drain() == 1
+    [ticket] = tickets(factory)
+    assert ticket.kind == "voice" and "请回电" in ticket.summary
 
 
 def test_a_voice_whose_media_is_unavailable_opens_a_call_back_ticket(
