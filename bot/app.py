@@ -22,6 +22,7 @@ from bot.inbox_workers import InboxWorkers
 from bot.open311 import make_open311
 from bot.open311.formats import Open311Error, error_document, format_of
 from bot.quick_replies import QuickTexts, quick_reply
+from bot.speech.listening import LISTENING, needs_listening, voice_listener
 from bot.spool import Spool, SpoolReplayer, offline_reply, with_spool
 from bot.webhook import make_webhook
 from config.settings import Settings
@@ -87,7 +88,15 @@ def create_app(
 
         return handle_then
 
-    workers = InboxWorkers(session_factory, handle_as_of, clock, settings.inbox, settings.timezone)
+    listener = voice_listener(settings, session_factory, clock)
+    workers = InboxWorkers(
+        session_factory,
+        handle_as_of,
+        clock,
+        settings.inbox,
+        settings.timezone,
+        listen=listener.transcript if listener is not None else None,
+    )
     backlog = backlog or Backlog()
 
     def reply_at_once(record: InboundRecord) -> QuickReply:
@@ -95,12 +104,17 @@ def create_app(
 
     queue_after = settings.inbox.queue_after_seconds
     # Never queueing, nothing need wait behind a queued message either (nor look for one).
-    later = Later(reply_at_once, workers.wake) if queue_after else None
+    later = Later(reply_at_once, workers.wake) if queue_after or listener is not None else None
+    # Transcribing takes seconds, WeChat waits 5: voice without words is answered now, finished later,
+    # and before messages known not to be emergencies (what might be an emergency is treated as one).
+    listening = Later(lambda _record: QuickReply(LISTENING, urgent=True), workers.wake)
 
     def process(record: InboundRecord, claim: NonceClaim) -> str | None:
         now, arrived = clock(), arrived_at()
+        if listener is not None and needs_listening(record.incoming):
+            return receive_later(session_factory, record, now, listening, claim)
         classify_early(record.incoming, classifier)
-        if later is not None and backlog.age(arrived) >= queue_after:
+        if later is not None and queue_after and backlog.age(arrived) >= queue_after:
             # It, or the messages before it, waited this long already: store it, answer now, finish later.
             return receive_later(session_factory, record, now, later, claim)
         with backlog.in_hand(arrived):

@@ -6,6 +6,10 @@ one sender's messages one at a time, under a lease), runs the normal router on i
 and queues the reply the router gave as a push to the sender (the receipt: its ticket number, who is
 coming), which the outbox sends as a customer-service message inside WeChat's 48-hour window and as a
 template message outside it.
+
+A voice message that came without WeChat's transcript is queued the same way when a speech server is set
+up (bot/speech/): the worker first gets its words (`listen`, outside any transaction: it takes seconds),
+then routes them like a text, and keeps them as the message's content.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from storage.models import InboundMessage
 
 log = logging.getLogger(__name__)
 
+# The words said in a stored voice message (its id, media id and arrival), or None.
+Listen = Callable[[int, str, datetime], str | None]
+
 # Claims of one message after which it is given up to the duty desk: it ended its worker every time.
 MAX_CLAIMS = 5
 
@@ -42,7 +49,8 @@ MAX_CLAIMS = 5
 class InboxWorkers:
     """Threads that finish queued messages; `work_once` and `drain` do it in the caller's thread.
 
-    `handle_as_of(received_at)` is the router's handler for a message as of when it arrived.
+    `handle_as_of(received_at)` is the router's handler for a message as of when it arrived; `listen`
+    transcribes voice messages that came without words (None: they open a call-back ticket).
     """
 
     def __init__(
@@ -52,8 +60,10 @@ class InboxWorkers:
         clock: Callable[[], datetime],
         settings: InboxSettings,
         timezone: str,
+        listen: Listen | None = None,
     ) -> None:
         self._factory, self._handle_as_of, self._clock = factory, handle_as_of, clock
+        self._listen = listen
         self._settings, self._timezone = settings, timezone
         self.holder = process_holder()
         self._wake = threading.Event()
@@ -76,7 +86,7 @@ class InboxWorkers:
         if attempts is not None and attempts > MAX_CLAIMS:
             self._give_up(message_id, f"claimed {attempts} times")
         else:
-            self._finish(message_id)
+            self._finish(message_id, self._transcript(message_id))
         return True
 
     def drain(self) -> int:
@@ -86,8 +96,34 @@ class InboxWorkers:
             taken += 1
         return taken
 
-    def _finish(self, message_id: int) -> None:
-        """Handle a claimed message as the webhook would have, its reply sent to the sender as a push."""
+    def _transcript(self, message_id: int) -> str | None:
+        """The words of a claimed voice message that came without them; None for anything else."""
+        if self._listen is None:
+            return None
+        columns = select(
+            InboundMessage.msg_type,
+            InboundMessage.content,
+            InboundMessage.media_id,
+            InboundMessage.received_at,
+        )
+        with transaction(self._factory) as session:
+            msg_type, content, media_id, received_at = session.execute(
+                columns.where(InboundMessage.id == message_id)
+            ).one()
+        if msg_type != "voice" or content or not media_id:
+            return None
+        try:
+            return self._listen(message_id, media_id, received_at)
+        except Exception:
+            # A bug here must not cost the message: it opens the call-back ticket voice always opened.
+            log.exception("inbox worker could not transcribe voice message %s", message_id)
+            return None
+
+    def _finish(self, message_id: int, transcript: str | None = None) -> None:
+        """Handle a claimed message as the webhook would have, its reply sent to the sender as a push.
+
+        A voice message's `transcript` is routed as its text and kept as its content.
+        """
         try:
             with self._factory() as session, one_writer(session):
                 session.begin()
@@ -98,6 +134,8 @@ class InboxWorkers:
                 stored = select(InboundMessage.raw, InboundMessage.received_at)
                 raw, received_at = session.execute(stored.where(InboundMessage.id == message_id)).one()
                 incoming = replace(_incoming(raw), message_id=message_id)
+                if transcript:
+                    incoming = replace(incoming, text=transcript)
                 handle = replying_by_push(
                     self._handle_as_of(received_at), self._clock, self._timezone, received_at
                 )
@@ -106,7 +144,7 @@ class InboxWorkers:
                 session.execute(
                     update(InboundMessage)
                     .where(InboundMessage.id == message_id)
-                    .values(ticket_id=reply.ticket_id)
+                    .values(ticket_id=reply.ticket_id, **({"content": transcript} if transcript else {}))
                     .execution_options(synchronize_session=False)
                 )
                 session.commit()

@@ -122,7 +122,7 @@ def download_pending_media(
     for index, (message_id, media_id, received_at) in enumerate(pending):
         if now - received_at > MEDIA_LIFETIME:
             log.warning("media of message %s expired on WeChat before it could be saved", message_id)
-            result.given_up += _record(factory, message_id, GAVE_UP)
+            result.given_up += record_media_path(factory, message_id, GAVE_UP)
             continue
         try:
             path = download_media(client, media_id, settings.delivery.media_dir)
@@ -132,14 +132,14 @@ def download_pending_media(
             result.waiting += len(pending) - index
             break
         except (WeChatClientException, MediaError) as exc:
-            if _is_gone(exc):
+            if is_gone(exc):
                 log.warning("media of message %s cannot be fetched: %s", message_id, exc)
-                result.given_up += _record(factory, message_id, GAVE_UP)
+                result.given_up += record_media_path(factory, message_id, GAVE_UP)
             else:
                 log.info("media of message %s not saved yet, retrying next run: %s", message_id, exc)
                 result.waiting += 1
             continue
-        result.saved += _record(factory, message_id, str(path))
+        result.saved += record_media_path(factory, message_id, str(path))
     return result
 
 
@@ -159,7 +159,7 @@ def _pending(factory: sessionmaker[Session], limit: int) -> list[tuple[int, str,
         return [(row.id, row.media_id, row.received_at) for row in session.execute(query)]
 
 
-def _record(factory: sessionmaker[Session], message_id: int, media_path: str) -> int:
+def record_media_path(factory: sessionmaker[Session], message_id: int, media_path: str) -> int:
     """Note where the media went (or that it is lost); 0 when another process already did."""
     with transaction(factory) as session:
         done = session.execute(
@@ -170,6 +170,6 @@ def _record(factory: sessionmaker[Session], message_id: int, media_path: str) ->
         return done.rowcount
 
 
-def _is_gone(exc: Exception) -> bool:
+def is_gone(exc: Exception) -> bool:
     """A media id WeChat will never serve, or an answer that is not a file (e.g. a video's link)."""
     return isinstance(exc, MediaError) or getattr(exc, "errcode", None) in GONE_ERRCODES

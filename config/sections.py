@@ -260,6 +260,26 @@ class InboxSettings:
 
 
 @dataclass(frozen=True)
+class SpeechSettings:
+    """The speech-to-text server that turns residents' voice messages into words (docs/delivery.md)."""
+
+    # "openai" (POST /v1/audio/transcriptions), "funasr" (FunASR's runtime HTTP server), "" for none.
+    backend: str
+    # The address voice is posted to; for "openai" the transcriptions endpoint itself.
+    url: str
+    # The model the "openai" server is asked for, and the language said (ISO 639-1, "" to let it guess).
+    model: str
+    language: str
+    api_key: str
+    timeout_seconds: float
+
+    @property
+    def enabled(self) -> bool:
+        """True when a backend and its address are configured."""
+        return bool(self.backend and self.url)
+
+
+@dataclass(frozen=True)
 class SpoolSettings:
     """Where the webhook keeps messages the database could not take, and how often they are replayed."""
 

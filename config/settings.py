@@ -23,6 +23,7 @@ from config.sections import (
     RegisterSettings,
     ReportSettings,
     RetentionSettings,
+    SpeechSettings,
     SpoolSettings,
     Template,
     TemplateSettings,
@@ -63,6 +64,7 @@ __all__ = [
     "ReportSettings",
     "RetentionSettings",
     "SettingsError",
+    "SpeechSettings",
     "SpoolSettings",
     "Template",
     "TemplateSettings",
@@ -113,6 +115,7 @@ class Settings:
     deadlines: Mapping[str, Deadline]
     spool: SpoolSettings
     inbox: InboxSettings
+    speech: SpeechSettings
     # Where `serve` records the address it listens on, so `say` finds it.
     address_file: Path
 
@@ -184,6 +187,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
             _resolve(root, values["spool"]["dir"]), values["spool"]["replay_interval_seconds"]
         ),
         inbox=InboxSettings(**values["inbox"]),
+        speech=SpeechSettings(**values["speech"]),
         address_file=_resolve(root, values["server"]["address_file"]),
     )
 

@@ -16,6 +16,7 @@ def _check_together(values: Mapping[str, Any], origins: Mapping[str, Origin]) ->
     """Settings that only make sense together (safe mode and the AppID, WeCom's three parts, ...)."""
     _check_credentials(values, origins)
     _check_templates(values, origins)
+    _check_speech(values, origins)
     for kind, deadline in values["deadlines"].items():
         key, most = f"deadlines.{kind}.ack_minutes", deadline["resolve_hours"] * 60
         if deadline["ack_minutes"] > most:
@@ -58,3 +59,23 @@ def _check_templates(values: Mapping[str, Any], origins: Mapping[str, Origin]) -
                 f"{origins[key].where(key)}: expected fields WeChat still shows (no first or remark since "
                 f"May 2023), got {template['fields']!r}"
             )
+
+
+def _check_speech(values: Mapping[str, Any], origins: Mapping[str, Origin]) -> None:
+    """A speech backend needs its address (and an address its backend), and answers inside the lease."""
+    speech = values["speech"]
+    if bool(speech["backend"]) != bool(speech["url"]):
+        key, missing = (
+            ("speech.backend", "speech.url") if speech["backend"] else ("speech.url", "speech.backend")
+        )
+        raise SettingsError(
+            f"{origins[key].where(key)}: expected {missing} to be set too, got {speech[key.split('.')[1]]!r} "
+            f"without {missing}"
+        )
+    lease = values["inbox"]["lease_seconds"]
+    if speech["backend"] and speech["timeout_seconds"] >= lease:
+        key = "speech.timeout_seconds"
+        raise SettingsError(
+            f"{origins[key].where(key)}: expected fewer seconds than inbox.lease_seconds ({lease:g}), "
+            f"got {speech['timeout_seconds']:g}"
+        )

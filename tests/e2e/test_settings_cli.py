@@ -142,3 +142,45 @@ def test_the_scheduler_does_not_start_on_a_bad_check_in_time(monkeypatch, capsys
         "configuration error: GRIDDESK_CHECKINS_DEFAULT_TIME (checkins.default_time): "
         "expected a time of day like 09:00, got '9点'\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"GRIDDESK_SPEECH_BACKEND": "openai", "GRIDDESK_SPEECH_URL": "whisper.local:8000/v1"},
+            "GRIDDESK_SPEECH_URL (speech.url): expected an http(s) address like "
+            "http://10.0.0.5:8000/v1/audio/transcriptions, or nothing, got 'whisper.local:8000/v1'",
+        ),
+        (
+            {"GRIDDESK_SPEECH_BACKEND": "whisper", "GRIDDESK_SPEECH_URL": "http://10.0.0.5:8000/"},
+            "GRIDDESK_SPEECH_BACKEND (speech.backend): expected '' or 'openai' or 'funasr', got 'whisper'",
+        ),
+        (
+            {"GRIDDESK_SPEECH_BACKEND": "funasr"},
+            "GRIDDESK_SPEECH_BACKEND (speech.backend): expected speech.url to be set too, "
+            "got 'funasr' without speech.url",
+        ),
+        (
+            {
+                "GRIDDESK_SPEECH_BACKEND": "openai",
+                "GRIDDESK_SPEECH_URL": "http://10.0.0.5:8000/v1/audio/transcriptions",
+                "GRIDDESK_SPEECH_TIMEOUT_SECONDS": "90",
+            },
+            "GRIDDESK_SPEECH_TIMEOUT_SECONDS (speech.timeout_seconds): "
+            "expected fewer seconds than inbox.lease_seconds (60), got 90",
+        ),
+    ],
+)
+def test_a_bad_speech_server_setting_stops_serving_with_one_line(monkeypatch, capsys, env, line) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # Should it serve after all, stop it (it stops on SIGINT) so the test fails instead of hanging.
+    stopper = threading.Timer(60, signal.raise_signal, [signal.SIGINT])
+    stopper.start()
+    try:
+        assert main(["serve", "--port", "0"]) == 2
+    finally:
+        stopper.cancel()
+
+    assert capsys.readouterr() == ("", f"configuration error: {line}\n")
