@@ -13,6 +13,7 @@ from bot.console.pages import console, page, span, staff
 from bot.console.scope import Scope, visible_grids
 from bot.console.search import cleaned, matches
 from bot.console.views.notices import notices_in_scope
+from handlers.notices.writing import KINDS as NOTICE_KINDS
 from handlers.texts import CATEGORY_LABELS, STATUS_LABELS
 from handlers.tickets.core import OPEN_STATUSES, SIGNED, UNSIGNED
 from storage.db import transaction
@@ -119,6 +120,7 @@ def board() -> str:
             fresh=fresh,
             refresh=(REFRESH_SECONDS, filters.link(min(filters.page, pages), seen=seen)),
             notices=in_force,
+            notice_kinds=NOTICE_KINDS,
         )
 
 
