@@ -16,6 +16,7 @@ from bot.dispatcher import dispatch_due
 from bot.freshness import prune_nonces
 from bot.media_store import download_pending_media
 from bot.messenger import Messenger
+from bot.notice_delivery import run_notice_deliveries
 from bot.wechat_api import official_account_client
 from config.settings import Settings
 from handlers.clock import Clock
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 CHECKIN_SWEEP_SECONDS = 60.0
 # Reports go out at a whole minute (reports.push_time); each run sends only what nobody has had yet.
 REPORT_PUSH_SECONDS = 60.0
+# Notices written in the console reach their residents within this long (one job per notice).
+NOTICE_DELIVERY_SECONDS = 15.0
 # WeChat deletes residents' photos and voice after 3 days; a minute's delay costs nothing, a failure retries.
 MEDIA_DOWNLOAD_SECONDS = 60.0
 # Forgetting stale webhook nonces: a few rows a minute, cheap to delete, harmless to keep a while longer.
@@ -96,6 +99,11 @@ def build_scheduler(
         if result.total:
             log.info("retention sweep erased: %s", result.summary())
 
+    def notice_deliveries() -> None:
+        planned = run_notice_deliveries(factory, settings, clock())
+        if planned.notices:
+            log.info("notices: %s planned, residents by channel %s", planned.notices, dict(planned.channels))
+
     def forget_stale_nonces() -> None:
         pruned = prune_nonces(factory, settings.webhook, clock())
         log.debug("webhook nonces: %s stale ones forgotten", pruned)
@@ -119,6 +127,7 @@ def build_scheduler(
         RETENTION_LEASE_SECONDS,
     )
     every("webhook-nonces", NONCE_PRUNE_SECONDS, forget_stale_nonces)
+    every("notice-deliveries", NOTICE_DELIVERY_SECONDS, notice_deliveries)
     if not settings.sandbox:
         _add_media_downloads(every, settings, factory, clock)
     return scheduler

@@ -15,6 +15,7 @@ from handlers.messages.requests import handle_request
 from handlers.messages.resident_commands import cancel_number, handle_cancel, handle_rating, rating_in
 from handlers.messages.worker_commands import handle_worker_message
 from handlers.messages.worker_media import handle_worker_media
+from handlers.notices.answering import count_answer, notice_reply
 from handlers.people.claims import check_code, code_in
 from handlers.people.departures import take_over
 from handlers.people.family_codes import family_code_in, redeem_family_code
@@ -161,6 +162,20 @@ def open_request(message: Message) -> Reply:
         message_id=message.incoming.message_id,
         urgent=classification.urgent,
     )
+
+
+def answer_with_notice(message: Message) -> Reply:
+    """The notice and its expected end instead of a new ticket; said in distress, a ticket as well."""
+    services, notice, classification = message.services, message.notice, message.classification
+    assert notice is not None and classification is not None
+    count_answer(services.session, notice)
+    timezone = services.settings.timezone
+    if classification.distressed:  # "停水了怎么办": the notice, and a person who will call them
+        opened = open_request(message)
+        said = notice_reply(notice, timezone, how_to_report=False)
+        return Reply(f"{said}\n{opened.text}", opened.ticket_id)
+    take_pending_category(services, message.resident)  # a tap on 报修 before it is used up here too
+    return Reply(notice_reply(notice, timezone))
 
 
 def after_menu_tap(message: Message) -> Reply | None:

@@ -106,6 +106,11 @@ def my_tickets(message: Message) -> bool:
     return message.normalized in MY_TICKETS
 
 
+def outage_under_notice(message: Message) -> bool:
+    """A report of an outage a notice for the sender's building already announced (repair, same kind)."""
+    return message.is_text and message.category == "repair" and message.notice is not None
+
+
 def classified_request(message: Message) -> bool:
     """A category the rules placed, unless it is only a weak question said in distress."""
     classification = message.classification

@@ -9,9 +9,10 @@ from handlers.context import Incoming, Services
 from handlers.language.intents import Classification
 from handlers.language.normalize import normalize
 from handlers.messages.resident_commands import awaiting_rating
+from handlers.notices.answering import notice_for_report
 from handlers.people.residents import resident_for
 from storage.lookups import worker_id_for
-from storage.models import Resident, Ticket, Worker
+from storage.models import Notice, Resident, Ticket, Worker
 
 
 @dataclass
@@ -58,6 +59,14 @@ class Message:
     def rated(self) -> Ticket | None:
         """The resolved ticket waiting for this resident's rating."""
         return awaiting_rating(self.services, self.resident)
+
+    @cached_property
+    def notice(self) -> Notice | None:
+        """The notice in force for the sender's building about the outage they report (issue 17)."""
+        services = self.services
+        return notice_for_report(
+            services.session, self.resident, self.classification, self.normalized, services.now
+        )
 
     @property
     def category(self) -> str:

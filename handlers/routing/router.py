@@ -5,7 +5,7 @@ first route whose condition holds handles the message. A handler may return None
 on (a check-in answer that only counted as a sign of life). The order is the product's promise, and
 tests/unit/test_routing_table.py pins it: a cry for help wins over a family code, a worker's commands, an
 invite code, a flood, a check-in answer, a family member's 我来联系, a pending rating and a half-finished
-binding (or a binding code).
+binding (or a binding code); a notice of an outage answers a report of it, but never before an emergency.
 The conditions (`when`) and what each route does (`do`) live in handlers/routing/.
 """
 
@@ -60,6 +60,7 @@ ROUTES: tuple[Route, ...] = (
     Route("binding_code", when.binding_code, do.check_binding_code),
     Route("binding", when.binding, do.bind_address),
     Route("my_tickets", when.my_tickets, do.list_my_tickets),
+    Route("notice", when.outage_under_notice, do.answer_with_notice),
     Route("request", when.classified_request, do.open_request),
     Route("menu_category", when.always, do.after_menu_tap),
     Route("urgent_follow_up", when.urgent, do.press),

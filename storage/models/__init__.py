@@ -10,6 +10,7 @@ from storage.models.community import Building, FamilyContact, Grid, Resident, Wo
 from storage.models.console import ConsoleLink, ConsoleSession, SigninThrottle, StaffAccount
 from storage.models.family import FamilyCode, FamilyFollower
 from storage.models.messages import InboundMessage, OutboxMessage, StaffSend, WebhookNonce
+from storage.models.notices import Notice, NoticeDelivery, notice_buildings
 from storage.models.shared import AccessToken, AppSecret, RequestCount, SchedulerLease
 from storage.models.tickets import Ticket, TicketEvent
 
@@ -28,6 +29,8 @@ __all__ = [
     "FamilyFollower",
     "Grid",
     "InboundMessage",
+    "Notice",
+    "NoticeDelivery",
     "OutboxMessage",
     "RequestCount",
     "Resident",
@@ -42,4 +45,5 @@ __all__ = [
     "WebhookNonce",
     "Worker",
     "WorkerInvite",
+    "notice_buildings",
 ]

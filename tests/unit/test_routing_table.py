@@ -24,6 +24,7 @@ def test_the_routing_table_reads_top_to_bottom_with_emergency_first() -> None:
         "binding_code",
         "binding",
         "my_tickets",
+        "notice",
         "request",
         "menu_category",
         "urgent_follow_up",

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Load, Session, selectinload
 from bot.console.pages import console, page, span, staff
 from bot.console.scope import Scope, visible_grids
 from bot.console.search import cleaned, matches
+from bot.console.views.notices import notices_in_scope
+from handlers.notices.writing import KINDS as NOTICE_KINDS
 from handlers.texts import CATEGORY_LABELS, STATUS_LABELS
 from handlers.tickets.core import OPEN_STATUSES, SIGNED, UNSIGNED
 from storage.db import transaction
@@ -103,6 +105,7 @@ def board() -> str:
         newest = session.scalar(select(func.max(Ticket.id)).where(me.scope.tickets())) or 0
         seen = filters.seen if filters.seen is not None else newest
         fresh = session.scalar(select(func.count()).where(me.scope.tickets(), Ticket.id > seen)) or 0
+        in_force = [n for n in notices_in_scope(session, me.scope, now) if n.starts_at <= now]
         return page(
             "board.html",
             cards=cards,
@@ -116,6 +119,8 @@ def board() -> str:
             page_number=min(filters.page, pages),
             fresh=fresh,
             refresh=(REFRESH_SECONDS, filters.link(min(filters.page, pages), seen=seen)),
+            notices=in_force,
+            notice_kinds=NOTICE_KINDS,
         )
 
 
