@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from config.settings import Settings
+from storage.db import transaction
+from storage.models import Building, Grid, Resident
 from tests.conftest import pushes, tickets
 from tests.e2e.console_support import console_settings, csrf, make_account, sign_in, text
 
@@ -78,6 +81,18 @@ def test_the_table_sorts_by_the_column_in_the_url_both_ways(app, wechat, account
     assert '<input type="hidden" name="sort" value="number">' in html
 
 
+def test_buildings_sort_as_people_count_them(app, wechat, factory, clock, accounts) -> None:
+    with transaction(factory) as session:
+        first_grid = session.scalars(select(Grid).where(Grid.code == "G1")).one()
+        tenth = Building(name="10号楼", grid_id=first_grid.id)
+        session.add(Resident(openid="o-ten", name="钱七", building=tenth, created_at=clock()))
+    wechat.say("o-ten", "楼道灯不亮了")  # #1: 10号楼
+    wechat.say(ZHANG, "卫生间水管漏水了")  # #2: 3号楼
+    client = app.test_client()
+    sign_in(client, "duty")
+    assert rows(client, sort="building") == [2, 1] and rows(client, sort="-building") == [1, 2]
+
+
 def test_sorting_never_shows_a_ticket_outside_the_persons_grids(app, wechat, accounts) -> None:
     open_three(wechat)
     client = app.test_client()
@@ -102,6 +117,32 @@ def test_paging_keeps_the_search_filters_and_sort(app, wechat, clock, accounts) 
     assert link is not None and "sort=-opened" in link.group(1) and "q=" in link.group(1)
     second = client.get(unescape(link.group(1))).get_data(as_text=True)
     assert [int(n) for n in _ROW.findall(second)] == [3, 2, 1] and "第 2/2 页" in text_of(second)
+
+
+def test_the_board_can_stop_reloading_while_rows_are_ticked_and_still_counts_new_tickets(
+    app, wechat, accounts
+) -> None:
+    open_three(wechat)
+    client = app.test_client()
+    sign_in(client, "duty")
+    live = client.get("/console/tickets?sort=number").get_data(as_text=True)
+    assert 'http-equiv="refresh"' in live
+    pause = re.search(r'<a href="([^"]+)">暂停自动刷新</a>', live)
+    assert pause is not None and "live=0" in pause.group(1) and "seen=3" in pause.group(1)
+    paused_url = unescape(pause.group(1))
+    paused = client.get(paused_url).get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in paused and "恢复自动刷新" in paused
+    heading = re.search(r'<th aria-sort="ascending"><a href="([^"]+)">', paused)
+    assert heading is not None and "live=0" in heading.group(1)  # sorting keeps it paused
+    assert '<input type="hidden" name="live" value="0">' in paused  # and so does filtering
+    wechat.say(LIU, "电梯坏了")  # #4
+    assert "有 1 张新工单" in text_of(client.get(paused_url).get_data(as_text=True))  # a reload by hand
+    back = re.search(r'name="back" value="([^"]+)"', paused)
+    assert back is not None
+    token = csrf(client, "/console/")
+    form = {"csrf_token": token, "action": "acknowledge", "ticket": ["1"], "back": unescape(back.group(1))}
+    response = client.post("/console/tickets/bulk", data=form)
+    assert "live=0" in response.headers["Location"]
 
 
 def text_of(html: str) -> str:

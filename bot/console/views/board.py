@@ -59,6 +59,8 @@ class Filters:
     seen: int | None = None
     # A column of SORT_COLUMNS, '-' first for descending; empty: most urgent first.
     sort: str = ""
+    # No reload every minute (live=0): a leader ticking rows for a bulk action keeps the ticks.
+    paused: bool = False
 
     @classmethod
     def from_request(cls) -> Filters:
@@ -76,6 +78,7 @@ class Filters:
             page=_whole_number(args.get("page", "")) or 1,
             seen=_whole_number(args.get("seen", "")),
             sort=sort if sort.removeprefix("-") in SORT_COLUMNS else "",
+            paused=args.get("live") == "0",
         )
 
     def link(self, page: int, seen: int | None = None) -> dict[str, str | int]:
@@ -90,6 +93,8 @@ class Filters:
         kept: dict[str, str | int] = {key: value for key, value in given.items() if value}
         if self.overdue:
             kept["overdue"] = 1
+        if self.paused:
+            kept["live"] = 0
         return kept | {"page": page} | ({"seen": seen} if seen is not None else {})
 
     def sorted_by(self, column: str) -> dict[str, str | int]:
@@ -151,6 +156,8 @@ def board() -> str:
             page_number=min(filters.page, pages),
             fresh=fresh,
             refresh=(REFRESH_SECONDS, filters.link(min(filters.page, pages), seen=seen)),
+            # Pausing keeps the count of new tickets for a reload by hand.
+            toggle=replace(filters, paused=not filters.paused).link(min(filters.page, pages), seen=seen),
             columns=SORT_COLUMNS,
             colleagues=colleagues(session, me),
             roles=ROLE_LABELS,

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 BULK_ACTIONS = {"acknowledge": "签收", "reassign": "转派"}
 # The board's query string keys a bulk form may carry back (anything else is dropped: no open redirect).
-BOARD_KEYS = ("grid", "status", "category", "overdue", "q", "page", "sort")
+BOARD_KEYS = ("grid", "status", "category", "overdue", "q", "page", "sort", "live")
 # More digits than a ticket number can have (a 64-bit id) is no ticket.
 TICKET_DIGITS = 18
 
