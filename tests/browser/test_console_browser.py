@@ -266,24 +266,33 @@ def test_a_leader_at_a_desktop_searches_sorts_and_signs_for_tickets_in_bulk(
         desk.wait_for_url("**sort=-number**")
         assert table_rows(desk) == ["#3", "#2", "#1"]
 
+        desk.get_by_role("link", name="暂停自动刷新").click()  # the ticks survive the minute
+        desk.wait_for_url("**live=0**")
+        assert desk.locator("meta[http-equiv=refresh]").count() == 0
         desk.get_by_label("选择工单 #1").check()
         desk.get_by_label("选择工单 #2").check()
         desk.get_by_role("button", name="批量签收").click()
         desk.wait_for_selector("text=已签收 1 张工单:#2")
         refused = desk.locator(".note.refused").inner_text()
         assert "1 张没有签收" in refused and "工单 #1 当前状态是“已签收”,不能签收。" in refused
-        assert "sort=-number" in desk.url  # back on the same board
+        assert "sort=-number" in desk.url and "live=0" in desk.url  # back on the same board
         assert desk.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
         desk.screenshot(path=str(artifacts / "desk-bulk-1366x768.png"), full_page=True)
+        desk.get_by_label("选择工单 #3").check()
+        desk.get_by_label("转派给").select_option("王芳")
+        desk.get_by_role("button", name="批量转派").click()
+        desk.wait_for_selector("text=已把 1 张工单转派给网格员王芳:#3")
 
+        desk.get_by_role("link", name="恢复自动刷新").click()
+        desk.wait_for_url(lambda url: "live=0" not in url)
         community.say(ZHANG, "电梯坏了,一直停在5楼")  # #4 comes in while the board is open
         desk.goto(refresh_target(desk, base))
         desk.wait_for_selector("text=有 1 张新工单")
         assert desk.title().startswith("(1) 工单") and table_rows(desk)[0] == "#4"
         desk.screenshot(path=str(artifacts / "desk-new-ticket-1366x768.png"), full_page=True)
     with transaction(factory) as session:
-        holders = [session.get(Ticket, number).assignee.name for number in (1, 2)]
-    assert holders == ["王芳", "社区值班台"]
+        holders = [session.get(Ticket, number).assignee.name for number in (1, 2, 3)]
+    assert holders == ["王芳", "社区值班台", "王芳"]
 
 
 def test_on_a_phone_the_board_stays_cards_with_search_sort_and_the_new_count(
