@@ -70,6 +70,9 @@ def test_the_table_sorts_by_the_column_in_the_url_both_ways(app, wechat, account
     assert rows(client, sort="number") == [1, 2, 3, 4] and rows(client, sort="-number") == [4, 3, 2, 1]
     # By building as people count them; a resident with no address is last either way.
     assert rows(client, sort="building") == [3, 1, 2, 4] and rows(client, sort="-building") == [2, 1, 3, 4]
+    # Sorting by building joins residents and buildings; the search by name or words still finds the same.
+    assert rows(client, sort="building", q="水管") == [3, 4]
+    assert rows(client, sort="-building", q="张秀兰") == [3]
     wechat.say(WANG, "签收 3")
     assert rows(client, sort="status")[-1] == 3  # 已签收 after 已派单
     assert rows(client, sort="assignee")[-1] == 4  # nobody holds the newcomer's ticket yet: last

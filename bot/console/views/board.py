@@ -216,14 +216,14 @@ def _sorted(query: Select[tuple[Ticket]], sort: str, now: datetime) -> Select[tu
         query = query.outerjoin(building, building.id == resident.building_id)
     if column == "assignee":
         query = query.outerjoin(holder, holder.id == Ticket.assignee_id)
-    missing, keys = _sort_keys(column, now, building, holder)
+    missing, keys = _sort_keys(column, building, holder)
     ordered = [key.desc() if sort.startswith("-") else key.asc() for key in keys]
     # What has no value (no building, nobody holds it, finished) goes last either way.
     return query.order_by(*missing, *ordered, *_urgency(now))
 
 
 def _sort_keys(
-    column: str, now: datetime, building: type[Building], holder: type[Worker]
+    column: str, building: type[Building], holder: type[Worker]
 ) -> tuple[list[ColumnElement], list[ColumnElement]]:
     """Ordering for one column: the 'has no value' keys first, then the keys the direction applies to."""
     if column == "number":
