@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, g, render_template, session
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.console.scope import Scope
@@ -18,6 +19,7 @@ from handlers.domain_settings import DomainSettings
 from handlers.language.intents import IntentClassifier
 from handlers.texts import ROLE_LABELS, local_time
 from storage.db import transaction
+from storage.models import Worker
 
 EXTENSION = "griddesk.console"
 
@@ -134,3 +136,12 @@ def span(delta: timedelta) -> str:
     if hours:
         return f"{hours}小时{minutes}分钟" if minutes else f"{hours}小时"
     return f"{minutes}分钟"
+
+
+def colleagues(session: Session, me: Staff) -> list[Worker]:
+    """People a ticket can be reassigned to (none for those who may not reassign)."""
+    if not me.may_reassign:
+        return []
+    query = select(Worker).where(Worker.id != me.worker_id, Worker.left_at.is_(None))
+    query = query.order_by(Worker.role, Worker.name)
+    return list(session.scalars(query))

@@ -35,7 +35,7 @@ from bot.console.pages import (
 from bot.console.scope import scope_of
 from bot.console.session_key import session_key
 from bot.console.sessions import live_session
-from bot.console.views import actions, auth, board, checkins, media, notices, reports, tickets
+from bot.console.views import actions, auth, board, bulk, checkins, media, notices, reports, tickets
 from config.settings import Settings
 from handlers.context import Dependencies
 from storage.db import transaction
@@ -122,7 +122,7 @@ def make_blueprint() -> Blueprint:
     blueprint.app_template_global("csrf_token")(csrf_token)
     blueprint.app_template_filter("local")(local)
     blueprint.register_error_handler(HTTPException, _error_page)
-    for module in (auth, board, tickets, actions, media, checkins, notices, reports):
+    for module in (auth, board, tickets, actions, bulk, media, checkins, notices, reports):
         module.register(blueprint)
     return blueprint
 

@@ -1,12 +1,14 @@
-"""The console in real headless Chromium (Debian's, driven by Playwright) on a phone-sized screen.
+"""The console in real headless Chromium (Debian's, driven by Playwright) on phone and desktop screens.
 
 A real HTTP server on loopback serves the app; residents write through the webhook. Screenshots of the
-board, a ticket and a report (375x812, an iPhone-sized screen) are kept under var/test-artifacts/browser.
+board, a ticket and a report (375x812 and 390x844, phone-sized screens) and of the desk's table
+(1366x768) are kept under var/test-artifacts/browser.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -88,10 +90,13 @@ def community(server, settings, factory, clock) -> WeChatServer:
     return wechat
 
 
-@pytest.fixture
-def phone(chromium) -> Iterator[object]:
-    """A fresh phone-sized browser context (its own cookies), Chinese locale; nothing the CSP blocked."""
-    context = chromium.new_context(viewport=PHONE, device_scale_factor=2, locale="zh-CN", is_mobile=True)
+@contextmanager
+def screen(chromium, viewport: dict[str, int], mobile: bool, scale: int = 1) -> Iterator[object]:
+    """A fresh browser context of one screen size (its own cookies), Chinese locale; nothing the CSP
+    blocked."""
+    context = chromium.new_context(
+        viewport=viewport, device_scale_factor=scale, locale="zh-CN", is_mobile=mobile
+    )
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     blocked: list[str] = []
@@ -106,6 +111,13 @@ def phone(chromium) -> Iterator[object]:
     finally:
         context.close()
     assert blocked == [], blocked
+
+
+@pytest.fixture
+def phone(chromium) -> Iterator[object]:
+    """A fresh phone-sized browser context (375x812, sharp screenshots)."""
+    with screen(chromium, PHONE, mobile=True, scale=2) as page:
+        yield page
 
 
 def sign_in(page, base: str, login: str) -> None:
@@ -198,3 +210,102 @@ def test_a_worker_reads_a_report(server, community, phone, artifacts) -> None:
     with phone.expect_download() as download:
         phone.get_by_role("link", name="下载 Excel 报表").click()
     assert download.value.suggested_filename.endswith(".xlsx")
+
+
+# The board as a desk: a table on a desktop, today's cards on a phone (issue 17).
+
+DESKTOP = {"width": 1366, "height": 768}
+PHONE_390 = {"width": 390, "height": 844}
+
+
+def table_rows(page) -> list[str]:
+    """The ticket numbers in the desk's table, top to bottom."""
+    return [text.strip() for text in page.locator("table.tickets td.number").all_inner_texts()]
+
+
+def refresh_target(page, base: str) -> str:
+    """Where the board's meta refresh takes the browser after its minute."""
+    content = page.locator("meta[http-equiv=refresh]").get_attribute("content") or ""
+    assert content.startswith("60; url=/console/"), content
+    return base + content.removeprefix("60; url=")
+
+
+def test_a_leader_at_a_desktop_searches_sorts_and_signs_for_tickets_in_bulk(
+    server, community, chromium, factory, clock, artifacts
+) -> None:
+    base, _ = server
+    make_account(factory, clock, "社区值班台", "duty", "community")
+    community.say("demo-worker-wang", "签收 1")
+    with screen(chromium, DESKTOP, mobile=False) as desk:
+        sign_in(desk, base, "duty")
+        assert desk.locator("table.tickets").is_visible() and not desk.locator(".cards").is_visible()
+        assert sorted(table_rows(desk)) == ["#1", "#2", "#3"]
+
+        desk.get_by_label("查找").fill("马桶")
+        desk.get_by_role("button", name="筛选").click()
+        desk.wait_for_url("**q=**")
+        assert table_rows(desk) == ["#3"]
+        desk.get_by_label("查找").fill("")
+        desk.get_by_role("button", name="筛选").click()
+        desk.wait_for_url("**q=&**")  # an empty search: every ticket again
+
+        desk.get_by_role("link", name="工单号").click()
+        desk.wait_for_url("**sort=number**")
+        assert table_rows(desk) == ["#1", "#2", "#3"]
+        desk.get_by_role("link", name="工单号 ▲").click()
+        desk.wait_for_url("**sort=-number**")
+        assert table_rows(desk) == ["#3", "#2", "#1"]
+
+        desk.get_by_role("link", name="暂停自动刷新").click()  # the ticks survive the minute
+        desk.wait_for_url("**live=0**")
+        assert desk.locator("meta[http-equiv=refresh]").count() == 0
+        desk.get_by_label("选择工单 #1").check()
+        desk.get_by_label("选择工单 #2").check()
+        desk.get_by_role("button", name="批量签收").click()
+        desk.wait_for_selector("text=已签收 1 张工单:#2")
+        refused = desk.locator(".note.refused").inner_text()
+        assert "1 张没有签收" in refused and "工单 #1 当前状态是“已签收”,不能签收。" in refused
+        assert "sort=-number" in desk.url and "live=0" in desk.url  # back on the same board
+        assert desk.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
+        desk.screenshot(path=str(artifacts / "desk-bulk-1366x768.png"), full_page=True)
+        desk.get_by_label("选择工单 #3").check()
+        desk.get_by_label("转派给").select_option("王芳")
+        desk.get_by_role("button", name="批量转派").click()
+        desk.wait_for_selector("text=已把 1 张工单转派给网格员王芳:#3")
+
+        desk.get_by_role("link", name="恢复自动刷新").click()
+        desk.wait_for_url(lambda url: "live=0" not in url)
+        community.say(ZHANG, "电梯坏了,一直停在5楼")  # #4 comes in while the board is open
+        desk.goto(refresh_target(desk, base))
+        desk.wait_for_selector("text=有 1 张新工单")
+        assert desk.title().startswith("(1) 工单") and table_rows(desk)[0] == "#4"
+        desk.screenshot(path=str(artifacts / "desk-new-ticket-1366x768.png"), full_page=True)
+    with transaction(factory) as session:
+        holders = [session.get(Ticket, number).assignee.name for number in (1, 2, 3)]
+    assert holders == ["王芳", "社区值班台", "王芳"]
+
+
+def test_on_a_phone_the_board_stays_cards_with_search_sort_and_the_new_count(
+    server, community, chromium, factory, clock, artifacts
+) -> None:
+    base, _ = server
+    make_account(factory, clock, "社区值班台", "duty", "community")
+    with screen(chromium, PHONE_390, mobile=True) as phone:
+        sign_in(phone, base, "duty")
+        assert phone.locator(".cards").is_visible() and not phone.locator("table.tickets").is_visible()
+        assert not phone.get_by_role("button", name="批量签收").is_visible()
+        assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE_390["width"]
+
+        phone.get_by_label("查找").fill("漏水")
+        phone.get_by_role("button", name="筛选").click()
+        phone.wait_for_url("**q=**")
+        assert cards(phone) == ["#1"]
+        phone.goto(f"{base}/console/tickets?sort=-number")  # a desk's sorted link, opened on a phone
+        assert cards(phone) == ["#3", "#2", "#1"]
+
+        community.say(LIU, "电梯坏了")  # #4
+        phone.goto(refresh_target(phone, base))
+        phone.wait_for_selector("text=有 1 张新工单")
+        assert cards(phone)[0] == "#4"
+        assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE_390["width"]
+        phone.screenshot(path=str(artifacts / "board-new-ticket-390x844.png"), full_page=True)

@@ -11,7 +11,7 @@ from flask import Blueprint, abort
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.console.pages import Staff, console, page, staff
+from bot.console.pages import Staff, colleagues, console, page, staff
 from bot.console.views.board import card_of
 from handlers.texts import CATEGORY_LABELS, PUSH_STATUS_LABELS, ROLE_LABELS, STATUS_LABELS
 from handlers.tickets.core import OPEN_STATUSES
@@ -106,7 +106,7 @@ def ticket_page(ticket_id: int) -> str:
             staff_pushes=folded([_staff_line(p) for p in pushes if p.worker_id is not None], _same_push),
             actions=_available_actions(ticket, me),
             may_act=worker is not None and may_act(worker, ticket),
-            colleagues=_colleagues(session, me),
+            colleagues=colleagues(session, me),
             rung=RUNG_NAMES[ticket.escalation_level] if ticket.escalation_level < len(RUNG_NAMES) else "",
             labels={"status": STATUS_LABELS, "category": CATEGORY_LABELS},
             categories=[
@@ -222,12 +222,3 @@ def _available_actions(ticket: Ticket, me: Staff) -> list[str]:
     if ticket.status in OPEN_STATUSES:
         actions.append("recategorise")
     return [a for a in actions if a not in LEADERS_ONLY or me.may_reassign]
-
-
-def _colleagues(session: Session, me: Staff) -> list[Worker]:
-    """People a ticket can be reassigned to."""
-    if not me.may_reassign:
-        return []
-    query = select(Worker).where(Worker.id != me.worker_id, Worker.left_at.is_(None))
-    query = query.order_by(Worker.role, Worker.name)
-    return list(session.scalars(query))
