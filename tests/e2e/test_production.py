@@ -86,6 +86,10 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[
         wait_for_log(web_log, "Booting worker", count=2)
         for name in ("scheduler-1", "scheduler-2"):
             stack.enter_context(started(folder, env, name, "scheduler"))
+        for name in ("scheduler-1", "scheduler-2"):
+            # Under load a scheduler takes seconds to start: `say` would wait for a dispatcher not yet
+            # there, and a SIGTERM before its handlers are set would kill it instead of stopping it.
+            wait_for_log(folder / f"{name}.log", "GridDesk scheduler:", seconds=60)
         yield env, folder
     for log in folder.glob("*.log"):
         assert "Traceback" not in log.read_text(), log.read_text()
