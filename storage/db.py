@@ -82,8 +82,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 class WriterTurns:
     """One writer at a time in this process; a short write (one row) goes before the long ones waiting.
 
-    Under a burst the line is long transactions (a message handled whole); a new message's nonce claim
-    and its queued row are one insert each, and what lets its sender be answered at once.
+    Under a burst the line is long transactions (a message handled whole); a message queued under
+    overload is a short one (its nonce and its row), and what lets its sender be answered at once.
     """
 
     def __init__(self) -> None:
