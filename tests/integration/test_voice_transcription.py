@@ -128,7 +128,7 @@ def test_under_a_backlog_a_voice_is_heard_before_requests_known_to_wait(
     app = voice_app(tmp_path, fake_wechat, speech, factory, clock, classifier, backlog)
     with backlog.in_hand():
         ticks[0] += 5  # the webhook is jammed: LIU's request is queued
-        assert webhook(app, clock).say(LIU, "帮忙交一下水电费") == QUEUED.message
+        assert webhook(app, clock).say(LIU, "帮忙交一下水电费") == QUEUED.request
         fake_wechat.add_media("VOICE_1", SAMPLE, "audio/amr", "VOICE_1.amr")
         speech.says = FALL
         assert send_voice(app, clock) == LISTENING
