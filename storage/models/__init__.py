@@ -11,6 +11,7 @@ from storage.models.console import ConsoleLink, ConsoleSession, SigninThrottle, 
 from storage.models.family import FamilyCode, FamilyFollower
 from storage.models.messages import InboundMessage, OutboxMessage, StaffSend, WebhookNonce
 from storage.models.shared import AccessToken, AppSecret, RequestCount, SchedulerLease
+from storage.models.subscriptions import SubscriptionConsent
 from storage.models.tickets import Ticket, TicketEvent
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "SigninThrottle",
     "StaffAccount",
     "StaffSend",
+    "SubscriptionConsent",
     "Ticket",
     "TicketEvent",
     "UTCDateTime",
