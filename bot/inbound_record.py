@@ -112,8 +112,10 @@ def _subscription_items(message: Any, element: str) -> tuple[tuple[str, str], ..
 def _subscription_status(item: dict[str, Any]) -> str:
     """The user's choice (accept, reject), or a send's outcome (sent, failed:<ErrorStatus>)."""
     if "ErrorCode" in item:
-        sent = str(item.get("ErrorCode")).strip() == "0"
-        return "sent" if sent else f"failed:{str(item.get('ErrorStatus') or '')[:30]}"
+        if str(item.get("ErrorCode")).strip() == "0":
+            return "sent"
+        why = str(item.get("ErrorStatus") or item.get("ErrorCode")).strip()[:30]
+        return why if why.startswith("failed") else f"failed:{why}"
     status = item.get("SubscribeStatusString")
     return status.strip().lower()[:10] if isinstance(status, str) else ""
 

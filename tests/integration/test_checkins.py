@@ -80,6 +80,7 @@ class CheckInDesk:
 
     def __post_init__(self) -> None:
         self.settings = with_ping_subscription(self.settings)
+        everyone_subscribed(self.factory, self.clock())
 
     @property
     def domain(self) -> DomainSettings:
@@ -160,6 +161,7 @@ class CheckInDesk:
                 )
                 for number in range(count)
             )
+        everyone_subscribed(self.factory, self.clock())
 
     def count_checkins(self) -> int:
         """Check-in rows of every day (read without waiting for a sweep's write lock)."""
@@ -183,6 +185,7 @@ class CheckInDesk:
                     **values,
                 )
             )
+        everyone_subscribed(self.factory, self.clock())
 
 
 @pytest.fixture
@@ -359,13 +362,13 @@ def test_two_schedulers_sending_call_lists_at_once_send_each_list_once(desk) -> 
         desk.add_resident(f"register:5{number}", "5号楼", name=f"李{number}")
         desk.add_resident(f"register:0{number}", None, name=f"赵{number}")
     desk.at("09:00", day=1)
-    assert ping_sweep(desk.factory, desk.settings, desk.clock()).unreachable == 9
+    assert ping_sweep(desk.factory, desk.domain, desk.clock()).unreachable == 9
     start = threading.Barrier(2)
     results: list[CheckInResult] = []
 
     def run() -> None:
         start.wait()
-        results.append(call_list_sweep(desk.factory, desk.settings, desk.clock()))
+        results.append(call_list_sweep(desk.factory, desk.domain, desk.clock()))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:

@@ -17,7 +17,7 @@ from config.settings import DispatcherSettings, Settings
 from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins import call_list_sweep, ping_sweep, remind_sweep
 from storage.db import transaction
-from storage.models import Building, OutboxMessage, Resident, SubscriptionConsent
+from storage.models import Building, CheckIn, OutboxMessage, Resident, SubscriptionConsent
 from tests.integration.conftest import live_settings
 from tests.integration.test_checkins import FIRST_DAY, LOCAL
 
@@ -67,6 +67,21 @@ def pings_of(factory, kind: str = "checkin_ping") -> dict[str, OutboxMessage]:
         return {row.recipient: row for row in rows}
 
 
+def sent_event_xml(openid: str, body: str, now: datetime) -> str:
+    """subscribe_msg_sent_event as WeChat pushes it after a bizsend."""
+    return (
+        f"<xml><ToUserName>gh_fake</ToUserName><FromUserName>{openid}</FromUserName>"
+        f"<CreateTime>{int(now.timestamp())}</CreateTime><MsgType>event</MsgType>"
+        f"<Event>subscribe_msg_sent_event</Event>{body}</xml>"
+    )
+
+
+def checkin_status(factory, openid: str) -> str:
+    with transaction(factory) as session:
+        query = select(CheckIn.status).join(Resident, Resident.id == CheckIn.resident_id)
+        return session.scalars(query.where(Resident.openid == openid)).one()
+
+
 def consents(factory) -> list[tuple[str, str, str]]:
     with transaction(factory) as session:
         rows = session.scalars(select(SubscriptionConsent).order_by(SubscriptionConsent.template_id))
@@ -113,6 +128,13 @@ def test_each_ping_goes_by_subscription_or_window_and_the_rest_are_phoned_never_
     [to_sun] = fake_wechat.sent_to(SUN)
     assert to_sun.api == "custom" and "回复 1 报平安" in to_sun.payload["text"]["content"]
     assert fake_wechat.sent_to(QUIET) == []
+    # WeChat's report of the send is no answer from 张秀兰: her check-in still waits for one.
+    report = (
+        "<SubscribeMsgSentEvent><List><TemplateId>sub-checkin</TemplateId><MsgID>1</MsgID>"
+        "<ErrorCode>0</ErrorCode><ErrorStatus>success</ErrorStatus></List></SubscribeMsgSentEvent>"
+    )
+    assert wechat.reply(wechat.post_xml(sent_event_xml(ZHANG, report, now))) is None
+    assert checkin_status(factory, ZHANG) == "pinged"
 
     # Nobody answers: the reminder takes the same ways, and still no template to anyone.
     now = at(clock, "11:00", day=1)

@@ -34,6 +34,7 @@ from storage.models import (
     InboundMessage,
     OutboxMessage,
     Resident,
+    SubscriptionConsent,
     Ticket,
     Visit,
 )
@@ -161,6 +162,8 @@ def _erase_household(session: Session, resident: Resident) -> None:
     follows = (FamilyFollower.elder_id == resident.id) | (FamilyFollower.follower_id == resident.id)
     session.execute(delete(FamilyFollower).where(follows))
     session.execute(delete(FamilyCode).where(FamilyCode.elder_id == resident.id))
+    # What they said to the ping's subscription message is kept by openid: it goes with the person.
+    session.execute(delete(SubscriptionConsent).where(SubscriptionConsent.openid == resident.openid))
 
 
 def _make_tombstone(resident: Resident, tombstone: str) -> None:
