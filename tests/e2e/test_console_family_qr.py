@@ -15,6 +15,7 @@ from bot.app import create_app
 from handlers.jobs.checkins import local_moment
 from handlers.people.family_codes import hash_code
 from storage.db import transaction
+from storage.erasure import FORGOTTEN_PREFIX
 from storage.models import CheckIn, FamilyCode, Resident
 from tests.e2e.console_support import BASE_URL, csrf, make_account, sign_in, text
 from tests.fakewechat import FakeWeChat
@@ -127,3 +128,14 @@ def test_when_wechat_refuses_the_qr_code_the_code_is_withdrawn(console_app, fact
     assert "微信暂时没能生成二维码,家属码已作废" in page
     assert codes(factory) == []
     assert client.get(f"/console/residents/{zhang_id}/family-qr.png").status_code == 404
+
+
+def test_a_forgotten_residents_tombstone_gets_no_code(console_app, factory, clock) -> None:
+    zhang_id = zhang_pinged_today(factory, clock)
+    with transaction(factory) as session:  # what `resident forget` leaves: dated rows, no person
+        session.get(Resident, zhang_id).openid = f"{FORGOTTEN_PREFIX}0123"
+    client = console_app.test_client()
+    sign_in(client, "wangfang")
+    token = csrf(client, "/console/checkins")
+    refused = client.post(f"/console/residents/{zhang_id}/family-qr", data={"csrf_token": token})
+    assert refused.status_code == 404 and codes(factory) == []

@@ -22,6 +22,7 @@ from bot.tokens import TokenUnavailable
 from bot.wechat_api import official_account_client
 from handlers.people.family_codes import CODE_HOURS, FollowerError
 from storage.db import transaction
+from storage.erasure import is_forgotten_openid
 from storage.models import Resident
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def _visible_elder(db: Session, resident_id: int) -> Resident:
         abort(404)
     resident = db.get(Resident, resident_id)
     grid_id = resident.building.grid_id if resident is not None and resident.building else None
-    if resident is None or not staff().scope.sees_grid(grid_id):
+    # A forgotten resident's tombstone keeps dated check-ins for the reports, and no family.
+    if resident is None or is_forgotten_openid(resident.openid) or not staff().scope.sees_grid(grid_id):
         abort(404)
     return resident
