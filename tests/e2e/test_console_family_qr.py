@@ -139,3 +139,14 @@ def test_a_forgotten_residents_tombstone_gets_no_code(console_app, factory, cloc
     token = csrf(client, "/console/checkins")
     refused = client.post(f"/console/residents/{zhang_id}/family-qr", data={"csrf_token": token})
     assert refused.status_code == 404 and codes(factory) == []
+
+
+def test_the_sandbox_says_a_live_account_is_needed_and_keeps_no_code(app, factory, clock) -> None:
+    make_account(factory, clock, "王芳", "wangfang", "worker")
+    zhang_id = zhang_pinged_today(factory, clock)
+    client = app.test_client()
+    sign_in(client, "wangfang")
+    token = csrf(client, "/console/checkins")
+    page = text(client.post(f"/console/residents/{zhang_id}/family-qr", data={"csrf_token": token}))
+    assert "生成家属二维码需要正式公众号" in page and "家属码 地址" in page
+    assert codes(factory) == []
