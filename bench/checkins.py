@@ -236,6 +236,8 @@ def resident_rows(size: int, buildings: int, created: datetime) -> Iterator[dict
             "subscribed": True,
             "checkin_minute": 540,
             "created_at": created,
+            # Wrote last evening: the 48-hour window is open, so the ping goes (never as a template).
+            "last_message_at": MORNING - timedelta(hours=12),
         }
 
 

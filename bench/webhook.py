@@ -337,6 +337,8 @@ def resident_rows(
             "subscribed": True,
             "checkin_minute": minute if elder else None,
             "created_at": now,
+            # Elders wrote lately: their 48-hour window is open, so the ping goes (never as a template).
+            "last_message_at": now if elder else None,
         }
 
 

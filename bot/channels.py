@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import requests
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,7 +23,7 @@ from bot.messenger import (
     Undeliverable,
     Unreachable,
 )
-from bot.templates import template_data
+from bot.templates import subscription_data, template_data
 from bot.tokens import TokenUnavailable
 from bot.wechat_api import (
     OfficialAccountClient,
@@ -31,11 +32,12 @@ from bot.wechat_api import (
     official_account_client,
     wecom_client,
 )
+from config.sections import DAILY_PING_KINDS
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CUSTOM, TEMPLATE, WECOM = "custom", "template", "wecom"
+CUSTOM, TEMPLATE, WECOM, SUBSCRIPTION = "custom", "template", "wecom", "subscription"
 # 45015: the 48-hour window is closed; 45047: too many customer-service messages since the user wrote.
 WINDOW_ERRORS = frozenset({45015, 45047})
 # The console's one-time sign-in link that handlers add to a worker's push (bot/console/links.py).
@@ -92,6 +94,8 @@ class WeChatMessenger:
     def send(self, push: Push) -> Delivery:
         """Send on the channel the recipient can be reached by; a closed window falls back to a template."""
         now = self._clock()
+        if push.kind in DAILY_PING_KINDS:
+            return self._send_daily_ping(push, now)
         window = timedelta(hours=self._settings.delivery.customer_service_window_hours)
         channel = choose_channel(push, now, window=window, wecom=self._wecom is not None)
         if channel is None:
@@ -104,6 +108,17 @@ class WeChatMessenger:
             log.info("push %s: %s; sending a template message instead", push.outbox_id, exc)
             return self._send_on(TEMPLATE, push, now)
 
+    def _send_daily_ping(self, push: Push, now: datetime) -> Delivery:
+        """A check-in ping on the channel its sweep chose; never a template (the same words every day)."""
+        if not push.openid or not push.subscribed:
+            raise Undeliverable(_no_route(push), unsubscribed=not push.subscribed)
+        subscription = push.channel == SUBSCRIPTION and self._settings.subscriptions.enabled
+        try:
+            return self._send_on(SUBSCRIPTION if subscription else CUSTOM, push, now)
+        except _WindowClosed as exc:
+            # The knock task follows if the elder does not answer; a template would be abuse.
+            raise Undeliverable(f"{exc}; a check-in ping never goes as a template message") from exc
+
     def _send_on(self, channel: str, push: Push, now: datetime) -> Delivery:
         left = self._pause_left(channel, now)
         if left:
@@ -112,7 +127,8 @@ class WeChatMessenger:
             client: OfficialAccountClient | WeComClient = self._wecom
             sender = self._send_wecom
         else:
-            client, sender = self._official, self._send_custom if channel == CUSTOM else self._send_template
+            senders = {CUSTOM: self._send_custom, SUBSCRIPTION: self._send_subscription}
+            client, sender = self._official, senders.get(channel, self._send_template)
         try:
             return call_with_fresh_token(client, lambda: sender(push))
         except WeChatClientException as exc:
@@ -149,6 +165,19 @@ class WeChatMessenger:
     def _send_custom(self, push: Push) -> Delivery:
         self._official.message.send_text(push.openid, push.text)
         return Delivery(CUSTOM)
+
+    def _send_subscription(self, push: Push) -> Delivery:
+        """POST message/subscribe/bizsend: the long-term subscription message the elder accepted."""
+        subscription = self._settings.subscriptions
+        local_now = self._clock().astimezone(ZoneInfo(self._settings.timezone))
+        payload = {
+            "touser": push.openid,
+            "template_id": subscription.checkin_template_id,
+            "data": subscription_data(subscription.checkin_fields, push.kind, local_now),
+        }
+        result = self._official.post("message/subscribe/bizsend", data=payload)
+        msgid = result.get("msgid") if isinstance(result, dict) else None
+        return Delivery(SUBSCRIPTION, None if msgid is None else str(msgid))
 
     def _send_template(self, push: Push) -> Delivery:
         templates = self._settings.templates

@@ -40,6 +40,11 @@ def record_from_wechat(message: Any, raw: str) -> InboundRecord:
         raise MalformedMessage("MsgId is not a 64-bit number")
     msg_type = message.type
     event = getattr(message, "event", None) or None
+    subscriptions: tuple[tuple[str, str], ...] = ()
+    if msg_type == "unknown" and _raw_event(message) in SUBSCRIPTION_EVENTS:
+        # wechatpy does not know WeChat's subscription-message events: read them from the parsed XML.
+        msg_type, event = "event", _raw_event(message)
+        subscriptions = _subscription_items(message, SUBSCRIPTION_EVENTS[event])
     key = f"msg:{msg_id}" if msg_id else f"evt:{openid}:{created}:{event or msg_type}"
     content = _text(message, "content", "Content") or _text(message, "recognition", "Recognition")
     event_key = _text(message, "key", "EventKey", cut_to=_width("event_key")) or _text(
@@ -56,6 +61,7 @@ def record_from_wechat(message: Any, raw: str) -> InboundRecord:
         longitude=_degrees(message, 180, ("location_y", "Location_Y"), ("longitude", "Longitude")),
         label=_text(message, "label", "Label", cut_to=_width("label")),
         receipt=_template_receipt(message, msg_id) if event == TEMPLATE_FINISHED else None,
+        subscriptions=subscriptions,
     )
     return InboundRecord(dedup_key=key, raw=raw, incoming=incoming)
 
@@ -68,6 +74,50 @@ def _template_receipt(message: Any, msg_id: int | None) -> TemplateReceipt | Non
     if not msg_id:
         return None  # nothing to match it to
     return TemplateReceipt(id=msg_id, status=_text(message, "status", "Status") or "")
+
+
+# WeChat's events about subscription messages (订阅通知), by the element holding their <List> items.
+SUBSCRIPTION_EVENTS = {
+    "subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
+    "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
+    "subscribe_msg_sent_event": "SubscribeMsgSentEvent",
+}
+# What one event may carry: a popup asks for a few templates at a time.
+MOST_SUBSCRIPTION_ITEMS = 20
+
+
+def _raw_event(message: Any) -> str:
+    """The Event element of a message wechatpy did not recognise, in lower case."""
+    event = message._data.get("Event")
+    return event.lower() if isinstance(event, str) else ""
+
+
+def _subscription_items(message: Any, element: str) -> tuple[tuple[str, str], ...]:
+    """(template id, status) for each <List> item: accept/reject, or sent/failed:<status> for a send."""
+    holder = message._data.get(element)
+    items = holder.get("List") if isinstance(holder, dict) else None
+    # xmltodict reads one <List> as a dict, several as a list of dicts.
+    items = [items] if isinstance(items, dict) else items if isinstance(items, list) else []
+    if len(items) > MOST_SUBSCRIPTION_ITEMS:
+        raise MalformedMessage(f"{element} has more than {MOST_SUBSCRIPTION_ITEMS} items")
+    found = []
+    for item in items:
+        template_id = item.get("TemplateId") if isinstance(item, dict) else None
+        if not isinstance(template_id, str) or not template_id or len(template_id) > 64:
+            raise MalformedMessage(f"{element}: a TemplateId is missing or too long")
+        found.append((template_id, _subscription_status(item)))
+    return tuple(found)
+
+
+def _subscription_status(item: dict[str, Any]) -> str:
+    """The user's choice (accept, reject), or a send's outcome (sent, failed:<ErrorStatus>)."""
+    if "ErrorCode" in item:
+        if str(item.get("ErrorCode")).strip() == "0":
+            return "sent"
+        why = str(item.get("ErrorStatus") or item.get("ErrorCode")).strip()[:30]
+        return why if why.startswith("failed") else f"failed:{why}"
+    status = item.get("SubscribeStatusString")
+    return status.strip().lower()[:10] if isinstance(status, str) else ""
 
 
 # Unix seconds up to the year 2286: keeps an event's de-duplication key within its column.

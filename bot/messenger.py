@@ -26,6 +26,9 @@ class Push:
     # When the recipient last did something that opens WeChat's customer-service window.
     last_interaction_at: datetime | None = None
     subscribed: bool = True
+    # The channel the row was queued for: "auto" (the messenger chooses), or the one its sweep chose
+    # ("subscription", "custom") for a daily check-in ping, which never falls back to a template.
+    channel: str = "auto"
 
 
 @dataclass(frozen=True)

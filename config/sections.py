@@ -102,12 +102,35 @@ class TemplateSettings:
     templates: Mapping[str, Template]
 
     def for_kind(self, kind: str) -> Template | None:
-        """The set-up template that carries a push kind, else the default one, else None."""
+        """The set-up template that carries a push kind, else the default one, else None (pings: None)."""
+        if kind in DAILY_PING_KINDS:
+            return None
         for template in self.templates.values():
             if kind in template.kinds and template.id:
                 return template
         default = self.templates.get("default")
         return default if default is not None and default.id else None
+
+
+# The daily check-in's pushes to the elder: the same words every day, which WeChat counts as abuse in a
+# template message. They go as a long-term subscription message, a customer-service message, or not at
+# all (the worker's call list); never as a template.
+DAILY_PING_KINDS = ("checkin_ping", "checkin_reminder")
+# Field types of a subscription template GridDesk knows how to fill (thing1, time2, phrase3 ...).
+SUBSCRIPTION_FIELD_TYPES = ("thing", "time", "date", "phrase")
+
+
+@dataclass(frozen=True)
+class SubscriptionSettings:
+    """The long-term subscription message (长期订阅通知) that carries the daily check-in ping."""
+
+    checkin_template_id: str
+    checkin_fields: tuple[str, ...]
+
+    @property
+    def enabled(self) -> bool:
+        """True when the account has a subscription template for the ping."""
+        return bool(self.checkin_template_id)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from config.sections import (
     RetentionSettings,
     SpeechSettings,
     SpoolSettings,
+    SubscriptionSettings,
     Template,
     TemplateSettings,
     ThrottleSettings,
@@ -66,6 +67,7 @@ __all__ = [
     "SettingsError",
     "SpeechSettings",
     "SpoolSettings",
+    "SubscriptionSettings",
     "Template",
     "TemplateSettings",
     "ThrottleSettings",
@@ -96,6 +98,7 @@ class Settings:
     delivery: DeliverySettings
     wecom: WeComSettings
     templates: TemplateSettings
+    subscriptions: SubscriptionSettings
     escalation: EscalationSettings
     checkins: CheckInSettings
     visits: VisitSettings
@@ -165,6 +168,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         ),
         wecom=WeComSettings(**values["wecom"]),
         templates=_templates(values["templates"]),
+        subscriptions=_subscriptions(values["subscriptions"]),
         escalation=EscalationSettings(**values["escalation"]),
         checkins=CheckInSettings(**values["checkins"]),
         visits=VisitSettings(**values["visits"]),
@@ -219,6 +223,10 @@ def _templates(values: Mapping[str, Any]) -> TemplateSettings:
         if isinstance(entry, Mapping)
     }
     return TemplateSettings(values["max_value_chars"], templates)
+
+
+def _subscriptions(values: Mapping[str, Any]) -> SubscriptionSettings:
+    return SubscriptionSettings(values["checkin_template_id"], names_in(values["checkin_fields"]))
 
 
 def _resolve(root: Path, path: str) -> Path:

@@ -34,6 +34,8 @@ class Incoming:
     longitude: float | None = None
     label: str | None = None
     receipt: TemplateReceipt | None = None
+    # A subscription-message event's (template id, status) pairs: accept, reject, sent or failed:<why>.
+    subscriptions: tuple[tuple[str, str], ...] = ()
     # The stored row's id: None until the inbox stores the message, always set for a handler.
     message_id: int | None = None
 

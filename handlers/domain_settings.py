@@ -16,6 +16,7 @@ from config.sections import (
     DispatcherSettings,
     EscalationSettings,
     ReportSettings,
+    SubscriptionSettings,
     ThrottleSettings,
     VisitSettings,
 )
@@ -46,6 +47,9 @@ class DomainSettings:
     dispatcher: DispatcherSettings
     console: ConsoleLinkSettings
     reports: ReportSettings
+    # How the daily ping reaches an elder: a subscription message, else the customer-service window.
+    subscriptions: SubscriptionSettings
+    customer_service_window_hours: float
 
     @classmethod
     def of(cls, settings: Settings) -> DomainSettings:
@@ -63,6 +67,8 @@ class DomainSettings:
             dispatcher=settings.dispatcher,
             console=ConsoleLinkSettings(settings.console.base_url, settings.console.link_hours),
             reports=settings.reports,
+            subscriptions=settings.subscriptions,
+            customer_service_window_hours=settings.delivery.customer_service_window_hours,
         )
 
     def deadline(self, key: str) -> Deadline:

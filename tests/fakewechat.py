@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import secrets
 import threading
 import time
@@ -33,6 +34,15 @@ WECOM_PER_MINUTE, WECOM_PER_HOUR = 30, 1000
 # "first" and "remark" fields and colours are no longer shown (the fake records what it hid).
 TEMPLATE_VALUE_CHARS = 20
 TEMPLATE_HIDDEN_FIELDS = ("first", "remark")
+# Subscription messages (订阅通知, message/subscribe/bizsend): each field's value must fit its type.
+SUBSCRIPTION_RULES = {
+    "thing": r"[^\x00-\x1f]{1,20}",
+    "phrase": r"[\u4e00-\u9fff]{1,5}",
+    "time": r"(?:\d{4}年\d{1,2}月\d{1,2}日 |\d{4}-\d{2}-\d{2} )?\d{1,2}:\d{2}(?::\d{2})?",
+    "date": r"\d{4}年\d{1,2}月\d{1,2}日(?: \d{1,2}:\d{2})?|\d{4}-\d{2}-\d{2}",
+    "number": r"\d{1,32}(?:\.\d+)?",
+    "character_string": r"[0-9A-Za-z\-_.:#]{1,32}",
+}
 MP_PREFIX, WECOM_PREFIX = "/cgi-bin/", "/qyapi/cgi-bin/"
 
 
@@ -94,10 +104,14 @@ class FakeWeChat:
         corp_secret: str = "fake-corp-secret",
         agent_id: int = 1000002,
         templates: Iterable[str] = (),
+        subscription_templates: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.appid, self.secret = appid, secret
         self.corp_id, self.corp_secret, self.agent_id = corp_id, corp_secret, agent_id
         self.templates = set(templates)
+        # Long-term subscription templates the account has (id -> its keywords), and who accepted which.
+        self.subscription_templates = dict(subscription_templates or {})
+        self._subscriptions: dict[tuple[str, str], bool] = {}
         self.wecom_users: set[str] = set()
         self.sent: list[Sent] = []
         # WeCom messages answered errcode 0 but never delivered (over a member's per-minute or hourly limit).
@@ -197,6 +211,30 @@ class FakeWeChat:
         """The user refuses template messages: they are accepted, then finish as 'failed:user block'."""
         self._template_blockers.add(openid)
 
+    def subscribe_popup(self, openid: str, choices: dict[str, bool], *, created: int | None = None) -> str:
+        """The user answered the subscription popup (True: 同意): WeChat keeps it and pushes this event."""
+        with self._lock:
+            self._subscriptions.update({(openid, tid): accepted for tid, accepted in choices.items()})
+        items = "".join(
+            f"<List><TemplateId><![CDATA[{tid}]]></TemplateId><SubscribeStatusString><![CDATA["
+            f"{'accept' if accepted else 'reject'}]]></SubscribeStatusString>"
+            "<PopupScene>1</PopupScene></List>"
+            for tid, accepted in choices.items()
+        )
+        body = f"<SubscribeMsgPopupEvent>{items}</SubscribeMsgPopupEvent>"
+        return _event_xml(openid, "subscribe_msg_popup_event", body, created)
+
+    def subscription_turned_off(self, openid: str, template_id: str, *, created: int | None = None) -> str:
+        """The user refused the template in their settings: WeChat pushes subscribe_msg_change_event."""
+        with self._lock:
+            self._subscriptions[(openid, template_id)] = False
+        items = (
+            f"<List><TemplateId><![CDATA[{template_id}]]></TemplateId>"
+            "<SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString></List>"
+        )
+        body = f"<SubscribeMsgChangeEvent>{items}</SubscribeMsgChangeEvent>"
+        return _event_xml(openid, "subscribe_msg_change_event", body, created)
+
     def add_media(self, media_id: str, data: bytes, content_type: str, filename: str) -> None:
         """A photo or voice message a user sent; /media/get serves it for 3 days."""
         with self._lock:
@@ -276,6 +314,7 @@ class FakeWeChat:
             ("POST", MP_PREFIX + "stable_token"): self._stable_token,
             ("POST", MP_PREFIX + "message/custom/send"): self._custom_send,
             ("POST", MP_PREFIX + "message/template/send"): self._template_send,
+            ("POST", MP_PREFIX + "message/subscribe/bizsend"): self._subscription_send,
             ("GET", MP_PREFIX + "media/get"): self._media_get,
             ("POST", MP_PREFIX + "menu/create"): self._menu_create,
             ("POST", MP_PREFIX + "qrcode/create"): self._qrcode_create,
@@ -411,6 +450,31 @@ class FakeWeChat:
         self.template_results[self._msgid] = "failed:user block" if blocked else "success"
         return _json(OK | {"msgid": self._msgid})
 
+    def _subscription_send(self, query: dict[str, str], body: bytes) -> Answer:
+        """bizsend: a template the account has, a user who accepted it, every keyword filled by its type."""
+        data, openid, refused = self._addressed(query, body)
+        if refused:
+            return refused
+        keywords = self.subscription_templates.get(data.get("template_id"))
+        if keywords is None:
+            return _error(40037, "invalid template_id")
+        if not self._subscriptions.get((openid, data["template_id"])):
+            return _error(43101, "user refuse to accept the msg")
+        fields = data.get("data")
+        if not isinstance(fields, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("value"), str) for v in fields.values()
+        ):
+            return _error(47001, "data format error")
+        for name in keywords:
+            value = (fields.get(name) or {}).get("value", "")
+            if not value:
+                return _error(47003, f"argument invalid! data.{name}.value is empty")
+            if not re.fullmatch(SUBSCRIPTION_RULES[name.rstrip("0123456789")], value):
+                return _error(47003, f"argument invalid! data.{name}.value invalid")
+        self._msgid += 1
+        self.sent.append(Sent("subscription", openid, data, self._msgid, self.now()))
+        return _json(OK)
+
     def _hide_old_template_parts(self, fields: dict[str, Any]) -> None:
         """What WeChat ignores since May 2023: the first line, the remark, and colours."""
         self.hidden_template_parts += [f"data.{name}" for name in fields if name in TEMPLATE_HIDDEN_FIELDS]
@@ -520,6 +584,16 @@ def _most_within(times: list[float], span: float) -> int:
             first += 1
         most = max(most, last - first + 1)
     return most
+
+
+def _event_xml(openid: str, event: str, body: str, created: int | None) -> str:
+    """An event WeChat pushes to the account's server, as the webhook receives it."""
+    at = created if created is not None else int(time.time())
+    return (
+        f"<xml><ToUserName><![CDATA[gh_fake]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{at}</CreateTime>"
+        f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>{body}</xml>"
+    )
 
 
 def _load(body: bytes) -> dict[str, Any] | None:

@@ -8,20 +8,20 @@ import sys
 from collections.abc import Callable
 
 import requests
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.exceptions import WeChatClientException
 
 from bot.commands.runtime import open_runtime
 from bot.menu import MenuError, load_menu, publish_menu
-from bot.qrcodes import create_building_codes, create_family_code_qr
+from bot.qrcodes import create_building_codes, issue_family_qr, render_png
 from bot.wechat_api import OfficialAccountClient
 from config.settings import Settings
 from handlers.clock import utc_now
-from handlers.people.family_codes import FollowerError, family_scene, hash_code, issue_family_code
+from handlers.people.family_codes import FollowerError
 from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident
 from storage.db import transaction
-from storage.models import Building, FamilyCode
+from storage.models import Building, Resident
 
 LIVE_ONLY = (
     "this needs a live Official Account: set GRIDDESK_WECHAT_APPID and GRIDDESK_WECHAT_SECRET "
@@ -83,26 +83,23 @@ def family_qr_command(settings: Settings, args: argparse.Namespace) -> int:
 
     def write_code(client: OfficialAccountClient, factory: sessionmaker[Session]) -> int:
         relation = (args.relation or "").strip() or None
+
+        def elder(session: Session) -> Resident:
+            found = find_resident(session, args.openid, args.address, args.name)
+            if isinstance(found, AlreadyForgotten):
+                raise ForgetError("that resident was forgotten")
+            return found
+
         try:
-            with transaction(factory) as session:
-                elder = find_resident(session, args.openid, args.address, args.name)
-                if isinstance(elder, AlreadyForgotten):
-                    raise ForgetError("that resident was forgotten")
-                code = issue_family_code(session, utc_now(), elder, "社区", args.hours, relation)
-                who = elder.name or "the resident"
+            issued = issue_family_qr(client, factory, utc_now(), elder, "社区", args.hours, relation)
         except (ForgetError, FollowerError) as exc:
             print(f"cannot create a family QR code: {exc}", file=sys.stderr)
             return 2
-        try:
-            # Outside the transaction: the access token is shared through the database.
-            create_family_code_qr(client, family_scene(code), args.hours, args.out)
-        except BaseException:
-            with transaction(factory) as session:  # no QR code, so no code either
-                session.execute(delete(FamilyCode).where(FamilyCode.code_hash == hash_code(code)))
-            raise
+        render_png(issued.url, args.out)
+        who = issued.elder_name or "the resident"
         print(f"{args.out}: {who}'s family code, valid {args.hours} hours, used once")
         print("a relative scans it in WeChat: following the account binds them (关注 <code> also works)")
-        print(f"code: {code}")
+        print(f"code: {issued.code}")
         return 0
 
     return _on_wechat(settings, write_code)

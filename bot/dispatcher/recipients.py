@@ -54,6 +54,7 @@ def pushes_for(session: Session, rows: Sequence[OutboxMessage], now: datetime) -
                 (t for t in (contact.wrote_at, wrote.get(contact.openid or "")) if t), default=None
             ),
             subscribed=contact.subscribed,
+            channel=row.channel,
         )
         for row, contact in zip(rows, contacts, strict=True)
     ]

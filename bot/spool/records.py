@@ -73,6 +73,8 @@ def _record(version: int, fields: dict[str, Any]) -> InboundRecord:
     incoming = dict(fields["incoming"])
     receipt = incoming.pop("receipt", None)
     incoming["receipt"] = TemplateReceipt(**receipt) if receipt else None
+    # JSON keeps the (template id, status) pairs as lists; a line written before them has none.
+    incoming["subscriptions"] = tuple(tuple(pair) for pair in incoming.get("subscriptions", ()))
     return InboundRecord(fields["dedup_key"], fields["raw"], Incoming(**incoming))
 
 

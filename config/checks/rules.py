@@ -116,6 +116,14 @@ RULES: dict[str, _Rule] = {
     "templates.*.fields": _Names(
         "comma-separated field names like keyword1,keyword2", r"[A-Za-z][A-Za-z0-9_]*", at_least_one=True
     ),
+    "subscriptions.checkin_template_id": _Text(
+        "a subscription template id of letters, digits, '-' or '_', or nothing", r"[A-Za-z0-9_\-]+", True
+    ),
+    "subscriptions.checkin_fields": _Names(
+        "2 to 5 comma-separated fields named by type and number, like thing1,time2,thing3",
+        r"(?:thing|time|date|phrase)[0-9]{1,2}",
+        at_least_one=True,
+    ),
     "escalation.sweep_interval_seconds": _Number(0, 3600, "seconds"),
     "escalation.warn_at_fraction": _Number(0, 0.99),
     "escalation.top_repeats": _Int(0, 100),

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from config.checks.kinds import names_in
+from config.sections import DAILY_PING_KINDS
 from config.sources import Origin, SettingsError
 
 # Template fields WeChat stopped showing in May 2023: a push's first line put there would never be read.
@@ -17,6 +18,7 @@ def _check_together(values: Mapping[str, Any], origins: Mapping[str, Origin]) ->
     _check_credentials(values, origins)
     _check_templates(values, origins)
     _check_speech(values, origins)
+    _check_subscription(values, origins)
     for kind, deadline in values["deadlines"].items():
         key, most = f"deadlines.{kind}.ack_minutes", deadline["resolve_hours"] * 60
         if deadline["ack_minutes"] > most:
@@ -53,6 +55,14 @@ def _check_templates(values: Mapping[str, Any], origins: Mapping[str, Origin]) -
     for name, template in values["templates"].items():
         if not isinstance(template, dict):
             continue  # max_value_chars
+        kinds = f"templates.{name}.kinds"
+        daily = [kind for kind in names_in(template["kinds"]) if kind in DAILY_PING_KINDS]
+        if kinds in origins and daily:
+            raise SettingsError(
+                f"{origins[kinds].where(kinds)}: expected no daily check-in pings (WeChat counts the same "
+                f"template every day as abuse; they go as subscription or customer-service messages), "
+                f"got {', '.join(daily)}"
+            )
         key = f"templates.{name}.fields"
         if key in origins and set(names_in(template["fields"])) & set(RETIRED_TEMPLATE_FIELDS):
             raise SettingsError(
@@ -78,4 +88,15 @@ def _check_speech(values: Mapping[str, Any], origins: Mapping[str, Origin]) -> N
         raise SettingsError(
             f"{origins[key].where(key)}: expected fewer seconds than inbox.lease_seconds ({lease:g}), "
             f"got {speech['timeout_seconds']:g}"
+        )
+
+
+def _check_subscription(values: Mapping[str, Any], origins: Mapping[str, Origin]) -> None:
+    """The check-in's subscription template has 2 to 5 distinct fields, as WeChat's templates do."""
+    key = "subscriptions.checkin_fields"
+    fields = names_in(values["subscriptions"]["checkin_fields"])
+    if not 2 <= len(fields) <= 5 or len(set(fields)) != len(fields):
+        raise SettingsError(
+            f"{origins[key].where(key)}: expected 2 to 5 distinct fields (a subscription template has 2 to 5 "
+            f"keywords), got {values['subscriptions']['checkin_fields']!r}"
         )

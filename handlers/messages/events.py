@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Reply, Services
 from handlers.messages.binding import building_in_scene, handle_building_scan
@@ -10,7 +14,9 @@ from handlers.messages.conversation import handle_help, handle_my_tickets
 from handlers.messages.emergency import handle_emergency
 from handlers.people.family_codes import family_code_in_scene, redeem_family_code
 from handlers.texts import ASK_ADDRESS, CATEGORY_LABELS
-from storage.models import InboundMessage, Resident
+from storage.models import InboundMessage, Resident, SubscriptionConsent
+
+log = logging.getLogger(__name__)
 
 # Custom menu CLICK keys; `run.py wechat menu` publishes config/menu.toml, which may use only these.
 MENU_REPAIR, MENU_BILL, MENU_MEDICINE = "MENU_REPAIR", "MENU_BILL", "MENU_MEDICINE"
@@ -24,6 +30,12 @@ MENU_PROMPTS = {
 }
 PENDING_MINUTES = 30
 SOS_TAP = "[菜单]紧急求助"
+# WeChat's word on subscription messages (订阅通知): the user's choice in the popup, a later change in
+# their settings, and the outcome of a send. None is a message from the user or opens their window.
+SUBSCRIPTION_EVENTS = frozenset(
+    {"subscribe_msg_popup_event", "subscribe_msg_change_event", "subscribe_msg_sent_event"}
+)
+CONSENT_STATUSES = ("accept", "reject")
 
 
 def handle_subscribe(
@@ -78,3 +90,34 @@ def handle_menu_click(services: Services, resident: Resident, key: str | None, m
     resident.pending_category = category
     resident.pending_until = services.now + timedelta(minutes=PENDING_MINUTES)
     return Reply(f"【{CATEGORY_LABELS[category]}】{MENU_PROMPTS[category]}")
+
+
+def handle_subscription_event(services: Services, openid: str, items: tuple[tuple[str, str], ...]) -> Reply:
+    """Keep each template's latest accept or reject; a failed send is only logged. Nobody is answered."""
+    for template_id, status in items:
+        if status in CONSENT_STATUSES:
+            _record_consent(services, openid, template_id, status)
+        elif status != "sent":
+            log.warning("subscription message %s to a user was not delivered: %s", template_id, status)
+    return Reply(None)
+
+
+def _record_consent(services: Services, openid: str, template_id: str, status: str) -> None:
+    """Insert or update the user's consent row for the template."""
+    session = services.session
+    query = select(SubscriptionConsent).where(
+        SubscriptionConsent.openid == openid, SubscriptionConsent.template_id == template_id
+    )
+    row = session.scalar(query.with_for_update())
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(
+                    SubscriptionConsent(
+                        openid=openid, template_id=template_id, status=status, changed_at=services.now
+                    )
+                )
+            return
+        except IntegrityError:  # the same user's other event got there first
+            row = session.scalars(query.with_for_update()).one()
+    row.status, row.changed_at = status, services.now

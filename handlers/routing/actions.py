@@ -7,7 +7,13 @@ from handlers.jobs.checkins import note_checkin
 from handlers.messages.binding import address_for, handle_binding
 from handlers.messages.conversation import handle_chat, handle_help, handle_my_tickets
 from handlers.messages.emergency import handle_emergency
-from handlers.messages.events import handle_menu_click, handle_scan, handle_subscribe, handle_unsubscribe
+from handlers.messages.events import (
+    handle_menu_click,
+    handle_scan,
+    handle_subscribe,
+    handle_subscription_event,
+    handle_unsubscribe,
+)
 from handlers.messages.family_commands import handle_family_message
 from handlers.messages.flood import is_flooding, merge_flooded
 from handlers.messages.media import handle_image, handle_location, handle_voice_without_text
@@ -36,6 +42,12 @@ def record_receipt(message: Message) -> Reply:
         max_attempts = services.settings.dispatcher.max_attempts
         record_template_result(services.session, receipt, services.now, max_attempts)
     return Reply(None)
+
+
+def record_subscription(message: Message) -> Reply:
+    """Consent to subscription messages, kept by openid without touching the sender's resident row."""
+    incoming = message.incoming
+    return handle_subscription_event(message.services, incoming.openid, incoming.subscriptions)
 
 
 def answer_emergency(message: Message) -> Reply:

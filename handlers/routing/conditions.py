@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers.messages.binding import address_for, looks_like_binding
+from handlers.messages.events import SUBSCRIPTION_EVENTS
 from handlers.messages.family_commands import is_family_message
 from handlers.messages.flood import is_flooding
 from handlers.messages.resident_commands import cancel_number, rating_in
@@ -20,6 +21,12 @@ HUMAN_WORDS = ("人工", "找网格员", "叫网格员", "网格员联系我", "
 def template_receipt(message: Message) -> bool:
     """WeChat reporting a template's fate: not the resident writing to us."""
     return message.event == "templatesendjobfinish"
+
+
+def subscription_event(message: Message) -> bool:
+    """WeChat reporting a choice about subscription messages: neither a message nor a sign of life (it
+    can come from settings, or right after our own send), and it opens no customer-service window."""
+    return message.event in SUBSCRIPTION_EVENTS
 
 
 def emergency(message: Message) -> bool:

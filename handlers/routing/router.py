@@ -44,6 +44,7 @@ def route(services: Services, incoming: Incoming) -> Reply:
 
 ROUTES: tuple[Route, ...] = (
     Route("template_receipt", when.template_receipt, do.record_receipt),
+    Route("subscription", when.subscription_event, do.record_subscription),
     Route("emergency", when.emergency, do.answer_emergency),
     Route("family_code", when.family_code, do.follow_elder),
     Route("invite_code", when.invite_code, do.redeem),

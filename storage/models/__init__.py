@@ -12,6 +12,7 @@ from storage.models.family import FamilyCode, FamilyFollower
 from storage.models.messages import InboundMessage, OutboxMessage, StaffSend, WebhookNonce
 from storage.models.notices import Notice, NoticeDelivery, notice_buildings
 from storage.models.shared import AccessToken, AppSecret, RequestCount, SchedulerLease
+from storage.models.subscriptions import SubscriptionConsent
 from storage.models.tickets import Ticket, TicketEvent
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "SigninThrottle",
     "StaffAccount",
     "StaffSend",
+    "SubscriptionConsent",
     "Ticket",
     "TicketEvent",
     "UTCDateTime",

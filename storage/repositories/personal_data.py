@@ -19,6 +19,7 @@ from storage.models import (
     FamilyFollower,
     InboundMessage,
     OutboxMessage,
+    SubscriptionConsent,
     Ticket,
     Visit,
 )
@@ -117,6 +118,12 @@ def erase_household(session: Session, resident_id: int, waiting: Collection[str]
     follows = (FamilyFollower.elder_id == resident_id) | (FamilyFollower.follower_id == resident_id)
     session.execute(delete(FamilyFollower).where(follows))
     session.execute(delete(FamilyCode).where(FamilyCode.elder_id == resident_id))
+
+
+
+def forget_consents(session: Session, openid: str) -> None:
+    """Delete what this openid said to subscription messages (kept by openid, not by resident)."""
+    session.execute(delete(SubscriptionConsent).where(SubscriptionConsent.openid == openid))
 
 
 def closed_ticket_ids(session: Session, cutoff: datetime, limit: int) -> list[int]:

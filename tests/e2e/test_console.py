@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from bot.console.links import token_hash
 from config.settings import Settings
+from handlers.domain_settings import DomainSettings
 from handlers.people.departures import leave, serving_worker
 from storage.db import transaction
 from storage.models import ConsoleLink, InboundMessage, StaffAccount, Ticket
@@ -30,6 +31,7 @@ from tests.e2e.console_support import (
     sign_in,
     text,
 )
+from tests.integration.test_checkins import everyone_subscribed, with_ping_subscription
 
 ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"  # grids G1, G2, G3
 WANG, LI, ZHAO = "demo-worker-wang", "demo-worker-li", "demo-leader-zhao"
@@ -47,6 +49,12 @@ def accounts(factory, clock) -> None:
     make_account(factory, clock, "王芳", "wangfang", "worker")
     make_account(factory, clock, "周强", "zhouqiang", "leader", ("G3",))
     make_account(factory, clock, "社区值班台", "duty", "community")
+
+
+def subscribed_domain(settings: Settings, factory, now) -> DomainSettings:
+    """What the sweeps read, with every elder subscribed to the ping (so it reaches them without a window)."""
+    everyone_subscribed(factory, now)
+    return DomainSettings.of(with_ping_subscription(settings))
 
 
 def resident_texts(factory, openid: str) -> list[str]:
@@ -664,7 +672,7 @@ def test_the_checkin_board_shows_who_answered_who_is_missing_and_visits_due(
     console = app.extensions["griddesk.console"]
     with transaction(factory) as session:
         session.execute(update(Ticket).values(status="closed"))
-    result = ping_sweep(factory, console.domain, clock())
+    result = ping_sweep(factory, subscribed_domain(console.settings, factory, clock()), clock())
     assert result.pinged >= 2
     wechat.say(ZHANG, "1")
     client = app.test_client()
@@ -795,7 +803,7 @@ def test_an_elder_who_answered_with_a_call_for_help_answered_on_the_board_as_in_
     from handlers.jobs.checkins import ping_sweep
 
     console = app.extensions["griddesk.console"]
-    ping_sweep(factory, console.domain, clock())
+    ping_sweep(factory, subscribed_domain(console.settings, factory, clock()), clock())
     assert "网格员王芳" in wechat.say(ZHANG, "2")  # 有点不舒服: a health ticket for the grid worker
     client = app.test_client()
     sign_in(client, "duty")

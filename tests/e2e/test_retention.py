@@ -27,6 +27,7 @@ from storage.erasure import ERASED_TEXT
 from storage.leases import JobLeases
 from storage.models import AuditEvent, CheckIn, InboundMessage
 from tests.conftest import make_settings, pushes, tickets
+from tests.integration.test_checkins import everyone_subscribed, with_ping_subscription
 from tests.support import FakeClock, send_saved_photo
 
 ZHANG, LIU, WANG = "demo-resident-zhang", "demo-resident-liu", "demo-worker-wang"
@@ -123,7 +124,8 @@ def test_check_in_answers_go_with_the_messages_a_slice_at_a_time(
     factory, settings, clock, wechat, monkeypatch
 ) -> None:
     monkeypatch.setattr(retention, "ANSWERS_BATCH_SIZE", 1)  # one transaction per answer
-    domain = DomainSettings.of(settings)
+    domain = DomainSettings.of(with_ping_subscription(settings))
+    everyone_subscribed(factory, clock())  # 孙桂英 has not written in days either
     assert ping_sweep(factory, domain, clock()).pinged == 2
     assert "收到您的平安" in wechat.say(ZHANG, "1")
     assert "收到您的平安" in wechat.say(SUN, "好")

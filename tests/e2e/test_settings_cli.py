@@ -99,6 +99,21 @@ def test_a_bad_variable_stops_any_command_with_one_line(
             "May 2023), got 'first,keyword1,remark'",
         ),
         (
+            "[templates.checkin]\nid = 'tpl-checkin'\nkinds = 'checkin_ping,family_alert'\n",
+            "templates.checkin.kinds: expected no daily check-in pings (WeChat counts the same template "
+            "every day as abuse; they go as subscription or customer-service messages), got checkin_ping",
+        ),
+        (
+            "[subscriptions]\ncheckin_template_id = 'sub-1'\ncheckin_fields = 'thing1'\n",
+            "subscriptions.checkin_fields: expected 2 to 5 distinct fields (a subscription template has 2 "
+            "to 5 keywords), got 'thing1'",
+        ),
+        (
+            "[subscriptions]\ncheckin_fields = 'thing1,keyword2'\n",
+            "subscriptions.checkin_fields: expected 2 to 5 comma-separated fields named by type and number, "
+            "like thing1,time2,thing3, got 'thing1,keyword2'",
+        ),
+        (
             "[templates]\nmax_value_chars = 200\n",
             "templates.max_value_chars: expected a whole number of characters from 1 to 20, got 200",
         ),

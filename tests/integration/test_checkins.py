@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.messenger import ConsoleMessenger
 from bot.scheduler import build_scheduler
-from config.settings import Settings
+from config.settings import Settings, SubscriptionSettings
 from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins import (
     CheckInResult,
@@ -33,7 +33,7 @@ from handlers.jobs.checkins import (
 from handlers.jobs.escalation import sweep as deadline_sweep
 from handlers.language.intents import IntentClassifier
 from storage.db import snapshot, transaction
-from storage.models import Building, CheckIn, OutboxMessage, Resident
+from storage.models import Building, CheckIn, OutboxMessage, Resident, SubscriptionConsent
 from tests.conftest import pushes, tickets
 from tests.support import FakeClock
 
@@ -42,6 +42,30 @@ ZHANGWEI = "demo-family-zhangwei"  # 张秀兰's son
 WANG, LI, DUTY = "demo-worker-wang", "demo-worker-li", "demo-community-duty"
 LOCAL = ZoneInfo("Asia/Shanghai")
 FIRST_DAY = date(2026, 11, 23)  # the FakeClock starts at 10:00 local on this day
+# The account's subscription message for the ping (test_ping_channels.py covers the other channels).
+CHECKIN_SUBSCRIPTION = SubscriptionSettings("sub-checkin", ("thing1", "time2", "thing3"))
+
+
+def with_ping_subscription(settings: Settings) -> Settings:
+    """The settings with the check-in's long-term subscription message set up."""
+    return replace(settings, subscriptions=CHECKIN_SUBSCRIPTION)
+
+
+def everyone_subscribed(factory: sessionmaker[Session], now: datetime) -> None:
+    """Every resident so far accepted the ping's subscription message: pings reach them however long they
+    stay silent (without it, an elder silent for 48 hours is on the call list instead)."""
+    with transaction(factory) as session:
+        have = set(session.scalars(select(SubscriptionConsent.openid)))
+        session.add_all(
+            SubscriptionConsent(
+                openid=openid,
+                template_id=CHECKIN_SUBSCRIPTION.checkin_template_id,
+                status="accept",
+                changed_at=now,
+            )
+            for openid in session.scalars(select(Resident.openid))
+            if openid not in have
+        )
 
 
 @dataclass
@@ -53,6 +77,10 @@ class CheckInDesk:
     classifier: IntentClassifier
     clock: FakeClock
     seen: int = 0
+
+    def __post_init__(self) -> None:
+        self.settings = with_ping_subscription(self.settings)
+        everyone_subscribed(self.factory, self.clock())
 
     @property
     def domain(self) -> DomainSettings:
@@ -68,7 +96,8 @@ class CheckInDesk:
         self.clock.advance(seconds=(target - self.clock.now).total_seconds())
 
     def pings(self) -> CheckInResult:
-        """The ping sweep and the call lists, as the scheduler runs them."""
+        """The ping sweep and the call lists, as the scheduler runs them (every elder subscribed)."""
+        everyone_subscribed(self.factory, self.clock())
         result = ping_sweep(self.factory, self.domain, self.clock())
         listed = call_list_sweep(self.factory, self.domain, self.clock())
         result.call_lists = listed.call_lists
@@ -76,6 +105,7 @@ class CheckInDesk:
 
     def reminders(self) -> CheckInResult:
         """The reminder sweep."""
+        everyone_subscribed(self.factory, self.clock())
         return remind_sweep(self.factory, self.domain, self.clock())
 
     def knocks(self) -> CheckInResult:
@@ -131,6 +161,7 @@ class CheckInDesk:
                 )
                 for number in range(count)
             )
+        everyone_subscribed(self.factory, self.clock())
 
     def count_checkins(self) -> int:
         """Check-in rows of every day (read without waiting for a sweep's write lock)."""
@@ -154,6 +185,7 @@ class CheckInDesk:
                     **values,
                 )
             )
+        everyone_subscribed(self.factory, self.clock())
 
 
 @pytest.fixture
@@ -330,13 +362,13 @@ def test_two_schedulers_sending_call_lists_at_once_send_each_list_once(desk) -> 
         desk.add_resident(f"register:5{number}", "5号楼", name=f"李{number}")
         desk.add_resident(f"register:0{number}", None, name=f"赵{number}")
     desk.at("09:00", day=1)
-    assert ping_sweep(desk.factory, desk.settings, desk.clock()).unreachable == 9
+    assert ping_sweep(desk.factory, desk.domain, desk.clock()).unreachable == 9
     start = threading.Barrier(2)
     results: list[CheckInResult] = []
 
     def run() -> None:
         start.wait()
-        results.append(call_list_sweep(desk.factory, desk.settings, desk.clock()))
+        results.append(call_list_sweep(desk.factory, desk.domain, desk.clock()))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:

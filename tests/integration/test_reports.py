@@ -54,6 +54,7 @@ from storage.db import make_engine, transaction
 from storage.leases import JobLeases
 from storage.models import OutboxMessage, Worker
 from tests.conftest import DemoTemplates, make_settings, pushes
+from tests.integration.test_checkins import CHECKIN_SUBSCRIPTION, everyone_subscribed
 from tests.support import FakeClock, WeChatServer
 
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -112,6 +113,9 @@ def build_history(
     at("2026-11-30 16:30", WANG, "走访 3号楼2单元301 身体不错", "已记录走访")
     at("2026-12-01 00:30", ZHANG, "楼上邻居太吵了", "工单")
     move(clock, "2026-12-01 09:00")
+    # Both elders accepted the ping's subscription message (孙桂英 has not written for days).
+    everyone_subscribed(factory, clock())
+    settings = replace(settings, subscriptions=CHECKIN_SUBSCRIPTION)
     assert ping_sweep(factory, settings, clock()).pinged == 2
     at("2026-12-01 09:05", LI, "办结 2 已代缴并送回收据", "已请居民评价")
     at("2026-12-01 09:10", ZHANG, "1", "收到您的平安")

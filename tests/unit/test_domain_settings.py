@@ -95,8 +95,10 @@ def test_the_domain_reads_what_handlers_read_under_the_same_names() -> None:
     )
     domain = DomainSettings.of(settings)
     for field in dataclasses.fields(domain):
-        if field.name != "console":
+        if field.name not in ("console", "customer_service_window_hours"):
             assert getattr(domain, field.name) == getattr(settings, field.name), field.name
     assert (domain.console.base_url, domain.console.link_hours) == ("https://grid.example.org", 12)
+    # The window a check-in ping may use, without the rest of [delivery] (addresses and paths).
+    assert domain.customer_service_window_hours == settings.delivery.customer_service_window_hours
     assert domain.deadline("repair_utility") == settings.deadline("repair_utility")
     assert domain.deadline("no-such-kind") == settings.deadlines["other"]

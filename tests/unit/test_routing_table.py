@@ -8,6 +8,7 @@ from handlers.routing.router import ROUTES
 def test_the_routing_table_reads_top_to_bottom_with_emergency_first() -> None:
     assert [route.name for route in ROUTES] == [
         "template_receipt",
+        "subscription",
         "emergency",
         "family_code",
         "invite_code",

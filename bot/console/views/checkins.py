@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.console.pages import console, page, staff
 from bot.console.scope import Scope, visible_grids
+from bot.console.views import family_qr
 from handlers.jobs.checkins import local_moment
 from handlers.jobs.visits import HOUSEHOLD_LABELS, households_due
 from handlers.tickets.core import OPEN_STATUSES
@@ -31,8 +32,9 @@ STATUS_WORDS = {
 
 
 def register(blueprint: Blueprint) -> None:
-    """Add the check-in board route."""
+    """Add the check-in board route, and its family QR button's."""
     blueprint.add_url_rule("/checkins", "checkins", checkin_board)
+    family_qr.register(blueprint)
 
 
 @dataclass

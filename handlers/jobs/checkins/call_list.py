@@ -143,7 +143,11 @@ def _call_list_text(timing: Timing, local: LocalMoment, entries: Sequence[Entry]
 def _why_not_pinged(timing: Timing, checkin: CheckIn, resident: Resident) -> str:
     """The reason shown on the call list, in the worker's words."""
     if checkin.status == "unreachable":
-        return "未绑定微信" if resident.openid.startswith(PLACEHOLDER_PREFIX) else "已取消关注公众号"
+        if resident.openid.startswith(PLACEHOLDER_PREFIX):
+            return "未绑定微信"
+        # Followed, but neither subscribed to the ping nor heard from lately: only a template could reach
+        # them, and a daily template is abuse.
+        return "已取消关注公众号" if not resident.subscribed else "48小时内没在公众号发过消息,问候发不出去"
     minute = resident.checkin_minute
     if minute is not None and timing.wraps and minute >= timing.quiet_start:
         return "问候时间在夜间"

@@ -14,6 +14,7 @@ from sqlalchemy import (
     and_,
     case,
     exists,
+    false,
     func,
     insert,
     literal,
@@ -32,7 +33,7 @@ from handlers.jobs.checkins.states import CheckInResult, move_checkins
 from handlers.jobs.checkins.timing import LocalMoment, Timing, local_moment
 from handlers.register.entries import PLACEHOLDER_PREFIX
 from storage.db import PING_SWEEP_LOCK_KEY, bulk_slice, snapshot, take_turns
-from storage.models import CheckIn, OutboxMessage, Resident, UTCDateTime
+from storage.models import CheckIn, OutboxMessage, Resident, SubscriptionConsent, UTCDateTime
 
 # PingSweep's hourly full pass, this many minutes past the hour: off the round times most pings use.
 FULL_PASS_MINUTE = 7
@@ -82,7 +83,7 @@ def _ping(
     """The ping sweep, and whether it recorded every ping due by now (False: try again next minute)."""
     timing, local = Timing.of(settings), local_moment(now, settings.timezone)
     since = local_moment(after, settings.timezone).minute if after is not None else None
-    due = _due_for_ping(timing, local, since)
+    due = _due_for_ping(timing, local, since, _pingable(settings, now))
     if due is None:
         return CheckInResult(), False
     result = CheckInResult()
@@ -134,7 +135,8 @@ def _ping_slice(
         session.execute(text("SET LOCAL enable_seqscan = off"))
     # SQLAlchemy keeps an INSERT's rowcount only when asked; psycopg's closed cursor may say -1.
     inserted = session.execute(
-        _insert_checkins(timing, local, now, due), execution_options={"preserve_rowcount": True}
+        _insert_checkins(timing, local, now, due, _pingable(settings, now)),
+        execution_options={"preserve_rowcount": True},
     ).rowcount
     if on_postgresql:
         session.execute(text("SET LOCAL enable_seqscan = on"))
@@ -153,7 +155,9 @@ def _counted(session: Session, before: int) -> CheckInResult:
     return CheckInResult(pinged=pinged, unreachable=unreachable, skipped=skipped)
 
 
-def _due_for_ping(timing: Timing, local: LocalMoment, since: int | None) -> ColumnElement[bool] | None:
+def _due_for_ping(
+    timing: Timing, local: LocalMoment, since: int | None, pingable: ColumnElement[bool]
+) -> ColumnElement[bool] | None:
     """Residents without today's row whose ping time has come (after `since`); None in morning quiet hours."""
     if timing.quiet(local.minute) and not timing.quiet_until_tomorrow(local.minute):
         return None  # pings due now wait for the end of quiet hours, then the catch-up rule decides
@@ -161,20 +165,25 @@ def _due_for_ping(timing: Timing, local: LocalMoment, since: int | None) -> Colu
     due = minute <= local.minute if since is None else minute.between(since + 1, local.minute)
     if local.minute >= timing.list_minute and (since is None or since < timing.list_minute):
         # Known in advance not to be pinged today: recorded now, so the worker's one call list has them.
-        due = or_(due, _unreachable(), timing.night_minute())
+        due = or_(due, _unreachable(), ~pingable, timing.night_minute())
     return and_(minute.is_not(None), due, ~_has_checkin(local.day))
 
 
-def _status(timing: Timing, local: LocalMoment) -> ColumnElement[str]:
-    """SQL: what today's new row records: unreachable, skipped (too late, or at night) or pinged."""
+def _status(timing: Timing, local: LocalMoment, pingable: ColumnElement[bool]) -> ColumnElement[str]:
+    """SQL: what today's new row records: unreachable (no way to ping without a template), skipped (too
+    late, or at night) or pinged."""
     late = Resident.checkin_minute < local.minute - timing.catch_up
     tonight = true() if timing.quiet_until_tomorrow(local.minute) else timing.night_minute()
-    return case((_unreachable(), "unreachable"), (or_(late, tonight), "skipped"), else_="pinged")
+    return case(
+        (or_(_unreachable(), ~pingable), "unreachable"), (or_(late, tonight), "skipped"), else_="pinged"
+    )
 
 
-def _insert_checkins(timing: Timing, local: LocalMoment, now: datetime, due: ColumnElement[bool]) -> Insert:
+def _insert_checkins(
+    timing: Timing, local: LocalMoment, now: datetime, due: ColumnElement[bool], pingable: ColumnElement[bool]
+) -> Insert:
     """INSERT ... SELECT today's rows for the residents due, with NOT EXISTS as the portable guard."""
-    status = _status(timing, local)
+    status = _status(timing, local, pingable)
     pinged_at = case((status == "pinged", literal(now, UTCDateTime())), else_=null())
     rows = select(Resident.id, literal(local.day, Date()), status, pinged_at).where(due)
     return insert(CheckIn.__table__).from_select(["resident_id", "day", "status", "pinged_at"], rows)
@@ -183,7 +192,7 @@ def _insert_checkins(timing: Timing, local: LocalMoment, now: datetime, due: Col
 def _insert_pings(settings: DomainSettings, local: LocalMoment, now: datetime, before: int) -> Insert:
     """INSERT ... SELECT one outbox ping per row this run marked pinged."""
     text = ping_text(settings, local.minute)
-    rows = _resident_pushes("checkin_ping", text, now).where(
+    rows = _resident_pushes("checkin_ping", text, now, _ping_channel(settings)).where(
         CheckIn.id > before, CheckIn.status == "pinged", CheckIn.pinged_at == now
     )
     return insert(OutboxMessage.__table__).from_select(PUSH_COLUMNS, rows)
@@ -203,12 +212,12 @@ PUSH_COLUMNS = (
 )
 
 
-def _resident_pushes(kind: str, text: str, now: datetime) -> Select:
+def _resident_pushes(kind: str, text: str, now: datetime, channel: ColumnElement[str]) -> Select:
     """SELECT outbox rows (PUSH_COLUMNS) addressed to the residents of the check-ins it is narrowed to."""
     at = literal(now, UTCDateTime())
     return select(
         literal(kind),
-        literal("auto"),
+        channel,
         Resident.openid,
         func.coalesce(Resident.name, "居民"),
         Resident.id,
@@ -235,6 +244,32 @@ def _greeting(minute: int) -> str:
     return "下午好" if minute < 18 * 60 else "晚上好"
 
 
+def _pingable(settings: DomainSettings, now: datetime) -> ColumnElement[bool]:
+    """SQL: a ping reaches the resident without a template: a subscription message they accepted, or a
+    customer-service message while the window their last message opened is still open."""
+    cutoff = now - timedelta(hours=settings.customer_service_window_hours)
+    # Both sides NOT NULL: this is negated, and NOT NULL would count a resident never heard from as pingable.
+    window = and_(Resident.last_message_at.is_not(None), Resident.last_message_at > cutoff)
+    return or_(_consented(settings), window)
+
+
+def _consented(settings: DomainSettings) -> ColumnElement[bool]:
+    """SQL: the resident accepted the account's subscription template for the ping (false with none set)."""
+    template_id = settings.subscriptions.checkin_template_id
+    if not template_id:
+        return false()
+    return exists().where(
+        SubscriptionConsent.openid == Resident.openid,
+        SubscriptionConsent.template_id == template_id,
+        SubscriptionConsent.status == "accept",
+    )
+
+
+def _ping_channel(settings: DomainSettings) -> ColumnElement[str]:
+    """SQL: the channel a ping is queued for: the subscription message if accepted, else customer-service."""
+    return case((_consented(settings), literal("subscription")), else_=literal("custom"))
+
+
 def _unreachable() -> ColumnElement[bool]:
     """SQL: the resident cannot receive a push: not bound to WeChat yet, or unfollowed."""
     return or_(Resident.openid.startswith(PLACEHOLDER_PREFIX), not_(Resident.subscribed))
@@ -253,7 +288,9 @@ def remind_sweep(factory: sessionmaker[Session], settings: DomainSettings, now: 
     timing, local = Timing.of(settings), local_moment(now, settings.timezone)
     due = (CheckIn.status == "pinged", CheckIn.pinged_at <= now - timedelta(minutes=timing.reminder))
     stale = CheckIn.pinged_at < now - timedelta(minutes=timing.reminder + timing.catch_up)
-    reachable = exists().where(Resident.id == CheckIn.resident_id, not_(_unreachable()))
+    reachable = exists().where(
+        Resident.id == CheckIn.resident_id, not_(_unreachable()), _pingable(settings, now)
+    )
     silent = true() if timing.quiet(local.minute) else or_(stale, ~reachable)
     with snapshot(factory) as session:
         due_ids = list(session.scalars(select(CheckIn.id).where(*due).order_by(CheckIn.id)))
@@ -263,17 +300,21 @@ def remind_sweep(factory: sessionmaker[Session], settings: DomainSettings, now: 
             still_due = (*due, CheckIn.id.in_(ids))
             muted = move_checkins(session, [*still_due, silent], status="reminded", reminded_at=None)
             result.silent_reminders += muted
-            result.reminded += _remind(session, still_due, now)
+            result.reminded += _remind(session, settings, still_due, now)
     return result
 
 
-def _remind(session: Session, due: tuple[ColumnElement[bool], ...], now: datetime) -> int:
+def _remind(
+    session: Session, settings: DomainSettings, due: tuple[ColumnElement[bool], ...], now: datetime
+) -> int:
     """Move the check-ins still due to reminded and queue a reminder for each row this run moved."""
     table = CheckIn.__table__
     moved = update(table).where(*due).values(status="reminded", reminded_at=now).returning(table.c.id)
     # Only the rows this UPDATE won: a rival sweep at the same moment may have moved others in the slice.
     reminded = list(session.scalars(moved))
     if reminded:
-        rows = _resident_pushes("checkin_reminder", REMINDER, now).where(CheckIn.id.in_(reminded))
+        rows = _resident_pushes("checkin_reminder", REMINDER, now, _ping_channel(settings)).where(
+            CheckIn.id.in_(reminded)
+        )
         session.execute(insert(OutboxMessage.__table__).from_select(PUSH_COLUMNS, rows))
     return len(reminded)

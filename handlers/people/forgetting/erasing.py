@@ -108,6 +108,8 @@ def _erase_household(session: Session, resident: Resident) -> None:
     # Family contacts, followings either way and family codes go too: nobody follows a forgotten elder,
     # and a forgotten relative follows nobody.
     personal_data.erase_household(session, resident.id, waiting)
+    # What they said to the ping's subscription message is kept by openid: it goes with the person.
+    personal_data.forget_consents(session, resident.openid)
 
 
 def _make_tombstone(resident: Resident, tombstone: str) -> None:

@@ -1,7 +1,7 @@
 """notices to buildings and how each resident heard of them
 
-Revision ID: 0022
-Revises: 0018
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-11-28
 """
 
@@ -9,9 +9,9 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0022'
+revision = '0021'
 # Issue 17 (notices): numbered 0022 as given; 0019-0021 come from other branches and the lead re-chains.
-down_revision = '0018'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
