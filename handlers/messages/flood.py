@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from handlers.context import Incoming, Reply, Services
 from handlers.tickets.core import link_message, open_ticket, open_tickets
-from storage.lookups import nth_latest_before
 from storage.models import InboundMessage, Resident, Ticket
 from storage.outbox import queue_push
+from storage.repositories.messages import nth_latest_before
 
 WINDOW = timedelta(minutes=1)
 THROTTLED = "throttled"

@@ -16,7 +16,7 @@ from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, duration, local_time
 from handlers.tickets.ladder import START_LEVELS
 from storage.models import Grid, InboundMessage, Resident, Ticket, Worker
 from storage.outbox import queue_push
-from storage.ticket_writes import add_ticket_event, insert_ticket
+from storage.repositories.tickets import add_ticket_event, insert_ticket
 
 OPEN_STATUSES = ("new", "assigned", "acknowledged", "in_progress", "reopened")
 UNSIGNED = ("new", "assigned", "reopened")
