@@ -21,6 +21,16 @@ def nth_latest_before(session: Session, openid: str, message_id: int | None, nth
     return session.connection().scalar(_nth_latest(nth), params)
 
 
+def with_status_since(session: Session, openid: str, status: str, since: datetime) -> bool:
+    """Whether the sender has a message in this status received strictly after `since`."""
+    query = select(InboundMessage.id).where(
+        InboundMessage.openid == openid,
+        InboundMessage.received_at > since,
+        InboundMessage.status == status,
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
 @cache
 def _nth_latest(nth: int) -> Select[Any]:
     """An index range read that stops at the nth row, not a count (one statement per configured limit);

@@ -13,10 +13,41 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, func, insert, select
+from sqlalchemy import ColumnElement, Insert, Select, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from storage.models import Grid, Ticket, TicketEvent
+
+
+def open_of(session: Session, resident_id: int, statuses: tuple[str, ...]) -> list[Ticket]:
+    """The resident's tickets in these statuses (the open ones), newest first."""
+    return list(session.scalars(_of_resident_in(statuses), {"resident_id": resident_id}))
+
+
+@cache
+def _of_resident_in(statuses: tuple[str, ...]) -> Select[tuple[Ticket]]:
+    """Built once (per tuple of statuses): every resident message asks it."""
+    return (
+        select(Ticket)
+        .where(Ticket.resident_id == bindparam("resident_id"), Ticket.status.in_(statuses))
+        .order_by(Ticket.id.desc())
+    )
+
+
+def unrated_of(session: Session, resident_id: int) -> Ticket | None:
+    """The resident's most recently resolved ticket that has not been rated yet."""
+    return session.scalars(_unrated_of(), {"resident_id": resident_id}).first()
+
+
+@cache
+def _unrated_of() -> Select[tuple[Ticket]]:
+    """Built once: every resident message asks it."""
+    return (
+        select(Ticket)
+        .where(Ticket.resident_id == bindparam("resident_id"), Ticket.status == "resolved")
+        .where(Ticket.rating.is_(None))
+        .order_by(Ticket.resolved_at.desc(), Ticket.id.desc())
+    )
 
 
 def held_by(session: Session, worker_id: int, statuses: Collection[str]) -> list[Ticket]:
