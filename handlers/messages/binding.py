@@ -6,8 +6,6 @@ import logging
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from handlers.context import Reply, Services
 from handlers.language.normalize import int_from_text
 from handlers.people.claims import CODE_DIGITS, settle_register_entry
@@ -22,6 +20,7 @@ from handlers.tickets.core import (
 from handlers.tickets.ladder import START_LEVELS
 from storage.models import Building, Resident
 from storage.outbox import queue_push
+from storage.repositories.households import building_named
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +141,7 @@ def handle_building_scan(
 
 
 def _building_named(services: Services, name: str) -> Building | None:
-    return services.session.scalar(select(Building).where(Building.name == name))
+    return building_named(services.session, name)
 
 
 def _placed_lines(services: Services, resident: Resident, message_id: int | None) -> list[str]:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from handlers.context import Incoming, Reply, Services
 from handlers.tickets.core import link_message, open_ticket, open_tickets
-from storage.lookups import nth_latest_before
 from storage.models import InboundMessage, Resident, Ticket
 from storage.outbox import queue_push
+from storage.repositories.messages import nth_latest_before, with_status_since
 
 WINDOW = timedelta(minutes=1)
 THROTTLED = "throttled"
@@ -51,12 +49,7 @@ def merge_flooded(services: Services, resident: Resident, incoming: Incoming) ->
 
 
 def _throttled_recently(services: Services, openid: str) -> bool:
-    query = select(InboundMessage.id).where(
-        InboundMessage.openid == openid,
-        InboundMessage.received_at > services.now - WINDOW,
-        InboundMessage.status == THROTTLED,
-    )
-    return services.session.scalar(query.limit(1)) is not None
+    return with_status_since(services.session, openid, THROTTLED, services.now - WINDOW)
 
 
 def _describe(incoming: Incoming) -> str:

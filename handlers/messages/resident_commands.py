@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from functools import cache
-
-from sqlalchemy import Select, bindparam, select
 
 from handlers.context import Reply, Services
 from handlers.tickets.core import deadline_key, hand_to, open_tickets
 from handlers.tickets.lifecycle import TransitionError, apply, tell_worker
 from storage.models import Resident, Ticket
+from storage.repositories.tickets import unrated_of
 
 CANCEL = re.compile(r"^(?:取消|撤销|撤回)(?:工单)?(\d+)?$")
 # Longest first: 不满意 and 基本满意 both contain 满意.
@@ -29,18 +27,7 @@ def rating_in(normalized: str) -> int | None:
 def awaiting_rating(services: Services, resident: Resident) -> Ticket | None:
     """The resident's most recently resolved ticket that has not been rated yet."""
     with services.session.no_autoflush:  # as open_tickets: nothing pending changes the answer
-        return services.session.scalars(_unrated_of(), {"resident_id": resident.id}).first()
-
-
-@cache
-def _unrated_of() -> Select[tuple[Ticket]]:
-    """Built once: every resident message asks it."""
-    return (
-        select(Ticket)
-        .where(Ticket.resident_id == bindparam("resident_id"), Ticket.status == "resolved")
-        .where(Ticket.rating.is_(None))
-        .order_by(Ticket.resolved_at.desc(), Ticket.id.desc())
-    )
+        return unrated_of(services.session, resident.id)
 
 
 def handle_rating(services: Services, ticket: Ticket, score: int) -> Reply:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from handlers.language.intents import Classification
-from handlers.notices.writing import KINDS, active_query, when_text
+from handlers.notices.writing import KINDS, when_text
 from storage.models import Notice, Resident
+from storage.repositories import notices
 
 # Kinds a report can be matched to: the repair kinds a notice is written for ("other" matches nothing).
 MATCHED_KINDS = frozenset(KINDS) - {"other"}
@@ -31,8 +31,7 @@ def notice_for_report(
         return None
     if resident.building_id is None:
         return None
-    query = active_query(now, [resident.building_id]).where(Notice.kind == classification.kind)
-    return session.scalars(query.order_by(Notice.ends_at.desc()).limit(1)).first()
+    return notices.in_force_about(session, now, resident.building_id, classification.kind)
 
 
 def notice_reply(notice: Notice, timezone: str, *, how_to_report: bool = True) -> str:
@@ -53,4 +52,4 @@ def _end(notice: Notice, timezone: str) -> str:
 
 def count_answer(session: Session, notice: Notice) -> None:
     """One more report answered by this notice (shown on its console page), counted in the database."""
-    session.execute(update(Notice).where(Notice.id == notice.id).values(answered=Notice.answered + 1))
+    notices.count_answer(session, notice.id)

@@ -13,15 +13,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.notices.writing import push_text
 from storage.db import transaction
-from storage.models import Notice, NoticeDelivery, OutboxMessage, Resident
+from storage.models import Notice, NoticeDelivery, Resident
 from storage.outbox import queue_push
+from storage.repositories import notices
 
 CUSTOM, TEMPLATE, POST = "custom", "template", "post"
+# Outbox statuses of a push WeChat would not take: the worker tells that resident by hand.
+FAILED = ("dead", "undeliverable")
 # The ids of the residents (of those given) whose customer-service window is open now.
 WindowCheck = Callable[[Session, Sequence[Resident], datetime], set[int]]
 
@@ -50,8 +52,7 @@ def deliver_notices(
     """Plan every notice not yet planned, each in its own transaction."""
     planned = Planned()
     with transaction(factory) as session:
-        query = select(Notice.id).where(Notice.planned_at.is_(None)).order_by(Notice.id)
-        waiting = list(session.scalars(query))
+        waiting = notices.unplanned_ids(session)
     for notice_id in waiting:
         with transaction(factory) as session:
             channels = plan_notice(session, notice_id, now, timezone, windows, template_ready)
@@ -70,10 +71,7 @@ def plan_notice(
     template_ready: bool,
 ) -> Counter[str] | None:
     """Give each bound resident of the notice's buildings one delivery; None if another run took it."""
-    claimed = session.execute(
-        update(Notice).where(Notice.id == notice_id, Notice.planned_at.is_(None)).values(planned_at=now)
-    )
-    if not claimed.rowcount:
+    if not notices.claim_for_planning(session, notice_id, now):
         return None
     notice = session.get(Notice, notice_id)
     assert notice is not None
@@ -98,9 +96,7 @@ def plan_notice(
 
 def _residents(session: Session, notice: Notice) -> list[Resident]:
     """The residents bound to the notice's buildings, each once."""
-    building_ids = [building.id for building in notice.buildings]
-    query = select(Resident).where(Resident.building_id.in_(building_ids)).order_by(Resident.id)
-    return list(session.scalars(query))
+    return notices.residents_of(session, [building.id for building in notice.buildings])
 
 
 def _channel(resident: Resident, open_now: set[int], template_ready: bool) -> str:
@@ -126,13 +122,9 @@ class DeliveryCounts:
 
 def delivery_counts(session: Session, notice: Notice) -> DeliveryCounts:
     """How the notice's residents were told, by channel."""
-    rows = session.execute(
-        select(NoticeDelivery.channel, OutboxMessage.status)
-        .outerjoin(OutboxMessage, OutboxMessage.id == NoticeDelivery.outbox_id)
-        .where(NoticeDelivery.notice_id == notice.id)
-    ).all()
+    rows = notices.delivery_channels(session, notice.id)
     by_channel = Counter(channel for channel, _ in rows)
-    failed = sum(1 for _, status in rows if status in ("dead", "undeliverable"))
+    failed = sum(1 for _, status in rows if status in FAILED)
     return DeliveryCounts(
         by_channel[CUSTOM], by_channel[TEMPLATE], by_channel[POST], failed, notice.planned_at is not None
     )
@@ -140,13 +132,5 @@ def delivery_counts(session: Session, notice: Notice) -> DeliveryCounts:
 
 def to_post(session: Session, notice: Notice) -> list[Resident]:
     """Residents the worker should tell by hand: listed, or their push failed; by building and room."""
-    failed = select(OutboxMessage.id).where(OutboxMessage.status.in_(("dead", "undeliverable")))
-    query = (
-        select(Resident)
-        .join(NoticeDelivery, NoticeDelivery.resident_id == Resident.id)
-        .where(
-            NoticeDelivery.notice_id == notice.id,
-            (NoticeDelivery.channel == POST) | NoticeDelivery.outbox_id.in_(failed),
-        )
-    )
-    return sorted(session.scalars(query), key=lambda r: (r.address or "", r.id))
+    residents = notices.told_by_hand(session, notice.id, POST, FAILED)
+    return sorted(residents, key=lambda r: (r.address or "", r.id))

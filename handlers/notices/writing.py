@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from storage.models import Building, Notice, notice_buildings
+from storage.models import Notice
+from storage.repositories import notices
 
 # The notice's kind, named as the repair kinds of config/intents.toml, so an outage report matches it.
 KINDS = {"water": "停水", "power": "停电", "elevator": "电梯检修", "other": "其他"}
@@ -51,7 +51,7 @@ def refusal(draft: Draft, now: datetime) -> str | None:
 
 def write_notice(session: Session, now: datetime, author_id: int, draft: Draft) -> Notice:
     """Store a checked draft; the delivery job tells the residents (see handlers.notices.delivery)."""
-    buildings = list(session.scalars(select(Building).where(Building.id.in_(draft.building_ids))))
+    buildings = notices.buildings_with_ids(session, draft.building_ids)
     notice = Notice(
         kind=draft.kind,
         text=draft.text,
@@ -68,40 +68,14 @@ def write_notice(session: Session, now: datetime, author_id: int, draft: Draft) 
 
 def end_notice(session: Session, notice_id: int, now: datetime) -> bool:
     """End a notice now; False when it had already ended."""
-    result = session.execute(
-        update(Notice)
-        .where(Notice.id == notice_id, Notice.ended_at.is_(None), Notice.ends_at > now)
-        .values(ended_at=now)
-    )
-    return bool(result.rowcount)
-
-
-def active_query(now: datetime, building_ids: Collection[int] | None = None) -> Select[tuple[Notice]]:
-    """Notices in force now (started, not over, not ended), for these buildings (None: every building)."""
-    query = select(Notice).where(
-        Notice.starts_at <= now,
-        Notice.ends_at > now,
-        or_(Notice.ended_at.is_(None), Notice.ended_at > now),
-    )
-    if building_ids is not None:
-        covering = select(notice_buildings.c.notice_id).where(
-            notice_buildings.c.building_id.in_(building_ids)
-        )
-        query = query.where(Notice.id.in_(covering))
-    return query
+    return notices.end(session, notice_id, now)
 
 
 def current_notices(
     session: Session, now: datetime, building_ids: Collection[int] | None = None
 ) -> list[Notice]:
     """Notices in force or still to come for these buildings, soonest end first, buildings loaded."""
-    query = select(Notice).where(Notice.ends_at > now, Notice.ended_at.is_(None))
-    if building_ids is not None:
-        covering = select(notice_buildings.c.notice_id).where(
-            notice_buildings.c.building_id.in_(building_ids)
-        )
-        query = query.where(Notice.id.in_(covering))
-    return list(session.scalars(query.order_by(Notice.ends_at).options(selectinload(Notice.buildings))))
+    return notices.current(session, now, building_ids)
 
 
 def when_text(notice: Notice, timezone: str) -> str:

@@ -11,8 +11,8 @@ from handlers.language.normalize import normalize
 from handlers.messages.resident_commands import awaiting_rating
 from handlers.notices.answering import notice_for_report
 from handlers.people.residents import resident_for
-from storage.lookups import worker_id_for
 from storage.models import Notice, Resident, Ticket, Worker
+from storage.repositories.staff import worker_id_for
 
 
 @dataclass

@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 
-from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from handlers.console_links import with_link
@@ -16,7 +14,8 @@ from handlers.texts import CATEGORY_LABELS, ROLE_LABELS, duration, local_time
 from handlers.tickets.ladder import START_LEVELS
 from storage.models import Grid, InboundMessage, Resident, Ticket, Worker
 from storage.outbox import queue_push
-from storage.ticket_writes import add_ticket_event, insert_ticket
+from storage.repositories.staff import serving_by_role
+from storage.repositories.tickets import add_ticket_event, insert_ticket, open_of
 
 OPEN_STATUSES = ("new", "assigned", "acknowledged", "in_progress", "reopened")
 UNSIGNED = ("new", "assigned", "reopened")
@@ -64,17 +63,12 @@ def assign(services: Services, grid: Grid | None) -> Assignment:
 
 def office_desk(session: Session) -> list[Worker]:
     """The community office's staff, then the street office's: who takes what no grid can."""
-    return community_desk(session) + _serving(session, "street")
+    return community_desk(session) + serving_by_role(session, "street")
 
 
 def community_desk(session: Session) -> list[Worker]:
     """Community duty accounts still serving, the queue for residents not yet bound to a building."""
-    return _serving(session, "community")
-
-
-def _serving(session: Session, role: str) -> list[Worker]:
-    query = select(Worker).where(Worker.role == role, Worker.left_at.is_(None)).order_by(Worker.id)
-    return list(session.scalars(query))
+    return serving_by_role(session, "community")
 
 
 def deadline_key(category: str, kind: str | None) -> str:
@@ -212,17 +206,7 @@ def open_tickets(services: Services, resident: Resident) -> list[Ticket]:
     # Without an autoflush: tickets are flushed as they open, and the resident's pending "last heard
     # from" stamp can wait for the next write instead of costing a flush of its own on every message.
     with services.session.no_autoflush:
-        return list(services.session.scalars(_open_tickets_of(), {"resident_id": resident.id}))
-
-
-@cache
-def _open_tickets_of() -> Select[tuple[Ticket]]:
-    """Built once: every resident message asks it."""
-    return (
-        select(Ticket)
-        .where(Ticket.resident_id == bindparam("resident_id"), Ticket.status.in_(OPEN_STATUSES))
-        .order_by(Ticket.id.desc())
-    )
+        return open_of(services.session, resident.id, OPEN_STATUSES)
 
 
 def link_message(services: Services, ticket: Ticket, message_id: int | None, note: str) -> None:

@@ -15,8 +15,8 @@ from handlers.messages.resident_commands import awaiting_rating
 from handlers.people.residents import pending_category
 from handlers.tickets.core import OPEN_STATUSES, assignee_phrase, attach_message
 from handlers.tickets.lifecycle import WORKING, apply, tell_worker
-from storage.lookups import checkin_id_for
 from storage.models import CheckIn, OutboxMessage, Resident, Ticket, Worker
+from storage.repositories.checkins import checkin_id_for
 
 SYSTEM = "系统"
 # Events a person has to do themselves; automatic ones (location reports, unfollow) prove nothing.
