@@ -13,6 +13,7 @@ now?"); `take_window_send` counts one send under the row's lock.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -60,6 +61,36 @@ class Allowances:
 def window_open(session: Session, openid: str, now: datetime, span: timedelta = MESSAGE_SPAN) -> int:
     """How many customer-service messages may go to this WeChat user now (0: none); reads only."""
     return allowances(session, openid).sends_left(now, span)
+
+
+def allowances_of(session: Session, openids: Collection[str]) -> dict[str, Allowances]:
+    """`allowances` for many users in a few queries (a dispatcher run plans for all of them)."""
+    wanted = set(openids)
+    if not wanted:
+        return {}
+    states = {openid: Allowances() for openid in wanted}
+    messages = (
+        select(InboundMessage.openid, func.max(InboundMessage.received_at))
+        .where(InboundMessage.openid.in_(wanted), InboundMessage.event.is_(None))
+        .group_by(InboundMessage.openid)
+    )
+    taps = (
+        select(InboundMessage.openid, func.max(InboundMessage.received_at))
+        .where(InboundMessage.openid.in_(wanted), InboundMessage.event.in_(WINDOW_EVENTS))
+        .group_by(InboundMessage.openid)
+    )
+    stamps = select(Resident.openid, Resident.last_message_at).where(Resident.openid.in_(wanted))
+    for query in (messages, stamps):
+        for openid, at in session.execute(query):
+            states[openid].message_at = _later(states[openid].message_at, at)
+    for openid, at in session.execute(taps):
+        states[openid].event_at = at
+    rows = session.scalars(select(CustomerServiceWindow).where(CustomerServiceWindow.openid.in_(wanted)))
+    for row in rows:
+        state = _as_allowances(row)
+        _catch_up(state, states[row.openid])
+        states[row.openid] = state
+    return states
 
 
 def allowances(session: Session, openid: str) -> Allowances:
@@ -155,5 +186,16 @@ def _catch_up(row: CustomerServiceWindow | Allowances, latest: Allowances) -> No
         row.event_at, row.event_sends = latest.event_at, 0
 
 
+def _later(one: datetime | None, other: datetime | None) -> datetime | None:
+    return max((at for at in (one, other) if at is not None), default=None)
+
+
 def _as_allowances(row: CustomerServiceWindow) -> Allowances:
     return Allowances(row.message_at, row.message_id, row.message_sends, row.event_at, row.event_sends)
+
+
+def window_figures(session: Session, now: datetime, span: timedelta = MESSAGE_SPAN) -> tuple[int, int]:
+    """(users GridDesk has sent customer-service messages to in a window still open, those with none left)."""
+    query = select(CustomerServiceWindow.message_sends).where(CustomerServiceWindow.message_at > now - span)
+    spent = list(session.scalars(query))
+    return len(spent), sum(1 for sends in spent if sends >= MESSAGE_SENDS)

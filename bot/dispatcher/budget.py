@@ -28,7 +28,7 @@ from bot.messenger import KEPT_SENDS, LAST_SEND_KINDS
 from storage.capabilities import CUSTOMER_SERVICE
 from storage.db import transaction
 from storage.models import OutboxMessage, Ticket
-from storage.windows import window_open
+from storage.windows import allowances_of, window_open
 
 UPDATES_KIND = "updates"
 NEVER_FOLDED = LAST_SEND_KINDS | {UPDATES_KIND}
@@ -59,12 +59,31 @@ def plan_residents(run: _Run, may_use: Callable[[str, datetime], bool] | None = 
         query = select(OutboxMessage).where(_plannable(now)).order_by(OutboxMessage.id)
         waiting = list(session.scalars(query))
         plan.superseded = _drop_superseded(session, waiting)
-        openids = sorted({row.recipient for row in waiting if row.status == "pending"})
+        crowded = _crowded(session, [row for row in waiting if row.status == "pending"], now)
     if may_use is not None and not may_use(CUSTOMER_SERVICE, now):
         return plan  # templates carry one push each: nothing to gain by folding
-    for openid in openids:
+    for openid in crowded:
         plan.folded += _fold_for(run, openid, now)
     return plan
+
+
+def _crowded(session: Session, rows: Sequence[OutboxMessage], now: datetime) -> list[str]:
+    """The residents whose due routine pushes outnumber the sends their window has for them."""
+    due: dict[str, list[OutboxMessage]] = {}
+    for row in rows:
+        if row.next_attempt_at <= now:
+            due.setdefault(row.recipient, []).append(row)
+    candidates = {openid for openid, mine in due.items() if sum(r.kind not in NEVER_FOLDED for r in mine) > 1}
+    windows = allowances_of(session, candidates)
+    return sorted(o for o in candidates if _fold_needed(due[o], windows[o].sends_left(now)))
+
+
+def _fold_needed(rows: Sequence[OutboxMessage], left: int) -> bool:
+    """More routine pushes than the sends left for them, and at least one send to carry them together."""
+    routine = sum(1 for row in rows if row.kind not in NEVER_FOLDED)
+    pressing = sum(1 for row in rows if row.kind in LAST_SEND_KINDS)
+    room = left - max(pressing, KEPT_SENDS)
+    return routine >= 2 and 1 <= room < routine
 
 
 def _plannable(now: datetime) -> ColumnElement[bool]:
@@ -101,10 +120,7 @@ def _fold_for(run: _Run, openid: str, now: datetime) -> int:
         query = select(OutboxMessage).where(due).order_by(OutboxMessage.id).with_for_update(skip_locked=True)
         rows = list(session.scalars(query))
         routine = [row for row in rows if row.kind not in NEVER_FOLDED]
-        pressing = len(rows) - len(routine) - sum(1 for row in rows if row.kind == UPDATES_KIND)
-        left = window_open(session, openid, now)
-        room = left - max(pressing, KEPT_SENDS)
-        if len(routine) < 2 or room < 1 or len(routine) <= room:
+        if not _fold_needed(rows, window_open(session, openid, now)):
             return 0  # each goes alone; or no send is left for them and the send path holds them
         updates = next((row for row in rows if row.kind == UPDATES_KIND), None)
         if updates is None:

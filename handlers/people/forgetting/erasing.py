@@ -28,6 +28,7 @@ from storage.erasure import erase_messages, erase_pushes, erase_tickets
 from storage.models import (
     AuditEvent,
     CheckIn,
+    CustomerServiceWindow,
     FamilyCode,
     FamilyContact,
     FamilyFollower,
@@ -103,7 +104,7 @@ def forget(services: Services, resident: Resident, actor: str) -> Forgetting:
     pushes = their_pushes(resident, ids)
     result.pushes_cancelled = session.execute(
         update(OutboxMessage)
-        .where(pushes, OutboxMessage.status == "pending")
+        .where(pushes, OutboxMessage.status.in_(("pending", "held")))
         .values(status="cancelled")
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -117,6 +118,7 @@ def forget(services: Services, resident: Resident, actor: str) -> Forgetting:
     result.tickets = erase_tickets(session, ids, now)
     result.messages, result.media = erase_messages(session, their_messages(resident, ids), now)
     _unlink_messages(session, resident.openid, tombstone)
+    session.execute(delete(CustomerServiceWindow).where(CustomerServiceWindow.openid == resident.openid))
     _erase_household(session, resident)
     # The UPDATEs above went past the session's objects: read them afresh from here on.
     session.expire_all()
