@@ -177,7 +177,7 @@ class WeChatMessenger:
         pressing pushes; their next message is told of it (handlers/messages/held_news.py).
         """
         if can_wait(push):
-            if not self._template_possible(push, now):
+            if not self.template_carries(push.kind, now):
                 raise Held(f"{HELD}: no customer-service send left for it and no template")
             if (
                 conversing
@@ -194,9 +194,9 @@ class WeChatMessenger:
                 raise Held(f"{HELD}: the account may not send template messages") from exc
             raise SendError(str(exc)) from exc
 
-    def _template_possible(self, push: Push, now: datetime) -> bool:
-        template = self._settings.templates.for_kind(push.kind)
-        return template is not None and self.may_use(TEMPLATE_API, now)
+    def template_carries(self, kind: str, now: datetime) -> bool:
+        """True when a template is set up for this kind of push and the account may send templates."""
+        return self._settings.templates.for_kind(kind) is not None and self.may_use(TEMPLATE_API, now)
 
     def _in_conversation(self, push: Push, now: datetime, window: timedelta) -> bool:
         """Inside the 48 hours of the resident's last message: they are likely to write again soon."""

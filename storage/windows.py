@@ -5,8 +5,9 @@ a QR scan or a menu tap 3 within one minute. The allowances do not add up: a sen
 allowance has room, and counts against each open one. Past the window WeChat answers 45015, past the
 count 45047: GridDesk counts for itself, so it plans instead of finding out.
 
-What opened an allowance is read from `inbound_messages` (and `residents.last_message_at`); the sends
-spent are kept per openid in `customer_service_windows`, restarted when a newer message or tap arrives.
+What opened an allowance is read from `inbound_messages` (`residents.last_message_at` stands for a
+message only for someone with no inbound rows at all: it is stamped for taps too); the sends spent are
+kept per openid in `customer_service_windows`, restarted when a newer message or tap arrives.
 `window_open` is the read-only question other code may ask ("how many sends are left for this person
 now?"); `take_window_send` counts one send under the row's lock.
 """
@@ -80,11 +81,13 @@ def allowances_of(session: Session, openids: Collection[str]) -> dict[str, Allow
         .group_by(InboundMessage.openid)
     )
     stamps = select(Resident.openid, Resident.last_message_at).where(Resident.openid.in_(wanted))
-    for query in (messages, stamps):
-        for openid, at in session.execute(query):
-            states[openid].message_at = _later(states[openid].message_at, at)
+    for openid, at in session.execute(messages):
+        states[openid].message_at = at
     for openid, at in session.execute(taps):
         states[openid].event_at = at
+    for openid, at in session.execute(stamps):
+        if states[openid].message_at is None and states[openid].event_at is None:
+            states[openid].message_at = at
     rows = session.scalars(select(CustomerServiceWindow).where(CustomerServiceWindow.openid.in_(wanted)))
     for row in rows:
         state = _as_allowances(row)
@@ -170,11 +173,11 @@ def _openers(session: Session, openid: str) -> Allowances:
             InboundMessage.openid == openid, InboundMessage.event.in_(WINDOW_EVENTS)
         )
     )
-    stamped = session.scalar(select(Resident.last_message_at).where(Resident.openid == openid))
     state = Allowances(message_at=message.received_at if message else None, event_at=tapped)
     state.message_id = message.id if message else None
-    if stamped is not None and (state.message_at is None or stamped > state.message_at):
-        state.message_at, state.message_id = stamped, None
+    if message is None and tapped is None:
+        # Stamped for taps too, so it stands for a message only where no inbound row says otherwise.
+        state.message_at = session.scalar(select(Resident.last_message_at).where(Resident.openid == openid))
     return state
 
 
@@ -184,10 +187,6 @@ def _catch_up(row: CustomerServiceWindow | Allowances, latest: Allowances) -> No
         row.message_at, row.message_id, row.message_sends = latest.message_at, latest.message_id, 0
     if latest.event_at is not None and (row.event_at is None or latest.event_at > row.event_at):
         row.event_at, row.event_sends = latest.event_at, 0
-
-
-def _later(one: datetime | None, other: datetime | None) -> datetime | None:
-    return max((at for at in (one, other) if at is not None), default=None)
 
 
 def _as_allowances(row: CustomerServiceWindow) -> Allowances:

@@ -16,11 +16,12 @@ template (bot/channels.py). Emergencies, receipts and family alerts are never dr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.dispatcher.claims import _Run
@@ -47,24 +48,64 @@ class Plan:
 
     superseded: int = 0
     folded: int = 0
+    released: int = 0
 
 
-def plan_residents(run: _Run, may_use: Callable[[str, datetime], bool] | None = None) -> Plan:
-    """Drop superseded pushes to residents and fold what their windows cannot carry one by one."""
+class Channels(Protocol):
+    """What planning asks of the messenger: may the account use an API, can a template carry a kind."""
+
+    def may_use(self, api: str, now: datetime) -> bool:
+        """False once settings or WeChat (48001) said the account may not use this API."""
+
+    def template_carries(self, kind: str, now: datetime) -> bool:
+        """True when a template message may carry a push of this kind."""
+
+
+def plan_residents(run: _Run, channels: Channels | None = None) -> Plan:
+    """Drop superseded pushes to residents, fold what their windows cannot carry one by one, and send
+    as templates the news held for a conversation that ended without a next message."""
     plan = Plan()
     if not run.paced:
         return plan  # the sandbox's console has no windows to respect
     now = run.lease_clock()
     with transaction(run.factory) as session:
-        query = select(OutboxMessage).where(_plannable(now)).order_by(OutboxMessage.id)
+        query = select(OutboxMessage).where(_plannable(now, ("pending", "held"))).order_by(OutboxMessage.id)
         waiting = list(session.scalars(query))
         plan.superseded = _drop_superseded(session, waiting)
         crowded = _crowded(session, [row for row in waiting if row.status == "pending"], now)
-    if may_use is not None and not may_use(CUSTOMER_SERVICE, now):
+        ended = _held_past_conversation(session, now)
+    if channels is not None:
+        plan.released = _release(run, [row for row in ended if channels.template_carries(row.kind, now)], now)
+    if channels is not None and not channels.may_use(CUSTOMER_SERVICE, now):
         return plan  # templates carry one push each: nothing to gain by folding
     for openid in crowded:
         plan.folded += _fold_for(run, openid, now)
     return plan
+
+
+def _held_past_conversation(session: Session, now: datetime) -> list[OutboxMessage]:
+    """News held while its resident was in conversation, whose 48 hours passed without a next message."""
+    held = list(session.scalars(select(OutboxMessage).where(_plannable(now, ("held",)))))
+    windows = allowances_of(session, {row.recipient for row in held})
+    return [row for row in held if not windows[row.recipient].in_conversation(now)]
+
+
+def _release(run: _Run, rows: Sequence[OutboxMessage], now: datetime) -> int:
+    """Send these held pushes as templates now (what nothing can carry stays held; 我的工单 shows it)."""
+    if not rows:
+        return 0
+    release = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_([row.id for row in rows]), OutboxMessage.status == "held")
+        .values(
+            status="pending",
+            next_attempt_at=now,
+            last_error="the conversation ended without a next message: sent as a template",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    with transaction(run.factory) as session:
+        return session.execute(release).rowcount
 
 
 def _crowded(session: Session, rows: Sequence[OutboxMessage], now: datetime) -> list[str]:
@@ -86,10 +127,10 @@ def _fold_needed(rows: Sequence[OutboxMessage], left: int) -> bool:
     return routine >= 2 and 1 <= room < routine
 
 
-def _plannable(now: datetime) -> ColumnElement[bool]:
+def _plannable(now: datetime, statuses: tuple[str, ...] = ("pending",)) -> ColumnElement[bool]:
     """Pushes to residents still waiting and held by no dispatcher."""
     return and_(
-        OutboxMessage.status == "pending",
+        OutboxMessage.status.in_(statuses),
         OutboxMessage.resident_id.is_not(None),
         or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
     )

@@ -41,9 +41,9 @@ def dispatch_due(
     run = _Run(factory, settings, claimer or new_claimer(), now, time.monotonic(), paced)
     result = DispatchResult(dead=_bury_exhausted(run))
     result.folded = fold_bursts(run)
-    plan = plan_residents(run, getattr(messenger, "may_use", None))
+    plan = plan_residents(run, messenger if hasattr(messenger, "template_carries") else None)
     result.folded += plan.folded
-    result.superseded = plan.superseded
+    result.superseded, result.released = plan.superseded, plan.released
     outage = _OutageWatch()
     left, sequence = settings.batch_size, 0
     while left > 0 and not outage.declared:

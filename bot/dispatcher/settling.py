@@ -35,6 +35,8 @@ class DispatchResult(Tally):
     # Residents' pushes held for their next message, and pushes not sent because newer news replaced them.
     held: int = 0
     superseded: int = 0
+    # Held news sent as templates after the resident's conversation ended without a next message.
+    released: int = 0
 
 
 def _held(session: Session, holder: str, outbox_id: int) -> OutboxMessage | None:

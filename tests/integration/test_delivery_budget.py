@@ -260,3 +260,45 @@ def test_without_templates_or_customer_service_routine_news_waits_for_the_reside
         assert "已由网格员王芳签收" in (wechat.say(ZHANG, "我的工单") or "")
     finally:
         fake.stop()
+
+
+def test_a_menu_tap_allows_3_within_a_minute_and_then_templates_go_without_asking_wechat(
+    wechat, factory, clock, live, fake_wechat
+) -> None:
+    messenger = build_messenger(live, factory, clock)
+    wechat.event(ZHANG, "CLICK", "MENU_HELP")
+
+    def receipts(count: int) -> None:
+        with transaction(factory) as session:
+            zhang = session.scalars(select(Resident).where(Resident.openid == ZHANG)).one()
+            for n in range(count):
+                queue_push(session, clock(), kind="reply", text=f"您发来的第{n}条消息已处理", resident=zhang)
+
+    receipts(4)
+    assert dispatch_due(factory, messenger, POLICY, clock()).sent == 4
+    assert [s.api for s in fake_wechat.sent_to(ZHANG)] == ["custom"] * 3 + ["template"]
+    clock.advance(minutes=2)
+    fake_wechat.advance(120)
+    receipts(1)
+    assert dispatch_due(factory, messenger, POLICY, clock()).sent == 1
+    assert fake_wechat.sent_to(ZHANG)[-1].api == "template" and fake_wechat.refused == []
+
+
+def test_news_held_in_a_conversation_that_ends_goes_as_a_template_after_48_hours(
+    wechat, factory, clock, live, fake_wechat
+) -> None:
+    messenger = build_messenger(live, factory, clock)
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    wechat.say(WANG, "签收 1")
+    for note in NOTES[:4]:
+        wechat.say(WANG, f"进度 1 {note}")
+        dispatch_due(factory, messenger, POLICY, clock())
+    # Signed for and three notes used four sends; the fourth note finds only the kept one.
+    assert [row.status for row in resident_rows(factory)] == ["sent"] * 4 + ["held"]
+    clock.advance(hours=48, seconds=1)
+    fake_wechat.advance(48 * 3600 + 1)
+    result = dispatch_due(factory, messenger, POLICY, clock())
+    assert (result.released, result.sent) == (1, 1)
+    last = fake_wechat.sent_to(ZHANG)[-1]
+    assert last.api == "template" and NOTES[3] in " ".join(f["value"] for f in last.payload["data"].values())
+    assert fake_wechat.refused == []
