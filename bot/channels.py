@@ -127,15 +127,18 @@ class WeChatMessenger:
             raise Undeliverable(_no_route(push), unsubscribed=not push.subscribed)
         if channel == WECOM:
             return self._send_on(WECOM, push, now)
-        if channel == CUSTOM and not self._pause_left(CUSTOM, now) and self.may_use(CUSTOMER_SERVICE, now):
-            try:
-                delivery = self._send_custom_counted(push, now, window)
-            except _WindowClosed as exc:
-                # WeChat knows better: no customer-service message until they write again.
-                log.info("push %s: %s; sending a template message instead", push.outbox_id, exc)
-                return self._send_template_or_hold(push, now, window, conversing=False)
-            if delivery is not None:
-                return delivery
+        if channel != CUSTOM or self._pause_left(CUSTOM, now) or not self.may_use(CUSTOMER_SERVICE, now):
+            return self._send_template_or_hold(push, now, window)  # the template quota is separate
+        assert push.openid is not None
+        if not take_window_send(self._factory, push.openid, now, keep=sends_kept_from(push), span=window):
+            return self._send_template_or_hold(push, now, window, budget_spent=True)
+        try:
+            return self._send_counted_custom(push, now)
+        except _WindowClosed as exc:
+            # WeChat knows better: no customer-service message until they write again.
+            log.info("push %s: %s; sending a template message instead", push.outbox_id, exc)
+        except _NoPermission as exc:
+            self._learn_unavailable(CUSTOMER_SERVICE, exc, now)
         return self._send_template_or_hold(push, now, window)
 
     def may_use(self, api: str, now: datetime) -> bool:
@@ -149,40 +152,34 @@ class WeChatMessenger:
             self._unavailable_until = now + CAPABILITIES_FRESH
         return api not in self._unavailable
 
-    def _send_custom_counted(self, push: Push, now: datetime, window: timedelta) -> Delivery | None:
-        """A customer-service message, counted against the user's window first; None: none may go now."""
+    def _send_counted_custom(self, push: Push, now: datetime) -> Delivery:
+        """A customer-service message whose send is already counted: given back if it did not go."""
         assert push.openid is not None
-        if not take_window_send(self._factory, push.openid, now, keep=sends_kept_from(push), span=window):
-            return None
         try:
             return self._send_on(CUSTOM, push, now)
         except _WindowClosed:
             # WeChat counts sends we did not make (the account's own staff in its web console, say).
             window_used_up(self._factory, push.openid)
             raise
-        except _NoPermission as exc:
-            self._learn_unavailable(CUSTOMER_SERVICE, exc, now)
-            return None
         except SendError:
             refund_window_send(self._factory, push.openid, now)
             raise
 
     def _send_template_or_hold(
-        self, push: Push, now: datetime, window: timedelta, *, conversing: bool = True
+        self, push: Push, now: datetime, window: timedelta, *, budget_spent: bool = False
     ) -> Delivery:
         """A template message, unless a resident's routine news had better wait for their next message.
 
-        Held: when no template can carry it, and (routine news) while the resident is in conversation:
-        inside the 48 hours of their last message, with the window's sends spent or kept for more
-        pressing pushes; their next message is told of it (handlers/messages/held_news.py).
+        Held: when no template can carry it; and routine news whose resident's window has no send left
+        for it while they are in conversation (inside the 48 hours of their last message), since they
+        are likely to write again. Their next reply tells of it (handlers/messages/held_news.py).
         """
         if can_wait(push):
             if not self.template_carries(push.kind, now):
                 raise Held(f"{HELD}: no customer-service send left for it and no template")
             if (
-                conversing
+                budget_spent
                 and push.kind not in LAST_SEND_KINDS
-                and self.may_use(CUSTOMER_SERVICE, now)
                 and self._in_conversation(push, now, window)
             ):
                 raise Held(f"{HELD}: they are in conversation and their window's sends are spent or kept")
