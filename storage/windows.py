@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -198,3 +198,8 @@ def window_figures(session: Session, now: datetime, span: timedelta = MESSAGE_SP
     query = select(CustomerServiceWindow.message_sends).where(CustomerServiceWindow.message_at > now - span)
     spent = list(session.scalars(query))
     return len(spent), sum(1 for sends in spent if sends >= MESSAGE_SENDS)
+
+
+def forget_window(session: Session, openid: str) -> None:
+    """A forgotten resident's window row goes (it names their openid)."""
+    session.execute(delete(CustomerServiceWindow).where(CustomerServiceWindow.openid == openid))

@@ -8,37 +8,19 @@ Their next reply costs no send: it carries one line saying how much is waiting, 
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from handlers.context import Reply, Services
-from storage.models import OutboxMessage
+from storage.outbox import held_for
 
-HELD = "held"
 HELD_LINE = "您有{count}条工单进展未读,回复“我的工单”查看。"
 # Held items one 我的工单 reply spells out (a passive reply must stay short); the rest wait for the next.
 SHOWN_AT_MOST, ITEM_CHARS = 5, 150
-
-
-def held_news(session: Session, openid: str) -> list[OutboxMessage]:
-    """The pushes held for this resident's next message, oldest first."""
-    query = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status == HELD,
-            OutboxMessage.recipient == openid,
-            OutboxMessage.resident_id.is_not(None),
-        )
-        .order_by(OutboxMessage.id)
-    )
-    return list(session.scalars(query))
 
 
 def with_held_line(services: Services, openid: str, reply: Reply) -> Reply:
     """The reply, with a line saying how many updates wait for the resident, if any do."""
     if reply.text is None:
         return reply
-    waiting = held_news(services.session, openid)
+    waiting = held_for(services.session, openid)
     if not waiting:
         return reply
     return Reply(f"{reply.text}\n{HELD_LINE.format(count=len(waiting))}", reply.ticket_id)
@@ -46,7 +28,7 @@ def with_held_line(services: Services, openid: str, reply: Reply) -> Reply:
 
 def show_held(services: Services, openid: str) -> list[str]:
     """Lines for 我的工单: the held updates it shows, which count as read from now on."""
-    waiting = held_news(services.session, openid)
+    waiting = held_for(services.session, openid)
     if not waiting:
         return []
     lines = [f"未读的工单进展({len(waiting)}条):"]

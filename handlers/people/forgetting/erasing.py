@@ -28,7 +28,6 @@ from storage.erasure import erase_messages, erase_pushes, erase_tickets
 from storage.models import (
     AuditEvent,
     CheckIn,
-    CustomerServiceWindow,
     FamilyCode,
     FamilyContact,
     FamilyFollower,
@@ -38,6 +37,7 @@ from storage.models import (
     Ticket,
     Visit,
 )
+from storage.windows import forget_window
 
 FORGOTTEN_NAME = "已删除的居民"
 HOLDER_NOTICE = (
@@ -118,7 +118,7 @@ def forget(services: Services, resident: Resident, actor: str) -> Forgetting:
     result.tickets = erase_tickets(session, ids, now)
     result.messages, result.media = erase_messages(session, their_messages(resident, ids), now)
     _unlink_messages(session, resident.openid, tombstone)
-    session.execute(delete(CustomerServiceWindow).where(CustomerServiceWindow.openid == resident.openid))
+    forget_window(session, resident.openid)
     _erase_household(session, resident)
     # The UPDATEs above went past the session's objects: read them afresh from here on.
     session.expire_all()
