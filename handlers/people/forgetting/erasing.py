@@ -40,6 +40,8 @@ from storage.models import (
 from storage.windows import forget_window
 
 FORGOTTEN_NAME = "已删除的居民"
+# Pushes not sent yet: due, or held for the resident's next message (bot/dispatcher/budget.py).
+WAITING_PUSHES = ("pending", "held")
 HOLDER_NOTICE = (
     "【工单 #{number} · 居民信息已删除】居民要求删除个人信息,工单里的姓名、电话、住址和留言已删除,"
     "之后也不会再通知居民。工单仍由您处理:已办好的请办结,办不了的请退单。"
@@ -83,7 +85,7 @@ def preview(session: Session, resident: Resident) -> Forgetting:
         open_tickets=open_ticket_ids(session, ids),
         messages=_count(session, select(InboundMessage.id).where(messages)),
         pushes=_count(session, pushes),
-        pushes_cancelled=_count(session, pushes.where(OutboxMessage.status == "pending")),
+        pushes_cancelled=_count(session, pushes.where(OutboxMessage.status.in_(WAITING_PUSHES))),
         family_contacts=len(resident.family),
         media=list(media),
     )
@@ -104,7 +106,7 @@ def forget(services: Services, resident: Resident, actor: str) -> Forgetting:
     pushes = their_pushes(resident, ids)
     result.pushes_cancelled = session.execute(
         update(OutboxMessage)
-        .where(pushes, OutboxMessage.status.in_(("pending", "held")))
+        .where(pushes, OutboxMessage.status.in_(WAITING_PUSHES))
         .values(status="cancelled")
         .execution_options(synchronize_session=False)
     ).rowcount
