@@ -18,7 +18,7 @@ from bot.simulator import message_xml
 from bot.wechat_api import official_account_client
 from config.settings import DispatcherSettings, load_settings
 from storage.db import make_engine, make_session_factory, transaction
-from storage.models import AccountCapability, OutboxMessage, Resident
+from storage.models import AccountCapability, CustomerServiceWindow, OutboxMessage, Resident
 from storage.outbox import queue_push
 from storage.windows import window_open
 from tests.cli import run_in_process
@@ -302,3 +302,25 @@ def test_news_held_in_a_conversation_that_ends_goes_as_a_template_after_48_hours
     last = fake_wechat.sent_to(ZHANG)[-1]
     assert last.api == "template" and NOTES[3] in " ".join(f["value"] for f in last.payload["data"].values())
     assert fake_wechat.refused == []
+
+
+def test_forgetting_a_resident_cancels_news_held_for_them_and_drops_their_window(
+    tmp_path, wechat, factory, clock, live, fake_wechat
+) -> None:
+    messenger = build_messenger(live, factory, clock)
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    wechat.say(WANG, "签收 1")
+    for note in NOTES[:4]:
+        wechat.say(WANG, f"进度 1 {note}")
+        dispatch_due(factory, messenger, POLICY, clock())
+    with transaction(factory) as session:
+        assert session.get(CustomerServiceWindow, ZHANG) is not None
+    assert [row.status for row in resident_rows(factory)][-1] == "held"
+    env = live_env(tmp_path, fake_wechat)
+    forgot = run_in_process(env, "resident", "forget", ZHANG, "--yes", "--by", "周敏")
+    assert forgot.returncode == 0, forgot.stderr
+    with transaction(factory) as session:
+        assert session.get(CustomerServiceWindow, ZHANG) is None
+        to_residents = select(OutboxMessage.status).where(OutboxMessage.resident_id.is_not(None))
+        statuses = list(session.scalars(to_residents))
+    assert "held" not in statuses and "cancelled" in statuses
