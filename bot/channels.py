@@ -14,14 +14,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.exceptions import WeChatClientException
 
 from bot.messenger import (
+    LAST_SEND_KINDS,
     ConsoleMessenger,
     Delivery,
+    Held,
     Messenger,
     Push,
     SendError,
     Throttled,
     Undeliverable,
     Unreachable,
+    can_wait,
+    sends_kept_from,
 )
 from bot.templates import subscription_data, template_data
 from bot.tokens import TokenUnavailable
@@ -34,6 +38,10 @@ from bot.wechat_api import (
 )
 from config.sections import DAILY_PING_KINDS
 from config.settings import Settings
+from storage.capabilities import CUSTOMER_SERVICE, record_unavailable, unavailable_apis
+from storage.capabilities import TEMPLATE as TEMPLATE_API
+from storage.db import transaction
+from storage.windows import allowances, refund_window_send, take_window_send, window_used_up
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,11 @@ CONSOLE_GO_LINK = re.compile(r"https?://\S+/console/go/[A-Za-z0-9_-]+")
 # Any console page a push's text names (an alert's "http://…/console/tickets/1"): a template's 20-character
 # fields cannot carry it, the message's own link can.
 CONSOLE_PAGE_LINK = re.compile(r"https?://\S+/console(?:/\S*)?")
+# 48001: the account has no permission for this API (customer-service messages on a personal-subject
+# account, templates on an unverified one); 48004: the API is banned for the account.
+NO_PERMISSION_ERRORS = frozenset({48001, 48004})
+# What the account may not use, read from the database again after this long (another process may learn).
+CAPABILITIES_FRESH = timedelta(seconds=30)
 # -1: "system busy", WeChat's own trouble rather than the push's.
 SYSTEM_BUSY = -1
 # 45009: daily quota used up; 45011: per-minute quota.
@@ -54,6 +67,7 @@ UNSUBSCRIBED_ERRORS = frozenset({43004, 43019, 40003})
 # 43101 refused the message; WeCom 60111 no such user, 81013 every recipient invalid.
 GONE_ERRORS = UNSUBSCRIBED_ERRORS | {43101, 60111, 81013}
 WECOM_TITLE_BYTES, WECOM_CARD_BYTES = 128, 512
+HELD = "held for the resident's next message"
 
 
 def choose_channel(push: Push, now: datetime, *, window: timedelta, wecom: bool) -> str | None:
@@ -71,6 +85,14 @@ class _WindowClosed(SendError):
     """WeChat refused a customer-service message: outside the 48-hour window (or over its count)."""
 
 
+class _NoPermission(SendError):
+    """WeChat answered 48001: the account may not use this API at all."""
+
+    def __init__(self, message: str, errcode: int) -> None:
+        super().__init__(message)
+        self.errcode = errcode
+
+
 class WeChatMessenger:
     """Delivers pushes through the Official Account (customer-service or template messages) and WeCom."""
 
@@ -84,15 +106,22 @@ class WeChatMessenger:
         wecom: WeComClient | None,
         settings: Settings,
         clock: Callable[[], datetime],
+        factory: sessionmaker[Session],
     ) -> None:
         self._official, self._wecom = official, wecom
         self._settings = settings
         self._clock = clock
+        self._factory = factory
         # A channel whose quota ran out is left alone until then (in this process).
         self._paused_until: dict[str, datetime] = {}
+        # The APIs the account may not use (settings, and WeChat's 48001 kept in the database), and until
+        # when this process trusts what it read.
+        self._unavailable: set[str] = set()
+        self._unavailable_until: datetime | None = None
 
     def send(self, push: Push) -> Delivery:
-        """Send on the channel the recipient can be reached by; a closed window falls back to a template."""
+        """Send on the channel the recipient can be reached by: a customer-service message while their
+        window has a send left for it, else a template message, else (a resident's routine news) held."""
         now = self._clock()
         if push.kind in DAILY_PING_KINDS:
             return self._send_daily_ping(push, now)
@@ -100,13 +129,86 @@ class WeChatMessenger:
         channel = choose_channel(push, now, window=window, wecom=self._wecom is not None)
         if channel is None:
             raise Undeliverable(_no_route(push), unsubscribed=not push.subscribed)
-        if channel == CUSTOM and self._pause_left(CUSTOM, now):
-            channel = TEMPLATE  # the template quota is separate
+        if channel == WECOM:
+            return self._send_on(WECOM, push, now)
+        if channel != CUSTOM or self._pause_left(CUSTOM, now) or not self.may_use(CUSTOMER_SERVICE, now):
+            return self._send_template_or_hold(push, now, window)  # the template quota is separate
+        assert push.openid is not None
+        if not take_window_send(self._factory, push.openid, now, keep=sends_kept_from(push), span=window):
+            return self._send_template_or_hold(push, now, window, budget_spent=True)
         try:
-            return self._send_on(channel, push, now)
+            return self._send_counted_custom(push, now)
         except _WindowClosed as exc:
+            # WeChat knows better: no customer-service message until they write again.
             log.info("push %s: %s; sending a template message instead", push.outbox_id, exc)
+        except _NoPermission as exc:
+            self._learn_unavailable(CUSTOMER_SERVICE, exc, now)
+        return self._send_template_or_hold(push, now, window)
+
+    def may_use(self, api: str, now: datetime) -> bool:
+        """False once settings or WeChat (48001) said the account may not use this API."""
+        if self._unavailable_until is None or now >= self._unavailable_until:
+            delivery = self._settings.delivery
+            declared = {CUSTOMER_SERVICE} if delivery.customer_service_messages == "off" else set()
+            declared |= {TEMPLATE_API} if delivery.template_messages == "off" else set()
+            with transaction(self._factory) as session:
+                self._unavailable = declared | set(unavailable_apis(session))
+            self._unavailable_until = now + CAPABILITIES_FRESH
+        return api not in self._unavailable
+
+    def _send_counted_custom(self, push: Push, now: datetime) -> Delivery:
+        """A customer-service message whose send is already counted: given back if it did not go."""
+        assert push.openid is not None
+        try:
+            return self._send_on(CUSTOM, push, now)
+        except _WindowClosed:
+            # WeChat counts sends we did not make (the account's own staff in its web console, say).
+            window_used_up(self._factory, push.openid)
+            raise
+        except SendError:
+            refund_window_send(self._factory, push.openid, now)
+            raise
+
+    def _send_template_or_hold(
+        self, push: Push, now: datetime, window: timedelta, *, budget_spent: bool = False
+    ) -> Delivery:
+        """A template message, unless a resident's routine news had better wait for their next message.
+
+        Held: when no template can carry it; and routine news whose resident's window has no send left
+        for it while they are in conversation (inside the 48 hours of their last message), since they
+        are likely to write again. Their next reply tells of it (handlers/messages/held_news.py).
+        """
+        if can_wait(push):
+            if not self.template_carries(push.kind, now):
+                raise Held(f"{HELD}: no customer-service send left for it and no template")
+            if (
+                budget_spent
+                and push.kind not in LAST_SEND_KINDS
+                and self._in_conversation(push, now, window)
+            ):
+                raise Held(f"{HELD}: they are in conversation and their window's sends are spent or kept")
+        try:
             return self._send_on(TEMPLATE, push, now)
+        except _NoPermission as exc:
+            self._learn_unavailable(TEMPLATE_API, exc, now)
+            if can_wait(push):
+                raise Held(f"{HELD}: the account may not send template messages") from exc
+            raise SendError(str(exc)) from exc
+
+    def template_carries(self, kind: str, now: datetime) -> bool:
+        """True when a template is set up for this kind of push and the account may send templates."""
+        return self._settings.templates.for_kind(kind) is not None and self.may_use(TEMPLATE_API, now)
+
+    def _in_conversation(self, push: Push, now: datetime, window: timedelta) -> bool:
+        """Inside the 48 hours of the resident's last message: they are likely to write again soon."""
+        assert push.openid is not None
+        with transaction(self._factory) as session:
+            return allowances(session, push.openid).in_conversation(now, window)
+
+    def _learn_unavailable(self, api: str, exc: _NoPermission, now: datetime) -> None:
+        log.warning("WeChat says the account may not use %s messages: %s; not trying them again", api, exc)
+        record_unavailable(self._factory, api, exc.errcode, str(exc), now)
+        self._unavailable.add(api)
 
     def _send_daily_ping(self, push: Push, now: datetime) -> Delivery:
         """A check-in ping on the channel its sweep chose; never a template (the same words every day)."""
@@ -150,6 +252,8 @@ class WeChatMessenger:
             return Unreachable(text)
         if code in WINDOW_ERRORS and channel == CUSTOM:
             return _WindowClosed(text)
+        if code in NO_PERMISSION_ERRORS and channel in (CUSTOM, TEMPLATE):
+            return _NoPermission(text, code)
         if code in QUOTA_ERRORS:
             pause = timedelta(seconds=self._settings.delivery.quota_pause_seconds)
             self._paused_until[channel] = now + pause
@@ -247,4 +351,4 @@ def build_messenger(
     if settings.sandbox:
         return ConsoleMessenger()
     wecom = wecom_client(settings, factory) if settings.wecom.enabled else None
-    return WeChatMessenger(official_account_client(settings, factory), wecom, settings, clock)
+    return WeChatMessenger(official_account_client(settings, factory), wecom, settings, clock, factory)

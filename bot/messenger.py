@@ -63,6 +63,30 @@ class Throttled(SendError):
         self.retry_after = retry_after
 
 
+class Held(SendError):
+    """A resident's routine push that neither a customer-service send nor a template can carry now: it
+    waits for their next message (which is told of it), without spending a try."""
+
+
+# Pushes to residents that go first and are never held or folded: emergencies and receipts of messages
+# finished late (`reply`), a family's alert, and the alert that a page did not arrive.
+FIRST_KINDS = frozenset({"emergency", "urgent", "reply", "family_alert", "delivery_failed"})
+# The last customer-service send of a window is kept for these: the first kinds and the rating request.
+LAST_SEND_KINDS = FIRST_KINDS | {"rating_request"}
+# Sends of a window that routine pushes (progress, signed for ...) leave for LAST_SEND_KINDS.
+KEPT_SENDS = 1
+
+
+def can_wait(push: Push) -> bool:
+    """A resident's push that may be held for their next message (not staff, not an emergency or receipt)."""
+    return push.worker_id is None and push.resident_id is not None and push.kind not in FIRST_KINDS
+
+
+def sends_kept_from(push: Push) -> int:
+    """How many customer-service sends of the window this push must leave for more pressing ones."""
+    return 0 if push.worker_id is not None or push.kind in LAST_SEND_KINDS else KEPT_SENDS
+
+
 class Messenger(Protocol):
     """Anything that can deliver a push or raise SendError."""
 

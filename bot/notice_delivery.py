@@ -8,28 +8,22 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.dispatcher.recipients import last_interactions
 from config.settings import Settings
 from handlers.notices.delivery import Planned, WindowCheck, deliver_notices
 from storage.models import Resident
+from storage.windows import allowances_of
 
 NOTICE_KIND = "notice"
 
 
 def window_check(hours: float) -> WindowCheck:
-    """Today's way of knowing a resident's 48-hour window, as the dispatcher reckons it (one place to
-    switch to a per-resident budget): the latest of their last message and their last window-opening
-    inbound message or event."""
+    """Who may get a customer-service message now: a send left in their window (storage/windows.py),
+    the same count the dispatcher keeps, so a notice never plans a send WeChat would refuse."""
+    span = timedelta(hours=hours)
 
     def open_windows(session: Session, residents: Sequence[Resident], now: datetime) -> set[int]:
-        wrote = last_interactions(session, {resident.openid for resident in residents})
-        window = timedelta(hours=hours)
-        opened: set[int] = set()
-        for resident in residents:
-            times = [t for t in (resident.last_message_at, wrote.get(resident.openid)) if t is not None]
-            if times and now - max(times) < window:
-                opened.add(resident.id)
-        return opened
+        left = allowances_of(session, {resident.openid for resident in residents})
+        return {r.id for r in residents if r.openid in left and left[r.openid].sends_left(now, span) > 0}
 
     return open_windows
 

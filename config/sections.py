@@ -68,6 +68,11 @@ class DeliverySettings:
     quota_pause_seconds: float
     console_url: str
     media_dir: Path
+    # What the Official Account may send: "auto" learns it from WeChat's first 48001 answer (kept in the
+    # database); "off" declares it up front (a personal-subject account has no customer-service messages,
+    # an unverified one no template messages).
+    customer_service_messages: str = "auto"
+    template_messages: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,9 @@ PUSH_STATUS_LABELS = {
     "undeliverable": "无法送达",
     "cancelled": "已取消(工作人员已离岗)",
     "folded": "已并入汇总推送",
+    "held": "留待居民下次留言时告知",
+    "superseded": "已被更新的消息取代",
+    "shown": "居民已在“我的工单”中查看",
 }
 
 ROLE_LABELS = {"worker": "网格员", "leader": "网格长", "community": "社区值班", "street": "街道"}

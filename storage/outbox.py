@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage, Resident, Ticket, Worker
@@ -41,3 +42,17 @@ def queue_push(
     )
     session.add(row)
     return row
+
+
+def held_for(session: Session, openid: str) -> list[OutboxMessage]:
+    """The pushes held for this resident's next message (bot/dispatcher/budget.py), oldest first."""
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == "held",
+            OutboxMessage.recipient == openid,
+            OutboxMessage.resident_id.is_not(None),
+        )
+        .order_by(OutboxMessage.id)
+    )
+    return list(session.scalars(query))

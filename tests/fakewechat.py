@@ -2,8 +2,12 @@
 
 It checks what WeChat checks: the app's credentials, that the access_token is current (a token fetched
 from /token replaces the previous one; /stable_token keeps it unless force_refresh), the JSON shape, and
-the 48-hour customer-service window per openid. It keeps a log of delivered messages, counts token
-fetches, and can fail the next N calls, fail a seeded random share of calls, add latency, or go down.
+the customer-service window per openid: a user's message allows 5 sends within 48 hours, a follow, scan
+or menu tap 3 within a minute (45015 past the window, 45047 past the count; 48001 for an account with no
+customer-service permission). It learns of users' messages through `heard` (tests/support.py's
+WeChatServer calls it for every message it posts to the webhook) or `user_wrote` / `user_tapped`. It
+keeps a log of delivered messages (and of sends it refused), counts token fetches, and can fail the next
+N calls, fail a seeded random share of calls, add latency, or go down.
 The Official Account API lives under /cgi-bin/, WeCom (qyapi) under /qyapi/cgi-bin/.
 """
 
@@ -21,12 +25,17 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
 
 TOKEN_SECONDS = 7200
 WINDOW_SECONDS = 48 * 3600
 MEDIA_SECONDS = 3 * 24 * 3600
-# WeChat allows this many customer-service messages to one user before they write again.
-CUSTOM_LIMIT = 20
+# Customer-service messages (since June 2023): a user's message allows 5 within 48 hours; a follow, a QR
+# scan or a menu tap 3 within one minute. The allowances do not add up: a send is refused only when no
+# allowance still open has room, and every send counts against each open one.
+MESSAGE_SENDS, EVENT_SENDS, EVENT_SECONDS = 5, 3, 60
+# The events that open the short allowance (wechatpy and WeChat spell them in either case).
+WINDOW_EVENTS = frozenset({"subscribe", "scan", "click", "scancode_push", "scancode_waitmsg"})
 # WeCom delivers at most this many app messages to one member in any minute and any hour; it answers
 # errcode 0 for the rest and drops them (the fake keeps them in `dropped`, so tests can count them).
 WECOM_PER_MINUTE, WECOM_PER_HOUR = 30, 1000
@@ -78,6 +87,31 @@ class Sent:
 
 
 @dataclass
+class _Window:
+    """One user's customer-service allowances: since their last message, and since their last tap."""
+
+    message_at: float = float("-inf")
+    message_sends: int = 0
+    event_at: float = float("-inf")
+    event_sends: int = 0
+
+    def open_allowances(self, now: float) -> list[str]:
+        """The allowances still inside their time: 'message', 'event'."""
+        spans = (("message", self.message_at, WINDOW_SECONDS), ("event", self.event_at, EVENT_SECONDS))
+        return [name for name, at, span in spans if now - at <= span]
+
+    def room(self, now: float) -> bool:
+        """Whether one more customer-service message may go to this user now."""
+        limits = {"message": (self.message_sends, MESSAGE_SENDS), "event": (self.event_sends, EVENT_SENDS)}
+        return any(limits[name][0] < limits[name][1] for name in self.open_allowances(now))
+
+    def spend(self, now: float) -> None:
+        open_now = self.open_allowances(now)
+        self.message_sends += "message" in open_now
+        self.event_sends += "event" in open_now
+
+
+@dataclass
 class _Failures:
     """Injected trouble."""
 
@@ -105,6 +139,8 @@ class FakeWeChat:
         agent_id: int = 1000002,
         templates: Iterable[str] = (),
         subscription_templates: dict[str, tuple[str, ...]] | None = None,
+        customer_service: bool = True,
+        verified: bool = True,
     ) -> None:
         self.appid, self.secret = appid, secret
         self.corp_id, self.corp_secret, self.agent_id = corp_id, corp_secret, agent_id
@@ -112,6 +148,9 @@ class FakeWeChat:
         # Long-term subscription templates the account has (id -> its keywords), and who accepted which.
         self.subscription_templates = dict(subscription_templates or {})
         self._subscriptions: dict[tuple[str, str], bool] = {}
+        # A personal-subject account has no customer-service permission; an unverified one no templates:
+        # WeChat answers 48001 (api unauthorized) to either.
+        self.customer_service, self.verified = customer_service, verified
         self.wecom_users: set[str] = set()
         self.sent: list[Sent] = []
         # WeCom messages answered errcode 0 but never delivered (over a member's per-minute or hourly limit).
@@ -127,8 +166,9 @@ class FakeWeChat:
         self.menu: dict[str, Any] | None = None
         self.qr_codes: dict[str, str] = {}  # scene -> url of the codes created
         self._offset = 0.0
-        self._interactions: dict[str, float] = {}
-        self._custom_count: Counter[str] = Counter()
+        self._windows: dict[str, _Window] = {}
+        # Sends WeChat refused for the window or the account: (api, openid, errcode).
+        self.refused: list[tuple[str, str, int]] = []
         self._unfollowed: set[str] = set()
         self._blocked: set[str] = set()
         self._unknown: set[str] = set()
@@ -190,10 +230,31 @@ class FakeWeChat:
             self._offset += seconds
 
     def user_wrote(self, openid: str, seconds_ago: float = 0) -> None:
-        """The user messaged the account: their customer-service window opens."""
+        """The user messaged the account: 5 customer-service messages may follow within 48 hours."""
         with self._lock:
-            self._interactions[openid] = self.now() - seconds_ago
-            self._custom_count[openid] = 0
+            window = self._windows.setdefault(openid, _Window())
+            window.message_at, window.message_sends = self.now() - seconds_ago, 0
+
+    def user_tapped(self, openid: str, seconds_ago: float = 0) -> None:
+        """The user followed, scanned a QR code or tapped a menu button: 3 may follow within a minute."""
+        with self._lock:
+            window = self._windows.setdefault(openid, _Window())
+            window.event_at, window.event_sends = self.now() - seconds_ago, 0
+
+    def heard(self, xml: str) -> None:
+        """A message or event WeChat delivered to the account's webhook: it opens that user's window."""
+        fields = _xml_fields(xml)
+        openid, msg_type = fields.get("FromUserName", ""), fields.get("MsgType", "")
+        if not openid:
+            return
+        if msg_type != "event":
+            self.user_wrote(openid)
+        elif fields.get("Event", "").lower() in WINDOW_EVENTS:
+            self.user_tapped(openid)
+
+    def custom_sends(self, openid: str) -> list[Sent]:
+        """The customer-service messages delivered to one user, in order."""
+        return [s for s in self.sent if s.api == "custom" and s.to == openid]
 
     def unfollow(self, openid: str) -> None:
         """The user unfollowed (43004)."""
@@ -420,11 +481,14 @@ class FakeWeChat:
         content = (data.get("text") or {}).get("content")
         if not isinstance(content, str) or not content:
             return _error(44003, "empty news data")
-        if self.now() - self._interactions.get(openid, float("-inf")) > WINDOW_SECONDS:
-            return _error(45015, "response out of time limit or subscription is canceled")
-        if self._custom_count[openid] >= CUSTOM_LIMIT:
-            return _error(45047, "out of response count limit")
-        self._custom_count[openid] += 1
+        if not self.customer_service:
+            return self._refuse("custom", openid, 48001, "api unauthorized")
+        window, now = self._windows.get(openid, _Window()), self.now()
+        if not window.open_allowances(now):
+            return self._refuse("custom", openid, 45015, "response out of time limit")
+        if not window.room(now):
+            return self._refuse("custom", openid, 45047, "out of response count limit")
+        window.spend(now)
         self.sent.append(Sent("custom", openid, data, None, self.now()))
         return _json(OK)
 
@@ -432,6 +496,8 @@ class FakeWeChat:
         data, openid, refused = self._addressed(query, body)
         if refused:
             return refused
+        if not self.verified:
+            return self._refuse("template", openid, 48001, "api unauthorized")
         if data.get("template_id") not in self.templates:
             return _error(40037, "invalid template_id")
         fields = data.get("data")
@@ -474,6 +540,10 @@ class FakeWeChat:
         self._msgid += 1
         self.sent.append(Sent("subscription", openid, data, self._msgid, self.now()))
         return _json(OK)
+
+    def _refuse(self, api: str, openid: str, code: int, message: str) -> Answer:
+        self.refused.append((api, openid, code))
+        return _error(code, message)
 
     def _hide_old_template_parts(self, fields: dict[str, Any]) -> None:
         """What WeChat ignores since May 2023: the first line, the remark, and colours."""
@@ -594,6 +664,15 @@ def _event_xml(openid: str, event: str, body: str, created: int | None) -> str:
         f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{at}</CreateTime>"
         f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>{body}</xml>"
     )
+
+
+def _xml_fields(xml: str) -> dict[str, str]:
+    """The top-level fields of a webhook message's XML (FromUserName, MsgType, Event ...)."""
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return {}
+    return {child.tag: (child.text or "").strip() for child in root}
 
 
 def _load(body: bytes) -> dict[str, Any] | None:

@@ -48,12 +48,14 @@ class WeChatServer:
     """Sends what WeChat's servers would send to /wechat: signed, and encrypted in safe mode.
 
     It signs with the time of `clock`, which must be the clock the app was given: the webhook refuses
-    requests signed too far from its own time.
+    requests signed too far from its own time. Each listener hears every message posted (its plain XML),
+    as WeChat itself would: the fake WeChat opens the sender's customer-service window from it.
     """
 
     client: FlaskClient
     wechat: WeChatSettings
     clock: Callable[[], datetime] = real_time
+    listeners: list[Callable[[str], None]] = field(default_factory=list)
 
     def post(self, openid: str, msg_type: str = "text", **fields: str) -> TestResponse:
         """POST one message or event; returns the raw HTTP response."""
@@ -62,6 +64,8 @@ class WeChatServer:
 
     def post_xml(self, body: str) -> TestResponse:
         """POST a prepared XML body, signed (and encrypted) as WeChat would."""
+        for listener in self.listeners:
+            listener(body)
         return self.send(self.sign(body))
 
     def sign(self, body: str, *, at: datetime | None = None) -> SignedRequest:

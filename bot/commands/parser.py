@@ -217,7 +217,9 @@ def _add_register_commands(commands: argparse._SubParsersAction[argparse.Argumen
     family.add_argument("--hours", type=int, default=24, help="how long the code is valid (default 24)")
     residents_parser.set_defaults(func=Lazy("residents", "residents_command"))
 
-    wechat_parser = commands.add_parser("wechat", help="set up the live Official Account: menu, QR codes")
+    wechat_parser = commands.add_parser(
+        "wechat", help="set up the live Official Account: menu, QR codes, status"
+    )
     wechat_actions = wechat_parser.add_subparsers(dest="action", required=True)
     menu = wechat_actions.add_parser("menu", help="publish the custom menu (config/menu.toml)")
     menu.add_argument("--dry-run", action="store_true", help="check and print the menu; send nothing")
@@ -236,6 +238,10 @@ def _add_register_commands(commands: argparse._SubParsersAction[argparse.Argumen
     family_qr.add_argument("--hours", type=int, default=24, help="how long it is valid (default 24)")
     family_qr.add_argument("--out", type=Path, required=True, help="the PNG to write")
     family_qr.set_defaults(func=Lazy("wechat", "family_qr_command"))
+    status = wechat_actions.add_parser(
+        "status", help="what the Official Account may send (客服消息, templates) and residents' windows"
+    )
+    status.set_defaults(func=Lazy("wechat", "status_command"))
 
     report_parser = commands.add_parser("report", help="a day's, week's or month's report (日报/周报/月报)")
     report_parser.add_argument("--period", choices=PERIODS, default="day")

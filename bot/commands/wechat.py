@@ -6,13 +6,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.exceptions import WeChatClientException
 
-from bot.commands.runtime import open_runtime
+from bot.commands.runtime import open_for_reading, open_runtime
 from bot.menu import MenuError, load_menu, publish_menu
 from bot.qrcodes import create_building_codes, issue_family_qr, render_png
 from bot.wechat_api import OfficialAccountClient
@@ -20,13 +21,62 @@ from config.settings import Settings
 from handlers.clock import utc_now
 from handlers.people.family_codes import FollowerError
 from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident
+from storage.capabilities import CUSTOMER_SERVICE, TEMPLATE, unavailable_apis
 from storage.db import transaction
-from storage.models import Building, Resident
+from storage.models import AccountCapability, Building, OutboxMessage, Resident
+from storage.windows import window_figures
+
+API_NAMES = {
+    CUSTOMER_SERVICE: "customer-service messages (客服消息)",
+    TEMPLATE: "template messages (模板消息)",
+}
+SETTING_OF = {CUSTOMER_SERVICE: "customer_service_messages", TEMPLATE: "template_messages"}
 
 LIVE_ONLY = (
     "this needs a live Official Account: set GRIDDESK_WECHAT_APPID and GRIDDESK_WECHAT_SECRET "
     "(README.md, 'Setting up the Official Account')"
 )
+
+
+def status_command(settings: Settings, _args: argparse.Namespace) -> int:
+    """What the account may send (as settings declare and WeChat's 48001 showed) and residents' windows."""
+    runtime = open_for_reading(settings)
+    try:
+        with transaction(runtime.factory) as session:
+            refused = unavailable_apis(session)
+            now = utc_now()
+            inside, spent = window_figures(session, now)
+            held = session.scalar(select(func.count()).where(OutboxMessage.status == "held")) or 0
+    finally:
+        runtime.close()
+    if settings.sandbox:
+        print("mode: sandbox (no app secret): pushes are printed by `serve`, nothing is sent to WeChat")
+    else:
+        print(f"mode: live, Official Account {settings.wechat.appid}")
+    for api, name in API_NAMES.items():
+        print(f"{name}: {_capability(settings, api, refused.get(api))}")
+    templates = [f"{t.name}={t.id}" for t in settings.templates.templates.values() if t.id]
+    print(f"templates set up: {', '.join(templates) if templates else 'none'}")
+    print(f"WeCom for staff: {'on' if settings.wecom.enabled else 'off'}")
+    print(
+        f"customer-service windows: {inside} users sent to in an open window, {spent} with all 5 sends used; "
+        f"{held} updates held for residents' next message"
+    )
+    return 0
+
+
+def _capability(settings: Settings, api: str, refusal: AccountCapability | None) -> str:
+    """'available', or why not: declared in the settings, or WeChat's answer and when."""
+    key = SETTING_OF[api]
+    if getattr(settings.delivery, key) == "off":
+        return f"off (declared by delivery.{key})"
+    if refusal is not None:
+        when = refusal.discovered_at.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
+        return (
+            f"unavailable: WeChat answered {refusal.errcode} at {when}; not tried since "
+            f"(delete the account_capabilities row '{api}' once the account has the permission)"
+        )
+    return "available (not refused so far)"
 
 
 def menu_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.dispatcher.recipients import pushes_for
-from bot.messenger import Push
+from bot.messenger import FIRST_KINDS, Push
 from config.settings import DispatcherSettings
 from handlers.tickets.undelivered import ALERT_KIND, give_up
 from storage.db import transaction
@@ -20,6 +20,9 @@ from storage.models import OutboxMessage
 
 # Sent first: emergencies, and alerts that an emergency page did not arrive.
 URGENT_KINDS = ("emergency", "urgent", ALERT_KIND)
+# Claimed first: those, and what a resident's customer-service window spends its sends on first
+# (receipts of messages finished late, family alerts): bot/messenger.py FIRST_KINDS.
+CLAIMED_FIRST = tuple(sorted(set(URGENT_KINDS) | FIRST_KINDS))
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def _claim(run: _Run, limit: int, holder: str) -> _Claim:
 
 
 def _urgent_first() -> tuple[ColumnElement[Any], ...]:
-    return OutboxMessage.kind.in_(URGENT_KINDS).desc(), OutboxMessage.id.asc()
+    return OutboxMessage.kind.in_(CLAIMED_FIRST).desc(), OutboxMessage.id.asc()
 
 
 def _release(run: _Run, holder: str, outbox_ids: list[int]) -> None:

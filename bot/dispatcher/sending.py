@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.dispatcher.budget import plan_residents
 from bot.dispatcher.claims import _bury_exhausted, _Claim, _claim, _release, _Run, new_claimer
 from bot.dispatcher.pacing import fold_bursts, take_slot
-from bot.dispatcher.settling import DispatchResult, _close, _count_failure, _mark_sent, _postpone
-from bot.messenger import Delivery, Messenger, Push, SendError, Throttled, Undeliverable, Unreachable
+from bot.dispatcher.settling import DispatchResult, _close, _count_failure, _hold, _mark_sent, _postpone
+from bot.messenger import Delivery, Held, Messenger, Push, SendError, Throttled, Undeliverable, Unreachable
 from config.settings import DispatcherSettings
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,16 @@ def dispatch_due(
     """Send up to a batch of due pushes, emergencies first: claimed a few at a time, each settled alone.
 
     Through a messenger with platform limits (`paces_staff`), staff pushes are paced per member and a
-    burst waiting for one member is folded into a digest first.
+    burst waiting for one member is folded into a digest first; residents' pushes are planned against
+    their customer-service window (superseded news dropped, a crowd folded into one message).
     """
     paced = getattr(messenger, "paces_staff", False)  # test doubles may not say
     run = _Run(factory, settings, claimer or new_claimer(), now, time.monotonic(), paced)
     result = DispatchResult(dead=_bury_exhausted(run))
     result.folded = fold_bursts(run)
+    plan = plan_residents(run, messenger if hasattr(messenger, "template_carries") else None)
+    result.folded += plan.folded
+    result.superseded, result.released = plan.superseded, plan.released
     outage = _OutageWatch()
     left, sequence = settings.batch_size, 0
     while left > 0 and not outage.declared:
@@ -93,6 +98,9 @@ def _send(run: _Run, messenger: Messenger, push: Push, holder: str, result: Disp
         return True
     try:
         delivery = messenger.send(push) or Delivery(messenger.channel)
+    except Held as exc:
+        _hold(run, push.outbox_id, holder, str(exc))
+        result.held += 1
     except Throttled as exc:
         _postpone(run, push.outbox_id, holder, exc)
         result.throttled += 1

@@ -32,6 +32,11 @@ class DispatchResult(Tally):
     # Staff pushes held back for their member's budget, and pushes folded into digests.
     paced: int = 0
     folded: int = 0
+    # Residents' pushes held for their next message, and pushes not sent because newer news replaced them.
+    held: int = 0
+    superseded: int = 0
+    # Held news sent as templates after the resident's conversation ended without a next message.
+    released: int = 0
 
 
 def _held(session: Session, holder: str, outbox_id: int) -> OutboxMessage | None:
@@ -97,6 +102,16 @@ def _postpone(run: _Run, outbox_id: int, holder: str, exc: Throttled) -> None:
         row.attempts -= 1
         row.last_error, row.lease_until = str(exc)[:500], None
         row.next_attempt_at = run.lease_clock() + exc.retry_after * random.uniform(1.0, 1.2)
+
+
+def _hold(run: _Run, outbox_id: int, holder: str, reason: str) -> None:
+    """Keep a resident's routine push for their next message: not a failed try, and not lost."""
+    with transaction(run.factory) as session:
+        row = _held(session, holder, outbox_id)
+        if row is None:
+            return
+        row.attempts -= 1
+        row.status, row.last_error, row.lease_until = "held", reason[:500], None
 
 
 def _close(run: _Run, outbox_id: int, holder: str, error: str, *, unsubscribed: bool = False) -> None:

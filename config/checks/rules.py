@@ -104,6 +104,8 @@ RULES: dict[str, _Rule] = {
     "delivery.quota_pause_seconds": _Number(0, 86400, "seconds", inclusive=True),
     "delivery.console_url": _Url("https://griddesk.example.org/console", optional=True),
     "delivery.media_dir": _Path("var/media"),
+    "delivery.customer_service_messages": _Choice("auto", "off"),
+    "delivery.template_messages": _Choice("auto", "off"),
     "wecom.corp_id": _Text("a WeCom corp ID like ww0123456789abcdef, or nothing", r"[A-Za-z0-9]+", True),
     "wecom.secret": _Text("the WeCom app's secret, without spaces, or nothing", _SECRET, True, secret=True),
     "wecom.agent_id": _Int(0, 2**31 - 1, zero="no WeCom app"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers.context import Reply, Services
+from handlers.messages.held_news import show_held
 from handlers.texts import CATEGORY_LABELS, HELP, STATUS_LABELS, local_time
 from handlers.tickets.core import assignee_phrase, open_tickets
 from storage.models import Resident
@@ -23,10 +24,11 @@ def handle_help(services: Services) -> Reply:
 
 
 def handle_my_tickets(services: Services, resident: Resident) -> Reply:
-    """The resident's open tickets with status and who holds them."""
+    """The resident's open tickets with status and who holds them, and the updates held for them."""
     tickets = open_tickets(services, resident)
+    held = show_held(services, resident.openid)
     if not tickets:
-        return Reply("您目前没有正在办理的工单。有需要随时告诉我们。")
+        return Reply("\n".join(["您目前没有正在办理的工单。有需要随时告诉我们。", *held]))
     lines = [f"您有{len(tickets)}个正在办理的工单:"]
     for ticket in tickets[:10]:
         when = local_time(ticket.created_at, services.settings.timezone)
@@ -34,4 +36,4 @@ def handle_my_tickets(services: Services, resident: Resident) -> Reply:
             f"#{ticket.id} {CATEGORY_LABELS[ticket.category]} · {STATUS_LABELS[ticket.status]} · "
             f"{assignee_phrase(ticket)} · {when}"
         )
-    return Reply("\n".join(lines))
+    return Reply("\n".join([*lines, *held]))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from handlers.context import Incoming, Reply, Services
 from handlers.messages.conversation import handle_help
+from handlers.messages.held_news import with_held_line
 from handlers.routing import actions as do
 from handlers.routing import conditions as when
 from handlers.routing.message import Message
@@ -38,8 +39,16 @@ def route(services: Services, incoming: Incoming) -> Reply:
         if row.applies(message):
             reply = row.handle(message)
             if reply is not None:
-                return reply
-    return handle_help(services)
+                return _mention_held_news(message, row.name, reply)
+    return _mention_held_news(message, "help", handle_help(services))
+
+
+def _mention_held_news(message: Message, route_name: str, reply: Reply) -> Reply:
+    """A resident's reply tells of the updates held for their next message (not beside an emergency's
+    advice, and not where 我的工单 lists them anyway)."""
+    if route_name in ("emergency", "my_tickets", "template_receipt") or message.worker is not None:
+        return reply
+    return with_held_line(message.services, message.incoming.openid, reply)
 
 
 ROUTES: tuple[Route, ...] = (

@@ -58,7 +58,10 @@ def acknowledge(services: Services, worker: Worker, number: int) -> Outcome:
         ticket.assignee = worker
         phone = f"(电话 {worker.phone})" if worker.phone else ""
         told = tell_resident(
-            services, ticket, f"您的工单 #{ticket.id} 已由{worker_title(worker)}签收,会尽快联系您{phone}。"
+            services,
+            ticket,
+            f"您的工单 #{ticket.id} 已由{worker_title(worker)}签收,会尽快联系您{phone}。",
+            kind="acknowledged",  # superseded once the ticket is resolved (bot/dispatcher/budget.py)
         )
         return done("acknowledge", ticket, before, [told])
 

@@ -9,14 +9,21 @@ from storage.models.care import CheckIn, Visit
 from storage.models.community import Building, FamilyContact, Grid, Resident, Worker
 from storage.models.console import ConsoleLink, ConsoleSession, SigninThrottle, StaffAccount
 from storage.models.family import FamilyCode, FamilyFollower
-from storage.models.messages import InboundMessage, OutboxMessage, StaffSend, WebhookNonce
+from storage.models.messages import (
+    CustomerServiceWindow,
+    InboundMessage,
+    OutboxMessage,
+    StaffSend,
+    WebhookNonce,
+)
 from storage.models.notices import Notice, NoticeDelivery, notice_buildings
-from storage.models.shared import AccessToken, AppSecret, RequestCount, SchedulerLease
+from storage.models.shared import AccessToken, AccountCapability, AppSecret, RequestCount, SchedulerLease
 from storage.models.subscriptions import SubscriptionConsent
 from storage.models.tickets import Ticket, TicketEvent
 
 __all__ = [
     "AccessToken",
+    "AccountCapability",
     "AppSecret",
     "AuditEvent",
     "Base",
@@ -25,6 +32,7 @@ __all__ = [
     "CheckIn",
     "ConsoleLink",
     "ConsoleSession",
+    "CustomerServiceWindow",
     "FamilyCode",
     "FamilyContact",
     "FamilyFollower",

@@ -117,3 +117,23 @@ class StaffSend(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"))
     sent_at: Mapped[datetime]
+
+
+class CustomerServiceWindow(Base):
+    """One WeChat user's customer-service allowances as GridDesk has spent them, shared by every dispatcher.
+
+    A user's message allows 5 customer-service messages within 48 hours; a follow, QR scan or menu tap 3
+    within a minute (storage/windows.py). The counts restart when a newer message or tap opens the
+    allowance again; the row is locked while a dispatcher counts a send, so two never take the last one.
+    """
+
+    __tablename__ = "customer_service_windows"
+
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The message that opened the 48-hour allowance (None: known only from residents.last_message_at).
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id", ondelete="SET NULL"))
+    message_at: Mapped[datetime | None]
+    message_sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The follow, scan or menu tap that opened the one-minute allowance.
+    event_at: Mapped[datetime | None]
+    event_sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

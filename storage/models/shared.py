@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
@@ -56,3 +56,16 @@ class RequestCount(Base):
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     window_started_at: Mapped[datetime]
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AccountCapability(Base):
+    """What the Official Account may do, as WeChat's answers showed (48001: no permission for that API)."""
+
+    __tablename__ = "account_capabilities"
+
+    # "customer_service" or "template".
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    available: Mapped[bool] = mapped_column(Boolean)
+    errcode: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(String(200))
+    discovered_at: Mapped[datetime]

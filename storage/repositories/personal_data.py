@@ -24,6 +24,9 @@ from storage.models import (
     Visit,
 )
 
+# Pushes not sent yet: due, or held for the resident's next message (bot/dispatcher/budget.py).
+WAITING_PUSHES = ("pending", "held")
+
 
 def ticket_ids_of(session: Session, resident_id: int) -> list[int]:
     """The ids of a resident's tickets, in order."""
@@ -44,10 +47,10 @@ def tickets_by_ids(session: Session, ids: list[int]) -> list[Ticket]:
 
 
 def count_pushes(session: Session, pushes: ColumnElement[bool], *, pending_only: bool = False) -> int:
-    """How many pushes meet the condition (only those still to be sent, with pending_only)."""
+    """How many pushes meet the condition (only those not sent yet, with pending_only)."""
     query = select(OutboxMessage.id).where(pushes)
     if pending_only:
-        query = query.where(OutboxMessage.status == "pending")
+        query = query.where(OutboxMessage.status.in_(WAITING_PUSHES))
     return _count(session, query)
 
 
@@ -71,7 +74,7 @@ def cancel_pending_pushes(session: Session, pushes: ColumnElement[bool]) -> int:
     """Cancel the pushes meeting the condition that are still to be sent; how many."""
     return session.execute(
         update(OutboxMessage)
-        .where(pushes, OutboxMessage.status == "pending")
+        .where(pushes, OutboxMessage.status.in_(WAITING_PUSHES))
         .values(status="cancelled")
         .execution_options(synchronize_session=False)
     ).rowcount

@@ -10,6 +10,7 @@ import pytest
 from config.settings import Settings, load_settings
 from tests.conftest import add_to_summary, database_url
 from tests.fakewechat import FakeWeChat
+from tests.support import WeChatServer
 
 # Template ids the fake accepts, by the [templates.<name>] they are configured for.
 TEMPLATE_IDS = {
@@ -37,6 +38,13 @@ def fake_wechat() -> Iterator[FakeWeChat]:
     fake.add_wecom_user("wang.fang")
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def wechat(wechat: WeChatServer, fake_wechat: FakeWeChat) -> WeChatServer:
+    """The webhook's WeChat, telling the fake WeChat of each message (it opens the sender's window)."""
+    wechat.listeners.append(fake_wechat.heard)
+    return wechat
 
 
 def live_env(tmp_path: Path, fake: FakeWeChat, **env: str) -> dict[str, str]:

@@ -115,16 +115,22 @@ def test_outside_the_window_wechat_says_45015_and_a_template_goes_instead(
     assert row(factory, outbox_id).channel == "template"
 
 
-def test_a_customer_service_message_with_no_template_to_fall_back_on_is_retried(
+def test_a_receipt_with_no_template_to_fall_back_on_is_retried_and_routine_news_is_held(
     tmp_path, factory, clock, fake_wechat
 ) -> None:
     settings = live_settings(
         tmp_path, fake_wechat, GRIDDESK_TEMPLATES_STATUS_ID="", GRIDDESK_TEMPLATES_DEFAULT_ID=""
     )
-    resident_wrote(factory, ZHANG, clock())
-    outbox_id = queue(factory, clock(), ZHANG, "您的工单 #1 有新进展")
-    assert dispatch(factory, build_messenger(settings, factory, clock), clock).retried == 1
-    assert "none set up for 'status'" in (row(factory, outbox_id).last_error or "")
+    resident_wrote(factory, ZHANG, clock())  # we think the window is open; WeChat says 45015
+    receipt = queue(factory, clock(), ZHANG, "您发来的消息已处理:工单 #1", kind="reply")
+    news = queue(factory, clock(), ZHANG, "您的工单 #1 有新进展")
+    result = dispatch(factory, build_messenger(settings, factory, clock), clock)
+    assert (result.retried, result.held, result.sent) == (1, 1, 0)
+    assert "none set up for 'reply'" in (row(factory, receipt).last_error or "")
+    # Nothing can carry the news now: it waits, untried, for the resident's next message.
+    held = row(factory, news)
+    assert (held.status, held.attempts) == ("held", 0)
+    assert "held for the resident's next message" in (held.last_error or "")
 
 
 @pytest.mark.parametrize("console_url", ["https://console.example.org/", ""])

@@ -27,7 +27,7 @@ def test_an_accepted_operation_reports_the_change_and_everyone_it_told(
         sent_back = send_back(services, wang, 1, "需要城管处理")
         holder = sent_back.assignee.name if sent_back.assignee else None
     assert signed.accepted and (signed.status_before, signed.status_after) == ("assigned", "acknowledged")
-    assert [push.kind for push in signed.told] == ["status"]
+    assert [push.kind for push in signed.told] == ["acknowledged"]
     assert extended.accepted and extended.status_after == "acknowledged"
     assert told == [("extended", "赵建国"), ("status", "居民")]
     assert sent_back.accepted and sent_back.status_after == "assigned" and holder == "赵建国"

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.channels import CUSTOM, TEMPLATE, WECOM, choose_channel, wecom_card
-from bot.messenger import Push
+from bot.messenger import Push, can_wait, sends_kept_from
 from bot.templates import template_data
 from config.settings import SettingsError, Template, load_settings
 from storage.pacing import Budget, slot_wait
+from storage.windows import Allowances
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 WINDOW = timedelta(hours=48)
@@ -122,3 +123,29 @@ def test_pacing_waits_for_the_oldest_send_to_leave_the_minute_or_the_hour() -> N
     assert slot_wait(ago[2:4], now, budget) is None
     assert slot_wait(ago[2:], now, budget) == timedelta(seconds=10)  # the send 50 s ago leaves the minute
     assert slot_wait(ago, now, budget) == timedelta(seconds=600)  # the hour's oldest leaves in 10 minutes
+
+
+@pytest.mark.parametrize(
+    ("allowances", "at", "left"),
+    [
+        (Allowances(message_at=NOW), NOW, 5),
+        (Allowances(message_at=NOW, message_sends=4), NOW + timedelta(hours=47, minutes=59), 1),
+        (Allowances(message_at=NOW, message_sends=2), NOW + timedelta(hours=48), 0),
+        (Allowances(event_at=NOW), NOW + timedelta(seconds=59), 3),
+        (Allowances(event_at=NOW), NOW + timedelta(seconds=60), 0),
+        # The allowances do not add up: a tap after a message gives the larger of what each has left.
+        (Allowances(message_at=NOW, message_sends=5, event_at=NOW), NOW, 3),
+        (Allowances(message_at=NOW, message_sends=1, event_at=NOW), NOW, 4),
+        (Allowances(), NOW, 0),
+    ],
+)
+def test_a_users_customer_service_sends_left(allowances: Allowances, at: datetime, left: int) -> None:
+    assert allowances.sends_left(at) == left
+
+
+def test_routine_news_leaves_the_windows_last_send_to_emergencies_receipts_and_the_rating_request() -> None:
+    resident = {"resident_id": 1, "worker_id": None}
+    kinds = ("status", "reply", "rating_request")
+    assert [sends_kept_from(push(kind=kind, **resident)) for kind in kinds] == [1, 0, 0]
+    assert sends_kept_from(push(kind="status", worker_id=7)) == 0  # staff: templates take over, no holding
+    assert can_wait(push(kind="status", **resident)) and not can_wait(push(kind="emergency", **resident))

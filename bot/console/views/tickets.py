@@ -126,7 +126,14 @@ class Notice:
     text: str
 
 
-PUSH_STATES = {"sent": "已送达", "pending": "待发送"}
+PUSH_STATES = {
+    "sent": "已送达",
+    "pending": "待发送",
+    "folded": "已并入一条消息",
+    "held": "待居民下次留言时告知",
+    "superseded": "已被更新的消息取代",
+    "shown": "居民已在“我的工单”中查看",
+}
 
 
 class Timed(Protocol):

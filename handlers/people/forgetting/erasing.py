@@ -26,6 +26,7 @@ from handlers.tickets.lifecycle import tell_worker
 from storage.erasure import erase_messages, erase_pushes, erase_tickets
 from storage.models import AuditEvent, Resident
 from storage.repositories import personal_data
+from storage.windows import forget_window
 
 FORGOTTEN_NAME = "已删除的居民"
 HOLDER_NOTICE = (
@@ -90,6 +91,7 @@ def forget(services: Services, resident: Resident, actor: str) -> Forgetting:
     result.tickets = erase_tickets(session, ids, now)
     result.messages, result.media = erase_messages(session, their_messages(resident, ids), now)
     personal_data.unlink_messages(session, resident.openid, tombstone)
+    forget_window(session, resident.openid)
     _erase_household(session, resident)
     # The UPDATEs above went past the session's objects: read them afresh from here on.
     session.expire_all()

@@ -1,7 +1,7 @@
 """subscription consents: who accepted the check-in's long-term subscription message (订阅通知)
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-11-28
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 revision = '0020'
 # Issue 16: numbered 0021 as given; the lead re-chains it after 0019 and 0020 when merging.
-down_revision = '0018'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
