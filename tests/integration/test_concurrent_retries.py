@@ -11,6 +11,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from bot.app import inbox_workers
 from bot.simulator import SignedRequest, read_reply, sign, text_xml
 from storage.db import transaction
 from storage.models import InboundMessage, Resident
@@ -101,7 +102,7 @@ def test_a_new_residents_first_messages_at_once_make_one_resident(live_url, sett
     assert len(tickets(factory)) == 1
 
 
-def test_many_residents_at_once_each_get_their_own_ticket(live_url, settings, factory, clock) -> None:
+def test_many_residents_at_once_each_get_their_own_ticket(app, live_url, settings, factory, clock) -> None:
     residents = [f"o-burst-{n:03d}" for n in range(12)]
     start = threading.Barrier(len(residents))
     statuses: list[int] = []
@@ -118,6 +119,9 @@ def test_many_residents_at_once_each_get_their_own_ticket(live_url, settings, fa
     for thread in threads:
         thread.join(timeout=30)
     assert statuses == [200] * len(residents)
+    # On a busy machine a message that waited past inbox.queue_after_seconds was answered at once and
+    # queued: the inbox workers finish it (here, now) before its ticket is there.
+    inbox_workers(app).drain()
     assert sorted(t.resident.openid for t in tickets(factory)) == residents
 
 
