@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from handlers.context import Reply, Services
 from handlers.messages.binding import building_in_scene, handle_building_scan
 from handlers.messages.conversation import handle_help, handle_my_tickets
 from handlers.messages.emergency import handle_emergency
 from handlers.people.family_codes import family_code_in_scene, redeem_family_code
 from handlers.texts import ASK_ADDRESS, CATEGORY_LABELS
-from storage.models import InboundMessage, Resident, SubscriptionConsent
+from storage.models import InboundMessage, Resident
+from storage.repositories.subscriptions import record_consent
 
 log = logging.getLogger(__name__)
 
@@ -96,28 +94,7 @@ def handle_subscription_event(services: Services, openid: str, items: tuple[tupl
     """Keep each template's latest accept or reject; a failed send is only logged. Nobody is answered."""
     for template_id, status in items:
         if status in CONSENT_STATUSES:
-            _record_consent(services, openid, template_id, status)
+            record_consent(services.session, openid, template_id, status, services.now)
         elif status != "sent":
             log.warning("subscription message %s to a user was not delivered: %s", template_id, status)
     return Reply(None)
-
-
-def _record_consent(services: Services, openid: str, template_id: str, status: str) -> None:
-    """Insert or update the user's consent row for the template."""
-    session = services.session
-    query = select(SubscriptionConsent).where(
-        SubscriptionConsent.openid == openid, SubscriptionConsent.template_id == template_id
-    )
-    row = session.scalar(query.with_for_update())
-    if row is None:
-        try:
-            with session.begin_nested():
-                session.add(
-                    SubscriptionConsent(
-                        openid=openid, template_id=template_id, status=status, changed_at=services.now
-                    )
-                )
-            return
-        except IntegrityError:  # the same user's other event got there first
-            row = session.scalars(query.with_for_update()).one()
-    row.status, row.changed_at = status, services.now

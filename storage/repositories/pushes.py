@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, Worker
 
 
 def template_push(session: Session, wechat_msgid: str) -> OutboxMessage | None:
@@ -51,3 +51,27 @@ def kinds_sent_since(
         OutboxMessage.kind.in_(kinds), OutboxMessage.created_at >= since
     )
     return [(kind, worker_id) for kind, worker_id in session.execute(query)]
+
+
+def of_ticket(session: Session, ticket_id: int) -> list[OutboxMessage]:
+    """The pushes queued about a ticket so far."""
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.ticket_id == ticket_id)))
+
+
+def recipients_of(session: Session, ticket_id: int, kind: str) -> list[tuple[str, str]]:
+    """(recipient, name) of each push of this kind about the ticket, once each, by recipient."""
+    query = (
+        select(OutboxMessage.recipient, OutboxMessage.recipient_name)
+        .where(OutboxMessage.ticket_id == ticket_id, OutboxMessage.kind == kind)
+        .distinct()
+        .order_by(OutboxMessage.recipient)
+    )
+    return [(recipient, name) for recipient, name in session.execute(query)]
+
+
+def workers_pushed_about(session: Session, ticket_id: int) -> list[Worker]:
+    """The workers pushed about this ticket so far, by id."""
+    paged = select(OutboxMessage.worker_id).where(
+        OutboxMessage.ticket_id == ticket_id, OutboxMessage.worker_id.is_not(None)
+    )
+    return list(session.scalars(select(Worker).where(Worker.id.in_(paged)).order_by(Worker.id)))

@@ -1,7 +1,9 @@
-"""Queries about residents: finding one by openid (locked), by id (locked), or households by address."""
+"""Queries about residents: finding one by openid (locked), by id (locked), ids by condition, or households by
+address."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from sqlalchemy import ColumnElement, Select, bindparam, or_, select
@@ -31,6 +33,11 @@ def _locked_by_openid() -> Select[tuple[Resident]]:
 def locked_by_id(session: Session, resident_id: int) -> Resident:
     """The resident with this id, row locked FOR UPDATE (PostgreSQL) until the transaction ends."""
     return session.scalars(select(Resident).where(Resident.id == resident_id).with_for_update()).one()
+
+
+def ids_where(session: Session, conditions: Sequence[ColumnElement[bool]]) -> list[int]:
+    """The ids of the residents meeting every condition, in order."""
+    return list(session.scalars(select(Resident.id).where(*conditions).order_by(Resident.id)))
 
 
 def households(

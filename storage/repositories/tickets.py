@@ -144,6 +144,20 @@ def one_where(session: Session, ticket_id: int, conditions: Sequence[ColumnEleme
     return session.scalars(query).one_or_none()
 
 
+def last_note(session: Session, ticket_id: int, kinds: Collection[str]) -> str | None:
+    """The note of the ticket's newest event of these kinds that has one."""
+    query = (
+        select(TicketEvent.note)
+        .where(
+            TicketEvent.ticket_id == ticket_id,
+            TicketEvent.kind.in_(kinds),
+            TicketEvent.note.is_not(None),
+        )
+        .order_by(TicketEvent.id.desc())
+    )
+    return session.scalars(query).first()
+
+
 def latest_events(session: Session, ticket_id: int, limit: int) -> list[TicketEvent]:
     """The ticket's newest audit events, newest first."""
     query = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.context import Incoming, Reply, Services
@@ -15,8 +14,9 @@ from handlers.messages.resident_commands import awaiting_rating
 from handlers.people.residents import pending_category
 from handlers.tickets.core import OPEN_STATUSES, assignee_phrase, attach_message
 from handlers.tickets.lifecycle import WORKING, apply, tell_worker
-from storage.models import CheckIn, OutboxMessage, Resident, Ticket, Worker
+from storage.models import CheckIn, Resident, Ticket, Worker
 from storage.repositories.checkins import checkin_id_for
+from storage.repositories.pushes import workers_pushed_about
 
 SYSTEM = "系统"
 # Events a person has to do themselves; automatic ones (location reports, unfollow) prove nothing.
@@ -187,10 +187,7 @@ def _settle_knock(services: Services, ticket: Ticket) -> None:
 
 def _alerted_workers(session: Session, ticket: Ticket) -> list[Worker]:
     """Everyone pushed about this ticket so far (assignee, backup, leader ...), and whoever holds it."""
-    paged = select(OutboxMessage.worker_id).where(
-        OutboxMessage.ticket_id == ticket.id, OutboxMessage.worker_id.is_not(None)
-    )
-    workers = list(session.scalars(select(Worker).where(Worker.id.in_(paged)).order_by(Worker.id)))
+    workers = workers_pushed_about(session, ticket.id)
     if ticket.assignee is not None and ticket.assignee not in workers:
         workers.append(ticket.assignee)
     return workers

@@ -7,17 +7,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.domain_settings import DomainSettings
-from handlers.jobs.checkins.states import CheckInResult, move_checkins
+from handlers.jobs.checkins.states import CheckInResult
 from handlers.jobs.checkins.timing import NIGHT, LocalMoment, Timing, local_moment
 from handlers.register.entries import PLACEHOLDER_PREFIX
 from handlers.tickets.core import choose_assignee, community_desk
 from storage.db import bulk_slice, snapshot
-from storage.models import Building, CheckIn, Resident, Worker
+from storage.models import CheckIn, Resident, Worker
 from storage.outbox import queue_push
+from storage.repositories.checkins import move_checkins, unlisted_of_day
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +98,9 @@ Entry = tuple[CheckIn, Resident]
 
 def _call_groups(session: Session, day: date) -> list[tuple[Worker | None, list[Entry]]]:
     """Today's unlisted unreachable and skipped check-ins, grouped by who looks after the resident."""
-    query = (
-        select(CheckIn, Resident)
-        .join(Resident, Resident.id == CheckIn.resident_id)
-        .where(CheckIn.day == day, CheckIn.status.in_(CALL_LIST), CheckIn.missed_at.is_(None))
-        .options(selectinload(Resident.building).selectinload(Building.grid))
-        .order_by(Resident.building_id, Resident.unit, Resident.room, Resident.id)
-    )
     desk = community_desk(session)
     groups: dict[int | None, tuple[Worker | None, list[Entry]]] = {}
-    for checkin, resident in session.execute(query):
+    for checkin, resident in unlisted_of_day(session, day, CALL_LIST):
         grid = resident.building.grid if resident.building else None
         worker = choose_assignee(desk, grid).worker
         groups.setdefault(worker.id if worker else None, (worker, []))[1].append((checkin, resident))

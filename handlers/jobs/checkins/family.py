@@ -6,7 +6,6 @@ their own Resident row, and the outcome and all-clear reach them as they reach e
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.context import Services
@@ -15,6 +14,7 @@ from handlers.people.followers import can_push, followers_of
 from handlers.tickets.core import assignee_phrase
 from storage.models import CheckIn, FamilyContact, OutboxMessage, Resident, Ticket
 from storage.outbox import queue_push
+from storage.repositories import pushes
 
 
 def family_alert(
@@ -74,10 +74,4 @@ def push_family(
 
 def alerted_family(session: Session, ticket_id: int) -> list[tuple[str, str]]:
     """(recipient, name) of each family contact alerted about this knock ticket."""
-    query = (
-        select(OutboxMessage.recipient, OutboxMessage.recipient_name)
-        .where(OutboxMessage.ticket_id == ticket_id, OutboxMessage.kind == "family_alert")
-        .distinct()
-        .order_by(OutboxMessage.recipient)
-    )
-    return list(session.execute(query))
+    return pushes.recipients_of(session, ticket_id, "family_alert")

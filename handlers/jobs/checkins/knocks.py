@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.context import Services
@@ -18,12 +18,15 @@ from handlers.jobs.checkins.family import (
     family_alert,
     push_family,
 )
-from handlers.jobs.checkins.states import CheckInResult, move_checkins
+from handlers.jobs.checkins.states import CheckInResult
 from handlers.jobs.checkins.timing import NIGHT, Timing, clock, day_label, is_night
 from handlers.language.intents import IntentClassifier
 from handlers.tickets.core import assignee_phrase, open_ticket
 from storage.db import bulk_slice, snapshot
-from storage.models import CheckIn, OutboxMessage, Resident, Ticket, TicketEvent
+from storage.models import CheckIn, Resident, Ticket
+from storage.repositories import pushes
+from storage.repositories import tickets as ticket_queries
+from storage.repositories.checkins import checkin_ids_where, move_checkins
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +38,12 @@ def knock_sweep(
 ) -> CheckInResult:
     """Open a 敲门 task for each check-in unanswered after the reminder; report settled ones to the family."""
     result = CheckInResult()
-    steps: tuple[tuple[Select, Callable[[Services, int], str | None]], ...] = (
-        (select(CheckIn.id).where(*_knock_due(settings, now)), _knock),
-        (select(CheckIn.id).where(*_visit_done()), _report_visit),
+    steps: tuple[tuple[list[ColumnElement[bool]], Callable[[Services, int], str | None]], ...] = (
+        (_knock_due(settings, now), _knock),
+        (_visit_done(), _report_visit),
     )
-    for query, act in steps:
-        for checkin_id in _ids(factory, query):
+    for conditions, act in steps:
+        for checkin_id in _ids(factory, conditions):
             counted = _in_own_transaction(factory, settings, classifier, now, act, checkin_id)
             if counted is not None:
                 setattr(result, counted, getattr(result, counted) + 1)
@@ -64,10 +67,10 @@ def _visit_done() -> list[ColumnElement[bool]]:
     return [CheckIn.status == "missed", ended]
 
 
-def _ids(factory: sessionmaker[Session], query: Select) -> list[int]:
-    """The check-in ids a query finds due, read without the write lock."""
+def _ids(factory: sessionmaker[Session], conditions: list[ColumnElement[bool]]) -> list[int]:
+    """The check-in ids the conditions find due, read without the write lock."""
     with snapshot(factory) as session:
-        return list(session.scalars(query.order_by(CheckIn.id)))
+        return checkin_ids_where(session, conditions)
 
 
 def _in_own_transaction(
@@ -153,19 +156,10 @@ def _sentence(note: str) -> str:
 
 def _last_note(session: Session, ticket_id: int) -> str | None:
     """The note of the last 办结 or 取消, if one was given."""
-    query = (
-        select(TicketEvent.note)
-        .where(
-            TicketEvent.ticket_id == ticket_id,
-            TicketEvent.kind.in_(("resolve", "cancel")),
-            TicketEvent.note.is_not(None),
-        )
-        .order_by(TicketEvent.id.desc())
-    )
-    return session.scalars(query).first()
+    return ticket_queries.last_note(session, ticket_id, ("resolve", "cancel"))
 
 
 def _mark_night(session: Session, ticket_id: int) -> None:
     """Prefix the pushes just queued for a ticket with the night marker."""
-    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.ticket_id == ticket_id)):
+    for row in pushes.of_ticket(session, ticket_id):
         row.text = NIGHT + row.text

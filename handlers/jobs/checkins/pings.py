@@ -8,32 +8,34 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
-    Date,
-    Insert,
-    Select,
     and_,
     case,
     exists,
     false,
-    func,
-    insert,
     literal,
     not_,
     null,
     or_,
-    select,
-    text,
     true,
-    update,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.domain_settings import DomainSettings
-from handlers.jobs.checkins.states import CheckInResult, move_checkins
+from handlers.jobs.checkins.states import CheckInResult
 from handlers.jobs.checkins.timing import LocalMoment, Timing, local_moment
 from handlers.register.entries import PLACEHOLDER_PREFIX
 from storage.db import PING_SWEEP_LOCK_KEY, bulk_slice, snapshot, take_turns
-from storage.models import CheckIn, OutboxMessage, Resident, SubscriptionConsent, UTCDateTime
+from storage.models import CheckIn, Resident, SubscriptionConsent, UTCDateTime
+from storage.repositories import residents
+from storage.repositories.checkins import (
+    checkin_ids_where,
+    counts_above,
+    highest_checkin_id,
+    insert_checkins,
+    move_checkins,
+    move_checkins_returning,
+    queue_resident_pushes,
+)
 
 # PingSweep's hourly full pass, this many minutes past the hour: off the round times most pings use.
 FULL_PASS_MINUTE = 7
@@ -99,7 +101,7 @@ def _ping(
 def _due_ids(factory: sessionmaker[Session], due: ColumnElement[bool]) -> list[int]:
     """The residents due now, read without the write lock; each slice checks them again."""
     with snapshot(factory) as session:
-        return list(session.scalars(select(Resident.id).where(due).order_by(Resident.id)))
+        return residents.ids_where(session, [due])
 
 
 def _slices(ids: list[int], size: int) -> Iterator[list[int]]:
@@ -126,32 +128,17 @@ def _ping_slice(
     # This slice's rows are those above the highest id before it, so two sweeps' slices must not
     # overlap (on SQLite they cannot: one writer at a time).
     take_turns(session, PING_SWEEP_LOCK_KEY)
-    before = session.scalar(select(func.max(CheckIn.id))) or 0
-    on_postgresql = session.bind.dialect.name == "postgresql"
-    if on_postgresql:
-        # While check-ins looks empty (a new deployment), PostgreSQL plans the NOT EXISTS guard as
-        # a scan of check-ins per resident, over the very pages this INSERT is adding: quadratic
-        # (72 s at 100k elders). Probing the (resident, day) index instead is linear.
-        session.execute(text("SET LOCAL enable_seqscan = off"))
-    # SQLAlchemy keeps an INSERT's rowcount only when asked; psycopg's closed cursor may say -1.
-    inserted = session.execute(
-        _insert_checkins(timing, local, now, due, _pingable(settings, now)),
-        execution_options={"preserve_rowcount": True},
-    ).rowcount
-    if on_postgresql:
-        session.execute(text("SET LOCAL enable_seqscan = on"))
+    before = highest_checkin_id(session)
+    inserted = _insert_checkins(session, timing, local, now, due, _pingable(settings, now))
     if not inserted:
         return CheckInResult()
-    session.execute(_insert_pings(settings, local, now, before))
+    _insert_pings(session, settings, local, now, before)
     return _counted(session, before)
 
 
 def _counted(session: Session, before: int) -> CheckInResult:
     """How many rows of each kind this run inserted (a range of ids, so no index-wide GROUP BY)."""
-    counts = [
-        func.count().filter(CheckIn.status == status) for status in ("pinged", "unreachable", "skipped")
-    ]
-    pinged, unreachable, skipped = session.execute(select(*counts).where(CheckIn.id > before)).one()
+    pinged, unreachable, skipped = counts_above(session, before, ("pinged", "unreachable", "skipped"))
     return CheckInResult(pinged=pinged, unreachable=unreachable, skipped=skipped)
 
 
@@ -180,53 +167,26 @@ def _status(timing: Timing, local: LocalMoment, pingable: ColumnElement[bool]) -
 
 
 def _insert_checkins(
-    timing: Timing, local: LocalMoment, now: datetime, due: ColumnElement[bool], pingable: ColumnElement[bool]
-) -> Insert:
+    session: Session,
+    timing: Timing,
+    local: LocalMoment,
+    now: datetime,
+    due: ColumnElement[bool],
+    pingable: ColumnElement[bool],
+) -> int:
     """INSERT ... SELECT today's rows for the residents due, with NOT EXISTS as the portable guard."""
     status = _status(timing, local, pingable)
     pinged_at = case((status == "pinged", literal(now, UTCDateTime())), else_=null())
-    rows = select(Resident.id, literal(local.day, Date()), status, pinged_at).where(due)
-    return insert(CheckIn.__table__).from_select(["resident_id", "day", "status", "pinged_at"], rows)
+    return insert_checkins(session, local.day, status, pinged_at, due)
 
 
-def _insert_pings(settings: DomainSettings, local: LocalMoment, now: datetime, before: int) -> Insert:
+def _insert_pings(
+    session: Session, settings: DomainSettings, local: LocalMoment, now: datetime, before: int
+) -> None:
     """INSERT ... SELECT one outbox ping per row this run marked pinged."""
     text = ping_text(settings, local.minute)
-    rows = _resident_pushes("checkin_ping", text, now, _ping_channel(settings)).where(
-        CheckIn.id > before, CheckIn.status == "pinged", CheckIn.pinged_at == now
-    )
-    return insert(OutboxMessage.__table__).from_select(PUSH_COLUMNS, rows)
-
-
-PUSH_COLUMNS = (
-    "kind",
-    "channel",
-    "recipient",
-    "recipient_name",
-    "resident_id",
-    "text",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-)
-
-
-def _resident_pushes(kind: str, text: str, now: datetime, channel: ColumnElement[str]) -> Select:
-    """SELECT outbox rows (PUSH_COLUMNS) addressed to the residents of the check-ins it is narrowed to."""
-    at = literal(now, UTCDateTime())
-    return select(
-        literal(kind),
-        channel,
-        Resident.openid,
-        func.coalesce(Resident.name, "居民"),
-        Resident.id,
-        literal(text),
-        literal("pending"),
-        literal(0),
-        at,
-        at,
-    ).join_from(CheckIn, Resident, Resident.id == CheckIn.resident_id)
+    marked = (CheckIn.id > before, CheckIn.status == "pinged", CheckIn.pinged_at == now)
+    queue_resident_pushes(session, "checkin_ping", text, now, _ping_channel(settings), marked)
 
 
 def ping_text(settings: DomainSettings, minute: int) -> str:
@@ -293,7 +253,7 @@ def remind_sweep(factory: sessionmaker[Session], settings: DomainSettings, now: 
     )
     silent = true() if timing.quiet(local.minute) else or_(stale, ~reachable)
     with snapshot(factory) as session:
-        due_ids = list(session.scalars(select(CheckIn.id).where(*due).order_by(CheckIn.id)))
+        due_ids = checkin_ids_where(session, due)
     result = CheckInResult()
     for ids in _slices(due_ids, settings.checkins.sweep_slice_size):
         with bulk_slice(factory) as session:
@@ -308,13 +268,9 @@ def _remind(
     session: Session, settings: DomainSettings, due: tuple[ColumnElement[bool], ...], now: datetime
 ) -> int:
     """Move the check-ins still due to reminded and queue a reminder for each row this run moved."""
-    table = CheckIn.__table__
-    moved = update(table).where(*due).values(status="reminded", reminded_at=now).returning(table.c.id)
     # Only the rows this UPDATE won: a rival sweep at the same moment may have moved others in the slice.
-    reminded = list(session.scalars(moved))
+    reminded = move_checkins_returning(session, due, status="reminded", reminded_at=now)
     if reminded:
-        rows = _resident_pushes("checkin_reminder", REMINDER, now, _ping_channel(settings)).where(
-            CheckIn.id.in_(reminded)
-        )
-        session.execute(insert(OutboxMessage.__table__).from_select(PUSH_COLUMNS, rows))
+        channel = _ping_channel(settings)
+        queue_resident_pushes(session, "checkin_reminder", REMINDER, now, channel, [CheckIn.id.in_(reminded)])
     return len(reminded)

@@ -1,15 +1,11 @@
-"""A check-in row's states: the sweeps' tally, the open states, and the conditional UPDATE between them."""
+"""A check-in row's states: the sweeps' tally and the open states (storage/repositories/checkins.py moves
+rows between them with conditional UPDATEs)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, update
-from sqlalchemy.orm import Session
-
 from handlers.tickets.tally import Tally
-from storage.models import CheckIn
 
 # Check-ins a message from the resident turns into "answered".
 OPEN_ROWS = ("pinged", "reminded", "unreachable", "skipped")
@@ -28,9 +24,3 @@ class CheckInResult(Tally):
     visited: int = 0
     call_lists: int = 0
     failed: int = 0
-
-
-def move_checkins(session: Session, conditions: Iterable[ColumnElement[bool]], **values: object) -> int:
-    """UPDATE the check-ins that still meet the conditions; the row count says how many this run won."""
-    statement = update(CheckIn.__table__).where(*conditions).values(**values)
-    return session.execute(statement).rowcount
