@@ -1,8 +1,8 @@
 """The console in real headless Chromium (Debian's, driven by Playwright) on phone and desktop screens.
 
 A real HTTP server on loopback serves the app; residents write through the webhook. Screenshots of the
-board, a ticket and a report (375x812 and 390x844, phone-sized screens) and of the desk's table
-(1366x768) are kept under var/test-artifacts/browser.
+board, a ticket and reports with their charts (375x812 and 390x844, phone-sized screens) and of the desk's
+table and a report (1366x768) are kept under var/test-artifacts/browser.
 """
 
 from __future__ import annotations
@@ -201,15 +201,42 @@ def test_a_worker_reads_a_report(server, community, phone, artifacts) -> None:
     phone.wait_for_url(f"{base}/console/reports")
     main = phone.inner_text("main")
     assert "日报" in main and "第一网格" in main and "新增工单" in main and "响应率" in main
-    assert phone.locator(".bar").count() >= 5
+    assert charts_drawn(phone) == 2  # rates and categories on a day's report
     phone.select_option("select[name=period]", "week")
     phone.get_by_role("button", name="查看").click()
     phone.wait_for_selector("h1:has-text('周报')")
+    assert charts_drawn(phone) == 3  # and tickets per day on a week's
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     phone.screenshot(path=str(artifacts / "report-worker-375x812.png"), full_page=True)
     with phone.expect_download() as download:
         phone.get_by_role("link", name="下载 Excel 报表").click()
     assert download.value.suggested_filename.endswith(".xlsx")
+
+
+def charts_drawn(page) -> int:
+    """How many report charts the browser loaded and drew; fails if any image came back broken."""
+    page.wait_for_load_state("load")  # the images, after the page itself
+    sizes = page.eval_on_selector_all(".chart img", "images => images.map(i => i.complete && i.naturalWidth)")
+    assert all(sizes), sizes
+    return len(sizes)
+
+
+def test_the_community_reads_a_months_report_with_charts_on_desktop_and_phone(
+    server, community, chromium, factory, clock, artifacts
+) -> None:
+    base, _ = server
+    make_account(factory, clock, "社区值班台", "duty", "community")
+    community.say("demo-worker-wang", "签收 1")
+    for size, name in ((DESKTOP, "1366x768"), (PHONE_390, "390x844")):
+        with screen(chromium, size, mobile=size is PHONE_390) as page:
+            sign_in(page, base, "duty")
+            page.goto(f"{base}/console/reports?scope=community&period=month")
+            page.wait_for_selector("h1:has-text('月报')")
+            assert charts_drawn(page) == 4  # rates, tickets per day, categories, the grids side by side
+            main = page.inner_text("main")
+            assert "每日新增工单" in main and "各网格按时率" in main and "第一网格" in main
+            assert page.evaluate("document.documentElement.scrollWidth") <= size["width"]
+            page.screenshot(path=str(artifacts / f"report-community-{name}.png"), full_page=True)
 
 
 # The board as a desk: a table on a desktop, today's cards on a phone (issue 17).

@@ -286,6 +286,22 @@ def test_months_follow_the_local_calendar(history) -> None:
     assert previous_period(december.period) == november.period
 
 
+def test_tickets_opened_per_local_day_add_up_to_the_categories(history) -> None:
+    november = report(history, "community", "month", "2026-11-01")
+    busy = {d.day.isoformat(): d.opened for d in november.by_day if d.total}
+    # 23:30 on the 29th is that day; 07:00 on the 30th (23:00 UTC on the 29th) is the 30th.
+    assert busy == {
+        "2026-11-29": {**dict.fromkeys(busy["2026-11-29"], 0), "repair": 1},
+        "2026-11-30": {**dict.fromkeys(busy["2026-11-30"], 0), "repair": 1, "bill": 1, "inquiry": 1},
+    }
+    assert len(november.by_day) == 30 and november.by_day[0].day == date(2026, 11, 1)
+    for c in november.by_category:
+        assert sum(d.opened[c.category] for d in november.by_day) == c.opened
+    # G1: #3 on the 30th; #5 at 00:30 on 1 December (16:30 UTC on the 30th) on the 1st.
+    december = report(history, "G1", "week", "2026-12-01")
+    assert [d.total for d in december.by_day] == [1, 1, 0, 0, 0, 0, 0]
+
+
 def test_the_community_is_every_grid_plus_tickets_in_no_grid(history) -> None:
     community = report(history, "community", "week", "2026-11-30")
     grids = [report(history, code, "week", "2026-11-30") for code in ("G1", "G2", "G3")]

@@ -1,13 +1,14 @@
-"""Reports in the console: one grid or the community, for a day, week or month, with bars and an XLSX file."""
+"""Reports in the console: a grid or the community, for a day, week or month, with charts and XLSX."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy.orm import Session
 
+from bot.console import charts
 from bot.console.pages import console, page, staff
 from handlers.jobs.reports import (
     FIRST_DAY,
@@ -28,12 +29,22 @@ from storage.db import transaction
 from storage.models import Worker
 
 PERIOD_NAMES = {"day": "日报", "week": "周报", "month": "月报"}
+# A chart is an image of its own: its SVG carries pygal's <style>, which the page's policy would refuse
+# inline, and it has no script (charts._svg takes pygal's out) nor anything else to load.
+CHART_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+CHART_NAMES = ("daily", "categories", "rates", "grids")
+DRAWN_FROM_REPORT = {
+    "daily": charts.daily_chart,
+    "categories": charts.category_chart,
+    "rates": charts.rates_chart,
+}
 
 
 def register(blueprint: Blueprint) -> None:
     """Add the report page and its XLSX download."""
     blueprint.add_url_rule("/reports", "reports", report_page)
     blueprint.add_url_rule("/reports.xlsx", "report_xlsx", report_download)
+    blueprint.add_url_rule("/reports/<name>.svg", "report_chart", report_chart)
 
 
 @dataclass(frozen=True)
@@ -49,36 +60,54 @@ class BadChoice(Exception):
     """The query string asks for something that cannot be shown; the message says what, in Chinese."""
 
 
-@dataclass(frozen=True)
-class Bar:
-    """One row of a bar chart: a label, a value, its width in percent of the longest bar, and a caption."""
-
-    label: str
-    value: float
-    width: float
-    caption: str
-
-
 def report_page() -> str | tuple[str, int]:
-    """The report with its figures as tiles and bars, links to the periods around it, and the download."""
+    """The report's figures as tiles, charts with their tables, the periods around it, and the download."""
     app = console()
+    now = app.clock()
     with transaction(app.factory) as session:
         try:
             choice = _choice(session)
         except BadChoice as refused:
             return _refusal(refused)
-        report = build_report(session, app.domain, choice.scope, choice.period, app.clock())
+        report = build_report(session, app.domain, choice.scope, choice.period, now)
+        grids = _grid_reports(session, choice, now)
     return page(
         "reports.html",
         report=report,
         choice=choice,
         kinds={kind: PERIOD_NAMES[kind] for kind in KINDS},
-        categories=_category_bars(report),
-        rates=_rate_bars(report),
+        categories=[c for c in report.by_category if c.opened or c.resolved],
+        daily_categories=[c for c in report.by_category if c.opened],
+        rates=charts.rate_rows(report),
+        grids=charts.grid_rows(grids),
         percent=percent,
         earlier=_shifted(choice.period, -1),
         later=_shifted(choice.period, +1),
     )
+
+
+def report_chart(name: str) -> Response | tuple[str, int]:
+    """One of the report's charts as SVG, drawn from the same report the page shows (and scoped alike)."""
+    if name not in CHART_NAMES:
+        abort(404)
+    app = console()
+    now = app.clock()
+    with transaction(app.factory) as session:
+        try:
+            choice = _choice(session)
+        except BadChoice as refused:
+            return _refusal(refused)
+        if name == "grids":
+            grids = _grid_reports(session, choice, now)
+            if not grids:
+                abort(404)
+            svg = charts.grids_chart(grids)
+        else:
+            report = build_report(session, app.domain, choice.scope, choice.period, now)
+            svg = DRAWN_FROM_REPORT[name](report)
+    response = Response(svg, mimetype="image/svg+xml")
+    response.headers["Content-Security-Policy"] = CHART_POLICY
+    return response
 
 
 def report_download() -> Response | tuple[str, int]:
@@ -90,10 +119,8 @@ def report_download() -> Response | tuple[str, int]:
             choice = _choice(session)
         except BadChoice as refused:
             return _refusal(refused)
-        scopes = [choice.scope]
-        if choice.scope.grid_code is None:
-            scopes += [s for s in choice.scopes if s.grid_code is not None]
-        reports = [build_report(session, app.domain, scope, choice.period, now) for scope in scopes]
+        reports = [build_report(session, app.domain, choice.scope, choice.period, now)]
+        reports += _grid_reports(session, choice, now)
     name = f"griddesk-{choice.scope.key.replace(':', '-')}-{choice.period.kind}-{choice.period.start}.xlsx"
     return Response(
         report_xlsx(reports),
@@ -145,30 +172,10 @@ def _shifted(period: Period, step: int) -> str | None:
     return other.start.isoformat() if other else None
 
 
-def _category_bars(report: Report) -> list[tuple[Bar, Bar]]:
-    """Opened and resolved per category, categories with nothing left out."""
-    busy = [c for c in report.by_category if c.opened or c.resolved]
-    longest = max((max(c.opened, c.resolved) for c in busy), default=0) or 1
-    return [
-        (
-            Bar(c.label, c.opened, 100 * c.opened / longest, f"新增{c.opened}"),
-            Bar(c.label, c.resolved, 100 * c.resolved / longest, f"办结{c.resolved}"),
-        )
-        for c in busy
-    ]
-
-
-def _rate_bars(report: Report) -> list[Bar]:
-    """The rates as bars out of 100%; a rate with nothing to count shows an empty bar and '暂无'."""
-    r = report
-    rows = [
-        ("响应率", r.response_rate, f"{r.acknowledged_in_time}/{r.ack_judged}"),
-        ("解决率", r.resolution_rate, f"{r.resolved_in_time}/{r.resolve_judged}"),
-        ("满意率", r.satisfaction_rate, f"{r.satisfied}/{r.rated}"),
-        ("问候应答率", r.checkin_answer_rate, f"{r.checkins_answered}/{r.checkins_pinged}"),
-        ("走访完成率", r.visits_rate, f"{r.visits_done}/{r.visits_due}"),
-    ]
-    return [
-        Bar(label, rate or 0.0, 100 * (rate or 0.0), f"{percent(rate)}({counts})")
-        for label, rate, counts in rows
-    ]
+def _grid_reports(session: Session, choice: Choice, now: datetime) -> list[Report]:
+    """Each grid's report alongside the community's (as the XLSX has them); none for a grid's report."""
+    if choice.scope.grid_code is not None:
+        return []
+    app = console()
+    grids = [s for s in choice.scopes if s.grid_code is not None]
+    return [build_report(session, app.domain, scope, choice.period, now) for scope in grids]

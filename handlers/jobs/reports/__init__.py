@@ -4,7 +4,7 @@ The figures and how each is counted: docs/reports.md.
 """
 
 from handlers.jobs.reports.export import report_xlsx
-from handlers.jobs.reports.figures import CategoryFigures, Report, build_report
+from handlers.jobs.reports.figures import CategoryFigures, DayFigures, Report, build_report
 from handlers.jobs.reports.periods import (
     FIRST_DAY,
     KINDS,
@@ -33,6 +33,7 @@ __all__ = [
     "LAST_DAY",
     "PUSH_KINDS",
     "CategoryFigures",
+    "DayFigures",
     "DayOutOfRange",
     "Period",
     "Report",
