@@ -161,7 +161,7 @@ def gunicorn(
             _wait_until_ready(process, port, workers, log_path, _ready_path(app, env))
             yield Server(process.pid, log_path)
         finally:
-            _stop(process)
+            stop_process_group(process)
 
 
 def _ready_path(app: str, env: dict[str, str]) -> str:
@@ -196,7 +196,7 @@ def _healthy(port: int, path: str) -> bool:
         connection.close()
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process_group(process: subprocess.Popen[Any]) -> None:
     """SIGTERM the process group (gunicorn stops its workers gracefully); SIGKILL whatever outlives it."""
     _signal_group(process.pid, signal.SIGTERM)
     try:
@@ -207,7 +207,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 5
     while _signal_group(process.pid, 0):
         if time.monotonic() > deadline:
-            print("warning: gunicorn left processes behind; killing its process group", file=sys.stderr)
+            command = " ".join(process.args[1:3])
+            print(f"warning: {command} left processes behind; killing them", file=sys.stderr)
             _signal_group(process.pid, signal.SIGKILL)
             return
         time.sleep(0.1)
