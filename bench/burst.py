@@ -52,6 +52,7 @@ from bench.webhook import (
     decrypted,
     free_port,
     load_average,
+    own_cpu_seconds,
     prepare,
     report_server_log,
     send,
@@ -102,6 +103,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (nproc)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (4, as run.py serve)")
     parser.add_argument(
+        "--senders", type=int, default=SENDERS, help=f"the load's threads, one request at a time ({SENDERS})"
+    )
+    parser.add_argument(
         "--database-url",
         help="a PostgreSQL server and a role that may CREATE DATABASE; the bench uses a fresh database there",
     )
@@ -109,8 +113,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.count = 600
-    if args.count < 1 or args.rate <= 0 or args.workers < 1 or args.threads < 1:
-        parser.error("--count, --rate, --workers and --threads must be more than 0")
+    if min(args.count, args.workers, args.threads, args.senders) < 1 or args.rate <= 0:
+        parser.error("--count, --rate, --workers, --threads and --senders must be more than 0")
     return args
 
 
@@ -141,14 +145,23 @@ def run(args: argparse.Namespace, folder: Path, database_url: str) -> int:
         with gunicorn(folder, env, port, args.workers, args.threads) as server, scheduler(folder, env):
             warm = send(port, "/wechat", warmup, WARMUP_CLIENTS, paced=False)
             server.wait_idle()
-            print(f"bursting {len(burst):,} messages at {args.rate:g}/s (load average {load_average()})...")
-            started = time.time()
-            outcomes = send(port, "/wechat", burst, SENDERS, paced=True)
+            print(
+                f"bursting {len(burst):,} messages at {args.rate:g}/s from {args.senders} sender threads,"
+                f" a new connection each (load average {load_average()})...",
+                flush=True,
+            )
+            started, cpu = time.time(), (server.cpu_seconds(), own_cpu_seconds())
+            outcomes = send(port, "/wechat", burst, args.senders, paced=True)
+            cpu = (server.cpu_seconds() - cpu[0], own_cpu_seconds() - cpu[1])
             finished = wait_until_done(database_url, started)
         report_server_log(server.log, "GridDesk's server log")
         report_server_log(folder / "scheduler.log", "the scheduler's log")
     assert fake.deliveries is not None
     failures = report_replies(burst, outcomes, started, finished)
+    print(
+        f"  CPU while the burst was sent (its {max(s.at for s in burst):.1f} s and its answers): gunicorn's"
+        f" processes {cpu[0]:.1f} s, the bench's own {cpu[1]:.1f} s, of {os.cpu_count()} cores"
+    )
     sent = list(zip([*warmup, *burst], [*warm, *outcomes], strict=True))
     failures += verify(database_url, sent, credentials, fake.deliveries, started)
     print(f"load average at the end: {load_average()}")
