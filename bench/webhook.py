@@ -188,6 +188,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="open loop: messages a second, one run per rate (100,150,200)",
     )
     parser.add_argument("--seconds", **fraction, default=30.0, help="open loop: seconds a run (30)")
+    parser.add_argument(
+        "--senders",
+        **number,
+        default=OPEN_LOOP_SENDERS,
+        help=f"open loop: sender threads, one request at a time each ({OPEN_LOOP_SENDERS})",
+    )
     parser.add_argument("--clients", **number, default=16, help="closed loop: concurrent clients (16)")
     parser.add_argument("--count", **number, default=3000, help="closed loop: messages per run (3000)")
     parser.add_argument(
@@ -243,7 +249,7 @@ def run(args: argparse.Namespace, folder: Path, database_url: str) -> int:
     print(
         f"server:   gunicorn, {args.workers} gthread workers x {args.threads} threads, safe mode (AES), "
         f"sandbox settings, GridDesk and /bare on port {port}, WeRoBot's echo (sessions off) on port "
-        f"{werobot_port}; load: {OPEN_LOOP_SENDERS} open-loop senders, {args.clients} closed-loop clients, "
+        f"{werobot_port}; load: {args.senders} open-loop senders, {args.clients} closed-loop clients, "
         "a new connection per request",
         flush=True,
     )
@@ -527,7 +533,7 @@ def measure(
             servers.wait_idle()
             print(f"running {label} ({len(shots):,} messages)...", flush=True)
             server_cpu, bench_cpu = server.cpu_seconds(), own_cpu_seconds()
-            senders = OPEN_LOOP_SENDERS if loop == "open" else args.clients
+            senders = args.senders if loop == "open" else args.clients
             outcomes = send(port, path, shots, senders, paced=loop == "open")
             server_cpu, bench_cpu = server.cpu_seconds() - server_cpu, own_cpu_seconds() - bench_cpu
             if target == "full":
