@@ -19,6 +19,8 @@ HOST = "127.0.0.1"
 START_DELAY_SECONDS = 0.2
 DROPPED = -1  # Outcome.status of a request the driver gave up on before sending it
 NO_ANSWER = 0  # Outcome.status when the connection was refused, reset or timed out
+# WeChat waits this long for the passive reply, then gives up on the request and retries.
+WECHAT_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Summary:
     p99_ms: float
     max_ms: float
     lag_p99_ms: float
+    late: int = 0  # good answers that came after WECHAT_WAIT_SECONDS: WeChat had given up on them
 
 
 def drive(
@@ -119,6 +122,7 @@ def summarize(outcomes: Sequence[Outcome], good: Callable[[Outcome], bool]) -> S
         p99_ms=percentile(latencies, 0.99) * 1000,
         max_ms=(latencies[-1] if latencies else 0.0) * 1000,
         lag_p99_ms=percentile(sorted(outcome.lag for outcome in outcomes), 0.99) * 1000,
+        late=sum(1 for outcome in outcomes if good(outcome) and outcome.latency > WECHAT_WAIT_SECONDS),
     )
 
 

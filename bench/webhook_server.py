@@ -1,8 +1,9 @@
-"""The gunicorn server of bench/webhook.py: GridDesk's production app plus a bare POST /bare, same workers.
+"""The gunicorn servers of the webhook benches: GridDesk's production app plus a bare POST /bare in the
+same workers, or WeRoBot's echo (`--app werobot`) under the same gunicorn settings.
 
-`python -m bench.webhook_server --port P --workers W --threads T` is what runs in the child process group
-(settings from the GRIDDESK_* variables bench/webhook.py sets; the database is migrated and filled
-already); `gunicorn` starts it from the bench and always stops the whole group.
+`python -m bench.webhook_server --port P --workers W --threads T [--app werobot]` is what runs in the child
+process group (settings from the GRIDDESK_* variables bench/webhook.py sets; the database is migrated and
+filled already); `gunicorn` starts it from the bench and always stops the whole group.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, Response
 
 from bot.commands.serve import web_app
+from bot.simulator import verification_params
 from bot.wsgi import WebServer, gunicorn_options
 from config.settings import PROJECT_ROOT, Settings, load_settings
 
 HOST = "127.0.0.1"
+APPS = ("griddesk", "werobot")
 BOOT_SECONDS = 60.0
 STOP_SECONDS = 20.0
 IDLE_WAIT_SECONDS = 60.0
@@ -40,13 +45,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--app", choices=APPS, default="griddesk", help="what the workers serve (griddesk)")
     args = parser.parse_args(argv)
     # As run.py configures logging: GridDesk's per-message INFO line is part of what production pays.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     settings = load_settings()
     options = gunicorn_options(HOST, args.port, args.workers, args.threads)
-    WebServer(lambda: bench_app(settings), options).run()
+    factory = werobot_echo if args.app == "werobot" else bench_app
+    WebServer(lambda: factory(settings), options).run()
     return 0
 
 
@@ -60,6 +67,22 @@ def bench_app(settings: Settings) -> Flask:
 def bare() -> Response:
     """'success' at once: what gunicorn and Flask cost without any of GridDesk's work."""
     return Response("success", content_type="text/plain")
+
+
+def werobot_echo(settings: Settings) -> Any:
+    """WeRoBot's own WSGI app (bottle) replying every text with itself: safe mode, sessions off.
+
+    The same token, appid and EncodingAESKey as GridDesk's, so it checks the same signatures, decrypts
+    the same messages and encrypts its reply: the work of a webhook that stores and decides nothing.
+    """
+    from werobot import WeRoBot  # a bench dependency only (the dev group)
+
+    wechat = settings.wechat
+    robot = WeRoBot(
+        token=wechat.token, app_id=wechat.appid, encoding_aes_key=wechat.aes_key, SESSION_STORAGE=False
+    )
+    robot.add_handler(lambda message: message.content, type="text")
+    return robot.wsgi
 
 
 # The bench's side: start, watch and stop the server
@@ -123,38 +146,49 @@ def _mib(value: str) -> str:
 
 
 @contextmanager
-def gunicorn(folder: Path, env: dict[str, str], port: int, workers: int, threads: int) -> Iterator[Server]:
+def gunicorn(
+    folder: Path, env: dict[str, str], port: int, workers: int, threads: int, app: str = "griddesk"
+) -> Iterator[Server]:
     """This module's server in its own process group; the whole group is stopped however the bench ends."""
     command = [sys.executable, "-m", "bench.webhook_server", "--port", str(port)]
-    command += ["--workers", str(workers), "--threads", str(threads)]
-    log_path = folder / "gunicorn.log"
+    command += ["--workers", str(workers), "--threads", str(threads), "--app", app]
+    log_path = folder / ("gunicorn.log" if app == "griddesk" else f"gunicorn-{app}.log")
     with log_path.open("w") as log:
         process = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
-            _wait_until_ready(process, port, workers, log_path)
+            _wait_until_ready(process, port, workers, log_path, _ready_path(app, env))
             yield Server(process.pid, log_path)
         finally:
-            _stop(process)
+            stop_process_group(process)
 
 
-def _wait_until_ready(process: subprocess.Popen[bytes], port: int, workers: int, log_path: Path) -> None:
-    """Every worker booted and /healthz answering; the log in the error when gunicorn gives up."""
+def _ready_path(app: str, env: dict[str, str]) -> str:
+    """GridDesk's /healthz; for WeRoBot, WeChat's signed server check (it answers nothing unsigned)."""
+    if app == "griddesk":
+        return "/healthz"
+    return "/?" + urlencode(verification_params(env["GRIDDESK_WECHAT_TOKEN"]))
+
+
+def _wait_until_ready(
+    process: subprocess.Popen[bytes], port: int, workers: int, log_path: Path, path: str
+) -> None:
+    """Every worker booted and `path` answering 200; the log in the error when gunicorn gives up."""
     deadline = time.monotonic() + BOOT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()}")
-        if log_path.read_text().count("Booting worker") >= workers and _healthy(port):
+        if log_path.read_text().count("Booting worker") >= workers and _healthy(port, path):
             return
         time.sleep(0.2)
     raise RuntimeError(f"gunicorn not ready after {BOOT_SECONDS:g} s:\n{log_path.read_text()}")
 
 
-def _healthy(port: int) -> bool:
+def _healthy(port: int, path: str) -> bool:
     connection = http.client.HTTPConnection(HOST, port, timeout=2)
     try:
-        connection.request("GET", "/healthz")
+        connection.request("GET", path)
         return connection.getresponse().status == 200
     except (OSError, http.client.HTTPException):
         return False
@@ -162,7 +196,7 @@ def _healthy(port: int) -> bool:
         connection.close()
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process_group(process: subprocess.Popen[Any]) -> None:
     """SIGTERM the process group (gunicorn stops its workers gracefully); SIGKILL whatever outlives it."""
     _signal_group(process.pid, signal.SIGTERM)
     try:
@@ -173,7 +207,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 5
     while _signal_group(process.pid, 0):
         if time.monotonic() > deadline:
-            print("warning: gunicorn left processes behind; killing its process group", file=sys.stderr)
+            command = " ".join(process.args[1:3])
+            print(f"warning: {command} left processes behind; killing them", file=sys.stderr)
             _signal_group(process.pid, signal.SIGKILL)
             return
         time.sleep(0.1)
