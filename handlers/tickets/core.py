@@ -15,7 +15,7 @@ from handlers.tickets.ladder import START_LEVELS
 from storage.models import Grid, InboundMessage, Resident, Ticket, Worker
 from storage.outbox import queue_push
 from storage.repositories.staff import serving_by_role
-from storage.repositories.tickets import add_ticket_event, insert_ticket, open_of
+from storage.repositories.tickets import add_ticket_event, add_ticket_events, insert_ticket, open_of
 
 OPEN_STATUSES = ("new", "assigned", "acknowledged", "in_progress", "reopened")
 UNSIGNED = ("new", "assigned", "reopened")
@@ -111,11 +111,10 @@ def open_ticket(
         "last_paged_at": services.now,
     }
     ticket = insert_ticket(services.session, row)
-    record_event(services, ticket, "opened", actor, summary[:200])
+    trail: list[tuple[str, str, str | None]] = [("opened", actor, summary[:200])]
     if assignment.worker is not None:
-        record_event(
-            services, ticket, "assigned", "系统", f"{worker_title(assignment.worker)}({assignment.reason})"
-        )
+        trail.append(("assigned", "系统", f"{worker_title(assignment.worker)}({assignment.reason})"))
+    add_ticket_events(services.session, ticket.id, trail, services.now)
     _announce(services, ticket, assignment, message_id)
     return ticket
 

@@ -183,8 +183,18 @@ def add_ticket_event(
     session: Session, ticket_id: int, kind: str, actor: str, note: str | None, at: datetime
 ) -> None:
     """Append one line to ticket `ticket_id`'s audit trail in the session's transaction."""
-    row = {"ticket_id": ticket_id, "kind": kind, "actor": actor, "note": note, "created_at": at}
-    session.connection().execute(_new_event(), row)
+    add_ticket_events(session, ticket_id, [(kind, actor, note)], at)
+
+
+def add_ticket_events(
+    session: Session, ticket_id: int, lines: list[tuple[str, str, str | None]], at: datetime
+) -> None:
+    """Append (kind, actor, note) lines to ticket `ticket_id`'s audit trail in one statement."""
+    rows = [
+        {"ticket_id": ticket_id, "kind": kind, "actor": actor, "note": note, "created_at": at}
+        for kind, actor, note in lines
+    ]
+    session.connection().execute(_new_event(), rows)
 
 
 @cache
