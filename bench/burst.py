@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -37,7 +35,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench.checkins import machine
-from bench.databases import describe_database, fresh_database
+from bench.databases import describe_database, in_fresh_database
 from bench.fake_wechat import TEMPLATE_IDS, Delivery, FakeProcess, fake_wechat
 from bench.load import WECHAT_WAIT_SECONDS, Outcome, percentile, summarize
 from bench.webhook import (
@@ -82,17 +80,14 @@ SCHEDULER_BOOT_SECONDS = 60.0
 def main(argv: Sequence[str] | None = None) -> int:
     """Set up, burst, wait for every receipt, verify, report."""
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    print(machine() + f"; nproc {len(os.sched_getaffinity(0))}; load average {load_average()}")
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="griddesk-burst-bench-") as name,
-            fresh_database(args.database_url, Path(name)) as database_url,
-        ):
-            return run(args, Path(name), database_url)
-    except KeyboardInterrupt:
-        print("interrupted: servers stopped, temporary files removed", file=sys.stderr)
-        return 130
+    heading = machine() + f"; nproc {len(os.sched_getaffinity(0))}; load average {load_average()}"
+    return in_fresh_database(
+        "griddesk-burst-bench-",
+        args.database_url,
+        lambda folder, url: run(args, folder, url),
+        stopped="servers stopped",
+        heading=heading,
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +34,26 @@ def fresh_database(server_url: str | None, folder: Path) -> Iterator[str]:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+def in_fresh_database(
+    prefix: str, server_url: str | None, run: Callable[[Path, str], int], stopped: str, heading: str
+) -> int:
+    """Print `heading`, then `run(folder, database_url)` in a temporary folder on a fresh database.
+
+    SIGTERM unwinds as Ctrl-C does, so servers are stopped and a PostgreSQL database dropped either way.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    print(heading)
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix=prefix) as name,
+            fresh_database(server_url, Path(name)) as database_url,
+        ):
+            return run(Path(name), database_url)
+    except KeyboardInterrupt:
+        print(f"interrupted: {stopped}, temporary files removed", file=sys.stderr)
+        return 130
 
 
 def describe_database(url: str) -> str:

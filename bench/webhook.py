@@ -25,10 +25,8 @@ import os
 import re
 import resource
 import secrets
-import signal
 import socket
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -40,7 +38,7 @@ from urllib.parse import urlencode
 from sqlalchemy import Select, Subquery, func, insert, select
 
 from bench.checkins import machine
-from bench.databases import describe_database, fresh_database
+from bench.databases import describe_database, in_fresh_database
 from bench.load import DROPPED, WECHAT_WAIT_SECONDS, Outcome, Request, Summary, drive, summarize
 from bench.webhook_server import Server, gunicorn
 from bot.app import QUEUED
@@ -158,18 +156,14 @@ class Load:
 def main(argv: Sequence[str] | None = None) -> int:
     """Set up, load, measure, verify, report."""
     args = parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C does, so gunicorn is stopped and a PostgreSQL database dropped either way.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    print(machine() + f"; nproc {len(os.sched_getaffinity(0))}; load average {load_average()}")
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="griddesk-webhook-bench-") as name,
-            fresh_database(args.database_url, Path(name)) as database_url,
-        ):
-            return run(args, Path(name), database_url)
-    except KeyboardInterrupt:
-        print("interrupted: gunicorn stopped, temporary files removed", file=sys.stderr)
-        return 130
+    heading = machine() + f"; nproc {len(os.sched_getaffinity(0))}; load average {load_average()}"
+    return in_fresh_database(
+        "griddesk-webhook-bench-",
+        args.database_url,
+        lambda folder, url: run(args, folder, url),
+        stopped="gunicorn stopped",
+        heading=heading,
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
