@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage, Resident, Ticket, Worker
@@ -42,6 +43,21 @@ def queue_push(
     )
     session.add(row)
     return row
+
+
+def held_count(session: Session, openid: str) -> int:
+    """How many pushes are held for this resident's next message: every resident message asks it."""
+    return session.connection().scalar(_held_count(), {"openid": openid}) or 0
+
+
+@cache
+def _held_count() -> Select[tuple[int]]:
+    table = OutboxMessage.__table__
+    return select(func.count()).where(
+        table.c.status == "held",
+        table.c.recipient == bindparam("openid"),
+        table.c.resident_id.is_not(None),
+    )
 
 
 def held_for(session: Session, openid: str) -> list[OutboxMessage]:

@@ -9,7 +9,7 @@ Their next reply costs no send: it carries one line saying how much is waiting, 
 from __future__ import annotations
 
 from handlers.context import Reply, Services
-from storage.outbox import held_for
+from storage.outbox import held_count, held_for
 
 HELD_LINE = "您有{count}条工单进展未读,回复“我的工单”查看。"
 # Held items one 我的工单 reply spells out (a passive reply must stay short); the rest wait for the next.
@@ -20,10 +20,10 @@ def with_held_line(services: Services, openid: str, reply: Reply) -> Reply:
     """The reply, with a line saying how many updates wait for the resident, if any do."""
     if reply.text is None:
         return reply
-    waiting = held_for(services.session, openid)
+    waiting = held_count(services.session, openid)
     if not waiting:
         return reply
-    return Reply(f"{reply.text}\n{HELD_LINE.format(count=len(waiting))}", reply.ticket_id)
+    return Reply(f"{reply.text}\n{HELD_LINE.format(count=waiting)}", reply.ticket_id)
 
 
 def show_held(services: Services, openid: str) -> list[str]:
