@@ -13,8 +13,7 @@ from storage.repositories import residents
 def resident_for(services: Services, openid: str) -> Resident:
     """The resident with this openid, created on first contact; marks them as just heard from."""
     resident = _locked(services.session, openid) or _first_contact(services, openid)
-    resident.last_message_at = services.now
-    resident.subscribed = True
+    residents.mark_heard_from(services.session, resident, services.now)
     return resident
 
 

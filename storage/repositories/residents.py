@@ -4,10 +4,12 @@ address."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cache
 
-from sqlalchemy import ColumnElement, Select, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, Update, bindparam, or_, select, update
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Building, Grid, Resident, Worker
 
@@ -27,6 +29,24 @@ def _locked_by_openid() -> Select[tuple[Resident]]:
         .where(Resident.openid == bindparam("openid"))
         .options(joinedload(Resident.building).joinedload(Building.grid).joinedload(Grid.worker))
         .with_for_update(of=Resident, key_share=True)
+    )
+
+
+def mark_heard_from(session: Session, resident: Resident, now: datetime) -> None:
+    """Stamp the resident as just heard from (and following the account), in one UPDATE built once;
+    the object shows the stamp without being left for the unit of work to flush."""
+    session.connection().execute(_heard_from(), {"resident_id": resident.id, "now": now})
+    set_committed_value(resident, "last_message_at", now)
+    set_committed_value(resident, "subscribed", True)
+
+
+@cache
+def _heard_from() -> Update:
+    table = Resident.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("resident_id"))
+        .values(last_message_at=bindparam("now"), subscribed=True)
     )
 
 
