@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from bot.bootstrap import Runtime, bootstrap
+from bot.console import accounts
 from config.settings import Settings, load_settings
 from handlers.domain_settings import DomainSettings
 from handlers.language.intents import IntentClassifier, classifier_for
@@ -180,6 +181,21 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     whole_suite = config.args_source is pytest.Config.ArgsSource.TESTPATHS
     return cores if whole_suite and cores > 1 else 0
+
+
+# Console passwords in tests: the same scrypt at a 32nd of production's work factor (about 4 ms a hash
+# instead of 0.1 s; hashing was 40% of the console tests' CPU). Production's stays in
+# bot/console/accounts.py and is pinned by test_console_accounts.py's production-hashing test.
+TEST_PASSWORD_METHOD = "scrypt:1024:8:1"
+PRODUCTION_PASSWORD_METHOD = accounts.PASSWORD_METHOD
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Hash console passwords at TEST_PASSWORD_METHOD for the whole session (see above)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "PASSWORD_METHOD", TEST_PASSWORD_METHOD)
+        yield
 
 
 def make_settings(tmp_path: Path, **env: str) -> Settings:
