@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +141,7 @@ def load_settings(
 ) -> Settings:
     """Build Settings from the defaults, an optional config file and the environment, checking every value."""
     environ = os.environ if environ is None else environ
-    values = read_toml(DEFAULTS_FILE)
+    values = copy.deepcopy(_shipped_defaults())  # merged into and changed below
     defaults = dict(leaves(values))
     origins = {key: Origin(str(DEFAULTS_FILE)) for key in defaults}
     config_file = config_file or config_file_from_env(environ)
@@ -148,6 +150,12 @@ def load_settings(
     apply_environment(values, environ, origins)
     check_values(values, origins, defaults)
     return _build(values, root)
+
+
+@cache
+def _shipped_defaults() -> dict[str, Any]:
+    """The defaults file, parsed once a process: it ships with the code (tests load settings per test)."""
+    return read_toml(DEFAULTS_FILE)
 
 
 def _build(values: Mapping[str, Any], root: Path) -> Settings:

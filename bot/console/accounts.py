@@ -25,6 +25,9 @@ from storage.models import Grid, SigninThrottle, StaffAccount, Worker
 # Called once a new staff member holds a grid someone else held (handlers/departures.take_over in run.py).
 TakeOver = Callable[[Grid, Worker, Worker], object]
 LOGIN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,49}$")
+# scrypt at Werkzeug's default work factor (2**15, r=8, p=1: 32 MB and about 0.1 s a hash), named here so
+# the tests can hash at a cheaper one (tests/conftest.py); tests/e2e/test_console_accounts.py pins this one.
+PASSWORD_METHOD = "scrypt:32768:8:1"
 
 
 class AccountError(ValueError):
@@ -71,7 +74,7 @@ def add_staff(
     account = StaffAccount(
         worker=worker,
         login=login,
-        password_hash=generate_password_hash(password),
+        password_hash=generate_password_hash(password, PASSWORD_METHOD),
         created_at=now,
         password_changed_at=now,
     )
@@ -127,7 +130,7 @@ def set_password(session: Session, now: datetime, login: str, password: str) -> 
     if account is None:
         raise AccountError(f"no console account {login!r}")
     check_password_rules(password, login)
-    account.password_hash = generate_password_hash(password)
+    account.password_hash = generate_password_hash(password, PASSWORD_METHOD)
     account.password_changed_at = now
     _sign_out_everywhere(session, account, now)
     return account
@@ -220,7 +223,7 @@ def sign_in(
     if locked_until is not None:
         minutes = max(1, math.ceil((locked_until - now).total_seconds() / 60))
         return SigninResult(None, f"登录失败次数过多,请{minutes}分钟后再试。")
-    valid = check_password_hash(stored.password_hash if stored else _dummy_hash(), password)
+    valid = check_password_hash(stored.password_hash if stored else _dummy_hash(PASSWORD_METHOD), password)
     if stored is None or not valid:
         return SigninResult(None, WRONG)
     with transaction(factory) as session:
@@ -234,9 +237,9 @@ def sign_in(
 
 
 @cache
-def _dummy_hash() -> str:
+def _dummy_hash(method: str) -> str:
     """Checked when the login is unknown, so a wrong login takes as long as a wrong password."""
-    return generate_password_hash("griddesk-no-such-account")
+    return generate_password_hash("griddesk-no-such-account", method)
 
 
 def _count_try(session: Session, limits: dict[str, int], now: datetime, window: timedelta) -> datetime | None:

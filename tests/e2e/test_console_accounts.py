@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from werkzeug.security import check_password_hash
 
+from bot.console import accounts
 from bot.console.accounts import AccountError, add_staff
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import Grid, OutboxMessage, StaffAccount, Worker
 from tests.cli import Ran, run_in_process
-from tests.conftest import command_env
+from tests.conftest import PRODUCTION_PASSWORD_METHOD, command_env
 
 
 def staff(env: dict[str, str], *args: str, password: str | None = None) -> Ran:
@@ -94,3 +96,16 @@ def test_a_password_can_be_changed_and_is_never_an_argument(tmp_path: Path) -> N
     assert changed.returncode == 0 and "changed" in changed.stdout
     refused = run_in_process(env, "staff", "add", "--name", "李骁", "--login", "lx", "--password", "x")
     assert refused.returncode == 2 and "unrecognized arguments: --password" in refused.stderr
+
+
+def test_production_hashes_passwords_with_scrypt_at_werkzeug_s_full_work_factor(
+    factory, clock, monkeypatch
+) -> None:
+    # The other tests hash at a cheaper factor (tests/conftest.py); this one runs production's.
+    monkeypatch.setattr(accounts, "PASSWORD_METHOD", PRODUCTION_PASSWORD_METHOD)
+    with transaction(factory) as session:
+        add_staff(session, clock(), name="王芳", login="wf", role="worker", password="s3cret-pass")
+    with transaction(factory) as session:
+        stored = session.scalars(select(StaffAccount.password_hash)).one()
+    assert stored.startswith("scrypt:32768:8:1$")
+    assert check_password_hash(stored, "s3cret-pass") and not check_password_hash(stored, "s3cret-pasS")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cache
 from pathlib import Path
 
 from config.settings import PROJECT_ROOT
@@ -29,14 +30,15 @@ def _promises() -> list[tuple[str, str]]:
     return promises
 
 
-def _test_names(path: Path) -> set[str]:
+@cache  # the doc names some files dozens of times; parsing each once saves seconds
+def _test_names(path: Path) -> frozenset[str]:
     """Test functions defined at module level or in classes of one test file."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    return {
+    return frozenset(
         node.name
         for node in ast.walk(tree)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_")
-    }
+    )
 
 
 def test_every_promise_names_at_least_one_test() -> None:
