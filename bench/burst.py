@@ -41,6 +41,7 @@ from bench.load import WECHAT_WAIT_SECONDS, Outcome, percentile, summarize
 from bench.webhook import (
     CATEGORIES,
     MIN_COMMUNITY,
+    QUEUED_REPLIES,
     QUICK_COMMUNITY,
     TICKET_NUMBER,
     Community,
@@ -59,7 +60,6 @@ from bench.webhook import (
     ticket_texts,
 )
 from bench.webhook_server import gunicorn, stop_process_group
-from bot.app import QUEUED
 from config.settings import PROJECT_ROOT, load_settings
 from handlers.language.intents import classifier_for
 from storage.db import make_engine
@@ -359,7 +359,7 @@ def verify(
         reply = decrypted(outcome, credentials)
         if reply is not None and reply != row.reply:
             tally.wrong_reply += 1
-        if row.reply == QUEUED.message:
+        if row.reply in QUEUED_REPLIES:
             tally.queued += 1
             at = _receipt_delivered(row, stored, delivered.get((shot.openid, row.ticket_id), []))
             if at is None:

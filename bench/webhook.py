@@ -80,6 +80,9 @@ WEROBOT_RATIO_GOAL = 0.25
 DEFAULT_RATES = (100.0, 150.0, 200.0)
 TICKET_NUMBER = re.compile(r"#(\d+)")
 
+# What a message answered at once and finished later is told: a request is promised its ticket number.
+QUEUED_REPLIES = frozenset({QUEUED.message, QUEUED.request})
+
 
 @dataclass(frozen=True)
 class Shot:
@@ -560,7 +563,7 @@ def send(port: int, path: str, shots: Sequence[Shot], senders: int, *, paced: bo
 
 def count_queued(outcomes: Sequence[Outcome], credentials: Credentials) -> int:
     """How many answers were the overload queue's "received, your ticket number follows"."""
-    return sum(1 for outcome in outcomes if decrypted(outcome, credentials) == QUEUED.message)
+    return sum(1 for outcome in outcomes if decrypted(outcome, credentials) in QUEUED_REPLIES)
 
 
 def decrypted(outcome: Outcome, credentials: Credentials) -> str | None:
@@ -795,7 +798,7 @@ def report_checks(load: Load, replies: dict[int, list[str | None]], stored: Stor
     thanked = sum(1 for msg_id in checkin_ids if _thanked(replies.get(msg_id, [None])[0], stored, msg_id))
     checkins_answered = sum(1 for msg_id in checkin_ids if msg_id in replies)
     statuses = Counter(status for _ticket, status in stored.messages.values())
-    queued = sum(1 for msg_id in answered if replies[msg_id][0] in (QUEUED.message, QUEUED.request))
+    queued = sum(1 for msg_id in answered if replies[msg_id][0] in QUEUED_REPLIES)
     print("correctness (every message to /wechat: warm-up, open loop, closed loop):")
     print(
         f"  new-ticket messages: {len(ticket_ids):,} sent, {len(answered):,} answered, {one_ticket:,} of them"
@@ -835,7 +838,7 @@ def report_checks(load: Load, replies: dict[int, list[str | None]], stored: Stor
 
 def _thanked(text: str | None, stored: Stored, msg_id: int) -> bool:
     """An elder's "1" was thanked: in the passive reply, or (queued under overload) in its one receipt."""
-    return text == OK_REPLY or (text == QUEUED.message and stored.receipts[f"msg:{msg_id}"] == 1)
+    return text == OK_REPLY or (text in QUEUED_REPLIES and stored.receipts[f"msg:{msg_id}"] == 1)
 
 
 def _own_ticket(texts: list[str | None], stored: Stored, msg_id: int) -> int | None:
@@ -845,7 +848,7 @@ def _own_ticket(texts: list[str | None], stored: Stored, msg_id: int) -> int | N
     when its sender was sent exactly one receipt.
     """
     ticket_id, _status = stored.messages.get(f"msg:{msg_id}", (None, ""))
-    if texts[0] == QUEUED.message:
+    if texts[0] in QUEUED_REPLIES:
         if stored.receipts[f"msg:{msg_id}"] != 1 or len(set(texts)) > 1:
             return None
         return ticket_id
