@@ -40,8 +40,8 @@ def claim_nonce(session: Session, claim: NonceClaim) -> None:
     message claimed it. The same message again (WeChat's retry) passes, for the MsgId check to answer."""
     connection = session.connection()
     row = {"timestamp": claim.timestamp, "nonce": claim.nonce, "body_digest": claim.digest}
-    if connection.execute(_claim(connection.dialect.name), row).rowcount == 1:
-        return
+    if connection.scalar(_claim(connection.dialect.name), row) is not None:
+        return  # claimed now
     earlier = connection.scalar(_digest(), {"timestamp": claim.timestamp, "nonce": claim.nonce})
     if earlier != claim.digest:
         raise NonceReused(f"nonce {claim.nonce!r} already came with another message")
@@ -49,9 +49,11 @@ def claim_nonce(session: Session, claim: NonceClaim) -> None:
 
 @cache
 def _claim(dialect: str) -> Executable:
-    """INSERT ... ON CONFLICT DO NOTHING: a retry's claim must not end the transaction it is in."""
+    """INSERT ... ON CONFLICT DO NOTHING: a retry's claim must not end the transaction it is in. It
+    returns a row only when it inserted one (a driver's rowcount for an INSERT is not to be relied on)."""
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(WebhookNonce.__table__).on_conflict_do_nothing()
+    table = WebhookNonce.__table__
+    return module.insert(table).on_conflict_do_nothing().returning(table.c.timestamp)
 
 
 @cache
