@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.channels import CUSTOM, TEMPLATE, WECOM, choose_channel, wecom_card
+from bot.channel_rules import CUSTOM, TEMPLATE, WECOM, choose_channel, wecom_card
 from bot.messenger import Push, can_wait, sends_kept_from
 from bot.templates import template_data
 from config.settings import SettingsError, Template, load_settings
