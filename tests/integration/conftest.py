@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from bot.channels import build_messenger
+from bot.dispatcher import DispatchResult, dispatch_due
+from config.sections import DispatcherSettings
 from config.settings import Settings, load_settings
+from storage.db import make_engine, make_session_factory
 from tests.conftest import add_to_summary, database_url
 from tests.fakewechat import FakeWeChat
 from tests.support import WeChatServer
@@ -74,3 +80,31 @@ def live_settings(tmp_path: Path, fake: FakeWeChat, **env: str) -> Settings:
 def live(tmp_path: Path, fake_wechat: FakeWeChat) -> Settings:
     """Live-mode settings against the fake WeChat (same database file as the `factory` fixture)."""
     return live_settings(tmp_path, fake_wechat)
+
+
+def dispatchers_side_by_side(
+    env: dict[str, str],
+    clock: Callable[[], datetime],
+    policies: Sequence[DispatcherSettings],
+    processes: int = 2,
+) -> list[DispatchResult]:
+    """`processes` dispatchers, each with its own engine and messenger as separate processes have, set off
+    at the same instant; each runs once per policy, in turn. Their results, all of them."""
+    start, results = threading.Barrier(processes), []
+
+    def run() -> None:
+        engine = make_engine(load_settings(environ=env).database_url)
+        try:
+            own = make_session_factory(engine)
+            messenger = build_messenger(load_settings(environ=env), own, clock)
+            start.wait()
+            results.extend(dispatch_due(own, messenger, policy, clock()) for policy in policies)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(processes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results

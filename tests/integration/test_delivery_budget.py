@@ -7,8 +7,6 @@ real dispatcher sends through it: what WeChat would refuse is never sent, and no
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import select
 from wechatpy.exceptions import WeChatClientException
 
@@ -16,15 +14,15 @@ from bot.channels import build_messenger
 from bot.dispatcher import dispatch_due
 from bot.simulator import message_xml
 from bot.wechat_api import official_account_client
-from config.settings import DispatcherSettings, load_settings
-from storage.db import make_engine, make_session_factory, transaction
+from config.settings import DispatcherSettings
+from storage.db import transaction
 from storage.models import AccountCapability, CustomerServiceWindow, OutboxMessage, Resident
 from storage.outbox import queue_push
 from storage.windows import window_open
 from tests.cli import run_in_process
 from tests.conftest import pushes
 from tests.fakewechat import FakeWeChat
-from tests.integration.conftest import TEMPLATE_IDS, live_env, live_settings
+from tests.integration.conftest import TEMPLATE_IDS, dispatchers_side_by_side, live_env, live_settings
 
 POLICY = DispatcherSettings(
     interval_seconds=2, batch_size=50, max_attempts=5, backoff_seconds=10, lease_seconds=60
@@ -181,25 +179,8 @@ def test_two_dispatchers_share_one_residents_window(tmp_path, wechat, factory, c
         zhang = session.scalars(select(Resident).where(Resident.openid == ZHANG)).one()
         for n in range(10):  # receipts: never folded or held, so each needs a send of its own
             queue_push(session, clock(), kind="reply", text=f"您发来的第{n}条消息已处理", resident=zhang)
-    env = live_env(tmp_path, fake_wechat)
-    start, results = threading.Barrier(2), []
-
-    def run() -> None:
-        engine = make_engine(load_settings(environ=env).database_url)
-        try:
-            own = make_session_factory(engine)
-            messenger = build_messenger(load_settings(environ=env), own, clock)
-            start.wait()
-            results.append(dispatch_due(own, messenger, DispatcherSettings(1, 3, 3, 10, 60), clock()))
-            results.append(dispatch_due(own, messenger, DispatcherSettings(1, 50, 3, 10, 60), clock()))
-        finally:
-            engine.dispose()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    policies = (DispatcherSettings(1, 3, 3, 10, 60), DispatcherSettings(1, 50, 3, 10, 60))
+    results = dispatchers_side_by_side(live_env(tmp_path, fake_wechat), clock, policies)
     assert sum(r.sent for r in results) == 11  # ten receipts and the worker's new ticket
     # Five customer-service messages between them, the rest as templates, none refused.
     assert len(fake_wechat.custom_sends(ZHANG)) == 5 and fake_wechat.refused == []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -18,14 +17,14 @@ from bot.channels import build_messenger
 from bot.dispatcher import dispatch_due
 from bot.dispatcher.pacing import digest_text
 from bot.wechat_api import wecom_client
-from config.settings import DispatcherSettings, load_settings
+from config.settings import DispatcherSettings
 from handlers.tickets.core import OPEN_STATUSES
-from storage.db import make_engine, make_session_factory, transaction
+from storage.db import transaction
 from storage.models import Building, OutboxMessage, Resident, Worker
 from storage.outbox import queue_push
 from tests.conftest import tickets as all_tickets
 from tests.fakewechat import WECOM_PREFIX, FakeWeChat
-from tests.integration.conftest import live_env, live_settings
+from tests.integration.conftest import dispatchers_side_by_side, live_env, live_settings
 from tests.support import FakeClock
 
 POLICY = DispatcherSettings(
@@ -186,24 +185,7 @@ def test_two_dispatchers_share_one_budget_per_worker(tmp_path, factory, clock, f
             queue_push(session, clock(), kind="status", text=f"【工单进展】 #{n + 1} 已上门", worker=wang)
     # No folding here: the budget alone must hold, with two processes sending at once.
     policy = DispatcherSettings(1, 50, 3, 10, 60, staff_per_minute=20, staff_per_hour=600, digest_after=100)
-    env = live_env(tmp_path, fake_wechat)
-    start, results = threading.Barrier(2), []
-
-    def run() -> None:
-        engine = make_engine(load_settings(environ=env).database_url)
-        try:
-            own = make_session_factory(engine)
-            messenger = build_messenger(load_settings(environ=env), own, clock)
-            start.wait()
-            results.append(dispatch_due(own, messenger, policy, clock()))
-        finally:
-            engine.dispose()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = dispatchers_side_by_side(live_env(tmp_path, fake_wechat), clock, [policy])
     assert sum(r.sent for r in results) == 15 and sum(r.paced for r in results) == 25
     assert len(fake_wechat.sent_to(WANG)) == 15 and fake_wechat.dropped == []
 
