@@ -28,8 +28,10 @@ SYSTEM_BUSY = -1
 QUOTA_ERRORS = frozenset({45009, 45011})
 # 43004 unfollowed, 43019 blacklisted us, 40003 no such openid: the resident is gone for now.
 UNSUBSCRIBED_ERRORS = frozenset({43004, 43019, 40003})
-# 43101 refused the message; WeCom 60111 no such user, 81013 every recipient invalid.
-GONE_ERRORS = UNSUBSCRIBED_ERRORS | {43101, 60111, 81013}
+# 43101: the user refuses the (subscription) message: they turned it off.
+CONSENT_WITHDRAWN = 43101
+# WeCom 60111 no such user, 81013 every recipient invalid.
+GONE_ERRORS = UNSUBSCRIBED_ERRORS | {CONSENT_WITHDRAWN, 60111, 81013}
 WECOM_TITLE_BYTES, WECOM_CARD_BYTES = 128, 512
 HELD = "held for the resident's next message"
 

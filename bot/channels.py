@@ -13,6 +13,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from bot.channel_rules import (
     CAPABILITIES_FRESH,
+    CONSENT_WITHDRAWN,
     CONSOLE_GO_LINK,
     CONSOLE_PAGE_LINK,
     CUSTOM,
@@ -57,6 +58,7 @@ from config.settings import Settings
 from storage.capabilities import CUSTOMER_SERVICE, record_unavailable, unavailable_apis
 from storage.capabilities import TEMPLATE as TEMPLATE_API
 from storage.db import transaction
+from storage.repositories.subscriptions import record_consent
 from storage.windows import allowances, refund_window_send, take_window_send, window_used_up
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,10 @@ log = logging.getLogger(__name__)
 
 class _WindowClosed(SendError):
     """WeChat refused a customer-service message: outside the 48-hour window (or over its count)."""
+
+
+class _ConsentWithdrawn(SendError):
+    """WeChat refused a subscription message: the user no longer accepts it (43101)."""
 
 
 class _NoPermission(SendError):
@@ -194,9 +200,18 @@ class WeChatMessenger:
         subscription = push.channel == SUBSCRIPTION and self._settings.subscriptions.enabled
         try:
             return self._send_on(SUBSCRIPTION if subscription else CUSTOM, push, now)
+        except _ConsentWithdrawn as exc:
+            # Their change of mind never reached us as an event: keep WeChat's word, so tomorrow's ping
+            # takes the customer-service window or the call list instead of failing again.
+            self._record_refusal(push.openid, now)
+            raise Undeliverable(f"{exc}; the elder no longer accepts the subscription message") from exc
         except _WindowClosed as exc:
             # The knock task follows if the elder does not answer; a template would be abuse.
             raise Undeliverable(f"{exc}; a check-in ping never goes as a template message") from exc
+
+    def _record_refusal(self, openid: str, now: datetime) -> None:
+        with transaction(self._factory) as session:
+            record_consent(session, openid, self._settings.subscriptions.checkin_template_id, "reject", now)
 
     def _send_on(self, channel: str, push: Push, now: datetime) -> Delivery:
         left = self._pause_left(channel, now)
@@ -229,6 +244,8 @@ class WeChatMessenger:
             return Unreachable(text)
         if code in WINDOW_ERRORS and channel == CUSTOM:
             return _WindowClosed(text)
+        if code == CONSENT_WITHDRAWN and channel == SUBSCRIPTION:
+            return _ConsentWithdrawn(text)
         if code in NO_PERMISSION_ERRORS and channel in (CUSTOM, TEMPLATE):
             return _NoPermission(text, code)
         if code in QUOTA_ERRORS:

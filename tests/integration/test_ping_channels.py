@@ -179,6 +179,25 @@ def test_wechat_refusing_the_chosen_channel_never_falls_back_to_a_template(
     assert fake_wechat.sent == []
 
 
+def test_an_elder_wechat_says_no_longer_accepts_is_reached_another_way_the_next_day(
+    factory, clock, wechat, live_sub, fake_wechat
+) -> None:
+    # 张秀兰 accepted, then turned the message off in WeChat; the event never reached GridDesk.
+    wechat.post_xml(fake_wechat.subscribe_popup(ZHANG, {SUB: True}))
+    fake_wechat.subscription_turned_off(ZHANG, SUB)
+    domain, messenger = DomainSettings.of(live_sub), build_messenger(live_sub, factory, clock)
+    now = at(clock, "09:00", day=1)
+    assert ping_sweep(factory, domain, now).pinged == 1
+    assert dispatch_due(factory, messenger, POLICY, now).undeliverable == 1
+    assert consents(factory) == [(ZHANG, SUB, "reject")]  # WeChat's 43101, kept
+    # The next morning nobody tries the subscription again: she has no window either, so 王芳 phones her.
+    now = at(clock, "09:00", day=2)
+    assert ping_sweep(factory, domain, now).pinged == 0
+    call_list_sweep(factory, domain, now)
+    assert "张秀兰" in pings_of(factory, "checkin_call_list")[WANG].text
+    assert fake_wechat.sent_to(ZHANG) == []
+
+
 @pytest.mark.parametrize(
     ("data", "errcode"),
     [
