@@ -77,9 +77,19 @@ LAST_SEND_KINDS = FIRST_KINDS | {"rating_request"}
 KEPT_SENDS = 1
 
 
+# News of a moment (a notice of an outage): never held for a later message or folded into ticket news;
+# what cannot carry it leaves it undelivered, and the worker posts it (the notice's to-post list).
+TIMELY_KINDS = frozenset({"notice"})
+
+
 def can_wait(push: Push) -> bool:
     """A resident's push that may be held for their next message (not staff, not an emergency or receipt)."""
-    return push.worker_id is None and push.resident_id is not None and push.kind not in FIRST_KINDS
+    return (
+        push.worker_id is None
+        and push.resident_id is not None
+        and push.kind not in FIRST_KINDS
+        and push.kind not in TIMELY_KINDS
+    )
 
 
 def sends_kept_from(push: Push) -> int:

@@ -25,14 +25,14 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.dispatcher.claims import _Run
-from bot.messenger import KEPT_SENDS, LAST_SEND_KINDS
+from bot.messenger import KEPT_SENDS, LAST_SEND_KINDS, TIMELY_KINDS
 from storage.capabilities import CUSTOMER_SERVICE
 from storage.db import transaction
 from storage.models import OutboxMessage, Ticket
 from storage.windows import allowances_of, window_open
 
 UPDATES_KIND = "updates"
-NEVER_FOLDED = LAST_SEND_KINDS | {UPDATES_KIND}
+NEVER_FOLDED = LAST_SEND_KINDS | TIMELY_KINDS | {UPDATES_KIND}
 # Items one `updates` push spells out, and how much of each; the rest are counted.
 LISTED_AT_MOST, ITEM_CHARS = 10, 150
 # A push that a later state of its ticket makes wrong: kind -> the ticket states in which it still holds.

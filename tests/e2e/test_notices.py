@@ -20,6 +20,7 @@ from bot.notice_delivery import run_notice_deliveries
 from config.settings import Settings
 from storage.db import transaction
 from storage.models import Building, Notice, NoticeDelivery, OutboxMessage, Resident
+from storage.outbox import queue_push
 from tests.conftest import pushes, tickets
 from tests.e2e.console_support import csrf, make_account, notice, sign_in, text
 from tests.fakewechat import FakeWeChat
@@ -166,6 +167,31 @@ def test_residents_inside_their_window_get_a_customer_service_message_the_others
     assert "3号楼1单元102 · 住户102" in listed and "3号楼1单元103 · 住户103" in listed
     assert "住户101" not in listed and "张秀兰" not in listed  # told in WeChat
     assert "刘建华" not in shown  # 5号楼
+
+
+def test_a_notice_the_window_has_no_send_left_for_goes_by_template_not_held_as_ticket_news(
+    tmp_path: Path, factory, classifier, clock, accounts, fake
+) -> None:
+    live = live_settings(tmp_path, fake)
+    app, wechat = live_app(live, factory, classifier, clock)
+    wechat.say(ZHANG, "你好")
+    fake.user_wrote(ZHANG)
+    messenger = build_messenger(live, factory, clock)
+    with transaction(factory) as session:  # four receipts owed to her spend four of her window's five sends
+        zhang = session.scalars(select(Resident).where(Resident.openid == ZHANG)).one()
+        for n in range(4):
+            queue_push(session, clock(), kind="reply", text=f"您发来的第{n}条消息已处理", resident=zhang)
+    dispatch_due(factory, messenger, live.dispatcher, clock())
+    write_notice(signed_in(app, "wangfang"), buildings=(building_id(factory, "3号楼"),))
+    assert dict(run_notice_deliveries(factory, live, clock()).channels) == {"custom": 1}
+    # The window's last send is kept for an emergency or a receipt. She is in conversation, so ticket
+    # news would wait for her next message; a notice of today's outage cannot wait.
+    dispatch_due(factory, messenger, live.dispatcher, clock())
+    [row] = notice_rows(factory)
+    assert (row.status, row.channel) == ("sent", "template")
+    assert len(fake.custom_sends(ZHANG)) == 4
+    [template] = [sent for sent in fake.sent if sent.api == "template"]
+    assert "停水通知" in str(template.payload["data"])
 
 
 def test_with_a_notice_template_residents_outside_the_window_get_it_in_twenty_character_fields(
