@@ -45,6 +45,14 @@ def queue_push(
     return row
 
 
+def fold_into(session: Session, carrier: OutboxMessage, rows: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Mark `rows` as folded into the (flushed) carrier push; every row it carries, the earlier first."""
+    earlier = list(session.scalars(select(OutboxMessage).where(OutboxMessage.folded_into == carrier.id)))
+    for row in rows:
+        row.status, row.folded_into, row.lease_until = "folded", carrier.id, None
+    return [*earlier, *rows]
+
+
 def held_count(session: Session, openid: str) -> int:
     """How many pushes are held for this resident's next message: every resident message asks it."""
     return session.connection().scalar(_held_count(), {"openid": openid}) or 0

@@ -29,6 +29,7 @@ from bot.messenger import KEPT_SENDS, LAST_SEND_KINDS, TIMELY_KINDS
 from storage.capabilities import CUSTOMER_SERVICE
 from storage.db import transaction
 from storage.models import OutboxMessage, Ticket
+from storage.outbox import fold_into
 from storage.windows import allowances_of, window_open
 
 UPDATES_KIND = "updates"
@@ -177,10 +178,7 @@ def _fold_for(run: _Run, openid: str, now: datetime) -> int:
             )
             session.add(updates)
             session.flush()
-        earlier = list(session.scalars(select(OutboxMessage).where(OutboxMessage.folded_into == updates.id)))
-        for row in routine:
-            row.status, row.folded_into, row.lease_until = "folded", updates.id, None
-        carried = [*earlier, *routine]
+        carried = fold_into(session, updates, routine)
         updates.text = updates_text(carried)
         tickets = {row.ticket_id for row in carried}
         updates.ticket_id = carried[-1].ticket_id if len(tickets) == 1 else None

@@ -20,6 +20,7 @@ from bot.dispatcher.claims import URGENT_KINDS, _Run
 from bot.messenger import Push
 from storage.db import transaction
 from storage.models import OutboxMessage, Ticket
+from storage.outbox import fold_into
 from storage.pacing import Budget, take_send_slot
 
 DIGEST_KIND = "digest"
@@ -121,10 +122,7 @@ def _fold(run: _Run, worker_id: int, now: datetime) -> int:
             )
             session.add(digest)
             session.flush()
-        earlier = list(session.scalars(select(OutboxMessage).where(OutboxMessage.folded_into == digest.id)))
-        for row in rows:
-            row.status, row.folded_into, row.lease_until = "folded", digest.id, None
-        digest.text = digest_text(session, [*earlier, *rows])
+        digest.text = digest_text(session, fold_into(session, digest, rows))
         return len(rows)
 
 
