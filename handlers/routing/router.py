@@ -43,10 +43,14 @@ def route(services: Services, incoming: Incoming) -> Reply:
     return _mention_held_news(message, "help", handle_help(services))
 
 
+# Replies that carry no line about held news: a cry for help reads only what to do now.
+WITHOUT_HELD_NEWS = frozenset({"emergency", "possible_emergency", "my_tickets", "template_receipt"})
+
+
 def _mention_held_news(message: Message, route_name: str, reply: Reply) -> Reply:
     """A resident's reply tells of the updates held for their next message (not beside an emergency's
-    advice, and not where 我的工单 lists them anyway)."""
-    if route_name in ("emergency", "my_tickets", "template_receipt") or message.worker is not None:
+    advice, a possible emergency's safety line included, and not where 我的工单 lists them anyway)."""
+    if route_name in WITHOUT_HELD_NEWS or message.worker is not None:
         return reply
     return with_held_line(message.services, message.incoming.openid, reply)
 

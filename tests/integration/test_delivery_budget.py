@@ -243,6 +243,17 @@ def test_without_templates_or_customer_service_routine_news_waits_for_the_reside
         fake.stop()
 
 
+def test_a_cry_for_help_is_answered_without_the_line_about_held_news(wechat, factory, clock) -> None:
+    wechat.say(ZHANG, "你好")
+    with transaction(factory) as session:  # an update waits for 张秀兰's next message
+        zhang = session.scalars(select(Resident).where(Resident.openid == ZHANG)).one()
+        queue_push(session, clock(), kind="status", text="【工单进展】已上门", resident=zhang).status = "held"
+    for cry in ("我一个人在家 好害怕 怎么办", "救命 我爸摔倒了起不来"):
+        reply = wechat.say(ZHANG, cry) or ""
+        assert "网格员" in reply and "未读" not in reply, reply
+    assert "您有1条工单进展未读" in (wechat.say(ZHANG, "谢谢") or "")
+
+
 def test_a_menu_tap_allows_3_within_a_minute_and_then_templates_go_without_asking_wechat(
     wechat, factory, clock, live, fake_wechat
 ) -> None:
