@@ -43,6 +43,10 @@ SQLITE_AWAY_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
 class StorageUnavailable(RuntimeError):
     """The message could not be stored at all: the caller keeps it elsewhere (bot/spool.py) or refuses it."""
 
+    def __init__(self, message: str, *, away: bool) -> None:
+        super().__init__(message)
+        self.away = away  # the database was unreachable, not refusing this message: try it again later
+
 
 def _columns(record: InboundRecord, received_at: datetime) -> dict[str, Any]:
     """The message's inbound_messages row: its Incoming's fields that are columns, its text as content."""
@@ -118,7 +122,7 @@ def receive(
                     mask_openid(incoming.openid),
                     _reason(exc),
                 )
-                raise StorageUnavailable("the database is unavailable") from exc
+                raise StorageUnavailable("the database is unavailable", away=True) from exc
             log.exception("handler failed for %s from %s", incoming.msg_type, mask_openid(incoming.openid))
             return _keep_failed(factory, record, now, claim)
 
@@ -256,7 +260,7 @@ def receive_later(
     except SQLAlchemyError as exc:
         # Away or not, the spool keeps it and replays it through the normal path.
         log.warning("could not queue a %s: %s", incoming.msg_type, _reason(exc))
-        raise StorageUnavailable("the message could not be queued") from exc
+        raise StorageUnavailable("the message could not be queued", away=database_away(exc)) from exc
     later.wake()
     log.info("queued %s from %s (backlog)", incoming.msg_type, mask_openid(incoming.openid))
     return quick.text
@@ -288,7 +292,7 @@ def _keep_failed(
             alert_duty_desk(session, message, now)
             return APOLOGY
     except SQLAlchemyError as exc:
-        raise StorageUnavailable("could not store the inbound message") from exc
+        raise StorageUnavailable("could not store the inbound message", away=database_away(exc)) from exc
 
 
 def alert_duty_desk(session: Session, message: InboundMessage, now: datetime) -> None:

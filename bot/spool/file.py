@@ -118,8 +118,9 @@ class Spool:
                 continue
             try:
                 store(message)
-            except StorageUnavailable:
-                if not database_up():
+            except StorageUnavailable as exc:
+                # An outage that is ending flaps: a lost connection is never this message's fault.
+                if exc.away or not database_up():
                     result.waiting = sum(1 for _, _, rest in _lines(data[start:]) if rest.strip())
                     return done
                 self._reject(line, message)

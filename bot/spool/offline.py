@@ -38,7 +38,9 @@ def with_spool(
                 spool.keep(SpooledMessage(record, clock(), claim))
             except OSError as exc:
                 log.error("spool %s: cannot keep a message either: %s", spool.path, exc)
-                raise StorageUnavailable("neither the database nor the spool took the message") from exc
+                raise StorageUnavailable(
+                    "neither the database nor the spool took the message", away=True
+                ) from exc
             incoming = record.incoming
             log.warning("kept a %s from %s in the spool", incoming.msg_type, mask_openid(incoming.openid))
             return reply_offline(record)
