@@ -18,14 +18,17 @@ from config.settings import Settings, load_settings
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run one command (serve when none is given)."""
-    argv = list(argv or [])
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
-        argv = ["serve", *argv]
+    argv = with_default_command(list(argv or []))
     args = build_parser().parse_args(argv)
     configure_logging()
     settings: Settings | None = None
     try:
         settings = load_settings()
+        if args.community is not None:
+            # Imported only then: a deployment of one community never reads the register.
+            from bot.commands.communities import settings_for
+
+            settings = settings_for(settings, args.community)
         return args.func(settings, args)
     except Exception as exc:
         # Imported on the way out only: most runs never fail.
@@ -37,6 +40,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, status = explained
         print(message, file=sys.stderr)
         return status
+
+
+def with_default_command(argv: list[str]) -> list[str]:
+    """The command line with `serve` put in when no command is named (after a leading --community)."""
+    skip = 2 if argv[:1] == ["--community"] and len(argv) > 1 else 0
+    skip = 1 if argv[:1] and argv[0].startswith("--community=") else skip
+    rest = argv[skip:]
+    if not rest or (rest[0].startswith("-") and rest[0] not in ("-h", "--help")):
+        return [*argv[:skip], "serve", *rest]
+    return argv
 
 
 def configure_logging() -> None:

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, Response
+from flask import Response
 
 from bot.commands.serve import web_app
 from bot.simulator import verification_params
+from bot.street_app import StreetApp
 from bot.wsgi import WebServer, gunicorn_options
 from config.settings import PROJECT_ROOT, Settings, load_settings
 
@@ -57,10 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def bench_app(settings: Settings) -> Flask:
+def bench_app(settings: Settings) -> StreetApp:
     """What `run.py serve --workers` builds in each worker, plus POST /bare."""
     app = web_app(settings)
-    app.add_url_rule("/bare", "bare", bare, methods=["POST"])
+    app.home.add_url_rule("/bare", "bare", bare, methods=["POST"])
     return app
 
 

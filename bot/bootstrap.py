@@ -164,7 +164,7 @@ def prepare_database(
 
     with startup_lock(engine):
         upgrade(engine)
-        if settings.sandbox:
+        if settings.sandbox and settings.demo_path is not None:
             with transaction(factory) as session:
                 if seed_community(session, settings.demo_path, clock()):
                     log.info("demo community loaded from %s", settings.demo_path)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from config.checks import RULES, check_values, client_parts, names_in
+from config.communities import HOME_SLUG, CommunityEntry, overlay_community
 from config.sections import (
     BindingSettings,
     CheckInSettings,
@@ -111,7 +112,8 @@ class Settings:
     open311: Open311Settings
     retention: RetentionSettings
     register: RegisterSettings
-    demo_path: Path
+    # The demo community loaded in the sandbox; None for a community that names none of its own.
+    demo_path: Path | None
     intents_path: Path
     menu_path: Path
     # The emergency second opinion (handlers/language/emergency_model.py); None: the rules alone.
@@ -123,6 +125,10 @@ class Settings:
     speech: SpeechSettings
     # Where `serve` records the address it listens on, so `say` finds it.
     address_file: Path
+    # Which community of the deployment these settings are (config/communities.py), and the path its
+    # console and Open311 are served under ('' for the first community).
+    community_slug: str = HOME_SLUG
+    mount: str = ""
 
     @property
     def sandbox(self) -> bool:
@@ -138,8 +144,12 @@ def load_settings(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     root: Path = PROJECT_ROOT,
+    community: CommunityEntry | None = None,
 ) -> Settings:
-    """Build Settings from the defaults, an optional config file and the environment, checking every value."""
+    """Build Settings from the defaults, an optional config file and the environment, checking every value.
+
+    For a community other than the first, its own file and variables go over those (config/communities.py).
+    """
     environ = os.environ if environ is None else environ
     values = copy.deepcopy(_shipped_defaults())  # merged into and changed below
     defaults = dict(leaves(values))
@@ -148,8 +158,18 @@ def load_settings(
     if config_file is not None:
         merge_file(values, read_toml(config_file), origins, str(config_file))
     apply_environment(values, environ, origins)
+    if community is None or community.home:
+        check_values(values, origins, defaults)
+        return _build(values, root)
+    own_demo = overlay_community(values, origins, community, environ)
     check_values(values, origins, defaults)
-    return _build(values, root)
+    settings = _build(values, root)
+    return replace(
+        settings,
+        community_slug=community.slug,
+        mount=community.mount,
+        demo_path=settings.demo_path if own_demo else None,
+    )
 
 
 @cache

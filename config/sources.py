@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "GRIDDESK_"
+# One community's own settings in a street deployment: GRIDDESK_COMMUNITIES_<SLUG>_<SECTION>_<KEY>.
+COMMUNITY_ENV_PREFIX = ENV_PREFIX + "COMMUNITIES_"
 # GRIDDESK_* variables that are not settings; any other GRIDDESK_* name not matching a setting is refused,
 # since a misspelt variable would otherwise be ignored without a word.
 NON_SETTING_VARIABLES = frozenset(
@@ -77,26 +79,41 @@ def merge_file(
             origins[dotted] = Origin(source)
 
 
-def apply_environment(values: dict[str, Any], environ: Mapping[str, str], origins: dict[str, Origin]) -> None:
-    """Take GRIDDESK_<SECTION>_<KEY> variables, refusing GRIDDESK_* names that are no setting."""
-    keys = {_variable(key): key for key in origins}
+def apply_environment(
+    values: dict[str, Any],
+    environ: Mapping[str, str],
+    origins: dict[str, Origin],
+    prefix: str = ENV_PREFIX,
+    refused: tuple[str, ...] = (),
+) -> None:
+    """Take <prefix><SECTION>_<KEY> variables, refusing names under the prefix that are no setting.
+
+    The deployment's own variables are GRIDDESK_*; one community's are GRIDDESK_COMMUNITIES_<SLUG>_*
+    (config/communities.py), skipped here and taken by that community's settings, which refuse the
+    sections in `refused`.
+    """
+    keys = {_variable(key, prefix): key for key in origins}
     for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or name in NON_SETTING_VARIABLES:
+        if not name.startswith(prefix) or name in NON_SETTING_VARIABLES:
             continue
+        if prefix == ENV_PREFIX and name.startswith(COMMUNITY_ENV_PREFIX):
+            continue
+        if keys.get(name, "").split(".")[0] in refused:
+            raise SettingsError(f"{name}: {keys[name]} is the deployment's, the same for every community")
         key = keys.get(name)
         if key is None:
             hint = _did_you_mean(name, keys, "")
             raise SettingsError(
-                f"{name}: not a GridDesk setting{hint}; settings are GRIDDESK_<SECTION>_<KEY> "
+                f"{name}: not a GridDesk setting{hint}; settings are {prefix}<SECTION>_<KEY> "
                 "after config/griddesk.toml"
             )
         set_value(values, key, environ[name])
         origins[key] = Origin(name, from_env=True)
 
 
-def _variable(key: str) -> str:
+def _variable(key: str, prefix: str = ENV_PREFIX) -> str:
     """'checkins.default_time' -> 'GRIDDESK_CHECKINS_DEFAULT_TIME'."""
-    return ENV_PREFIX + key.replace(".", "_").upper()
+    return prefix + key.replace(".", "_").upper()
 
 
 def _did_you_mean(name: str, known: Mapping[str, Any], prefix: str) -> str:

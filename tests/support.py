@@ -56,6 +56,8 @@ class WeChatServer:
     wechat: WeChatSettings
     clock: Callable[[], datetime] = real_time
     listeners: list[Callable[[str], None]] = field(default_factory=list)
+    # The webhook's address: /wechat/<slug> for a community other than a deployment's first.
+    path: str = "/wechat"
 
     def post(self, openid: str, msg_type: str = "text", **fields: str) -> TestResponse:
         """POST one message or event; returns the raw HTTP response."""
@@ -76,7 +78,7 @@ class WeChatServer:
 
     def send(self, signed: SignedRequest) -> TestResponse:
         """POST a signed request exactly as given: WeChat's retry of it, or an attacker's replay."""
-        return self.client.post("/wechat", query_string=signed.params, data=signed.body.encode())
+        return self.client.post(self.path, query_string=signed.params, data=signed.body.encode())
 
     def reply(self, response: TestResponse) -> str | None:
         """The text the resident sees for a response."""

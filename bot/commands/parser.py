@@ -40,6 +40,11 @@ class Lazy:
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="run.py", description="GridDesk 网格服务台")
+    parser.add_argument(
+        "--community",
+        metavar="SLUG",
+        help="run the command for this community of the deployment (default: the first, main)",
+    )
     commands = parser.add_subparsers(dest="command")
     _add_server_commands(commands)
     _add_routing_commands(commands)
@@ -131,13 +136,21 @@ def _add_routing_commands(commands: argparse._SubParsersAction[argparse.Argument
 def _add_staff_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """community, worker, staff."""
     community_parser = commands.add_parser(
-        "community", help="load grids, buildings and staff from a TOML file"
+        "community", help="add or list communities; load grids, buildings and staff from a TOML file"
     )
     community_actions = community_parser.add_subparsers(dest="action", required=True)
     load_parser = community_actions.add_parser("load", help="create or update what the file describes")
     load_parser.add_argument("file", help="same layout as config/demo.toml")
     load_parser.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
     community_parser.set_defaults(func=Lazy("staff", "community_command"))
+    add = community_actions.add_parser("add", help="serve one more community, on a database of its own")
+    add.add_argument("slug", help="2-32 lower-case letters and digits: /wechat/<slug>, /c/<slug>/console")
+    add.add_argument("--name", required=True, help="the community's name, as residents read it")
+    add.add_argument("--database", metavar="URL", help="default: beside the first community's")
+    add.add_argument("--config", type=Path, metavar="FILE", help="its own settings (docs/tenancy.md)")
+    add.set_defaults(func=Lazy("communities", "community_add"))
+    listing = community_actions.add_parser("list", help="the deployment's communities")
+    listing.set_defaults(func=Lazy("communities", "community_list"))
 
     worker_parser = commands.add_parser("worker", help="invite grid workers, list staff")
     worker_actions = worker_parser.add_subparsers(dest="action", required=True)

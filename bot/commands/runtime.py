@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -27,14 +28,20 @@ def open_for_reading(settings: Settings) -> Runtime:
     return bootstrap(settings).check_schema()
 
 
-def migrate_command(settings: Settings, _args: argparse.Namespace) -> int:
-    """Bring the schema up to date (and load the demo in sandbox mode), as `serve` does when it starts."""
-    runtime = open_runtime(settings)
+def migrate_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Bring every community's schema up to date (and load the demo in sandbox mode), as `serve` does."""
+    from bot.street import open_street  # the register is read only by the commands that serve them all
+
+    if args.community is not None:
+        print("migrate brings every community up to date: leave out --community", file=sys.stderr)
+        return 2
+    street = open_street(settings).prepare()
     try:
-        revisions = current_revisions(runtime.engine)
+        for runtime in street:
+            url = shown_url(runtime.settings.database_url)
+            print(f"database {url} is at schema {', '.join(current_revisions(runtime.engine))} (newest)")
     finally:
-        runtime.close()
-    print(f"database {shown_url(settings.database_url)} is at schema {', '.join(revisions)} (newest)")
+        street.close()
     return 0
 
 

@@ -35,12 +35,16 @@ def say_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def server_url(settings: Settings, given: str | None) -> tuple[str, str]:
-    """The webhook URL to send to, and where it came from: --url, a running server's file, the settings."""
+    """The webhook URL to send to, and where it came from: --url, a running server's file, the settings.
+
+    For a community other than the deployment's first (--community), its own webhook, /wechat/<slug>.
+    """
+    own = f"/{settings.community_slug}" if settings.mount else ""
     if given:
         # A bare http://HOST:PORT means the webhook there, as README.md writes it.
         bare = urlsplit(given).path in ("", "/")
-        return (f"{given.rstrip('/')}/wechat" if bare else given), "--url"
+        return (f"{given.rstrip('/')}/wechat{own}" if bare else given), "--url"
     found = running_server_url(settings.address_file)
     if found:
-        return found, f"the address file {shown_path(settings.address_file)}"
-    return webhook_url(settings.host, settings.port), "the settings' server.host and server.port"
+        return found + own, f"the address file {shown_path(settings.address_file)}"
+    return webhook_url(settings.host, settings.port) + own, "the settings' server.host and server.port"

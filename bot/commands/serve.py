@@ -8,16 +8,17 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from flask import Flask
+from werkzeug.serving import run_simple
 
-from bot.app import inbox_workers, spool_replayer
-from bot.bootstrap import bootstrap
 from bot.commands.address import remove_address, webhook_url, write_address
-from bot.commands.runtime import open_runtime, shown_url
+from bot.commands.runtime import shown_url
 from bot.spool import Spool
+from bot.street import open_street
+from bot.street_app import StreetApp
 from config.settings import Settings, SettingsError, load_settings
 from handlers.clock import Clock, utc_now
 
@@ -26,6 +27,9 @@ log = logging.getLogger("griddesk")
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the webhook: under gunicorn with --workers, else the one-process sandbox with the scheduler."""
+    if args.community is not None:
+        print("serve serves every community: leave out --community", file=sys.stderr)
+        return 2
     host, port = args.host or settings.host, args.port or settings.port
     check_spool(settings)
     problem = port_problem(host, port)
@@ -38,27 +42,26 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if args.workers is not None:
         return serve_workers(settings, host, port, args.workers, args.threads)
-    runtime = bootstrap(settings, clock=frozen_clock(utc_now()) if args.freeze_clock else None).prepare()
-    app, scheduler = runtime.app, runtime.scheduler
-    scheduler.start()
-    replayer = spool_replayer(app)
-    replayer.start(settings.spool.replay_interval_seconds)
-    workers = inbox_workers(app)
-    workers.start()
+    clock = frozen_clock(utc_now()) if args.freeze_clock else None
+    street = open_street(settings, clock=clock).prepare()
+    app, schedulers = street.app, [runtime.scheduler for runtime in street]
+    for scheduler in schedulers:
+        scheduler.start()
+    street.start_web_workers()
     announce(settings, host, port)
-    print(banner(settings, host, port), flush=True)
+    print(banner(settings, host, port, communities=street.names), flush=True)
     if args.freeze_clock:
-        frozen_at = f"{runtime.clock():%Y-%m-%d %H:%M:%S}"
+        frozen_at = f"{street.home.clock():%Y-%m-%d %H:%M:%S}"
         print(f"  clock:    stands still at {frozen_at} UTC (--freeze-clock)", flush=True)
     _stop_on_sigterm()
     try:
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
-        workers.stop()
-        replayer.stop()
-        scheduler.shutdown(wait=False)
+        street.stop_web_workers()
+        for scheduler in schedulers:
+            scheduler.shutdown(wait=False)
         remove_address(settings.address_file)
-        runtime.close()
+        street.close()
     return 0
 
 
@@ -67,10 +70,11 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int, thread
     # Imported here: gunicorn runs on Unix only, and the one-process sandbox does not need it.
     from bot.wsgi import WebServer, gunicorn_options
 
-    # Migrate and seed once, in the master; its engine is gone before any worker forks.
-    open_runtime(settings).close()
+    # Migrate and seed once, in the master; its engines are gone before any worker forks.
+    street = open_street(settings).prepare()
+    street.close()
     announce(settings, host, port)
-    print(banner(settings, host, port, workers=workers), flush=True)
+    print(banner(settings, host, port, workers=workers, communities=street.names), flush=True)
     try:
         WebServer(lambda: web_app(settings), gunicorn_options(host, port, workers, threads)).run()
     finally:
@@ -78,16 +82,15 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int, thread
     return 0
 
 
-def web_app(settings: Settings) -> Flask:
-    """The webhook on an engine of its own: what each gunicorn worker builds after the fork.
+def web_app(settings: Settings) -> StreetApp:
+    """Every community's webhook on engines of its own: what each gunicorn worker builds after the fork.
 
-    Each worker also replays the spool (the workers take turns through a lock file) and runs inbox
+    Each worker also replays the spools (the workers take turns through a lock file) and runs inbox
     workers for the messages queued under overload (they claim each message under a lease).
     """
-    app = bootstrap(settings).app
-    spool_replayer(app).start(settings.spool.replay_interval_seconds)
-    inbox_workers(app).start()
-    return app
+    street = open_street(settings, migrate=False)
+    street.start_web_workers()
+    return street.app
 
 
 def frozen_clock_refusal(settings: Settings, args: argparse.Namespace) -> str | None:
@@ -154,27 +157,32 @@ def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
-def scheduler_command(settings: Settings, _args: argparse.Namespace) -> int:
-    """Run the scheduler alone until SIGTERM or SIGINT; any number of these may run at once."""
-    runtime = open_runtime(settings)
-    scheduler = runtime.scheduler
+def scheduler_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Run every community's scheduler until SIGTERM or SIGINT; any number of these may run at once."""
+    if args.community is not None:
+        print("scheduler runs every community's jobs: leave out --community", file=sys.stderr)
+        return 2
+    street = open_street(settings).prepare()
+    schedulers = [runtime.scheduler for runtime in street]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    scheduler.start()
-    print(scheduler_banner(settings), flush=True)
+    for scheduler in schedulers:
+        scheduler.start()
+    print(scheduler_banner(settings, street.names), flush=True)
     try:
         while not stop.wait(1.0):
             pass
     finally:
         # Let running jobs finish, so they hand their leases back instead of leaving them to run out.
-        scheduler.shutdown(wait=True)
-        runtime.close()
+        for scheduler in schedulers:
+            scheduler.shutdown(wait=True)
+        street.close()
     print("GridDesk scheduler stopped", flush=True)
     return 0
 
 
-def scheduler_banner(settings: Settings) -> str:
+def scheduler_banner(settings: Settings, communities: Mapping[str, str]) -> str:
     """What the scheduler process does, and where sandbox pushes show up."""
     pushes = "print here (sandbox)" if settings.sandbox else "go to WeChat"
     return "\n".join(
@@ -182,11 +190,24 @@ def scheduler_banner(settings: Settings) -> str:
             "GridDesk scheduler: outbox dispatch, deadline and check-in sweeps, visit digests, reports",
             f"  pushes:   {pushes}",
             f"  database: {shown_url(settings.database_url)}",
+            *communities_lines(communities),
         ]
     )
 
 
-def banner(settings: Settings, host: str, port: int, workers: int | None = None) -> str:
+def communities_lines(communities: Mapping[str, str]) -> list[str]:
+    """The banner's line about the other communities served, if there are any."""
+    others = [f"{name} (/wechat/{slug})" for slug, name in list(communities.items())[1:]]
+    return [f"  also:     {', '.join(others)}"] if others else []
+
+
+def banner(
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int | None = None,
+    communities: Mapping[str, str] | None = None,
+) -> str:
     """What the person who started GridDesk needs to know to try it."""
     where = "pushes print here" if workers is None else "pushes print in `run.py scheduler`"
     mode = f"SANDBOX (no WeChat app secret: {where})" if settings.sandbox else "LIVE Official Account"
@@ -196,6 +217,7 @@ def banner(settings: Settings, host: str, port: int, workers: int | None = None)
         f"  mode:     {mode}, {safe}",
         f"  webhook:  http://{host}:{port}/wechat",
         f"  database: {shown_url(settings.database_url)}",
+        *communities_lines(communities or {}),
     ]
     if workers is not None:
         lines.append(f"  server:   gunicorn, {workers} worker processes; start `uv run run.py scheduler` too")

@@ -82,7 +82,7 @@ def register_console(
     )
     app.config.update(
         SESSION_COOKIE_NAME="griddesk_console",
-        SESSION_COOKIE_PATH=URL_PREFIX,
+        SESSION_COOKIE_PATH=settings.mount + URL_PREFIX,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.console.secure_cookies,

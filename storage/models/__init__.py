@@ -18,6 +18,7 @@ from storage.models.messages import (
 )
 from storage.models.notices import Notice, NoticeDelivery, notice_buildings
 from storage.models.shared import AccessToken, AccountCapability, AppSecret, RequestCount, SchedulerLease
+from storage.models.street import CommunityRecord
 from storage.models.subscriptions import SubscriptionConsent
 from storage.models.tickets import Ticket, TicketEvent
 
@@ -30,6 +31,7 @@ __all__ = [
     "BindingClaim",
     "Building",
     "CheckIn",
+    "CommunityRecord",
     "ConsoleLink",
     "ConsoleSession",
     "CustomerServiceWindow",

@@ -145,7 +145,7 @@ def test_a_busy_port_is_refused_before_anything_starts(database, tmp_path, capsy
     ]
     assert "GridDesk 网格服务台" not in out
     # Nothing started: no scheduler or replayer thread, no migration, no address file.
-    assert threading.active_count() == threads_before
+    assert threading.active_count() <= threads_before  # (a thread of an earlier test may end meanwhile)
     assert not (tmp_path / "griddesk.db").exists() or database.startswith("postgresql")
     assert not (tmp_path / "server.json").exists()
 

@@ -70,7 +70,10 @@ def go(token: str) -> Response | tuple[str, int]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a plain console path (never another site, a header break or a climb out) after signing in."""
+    """Only a plain console path (never another site, a header break or a climb out) after signing in.
+
+    The path is the app's own: a community served under /c/<slug> (docs/tenancy.md) goes back under it.
+    """
     if target and SAFE_NEXT.fullmatch(target) and ".." not in unquote(target).split("?")[0].split("/"):
-        return target
+        return request.script_root + target
     return url_for("console.board")

@@ -1,0 +1,95 @@
+"""Two communities in one deployment, for the tenancy tests (docs/tenancy.md).
+
+The second community, 和平里 (config/examples/heping.toml), is added the way an operator adds one
+(`run.py community add`), with its own settings file and its Official Account's token in the
+environment; the street is then opened as `serve` opens it. The fixtures reach every test through
+tests/e2e/conftest.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.test import Client, TestResponse
+
+import run
+from bot.street import Street, open_street
+from config.settings import PROJECT_ROOT, load_settings
+from handlers.language.intents import IntentClassifier
+from tests.conftest import database_url
+from tests.e2e.console_support import PASSWORD, csrf
+from tests.support import FakeClock, WeChatServer
+
+HEPING_SETTINGS = PROJECT_ROOT / "config" / "examples" / "heping-settings.toml"
+HEPING_TOKEN = "heping-token-2026"
+
+
+@pytest.fixture
+def street_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The deployment's environment: its own database, and 和平里's token in a variable of its own."""
+    env = {
+        "GRIDDESK_DATABASE_URL": database_url(tmp_path / "griddesk.db"),
+        "GRIDDESK_DELIVERY_MEDIA_DIR": str(tmp_path / "media"),
+        "GRIDDESK_COMMUNITIES_HEPING_WECHAT_TOKEN": HEPING_TOKEN,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def street(
+    tmp_path: Path,
+    street_environment: dict[str, str],
+    clock: FakeClock,
+    classifier: IntentClassifier,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Street]:
+    """main and 和平里, added with `run.py community add`, opened as `serve` opens them."""
+    heping_db = database_url(tmp_path / "heping.db")
+    added = run.main(
+        [
+            "community",
+            "add",
+            "heping",
+            "--name",
+            "和平里社区",
+            "--database",
+            heping_db,
+            "--config",
+            str(HEPING_SETTINGS),
+        ]
+    )
+    assert added == 0, capsys.readouterr().err
+    assert "/wechat/heping" in capsys.readouterr().out
+    street = open_street(
+        load_settings(environ=street_environment),
+        environ=street_environment,
+        clock=clock,
+        classifier=classifier,
+    )
+    try:
+        yield street.prepare()
+    finally:
+        street.close()
+
+
+def webhook(street: Street, slug: str, clock: FakeClock, client: Client | None = None) -> WeChatServer:
+    """WeChat as it calls one community's webhook, signing with that community's own token."""
+    runtime = street.runtime(slug)
+    path = "/wechat" if slug == "main" else f"/wechat/{slug}"
+    return WeChatServer(client or browser(street), runtime.settings.wechat, clock, path=path)
+
+
+def browser(street: Street) -> Client:
+    """A client of the whole deployment's app, keeping its cookies."""
+    return Client(street.app)
+
+
+def sign_in_at(client: Client, mount: str, login: str, next: str = "") -> TestResponse:
+    """Fill in and send a community's sign-in form ('' for the first community's)."""
+    token = csrf(client, f"{mount}/console/signin")
+    form = {"login": login, "password": PASSWORD, "csrf_token": token, "next": next}
+    return client.post(f"{mount}/console/signin", data=form)
