@@ -1,3 +1,3 @@
 """Fixtures of the end-to-end tests that more than one module uses."""
 
-from tests.e2e.street_support import street, street_environment  # noqa: F401 (fixtures)
+from tests.e2e.street_support import heping_templates, street, street_environment  # noqa: F401 (fixtures)

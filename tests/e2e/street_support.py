@@ -16,14 +16,22 @@ from werkzeug.test import Client, TestResponse
 
 import run
 from bot.street import Street, open_street
+from config.communities import CommunityEntry
 from config.settings import PROJECT_ROOT, load_settings
 from handlers.language.intents import IntentClassifier
-from tests.conftest import database_url
+from tests.conftest import DemoTemplates, database_url
 from tests.e2e.console_support import PASSWORD, csrf
 from tests.support import FakeClock, WeChatServer
 
 HEPING_SETTINGS = PROJECT_ROOT / "config" / "examples" / "heping-settings.toml"
+HEPING_DEMO = PROJECT_ROOT / "config" / "examples" / "heping.toml"
 HEPING_TOKEN = "heping-token-2026"
+
+
+@pytest.fixture(scope="session")
+def heping_templates(tmp_path_factory: pytest.TempPathFactory) -> DemoTemplates:
+    """和平里's database migrated and loaded once a session per clock start, copied per test."""
+    return DemoTemplates(tmp_path_factory.mktemp("heping-templates"), HEPING_DEMO)
 
 
 @pytest.fixture
@@ -46,9 +54,18 @@ def street(
     clock: FakeClock,
     classifier: IntentClassifier,
     capsys: pytest.CaptureFixture[str],
+    demo_templates: DemoTemplates,
+    heping_templates: DemoTemplates,
 ) -> Iterator[Street]:
-    """main and 和平里, added with `run.py community add`, opened as `serve` opens them."""
+    """main and 和平里, added with `run.py community add`, opened as `serve` opens them.
+
+    Both databases start as copies of migrated, loaded templates (tests/conftest.py DemoTemplates): the
+    command then finds them at the newest schema with their demo, as a restart does.
+    """
     heping_db = database_url(tmp_path / "heping.db")
+    heping = CommunityEntry("heping", "和平里社区", heping_db, HEPING_SETTINGS)
+    demo_templates.copy_into(load_settings(environ=street_environment), clock())
+    heping_templates.copy_into(load_settings(environ=street_environment, community=heping), clock())
     added = run.main(
         [
             "community",
