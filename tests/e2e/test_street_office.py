@@ -9,6 +9,7 @@ from openpyxl import load_workbook
 
 from tests.e2e.console_support import make_account, text
 from tests.e2e.street_support import browser, sign_in_at, street_office, webhook
+from tests.support import send_saved_photo
 
 LEAK, LIGHT, TOILET = "卫生间水管漏水了", "楼道灯坏了", "马桶不下水"
 HE_PHONE = "13811110102"  # 何文斌 of 和平里, 3号楼 (config/examples/heping.toml)
@@ -80,6 +81,16 @@ def test_a_communitys_ticket_opens_read_only_with_the_residents_contact(street, 
     assert ticket.status_code == 200
     assert LIGHT in page and "何文斌" in page and f"拨打 {HE_PHONE}" in page and "吴磊" in page
     assert "签收" in page and "办理" not in page  # its story, and no buttons
+    # A photo of a 和平里 ticket comes from 和平里's own media folder.
+    heping = street.runtime("heping")
+    media_dir = heping.settings.delivery.media_dir
+    he = "heping-resident-he"
+    photo = send_saved_photo(webhook(street, "heping", clock), heping.factory, media_dir, he)
+    with_photo = desk.get("/console/street/heping/tickets/1").get_data(as_text=True)
+    shown = re.search(r'<img src="(/console/street/heping/media/\d+)"', with_photo)
+    assert shown is not None
+    with desk.get(shown.group(1)) as served:
+        assert served.data == photo.read_bytes()
     main_ticket = text(desk.get("/console/street/main/tickets/1"))
     assert LEAK in main_ticket and "刘建华" in main_ticket
     assert desk.get("/console/street/heping/tickets/2").status_code == 404
