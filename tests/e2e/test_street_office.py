@@ -9,6 +9,7 @@ from openpyxl import load_workbook
 
 from tests.e2e.console_support import make_account, text
 from tests.e2e.street_support import browser, sign_in_at, street_office, webhook
+from tests.integration.test_checkins import CheckInDesk
 from tests.support import send_saved_photo
 
 LEAK, LIGHT, TOILET = "卫生间水管漏水了", "楼道灯坏了", "马桶不下水"
@@ -143,3 +144,19 @@ def test_nobody_but_the_street_office_finds_the_street_pages(street, clock) -> N
         assert "/console/street" not in client.get("/c/heping/console/").get_data(as_text=True)
     # Signed in nowhere: the sign-in page, as for every console page.
     assert browser(street).get("/console/street").status_code == 302
+
+
+def test_the_overview_counts_todays_missed_check_ins_of_each_community(street, clock, classifier) -> None:
+    heping = street.runtime("heping")
+    sweeps = CheckInDesk(heping.factory, heping.settings, classifier, clock)
+    sweeps.at("09:00", day=1)
+    sweeps.pings()
+    sweeps.at("11:00", day=1)
+    sweeps.reminders()
+    sweeps.at("13:00", day=1)
+    assert sweeps.knocks().knocked == 1  # 马淑芬 lives alone and did not answer
+
+    page = text(street_office(street, clock).get("/console/street"))
+
+    assert "和平里社区 1 0 1 0 1 —" in page  # her 敲门 task is today's new open ticket
+    assert "幸福里社区 0 0 0 0 0 —" in page
