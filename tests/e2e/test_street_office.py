@@ -160,3 +160,24 @@ def test_the_overview_counts_todays_missed_check_ins_of_each_community(street, c
 
     assert "和平里社区 1 0 1 0 1 —" in page  # her 敲门 task is today's new open ticket
     assert "幸福里社区 0 0 0 0 0 —" in page
+
+
+def test_the_table_pages_through_both_communities_in_one_order(street, clock) -> None:
+    client = browser(street)
+    home, heping = webhook(street, "main", clock, client), webhook(street, "heping", clock, client)
+    for n in range(30):  # newcomers, a ticket each, the two communities taking turns
+        for wechat, slug in ((home, "main"), (heping, "heping")):
+            wechat.say(f"o-{slug}-{n}", f"家里水管漏了 {slug}-{n}号")
+            clock.advance(minutes=1)
+    desk = street_office(street, clock)
+
+    first = text(desk.get("/console/street/tickets?sort=-opened"))
+    second = text(desk.get("/console/street/tickets?sort=-opened&page=2"))
+
+    assert "共 60 条,第 1/2 页" in first and "共 60 条,第 2/2 页" in second
+    newest = [f"heping-{n}号" for n in range(29, 4, -1)]  # 和平里's 29th down to its 5th, and main's
+    assert first.index("heping-29号") < first.index("main-29号") < first.index("heping-28号")
+    assert all(name in first for name in newest) and "heping-4号" not in first
+    assert "main-5号" in first and "main-4号" not in first
+    assert all(f"{slug}-{n}号" in second for slug in ("main", "heping") for n in range(5))
+    assert "main-5号" not in second
