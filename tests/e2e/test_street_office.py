@@ -124,11 +124,12 @@ def test_each_communitys_report_and_one_workbook_with_a_sheet_each(street, clock
 def test_nobody_but_the_street_office_finds_the_street_pages(street, clock) -> None:
     make_account(street.runtime("main").factory, clock, "赵建国", "zhao", "leader", ("G1",))
     make_account(street.runtime("main").factory, clock, "王芳", "wangfang", "worker")
+    make_account(street.runtime("main").factory, clock, "社区值班台", "duty", "community")
     make_account(street.runtime("heping").factory, clock, "钱志强", "qian", "leader")
     # A 和平里 account with the street role is still only 和平里's: its console has no street section.
     make_account(street.runtime("heping").factory, clock, "和平里街道联络员", "lianluo", "street")
 
-    for login in ("zhao", "wangfang"):
+    for login in ("zhao", "wangfang", "duty"):
         client = browser(street)
         sign_in_at(client, "", login)
         assert client.get("/console/street").status_code == 404
