@@ -63,6 +63,14 @@ class Street:
     @cached_property
     def app(self) -> StreetApp:
         """One WSGI app for every community (bot/street_app.py); their spool replayers not started."""
+        from bot.console.views.street import Community, register_street_views
+
+        # The street office's pages in the first community's console read every community (read-only).
+        communities = {
+            slug: Community(slug, self.names.get(slug, slug), r.settings, r.factory, r.domain)
+            for slug, r in self.runtimes.items()
+        }
+        register_street_views(self.home.app, communities)
         return StreetApp(
             self.home.settings.community_slug, {slug: r.app for slug, r in self.runtimes.items()}
         )

@@ -35,7 +35,19 @@ from bot.console.pages import (
 from bot.console.scope import scope_of
 from bot.console.session_key import session_key
 from bot.console.sessions import live_session
-from bot.console.views import actions, auth, board, bulk, checkins, media, notices, reports, tickets
+from bot.console.views import (
+    actions,
+    auth,
+    board,
+    bulk,
+    checkins,
+    media,
+    notices,
+    reports,
+    street,
+    street_reports,
+    tickets,
+)
 from config.settings import Settings
 from handlers.context import Dependencies
 from storage.db import transaction
@@ -122,7 +134,9 @@ def make_blueprint() -> Blueprint:
     blueprint.app_template_global("csrf_token")(csrf_token)
     blueprint.app_template_filter("local")(local)
     blueprint.register_error_handler(HTTPException, _error_page)
-    for module in (auth, board, tickets, actions, bulk, media, checkins, notices, reports):
+    pages = (auth, board, tickets, actions, bulk, media, checkins, notices, reports)
+    # The street office's section answers only in the first community's console (bot/street.py).
+    for module in (*pages, street, street_reports):
         module.register(blueprint)
     return blueprint
 

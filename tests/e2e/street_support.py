@@ -110,3 +110,13 @@ def sign_in_at(client: Client, mount: str, login: str, next: str = "") -> TestRe
     token = csrf(client, f"{mount}/console/signin")
     form = {"login": login, "password": PASSWORD, "csrf_token": token, "next": next}
     return client.post(f"{mount}/console/signin", data=form)
+
+
+def street_office(street: Street, clock: FakeClock, login: str = "jiedao") -> Client:
+    """A browser signed in to the first community's console as the street office (role "street")."""
+    from tests.e2e.console_support import make_account
+
+    make_account(street.runtime("main").factory, clock, "孙街道", login, "street")
+    client = browser(street)
+    assert sign_in_at(client, "", login).status_code == 302
+    return client

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, abort, send_file
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from bot.console.pages import console, staff
@@ -25,16 +26,27 @@ def register(blueprint: Blueprint) -> None:
 def media(message_id: int) -> Response:
     """A saved photo or voice file, only for staff who may see its ticket, only as a photo or a sound."""
     me, app = staff(), console()
+    with transaction(app.factory) as session:
+        message = saved_media(session, message_id)
+        visible_ticket(session, me, message.ticket_id)
+        stored, msg_type = message.media_path, message.msg_type
+    return sent_media(stored, msg_type, app.settings.delivery.media_dir)
+
+
+def saved_media(session: Session, message_id: int) -> InboundMessage:
+    """A message of a ticket whose photo or voice was saved; 404 for anything else."""
     if not 0 < message_id <= MAX_ROW_ID:
         abort(404)
-    with transaction(app.factory) as session:
-        message = session.get(InboundMessage, message_id)
-        if message is None or message.ticket_id is None or not message.media_path:
-            abort(404)
-        visible_ticket(session, me, message.ticket_id)
-        stored, msg_type = Path(message.media_path), message.msg_type
-    folder = app.settings.delivery.media_dir.resolve()
-    path = stored.resolve()
+    message = session.get(InboundMessage, message_id)
+    if message is None or message.ticket_id is None or not message.media_path:
+        abort(404)
+    return message
+
+
+def sent_media(stored: str, msg_type: str, media_dir: Path) -> Response:
+    """The saved file, if it is inside the media folder, served only as a photo or a sound."""
+    folder = media_dir.resolve()
+    path = Path(stored).resolve()
     if not path.is_relative_to(folder) or not path.is_file():
         abort(404)
     with path.open("rb") as file:

@@ -147,11 +147,15 @@ def _choice(session: Session) -> Choice:
     scope = next((s for s in scopes if s.key == key), None)
     if scope is None:
         abort(404)
+    return Choice(scope, scopes, chosen_period(local_today(app.clock(), app.settings.timezone)))
+
+
+def chosen_period(today: date) -> Period:
+    """The period the query string asks for (today's day by default); BadChoice for a bad one."""
     kind = request.args.get("period", "day")
     if kind not in KINDS:
         raise BadChoice("报表周期只能是日报、周报或月报。")
-    day = _day(request.args.get("date"), local_today(app.clock(), app.settings.timezone))
-    return Choice(scope, scopes, period_for(kind, day))
+    return period_for(kind, _day(request.args.get("date"), today))
 
 
 def _day(text: str | None, today: date) -> date:

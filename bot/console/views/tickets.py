@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from flask import Blueprint, abort
 from sqlalchemy import select
@@ -86,35 +86,42 @@ def ticket_page(ticket_id: int) -> str:
     with transaction(app.factory) as session:
         ticket = visible_ticket(session, me, ticket_id)
         worker = session.get(Worker, me.worker_id)
-        messages = session.scalars(
-            select(InboundMessage)
-            .where(InboundMessage.ticket_id == ticket.id)
-            .order_by(InboundMessage.received_at, InboundMessage.id)
-        ).all()
-        pushes = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id).order_by(OutboxMessage.id)
-        ).all()
-        events = [_described(event) for event in ticket.events]
         return page(
             "ticket.html",
-            ticket=ticket,
-            card=card_of(ticket, now),
-            messages=messages,
-            escalations=folded([e for e in events if e.kind in ESCALATION_EVENTS], _same_event),
-            trail=folded(events, _same_event),
-            told_resident=_told_resident(ticket, messages, pushes),
-            staff_pushes=folded([_staff_line(p) for p in pushes if p.worker_id is not None], _same_push),
+            **story(session, ticket, now),
             actions=_available_actions(ticket, me),
             may_act=worker is not None and may_act(worker, ticket),
             colleagues=colleagues(session, me),
-            rung=RUNG_NAMES[ticket.escalation_level] if ticket.escalation_level < len(RUNG_NAMES) else "",
-            labels={"status": STATUS_LABELS, "category": CATEGORY_LABELS},
             categories=[
                 label for key, label in CATEGORY_LABELS.items() if key not in ("knock", ticket.category)
             ],
-            roles=ROLE_LABELS,
             max_extension=app.settings.escalation.max_extension_hours,
         )
+
+
+def story(session: Session, ticket: Ticket, now: datetime) -> dict[str, Any]:
+    """What ticket.html shows of a ticket to anyone who may read it (the street office's page too)."""
+    messages = session.scalars(
+        select(InboundMessage)
+        .where(InboundMessage.ticket_id == ticket.id)
+        .order_by(InboundMessage.received_at, InboundMessage.id)
+    ).all()
+    pushes = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id).order_by(OutboxMessage.id)
+    ).all()
+    events = [_described(event) for event in ticket.events]
+    return {
+        "ticket": ticket,
+        "card": card_of(ticket, now),
+        "messages": messages,
+        "escalations": folded([e for e in events if e.kind in ESCALATION_EVENTS], _same_event),
+        "trail": folded(events, _same_event),
+        "told_resident": _told_resident(ticket, messages, pushes),
+        "staff_pushes": folded([_staff_line(p) for p in pushes if p.worker_id is not None], _same_push),
+        "rung": RUNG_NAMES[ticket.escalation_level] if ticket.escalation_level < len(RUNG_NAMES) else "",
+        "labels": {"status": STATUS_LABELS, "category": CATEGORY_LABELS},
+        "roles": ROLE_LABELS,
+    }
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 The figures and how each is counted: docs/reports.md.
 """
 
-from handlers.jobs.reports.export import report_xlsx
+from handlers.jobs.reports.export import CommunitySheet, report_xlsx, street_xlsx
 from handlers.jobs.reports.figures import CategoryFigures, DayFigures, Report, build_report
 from handlers.jobs.reports.periods import (
     FIRST_DAY,
@@ -33,6 +33,7 @@ __all__ = [
     "LAST_DAY",
     "PUSH_KINDS",
     "CategoryFigures",
+    "CommunitySheet",
     "DayFigures",
     "DayOutOfRange",
     "Period",
@@ -56,4 +57,5 @@ __all__ = [
     "scope_for_community",
     "scope_for_grid",
     "scopes_for_worker",
+    "street_xlsx",
 ]

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, timedelta, timezone
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from handlers.jobs.reports.figures import Report
+from handlers.language.privacy import mask_name, mask_numbers, mask_phone
 from handlers.register.spreadsheets import keep_as_text
+from handlers.texts import CATEGORY_LABELS, STATUS_LABELS
+from storage.models import Ticket
 
 if TYPE_CHECKING:
+    from openpyxl import Workbook
     from openpyxl.worksheet.worksheet import Worksheet
 
-SUMMARY_SHEET, CATEGORY_SHEET = "汇总", "分类"
+SUMMARY_SHEET, CATEGORY_SHEET, STREET_SHEET = "汇总", "分类", "街道汇总"
+TICKET_HEADERS = ["工单号", "类别", "状态", "提交时间", "居民", "电话", "楼栋", "内容"]
 PERCENT, DATE = "0.0%", "yyyy-mm-dd"
 
 # (header, value, number format): the summary sheet's columns in order.
@@ -60,6 +66,71 @@ def report_xlsx(reports: list[Report]) -> bytes:
     summary.title = SUMMARY_SHEET
     _summary(summary, reports)
     _categories(workbook.create_sheet(CATEGORY_SHEET), reports)
+    return _saved(workbook)
+
+
+@dataclass(frozen=True)
+class CommunitySheet:
+    """One community's part of the street's workbook: its reports (its own, then its grids') and the
+    tickets opened in the period."""
+
+    name: str
+    reports: list[Report]
+    tickets: list[Ticket]
+
+
+def street_xlsx(communities: list[CommunitySheet]) -> bytes:
+    """The street's workbook: 街道汇总 (a row per community), then a sheet per community with its
+    reports and its tickets, residents' names, phones and numbers in the text masked."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    summary = workbook.active
+    assert summary is not None
+    summary.title = STREET_SHEET
+    _summary(summary, [community.reports[0] for community in communities if community.reports])
+    taken = {STREET_SHEET}
+    for community in communities:
+        sheet = workbook.create_sheet(_sheet_title(community.name, taken))
+        _summary(sheet, community.reports)
+        sheet.append([])
+        sheet.append(TICKET_HEADERS)
+        zone = ZoneInfo(community.reports[0].timezone) if community.reports else UTC
+        for ticket in community.tickets:
+            sheet.append(_ticket_row(ticket, zone))
+    return _saved(workbook)
+
+
+def _ticket_row(ticket: Ticket, zone: ZoneInfo | timezone) -> list[Any]:
+    """A ticket as the street's sheet lists it: masked as Open311 and the logs mask residents."""
+    resident = ticket.resident
+    building = resident.building.name if resident.building is not None else ""
+    return [
+        ticket.id,
+        CATEGORY_LABELS.get(ticket.category, ticket.category),
+        STATUS_LABELS.get(ticket.status, ticket.status),
+        ticket.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+        mask_name(resident.name),
+        mask_phone(resident.phone),
+        building,
+        mask_numbers(ticket.summary or ""),
+    ]
+
+
+def _sheet_title(name: str, taken: set[str]) -> str:
+    """A community's name as an Excel sheet's title: without the characters Excel refuses, at most 31
+    characters, and told apart from a title already taken."""
+    title = "".join(" " if char in "[]:*?/\\" else char for char in name).strip()[:31] or "社区"
+    base, count = title, 1
+    while title in taken:
+        count += 1
+        title = f"{base[: 31 - len(str(count)) - 1]}-{count}"
+    taken.add(title)
+    return title
+
+
+def _saved(workbook: Workbook) -> bytes:
+    """The workbook as XLSX bytes, every cell kept as written."""
     for sheet in workbook.worksheets:
         # Grid and category names are staff's words: shown as written, never run as formulas.
         for row in sheet.iter_rows():
