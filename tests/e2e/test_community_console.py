@@ -19,8 +19,9 @@ from handlers.jobs.reports import push_reports
 from storage.db import transaction
 from storage.models import InboundMessage
 from storage.repositories.reports import first_resident_at
+from tests.cli import run_in_process
 from tests.conftest import tickets
-from tests.e2e.console_support import BASE_URL, csrf, deliver, link_in, make_account, sign_in, text
+from tests.e2e.console_support import BASE_URL, PASSWORD, csrf, deliver, link_in, make_account, sign_in, text
 from tests.e2e.street_support import browser, sign_in_at, webhook
 from tests.support import send_saved_photo
 
@@ -208,3 +209,15 @@ def test_heping_s_report_pushes_and_wecom_cards_link_to_heping_s_console(street,
     assert home_settings.delivery.console_url == CARDS_CONSOLE  # the first community's, where it was
     assert home_settings.reports.console_base_url == REPORTS_SITE
 
+
+
+def test_staff_add_for_heping_names_heping_s_console_and_its_account_signs_in_there(
+    street, street_environment
+) -> None:
+    add = ("staff", "add", "--name", "周敏", "--login", "zhoumin", "--password-stdin")
+
+    added = run_in_process(street_environment, "--community", "heping", *add, stdin=f"{PASSWORD}\n")
+
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip().endswith(f"created (worker), at {CONSOLE}")
+    assert sign_in_at(browser(street), MOUNT, "zhoumin").headers["Location"] == f"{CONSOLE}/"
