@@ -1,5 +1,6 @@
 """和平里 live (its own Official Account, at the fake WeChat): its WeCom cards link to its own console under
-/c/heping, and its console's family QR code is made and served there (docs/tenancy.md)."""
+/c/heping, and its console's family QR code is made and served there (docs/tenancy.md). No public address
+is set here but the cards': Open311's discovery file names 和平里's own endpoint all the same."""
 
 from __future__ import annotations
 
@@ -96,3 +97,14 @@ def test_a_family_qr_code_is_made_and_shown_in_heping_s_console(street, heping, 
     assert image == f"{CONSOLE}/residents/{ma}/family-qr.png"
     served = client.get(image)
     assert served.status_code == 200 and served.data.startswith(PNG_SIGNATURE)
+
+
+def test_heping_s_open311_discovery_names_its_own_endpoint_on_the_server(street) -> None:
+    client = browser(street)
+
+    [endpoint] = client.get(f"{MOUNT}/open311/discovery.json").get_json()["endpoints"]
+
+    assert endpoint["url"] == f"http://127.0.0.1:5000{MOUNT}/open311/v2"
+    assert client.get(f"{MOUNT}/open311/v2/services.json").status_code == 200
+    [home] = client.get("/open311/discovery.json").get_json()["endpoints"]
+    assert home["url"] == "http://127.0.0.1:5000/open311/v2"
