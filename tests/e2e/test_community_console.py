@@ -110,7 +110,7 @@ def test_every_address_on_heping_s_pages_stays_under_c_heping_and_answers(street
     runtime = street.runtime("heping")
     send_saved_photo(heping, runtime.factory, runtime.settings.delivery.media_dir, MA)
     client = signed_in(street, "duty")
-    start = [f"{CONSOLE}/", f"{CONSOLE}/reports?period=week", f"{CONSOLE}/reports?scope=community"]
+    start = [f"{MOUNT}/", f"{CONSOLE}/reports?period=week", f"{CONSOLE}/reports?scope=community"]
     queue, seen, posted, fetched = deque(start), set(start), set(), 0
     while queue:
         path = queue.popleft()
@@ -133,6 +133,10 @@ def test_every_address_on_heping_s_pages_stays_under_c_heping_and_answers(street
     assert {"/tickets/2", "/static/console.css", "/checkins", "/notices", "/reports.xlsx"} <= names
     assert {"/tickets/bulk", "/signout", "/notices"} <= names and any(n.startswith("/media/") for n in names)
     assert any(n.startswith("/reports/") and n.endswith(".svg") for n in names) and fetched > 20
+    for missing in (f"{CONSOLE}/no-such-page", f"{MOUNT}/no-such-page", f"{CONSOLE}/tickets/99"):
+        answer = client.get(missing)
+        assert answer.status_code == 404 and addresses(answer), missing
+        assert all(a.startswith(f"{CONSOLE}/") for a in addresses(answer)), (missing, addresses(answer))
 
 
 def test_a_bulk_sign_for_in_heping_s_desk_comes_back_to_heping_s_board(street, heping) -> None:
