@@ -58,7 +58,8 @@ def street_environment(
 
 @pytest.fixture
 def heping(street, clock, capsys):
-    """和平里's people, loaded as an operator loads them (a live community gets no sandbox demo)."""
+    """和平里's people, loaded as an operator loads them: a live community's start loads no sandbox demo
+    (the test database may be a copy that holds them already; loading again changes nothing)."""
     demo = str(PROJECT_ROOT / "config" / "examples" / "heping.toml")
     assert run.main(["--community", "heping", "community", "load", demo]) == 0, capsys.readouterr().err
     runtime = street.runtime("heping")
