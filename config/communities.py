@@ -28,6 +28,8 @@ HOME_SLUG = "main"
 # separator and a '-' cannot be written.
 SLUG = re.compile(r"[a-z][a-z0-9]{1,31}")
 DEPLOYMENT_SECTIONS = ("database", "server")
+# Where a community's console is, under its mount.
+CONSOLE_PATH = "/console"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ def overlay_community(
     """Put one (not the first) community's settings over the deployment's; True when it names a demo."""
     base_media = values["delivery"]["media_dir"]
     base_console, base_open311 = values["console"]["base_url"], values["open311"]["public_base_url"]
+    # The other addresses pushes link to: reports' (a site) and WeCom cards' and templates' (the console).
+    base_reports, base_cards = values["reports"]["console_base_url"], values["delivery"]["console_url"]
     if entry.name:
         values["community"]["name"] = entry.name
     merged = dict(origins)
@@ -91,7 +95,21 @@ def overlay_community(
         _unless_own(values, own, "console.base_url", f"{base_console.rstrip('/')}{entry.mount}")
     if base_open311:
         _unless_own(values, own, "open311.public_base_url", f"{base_open311.rstrip('/')}{entry.mount}")
+    if base_reports:
+        _unless_own(values, own, "reports.console_base_url", f"{base_reports.rstrip('/')}{entry.mount}")
+    if base_cards:
+        _unless_own(values, own, "delivery.console_url", mounted_console(base_cards, entry.mount))
     return "paths.demo" in own
+
+
+def mounted_console(console_url: str, mount: str) -> str:
+    """The first community's console address moved under a community's mount; '' if it is not at /console.
+
+    https://desk.example.org/console becomes https://desk.example.org/c/<slug>/console. An address that
+    does not end in /console cannot be moved, and a link to another community's console is worse than none.
+    """
+    site, console_path, rest = console_url.rstrip("/").rpartition(CONSOLE_PATH)
+    return f"{site}{mount}{CONSOLE_PATH}" if console_path and not rest else ""
 
 
 def unknown_community_variables(environ: Mapping[str, str], slugs: set[str]) -> str | None:

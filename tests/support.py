@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +21,9 @@ from bot.simulator import SignedRequest, message_xml, read_reply, sign
 from config.settings import WeChatSettings
 from storage.db import transaction
 from storage.models import InboundMessage
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 
 @dataclass
@@ -97,8 +100,9 @@ class WeChatServer:
 
 
 @contextmanager
-def on_loopback(app: Flask) -> Iterator[str]:
-    """The app on a real threaded HTTP server on loopback; yields its base URL."""
+def on_loopback(app: WSGIApplication) -> Iterator[str]:
+    """The app (a Flask app, or a street's whole WSGI app) on a real threaded HTTP server on loopback;
+    yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

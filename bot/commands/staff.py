@@ -109,7 +109,8 @@ def staff_command(settings: Settings, args: argparse.Namespace) -> int:
                     phone=args.phone,
                     take_over=_telling_take_over(runtime, session) if args.replace else None,
                 )
-                print(f"console account {account.login!r} created ({account.worker.role}), at /console")
+                console = f"{settings.mount}/console"  # another community's is under /c/<slug>
+                print(f"console account {account.login!r} created ({account.worker.role}), at {console}")
             else:
                 set_password(session, runtime.clock(), args.login, password)
                 print(f"password of {args.login!r} changed; its sessions and unused push links have ended")

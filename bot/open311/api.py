@@ -138,11 +138,14 @@ def _shortened(text: str, limit: int = 30) -> str:
 
 
 def public_base_url(settings: Settings) -> str:
-    """Where clients reach us, from the settings alone: a request's Host header is the client's to forge."""
+    """Where clients reach us, from the settings alone: a request's Host header is the client's to forge.
+
+    A community other than the first is served under its mount (/c/<slug>), on the same server.
+    """
     return (
         settings.open311.public_base_url
         or settings.console.base_url.rstrip("/")
-        or f"http://{settings.host}:{settings.port}"
+        or f"http://{settings.host}:{settings.port}{settings.mount}"
     )
 
 

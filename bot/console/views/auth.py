@@ -43,7 +43,7 @@ def signin() -> str | Response | tuple[str, int]:
     with transaction(app.factory) as session:
         start_session(session, result.account.worker_id, result.account.id, now)
     log.info("console: %s signed in", mask_name(result.account.worker.name))
-    return redirect(target)
+    return redirect(request.script_root + target if target else url_for("console.board"))
 
 
 def signout() -> Response:
@@ -70,10 +70,12 @@ def go(token: str) -> Response | tuple[str, int]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a plain console path (never another site, a header break or a climb out) after signing in.
+    """Only a plain console path (never another site, a header break or a climb out) after signing in;
+    '' for none.
 
-    The path is the app's own: a community served under /c/<slug> (docs/tenancy.md) goes back under it.
+    The path is the app's own, without the prefix of a community served under /c/<slug>
+    (docs/tenancy.md): the form carries it back as it came, and signing in adds the prefix.
     """
     if target and SAFE_NEXT.fullmatch(target) and ".." not in unquote(target).split("?")[0].split("/"):
-        return request.script_root + target
-    return url_for("console.board")
+        return target
+    return ""
