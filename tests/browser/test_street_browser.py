@@ -12,15 +12,12 @@ import pytest
 
 from tests.browser import test_console_browser as console_browser
 from tests.browser.test_console_browser import DESKTOP, PASSWORD, PHONE_390, screen
-from tests.e2e import street_support
 from tests.e2e.console_support import make_account
 from tests.e2e.street_support import webhook
 from tests.support import on_loopback
 
-# The console's browser tests' Chromium and screenshot folder, and the two-community street deployment.
+# The console's browser tests' Chromium and screenshot folder (the street: tests/browser/conftest.py).
 chromium, artifacts = console_browser.chromium, console_browser.artifacts
-street, street_environment = street_support.street, street_support.street_environment
-heping_templates = street_support.heping_templates
 pytestmark = console_browser.pytestmark
 SIZES = ((DESKTOP, "1366x768"), (PHONE_390, "390x844"))
 
