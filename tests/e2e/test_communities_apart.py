@@ -5,11 +5,19 @@ up in the other's pushes, pages, files or answers."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, time, timedelta
+from io import BytesIO
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from openpyxl import load_workbook
 
 from bot.street import Street
-from tests.conftest import pushes, tickets
-from tests.e2e.street_support import HEPING_APPID, webhook
+from tests.cli import run_in_process
+from tests.conftest import command_env, pushes, tickets
+from tests.e2e.console_support import PASSWORD
+from tests.e2e.street_support import HEPING_APPID, STREET_CONSOLE, browser, sign_in_at, webhook
 from tests.fakewechat import FakeWeChat
 from tests.support import FakeClock, WeChatServer
 
@@ -17,10 +25,29 @@ from tests.support import FakeClock, WeChatServer
 # 5号楼 is 第二网格's (李骁, backed up by 王芳); 3号楼 和平二网格's (吴磊, backed up by 周敏).
 LIU, LI, WANG = "demo-resident-liu", "demo-worker-li", "demo-worker-wang"
 HE, WU, ZHOU = "heping-resident-he", "heping-worker-wu", "heping-worker-zhou"
+SUN = "demo-resident-sun"  # 7号楼, 第三网格
+ZHANG, MA = "demo-resident-zhang", "heping-resident-ma"  # living alone: 3号楼 (王芳), 1号楼 (周敏)
 STAFF = ("leader-zhao", "worker-wang", "worker-li", "worker-chen", "community-duty")
 MAIN_STAFF = {f"demo-{who}" for who in STAFF}
 HEPING_STAFF = {f"heping-{who}" for who in ("leader-qian", "worker-zhou", "worker-wu", "community-duty")}
+BEIJING = ZoneInfo("Asia/Shanghai")
+# The city's 12345 platform has a key for each community's Open311.
+MAIN_KEY, HEPING_KEY = "main-key-2026-abcdef", "heping-key-2026-fedcba"
 MAIN_LEAK, HEPING_LEAK = "卫生间水管漏水了", "厨房水管漏水了,地上全是水"
+
+
+@pytest.fixture
+def street_environment(street_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The street's environment with each community's Open311 keys and the deployment's public address."""
+    more = {
+        "GRIDDESK_OPEN311_API_KEYS": f"city12345:{MAIN_KEY}",
+        "GRIDDESK_COMMUNITIES_HEPING_OPEN311_API_KEYS": f"city12345:{HEPING_KEY}",
+        "GRIDDESK_OPEN311_PUBLIC_BASE_URL": STREET_CONSOLE,
+        "GRIDDESK_REPORTS_CONSOLE_BASE_URL": STREET_CONSOLE,
+    }
+    for name, value in more.items():
+        monkeypatch.setenv(name, value)
+    return street_environment | more
 
 
 def on_wechat(street: Street, slug: str, clock: FakeClock, fake: FakeWeChat) -> WeChatServer:
@@ -116,7 +143,128 @@ def test_each_community_escalates_to_its_own_staff_through_its_own_account(
     assert [appid for appid, text in to_zhou if "升级督办" in text] == [HEPING_APPID]
     assert any("5号楼" in text for _, text in to_wang) and not any("3号楼" in text for _, text in to_wang)
     assert any("3号楼" in text for _, text in to_zhou) and not any("5号楼" in text for _, text in to_zhou)
+    # Staff's template messages open their own community's console.
+    links = {sent.to: sent.payload.get("url", "") for sent in street_wechat.sent if sent.api == "template"}
+    assert links[ZHOU].startswith(f"{STREET_CONSOLE}/c/heping/console/tickets/")
+    assert links[WANG].startswith(f"{STREET_CONSOLE}/console/tickets/")
     # Every message of each community went with its own account's token: the workers' new tickets too.
     by_account = {s.to: s.appid for s in street_wechat.sent}
     assert {by_account[o] for o in by_account if o.startswith("demo-")} == {street_wechat.appid}
     assert {by_account[o] for o in by_account if o.startswith("heping-")} == {HEPING_APPID}
+
+
+def test_each_communitys_elder_is_pinged_and_a_silent_one_knocked_on_by_their_own_worker(
+    street: Street, clock: FakeClock
+) -> None:
+    # Yesterday each elder living alone wrote in: today's ping may go as a customer-service message.
+    webhook(street, "main", clock).say(ZHANG, "你好")
+    webhook(street, "heping", clock).say(MA, "你好")
+
+    clock.advance(hours=23)  # 09:00 the next morning, both communities' check-in time
+    for slug in ("main", "heping"):
+        run_job(street, slug, "checkin-pings")
+    pinged = {slug: checkin_pushes(street, slug, "今天身体还好吗") for slug in ("main", "heping")}
+    assert ZHANG in pinged["main"] and MA not in pinged["main"]
+    assert set(pinged["heping"]) == {MA} and "和平里社区问候您" in pinged["heping"][MA][0]
+    assert "和平里" not in pinged["main"][ZHANG][0]
+
+    clock.advance(hours=2)  # 11:00: silent, so a reminder
+    for slug in ("main", "heping"):
+        run_job(street, slug, "checkin-reminders")
+    clock.advance(hours=2)  # 13:00: still silent, so a 敲门 task
+    for slug in ("main", "heping"):
+        run_job(street, slug, "checkin-knocks")
+    knocks = {slug: checkin_pushes(street, slug, "今天未报平安") for slug in ("main", "heping")}
+    assert set(knocks["heping"]) == {ZHOU}
+    assert "1号楼" in knocks["heping"][ZHOU][0] and "马淑芬" in knocks["heping"][ZHOU][0]
+    assert WANG in knocks["main"] and set(knocks["main"]) <= MAIN_STAFF
+    assert not any("马淑芬" in text for texts in knocks["main"].values() for text in texts)
+    assert [t.resident.name for t in tickets(street.runtime("heping").factory)] == ["马淑芬"]
+    assert "马淑芬" not in {t.resident.name for t in tickets(street.runtime("main").factory)}
+
+
+def checkin_pushes(street: Street, slug: str, words: str) -> dict[str, list[str]]:
+    """A community's pushes mentioning `words`, by recipient."""
+    found: dict[str, list[str]] = {}
+    for push in pushes(street.runtime(slug).factory):
+        if words in push.text:
+            found.setdefault(push.recipient, []).append(push.text)
+    return found
+
+
+def test_each_communitys_reports_and_export_count_only_its_own_tickets(
+    street: Street, street_environment: dict[str, str], clock: FakeClock
+) -> None:
+    webhook(street, "main", clock).say(LIU, MAIN_LEAK)
+    webhook(street, "main", clock).say(SUN, "马桶不下水")
+    webhook(street, "heping", clock).say(HE, HEPING_LEAK)
+    env = command_env() | street_environment
+
+    heping_day = run_in_process(env, "--community", "heping", "report", "--date", "2026-11-23")
+    main_day = run_in_process(env, "report", "--date", "2026-11-23")
+    assert heping_day.returncode == 0 and main_day.returncode == 0, heping_day.stderr + main_day.stderr
+    assert heping_day.stdout.startswith("【日报】和平里社区 · 2026年11月23日\n")
+    assert "工单:新增1件(其中已取消0件)" in heping_day.stdout
+    assert main_day.stdout.startswith("【日报】幸福里社区 · 2026年11月23日\n")
+    assert "工单:新增2件(其中已取消0件)" in main_day.stdout
+    grid = run_in_process(env, "--community", "heping", "report", "--grid", "H2", "--date", "2026-11-23")
+    assert grid.stdout.startswith("【日报】和平二网格") and "新增1件" in grid.stdout
+    assert run_in_process(env, "--community", "heping", "report", "--grid", "G2").returncode == 2
+
+    for slug, login in (("main", "duty"), ("heping", "hduty")):
+        added = run_in_process(
+            env, "--community", slug, "staff", "add", "--name", "值班台", "--login", login,
+            "--role", "community", "--password-stdin", stdin=f"{PASSWORD}\n",
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+    heping_week = scopes_and_counts(street, "/c/heping", "hduty")
+    assert heping_week == {"和平里社区": 1, "和平一网格": 0, "和平二网格": 1}
+    main_week = scopes_and_counts(street, "", "duty")
+    assert main_week == {"幸福里社区": 2, "第一网格": 0, "第二网格": 1, "第三网格": 1}
+    # One community's account is no account at the other's console.
+    assert sign_in_at(browser(street), "/c/heping", "duty").status_code == 401
+    assert sign_in_at(browser(street), "", "hduty").status_code == 401
+
+
+def scopes_and_counts(street: Street, mount: str, login: str) -> dict[str, int]:
+    """New tickets by scope in a community's weekly report, downloaded from its console as Excel."""
+    client = browser(street)
+    assert sign_in_at(client, mount, login).status_code == 302
+    response = client.get(f"{mount}/console/reports.xlsx?scope=community&period=week&date=2026-11-23")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    rows = list(load_workbook(BytesIO(response.data)).worksheets[0].iter_rows(values_only=True))
+    opened = rows[0].index("新增工单")
+    return {row[0]: row[opened] for row in rows[1:]}
+
+
+def test_each_communitys_daily_reports_go_to_its_own_staff_and_link_to_its_own_console(
+    street: Street, clock: FakeClock
+) -> None:
+    # The register was loaded at the real time: reports cover only days after it, so move past it.
+    later = max(clock.now, datetime.now(UTC)).astimezone(BEIJING).date() + timedelta(days=2)
+    clock.now = datetime.combine(later, time(10), tzinfo=BEIJING).astimezone(UTC)
+    webhook(street, "main", clock).say(LIU, MAIN_LEAK)
+    webhook(street, "heping", clock).say(HE, HEPING_LEAK)
+    clock.advance(hours=22)  # 08:00 the next day: yesterday's daily reports are due
+    for slug in ("main", "heping"):
+        run_job(street, slug, "report-pushes")
+    main_reports, heping_reports = report_pushes(street, "main"), report_pushes(street, "heping")
+
+    assert heping_reports and set(heping_reports) <= HEPING_STAFF
+    assert main_reports and set(main_reports) <= MAIN_STAFF
+    heping_texts = [text for texts in heping_reports.values() for text in texts]
+    main_texts = [text for texts in main_reports.values() for text in texts]
+    assert all(f"{STREET_CONSOLE}/c/heping/console/reports?" in text for text in heping_texts)
+    assert all(f"{STREET_CONSOLE}/console/reports?" in text for text in main_texts)
+    assert any(text.startswith("【日报】和平二网格") and "新工单1件" in text for text in heping_texts)
+    assert any(text.startswith("【日报】第二网格") and "新工单1件" in text for text in main_texts)
+    assert not any("和平" in text for text in main_texts)
+
+
+def report_pushes(street: Street, slug: str) -> dict[str, list[str]]:
+    """A community's pushed reports, by recipient."""
+    found: dict[str, list[str]] = {}
+    for push in pushes(street.runtime(slug).factory):
+        if push.kind.startswith("report_"):
+            found.setdefault(push.recipient, []).append(push.text)
+    return found
