@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -37,6 +38,8 @@ def settings_for(settings: Settings, slug: str) -> Settings:
 
 def community_add(settings: Settings, args: argparse.Namespace) -> int:
     """Register a community with a database of its own, migrated, and say how to fill it."""
+    if args.community is not None:
+        return _deployment_wide("community add")
     slug, name = check_slug(args.slug), args.name.strip()
     if slug == HOME_SLUG:
         raise SettingsError(f"community {HOME_SLUG}: the first community, on the deployment's own database")
@@ -71,8 +74,10 @@ def community_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def community_list(settings: Settings, _args: argparse.Namespace) -> int:
+def community_list(settings: Settings, args: argparse.Namespace) -> int:
     """Every community of the deployment: slug, name, database, where its webhook is."""
+    if args.community is not None:
+        return _deployment_wide("community list")
     runtime = open_for_reading(settings)
     try:
         with snapshot(runtime.factory) as session:
@@ -86,6 +91,12 @@ def community_list(settings: Settings, _args: argparse.Namespace) -> int:
         webhook = "/wechat" if entry.home else f"/wechat/{entry.slug}"
         print(f"{entry.slug}\t{entry.name or settings.community_name}\t{webhook}\t{database}")
     return 0
+
+
+def _deployment_wide(command: str) -> int:
+    """Refuse --community for a command on the register (it is the first community's database's): 2."""
+    print(f"{command} works on the whole deployment's register: leave out --community", file=sys.stderr)
+    return 2
 
 
 def database_beside(home_url: str, slug: str) -> str:

@@ -19,7 +19,7 @@ from tests.conftest import command_env, pushes, tickets
 from tests.e2e.console_support import PASSWORD
 from tests.e2e.street_support import HEPING_APPID, STREET_CONSOLE, browser, sign_in_at, webhook
 from tests.fakewechat import FakeWeChat
-from tests.support import FakeClock, WeChatServer
+from tests.support import FakeClock, WeChatServer, on_loopback
 
 # The first community's (config/demo.toml) and 和平里's (config/examples/heping.toml) people.
 # 5号楼 is 第二网格's (李骁, backed up by 王芳); 3号楼 和平二网格's (吴磊, backed up by 周敏).
@@ -268,3 +268,137 @@ def report_pushes(street: Street, slug: str) -> dict[str, list[str]]:
         if push.kind.startswith("report_"):
             found.setdefault(push.recipient, []).append(push.text)
     return found
+
+
+def test_each_communitys_open311_lists_and_files_only_its_own_requests_with_its_own_keys(
+    street: Street, clock: FakeClock
+) -> None:
+    home, heping = webhook(street, "main", clock), webhook(street, "heping", clock)
+    home.say(LIU, MAIN_LEAK)
+    heping.say(HE, HEPING_LEAK)
+    client = browser(street)
+
+    main_rows = client.get("/open311/v2/requests.json").get_json()
+    heping_rows = client.get("/c/heping/open311/v2/requests.json").get_json()
+    assert [(r["service_request_id"], r["address"]) for r in main_rows] == [("1", "5号楼,幸福里社区")]
+    assert [(r["service_request_id"], r["address"]) for r in heping_rows] == [("1", "3号楼,和平里社区")]
+    discovery = client.get("/c/heping/open311/discovery.json").get_json()
+    assert [e["url"] for e in discovery["endpoints"]] == [f"{STREET_CONSOLE}/c/heping/open311/v2"]
+
+    form = {
+        "service_code": "repair.water",
+        "address_string": "和平里社区4号楼",
+        "description": "楼道水管漏水",
+    }
+    refused = client.post("/c/heping/open311/v2/requests.json", data=form | {"api_key": MAIN_KEY})
+    assert refused.status_code == 403
+    assert client.post("/open311/v2/requests.json", data=form | {"api_key": HEPING_KEY}).status_code == 403
+    filed = client.post("/c/heping/open311/v2/requests.json", data=form | {"api_key": HEPING_KEY})
+    assert filed.status_code == 200 and filed.get_json()[0]["service_request_id"] == "2"
+    assert len(tickets(street.runtime("main").factory)) == 1
+    assert [t.assignee.name for t in tickets(street.runtime("heping").factory)] == ["吴磊", "吴磊"]
+
+
+def test_an_open311_client_follows_a_heping_ticket_from_opened_to_closed(
+    street: Street, clock: FakeClock
+) -> None:
+    home, heping = webhook(street, "main", clock), webhook(street, "heping", clock)
+    home.say(LIU, MAIN_LEAK)  # the first community's #1: never in 和平里's updates
+    heping.say(HE, HEPING_LEAK)
+    for minutes, who, words in (
+        (5, WU, "签收 1"),
+        (60, WU, "进度 1 已联系物业,下午来修"),
+        (120, WU, "办结 1 水管已修好"),
+        (30, HE, "1"),
+    ):
+        clock.advance(minutes=minutes)
+        heping.say(who, words)
+    client = browser(street)
+
+    updates = client.get("/c/heping/open311/v2/servicerequestupdates.json").get_json()
+    assert [(u["service_request_id"], u["status"]) for u in updates] == [
+        ("1", "open"), ("1", "action_scheduled"), ("1", "in_progress"), ("1", "fixed"), ("1", "closed"),
+    ]  # fmt: skip
+    assert updates[2]["description"] == "处理中:已联系物业,下午来修"
+    main_updates = client.get("/open311/v2/servicerequestupdates.json").get_json()
+    assert [(u["service_request_id"], u["status"]) for u in main_updates] == [("1", "open")]
+    # A client polling on from its last update gets nothing of the other community's.
+    since = client.get(
+        "/c/heping/open311/v2/servicerequestupdates.json",
+        query_string={"start_date": updates[-1]["updated_datetime"]},
+    ).get_json()
+    assert [u["update_id"] for u in since] == [updates[-1]["update_id"]]
+
+
+def test_the_command_line_works_on_the_community_it_is_told_and_refuses_unknown_ones_in_one_line(
+    street: Street, street_environment: dict[str, str], clock: FakeClock
+) -> None:
+    webhook(street, "main", clock).say(LIU, MAIN_LEAK)
+    env = command_env() | street_environment
+
+    listed = run_in_process(env, "community", "list")
+    assert [line.split("\t")[:3] for line in listed.stdout.splitlines()] == [
+        ["main", "幸福里社区", "/wechat"],
+        ["heping", "和平里社区", "/wechat/heping"],
+    ]
+    # `say` to the running deployment reaches 和平里's webhook, signed with its own token.
+    clock.now = datetime.now(UTC)  # say signs with the real time; the server must agree
+    with on_loopback(street.app) as base:  # type: ignore[arg-type]  # any WSGI app serves
+        said = run_in_process(
+            env, "--community", "heping", "say", "--as", HE, "--url", base, "--wait", "0", "楼道灯坏了"
+        )
+    assert said.returncode == 0, said.stderr
+    assert "吴磊" in said.stdout and "李骁" not in said.stdout
+    heping_tickets = run_in_process(env, "--community", "heping", "tickets", "--json")
+    main_tickets = run_in_process(env, "tickets", "--json")
+    assert [row_of(line) for line in heping_tickets.stdout.splitlines()] == [(1, HE, "吴磊")]
+    assert [row_of(line) for line in main_tickets.stdout.splitlines()] == [(1, LIU, "李骁")]
+
+    added = run_in_process(
+        env, "--community", "heping", "staff", "add", "--name", "钱志强", "--login", "qian",
+        "--role", "leader", "--password-stdin", stdin=f"{PASSWORD}\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert sign_in_at(browser(street), "/c/heping", "qian").status_code == 302
+    assert sign_in_at(browser(street), "", "qian").status_code == 401
+    logins = run_in_process(env, "--community", "heping", "staff", "list").stdout
+    assert "qian" in logins and "qian" not in run_in_process(env, "staff", "list").stdout
+
+    for argv, named in (
+        (["--community", "nosuch", "tickets"], "--community nosuch"),
+        (["--community", "Heping", "tickets"], "--community Heping"),
+        (["community", "add", "He_Ping", "--name", "和平"], "'He_Ping'"),
+        (["community", "add", "heping", "--name", "和平里"], "heping"),
+    ):
+        refused = run_in_process(env, *argv)
+        assert refused.returncode == 2, (argv, refused.stdout, refused.stderr)
+        assert len(refused.stderr.strip().splitlines()) == 1 and named in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    for argv in (
+        ["--community", "heping", "community", "add", "xingfu", "--name", "幸福"],
+        ["--community", "heping", "community", "list"],
+    ):
+        refused = run_in_process(env, *argv)
+        assert (refused.returncode, refused.stderr.count("\n")) == (
+            2,
+            1,
+        ) and "leave out --community" in refused.stderr
+    lone = run_in_process(env, "--community")
+    assert lone.returncode == 2 and "argument --community: expected one argument" in lone.stderr
+
+
+def row_of(line: str) -> tuple[int, str, str]:
+    """A `tickets --json` line's number, resident and assignee."""
+    row = json.loads(line)
+    return row["number"], row["resident"], row["assignee"]
+
+
+def test_a_variable_naming_no_community_stops_start_up_in_one_line(
+    street: Street, street_environment: dict[str, str]
+) -> None:
+    env = command_env() | street_environment | {"GRIDDESK_COMMUNITIES_NOSUCH_WECHAT_TOKEN": "x"}
+    for command in ("migrate", "scheduler"):
+        stopped = run_in_process(env, command)
+        assert stopped.returncode == 2, stopped.stdout + stopped.stderr
+        [line] = stopped.stderr.strip().splitlines()
+        assert "GRIDDESK_COMMUNITIES_NOSUCH_WECHAT_TOKEN" in line and "community" in line
