@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import SchemaBehind, bootstrap
 from bot.commands.runtime import open_for_reading, shown_url
 from bot.street import entry_of
 from config.communities import HOME_SLUG, CommunityEntry, check_slug
@@ -34,6 +35,26 @@ def settings_for(settings: Settings, slug: str) -> Settings:
     if entry is None or entry.home:
         raise SettingsError(f"--community {slug}: no such community (`uv run run.py community list`)")
     return load_settings(community=entry)
+
+
+def every_community(settings: Settings) -> list[Settings]:
+    """Each community's settings, the first community's first; only its own when the register cannot be read.
+
+    The register is in the first community's database: unreachable, or at a schema without one, there is
+    no other community to find (and whatever then uses that database says what is wrong with it).
+    """
+    try:
+        runtime = open_for_reading(settings)
+    except (SchemaBehind, DBAPIError):
+        return [settings]
+    try:
+        with snapshot(runtime.factory) as session:
+            entries = [entry_of(record) for record in communities.registered(session)]
+    except DBAPIError:
+        return [settings]
+    finally:
+        runtime.close()
+    return [settings, *(load_settings(community=entry) for entry in entries if not entry.home)]
 
 
 def community_add(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ up in the other's pushes, pages, files or answers."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, time, timedelta
 from io import BytesIO
 from pathlib import Path
@@ -15,7 +17,7 @@ from openpyxl import load_workbook
 
 from bot.street import Street
 from tests.cli import run_in_process
-from tests.conftest import command_env, pushes, tickets
+from tests.conftest import ON_POSTGRESQL, command_env, pushes, tickets
 from tests.e2e.console_support import PASSWORD
 from tests.e2e.street_support import HEPING_APPID, STREET_CONSOLE, browser, sign_in_at, webhook
 from tests.fakewechat import FakeWeChat
@@ -343,7 +345,7 @@ def test_the_command_line_works_on_the_community_it_is_told_and_refuses_unknown_
     ]
     # `say` to the running deployment reaches 和平里's webhook, signed with its own token.
     clock.now = datetime.now(UTC)  # say signs with the real time; the server must agree
-    with on_loopback(street.app) as base:  # type: ignore[arg-type]  # any WSGI app serves
+    with on_loopback(street.app) as base:  # the whole deployment, on loopback
         said = run_in_process(
             env, "--community", "heping", "say", "--as", HE, "--url", base, "--wait", "0", "楼道灯坏了"
         )
@@ -402,3 +404,35 @@ def test_a_variable_naming_no_community_stops_start_up_in_one_line(
         assert stopped.returncode == 2, stopped.stdout + stopped.stderr
         [line] = stopped.stderr.strip().splitlines()
         assert "GRIDDESK_COMMUNITIES_NOSUCH_WECHAT_TOKEN" in line and "community" in line
+
+
+def test_the_nightly_backup_copies_every_communitys_database_a_file_each(
+    street: Street, street_environment: dict[str, str], clock: FakeClock, tmp_path: Path
+) -> None:
+    webhook(street, "main", clock).say(LIU, MAIN_LEAK)
+    webhook(street, "heping", clock).say(HE, HEPING_LEAK)
+    env = command_env() | street_environment
+    backups = tmp_path / "backups"
+
+    backed_up = run_in_process(env, "backup", f"{backups}/")  # as griddesk-backup.service runs it
+
+    assert backed_up.returncode == 0, backed_up.stderr
+    assert len(backed_up.stdout.splitlines()) == 2
+    [main_copy] = backups.glob("griddesk-2*")
+    [heping_copy] = backups.glob("griddesk-heping-2*")
+    if not ON_POSTGRESQL:  # a SQLite backup is the database itself: read it
+        assert residents_with_tickets(main_copy) == ["demo-resident-liu"]
+        assert residents_with_tickets(heping_copy) == ["heping-resident-he"]
+    one_file = run_in_process(env, "backup", str(tmp_path / "all.db"))
+    assert (
+        one_file.returncode == 2 and one_file.stderr.count("\n") == 1 and "name a folder" in one_file.stderr
+    )
+    alone = run_in_process(env, "--community", "heping", "backup", str(tmp_path / "heping.db.bak"))
+    assert alone.returncode == 0 and (tmp_path / "heping.db.bak").is_file()
+
+
+def residents_with_tickets(backup: Path) -> list[str]:
+    """The openids of the residents with a ticket in a SQLite backup."""
+    with closing(sqlite3.connect(backup)) as connection:
+        query = "SELECT r.openid FROM tickets t JOIN residents r ON r.id = t.resident_id ORDER BY t.id"
+        return [openid for (openid,) in connection.execute(query)]
