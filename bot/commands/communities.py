@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.bootstrap import SchemaBehind, bootstrap
 from bot.commands.runtime import open_for_reading, shown_url
-from bot.street import entry_of
+from bot.street import entry_of, shared_account
 from config.communities import HOME_SLUG, CommunityEntry, check_slug
 from config.settings import Settings, SettingsError, load_settings
 from storage.db import snapshot, transaction
@@ -72,6 +72,9 @@ def community_add(settings: Settings, args: argparse.Namespace) -> int:
         raise SettingsError("--database: that is the first community's database; each has its own")
     entry = CommunityEntry(slug, name, database_url, config_file)
     own = load_settings(community=entry)  # a bad file or variable stops here, before anything is made
+    shared = shared_account({HOME_SLUG: settings, slug: own})
+    if shared is not None:
+        raise SettingsError(shared)
     home = bootstrap(settings).prepare()
     try:
         with transaction(home.factory) as session:

@@ -436,3 +436,20 @@ def residents_with_tickets(backup: Path) -> list[str]:
     with closing(sqlite3.connect(backup)) as connection:
         query = "SELECT r.openid FROM tickets t JOIN residents r ON r.id = t.resident_id ORDER BY t.id"
         return [openid for (openid,) in connection.execute(query)]
+
+
+def test_a_live_community_without_an_official_account_of_its_own_is_refused_in_one_line(
+    street: Street, street_environment: dict[str, str]
+) -> None:
+    # The first community goes live; 和平里 has a token but was given no appid and secret of its own, so
+    # it would answer and push through the first community's account.
+    live = {"GRIDDESK_WECHAT_APPID": "wx0123456789abcdef", "GRIDDESK_WECHAT_SECRET": "main-app-secret"}
+    env = command_env() | street_environment | live
+    for argv in (["migrate"], ["scheduler"], ["community", "add", "xingfu", "--name", "幸福"]):
+        refused = run_in_process(env, *argv)
+        assert refused.returncode == 2, (argv, refused.stdout, refused.stderr)
+        [line] = refused.stderr.strip().splitlines()
+        assert "wechat.appid is community main's" in line
+        assert "GRIDDESK_COMMUNITIES_HEPING_WECHAT_APPID" in line or "XINGFU" in line
+    own = {"GRIDDESK_COMMUNITIES_HEPING_WECHAT_APPID": "wx9876543210fedcba"}
+    assert run_in_process(env | own, "migrate").returncode == 0
