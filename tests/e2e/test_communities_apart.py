@@ -10,6 +10,7 @@ from contextlib import closing
 from datetime import UTC, datetime, time, timedelta
 from io import BytesIO
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +19,7 @@ from openpyxl import load_workbook
 from bot.street import Street
 from tests.cli import run_in_process
 from tests.conftest import ON_POSTGRESQL, command_env, pushes, tickets
-from tests.e2e.console_support import PASSWORD
+from tests.e2e.console_support import PASSWORD, deliver, text
 from tests.e2e.street_support import HEPING_APPID, STREET_CONSOLE, browser, sign_in_at, webhook
 from tests.fakewechat import FakeWeChat
 from tests.support import FakeClock, WeChatServer, on_loopback
@@ -453,3 +454,36 @@ def test_a_live_community_without_an_official_account_of_its_own_is_refused_in_o
         assert "GRIDDESK_COMMUNITIES_HEPING_WECHAT_APPID" in line or "XINGFU" in line
     own = {"GRIDDESK_COMMUNITIES_HEPING_WECHAT_APPID": "wx9876543210fedcba"}
     assert run_in_process(env | own, "migrate").returncode == 0
+
+
+@pytest.fixture
+def console_links(street_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console's address, so staff pushes carry one-time sign-in links (ask for it before `street`)."""
+    street_environment["GRIDDESK_CONSOLE_BASE_URL"] = STREET_CONSOLE
+    monkeypatch.setenv("GRIDDESK_CONSOLE_BASE_URL", STREET_CONSOLE)
+
+
+def test_a_workers_sign_in_link_opens_their_own_communitys_ticket(
+    console_links: None, street: Street, clock: FakeClock
+) -> None:
+    webhook(street, "main", clock).say(LIU, MAIN_LEAK)
+    webhook(street, "heping", clock).say(HE, HEPING_LEAK)
+    [link] = [
+        sign_in_link(sent.text) for sent in deliver(street.runtime("heping").app) if sent.recipient == WU
+    ]
+    assert link.startswith(f"{STREET_CONSOLE}/c/heping/console/go/")
+    client = browser(street)
+
+    opened = client.get(urlsplit(link).path)
+
+    assert opened.status_code == 302 and opened.headers["Location"] == "/c/heping/console/tickets/1"
+    page = text(client.get("/c/heping/console/tickets/1"))
+    assert "何文斌" in page and "厨房水管漏水" in page and "刘建华" not in page
+    assert client.get("/console/tickets/1").status_code == 302  # signed in to 和平里's console alone
+
+
+def sign_in_link(push_text: str) -> str:
+    """The one-time sign-in link of a push as sent (its 网页处理 line)."""
+    return next(line for line in push_text.splitlines() if line.startswith("网页处理:")).removeprefix(
+        "网页处理:"
+    )
