@@ -43,6 +43,9 @@ def every_community(settings: Settings) -> list[Settings]:
     The register is in the first community's database: unreachable, or at a schema without one, there is
     no other community to find (and whatever then uses that database says what is wrong with it).
     """
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return [settings]  # no database there: connecting to read the register would make the file
     try:
         runtime = open_for_reading(settings)
     except (SchemaBehind, DBAPIError):

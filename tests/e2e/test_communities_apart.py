@@ -429,6 +429,11 @@ def test_the_nightly_backup_copies_every_communitys_database_a_file_each(
     )
     alone = run_in_process(env, "--community", "heping", "backup", str(tmp_path / "heping.db.bak"))
     assert alone.returncode == 0 and (tmp_path / "heping.db.bak").is_file()
+    if not ON_POSTGRESQL:  # a database file that is not there is not made by looking for its register
+        nowhere = env | {"GRIDDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'nowhere.db'}"}
+        missing = run_in_process(nowhere, "backup", f"{tmp_path / 'elsewhere'}/")
+        assert missing.returncode == 2 and "no SQLite database file" in missing.stderr
+        assert not (tmp_path / "nowhere.db").exists()
 
 
 def residents_with_tickets(backup: Path) -> list[str]:
