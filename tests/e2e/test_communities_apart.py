@@ -1,5 +1,5 @@
 """Two communities of one street deployment kept apart in everything (issue 17): conversations, photos,
-escalations, check-ins, reports, exports, Open311 and the command line. No row of one community shows
+escalations, check-ins, reports, exports, Open311, the command line and backups. No row of one community shows
 up in the other's pushes, pages, files or answers."""
 
 from __future__ import annotations
