@@ -47,7 +47,8 @@ def with_default_command(argv: list[str]) -> list[str]:
     skip = 2 if argv[:1] == ["--community"] and len(argv) > 1 else 0
     skip = 1 if argv[:1] and argv[0].startswith("--community=") else skip
     rest = argv[skip:]
-    if not rest or (rest[0].startswith("-") and rest[0] not in ("-h", "--help")):
+    # A lone --community is argparse's to refuse ("expected one argument"), not serve's.
+    if not rest or (rest[0].startswith("-") and rest[0] not in ("-h", "--help", "--community")):
         return [*argv[:skip], "serve", *rest]
     return argv
 

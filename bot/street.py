@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from bot.bootstrap import Runtime, bootstrap
 from bot.street_app import StreetApp
-from config.communities import HOME_SLUG, CommunityEntry, unknown_community_variables
+from config.communities import HOME_SLUG, CommunityEntry, community_prefix, unknown_community_variables
 from config.settings import Settings, SettingsError, load_settings
 from handlers.clock import Clock, utc_now
 from storage.db import transaction
@@ -121,6 +121,11 @@ def open_street(
             home.prepare()
         entries = register_of(home, write=migrate)
         others = {e.slug: _runtime_of(e, settings_of, home, clock) for e in entries if not e.home}
+        shared = shared_account(
+            {home.settings.community_slug: home.settings} | {s: r.settings for s, r in others.items()}
+        )
+        if shared is not None:
+            raise SettingsError(shared)
         stray = unknown_community_variables(environ, {entry.slug for entry in entries})
         if stray is not None:
             raise SettingsError(f"{stray}: names no community of this deployment (`run.py community list`)")
@@ -129,6 +134,26 @@ def open_street(
         raise
     names = {entry.slug: entry.name or settings.community_name for entry in entries}
     return Street(home, others, names)
+
+
+def shared_account(settings_by_slug: Mapping[str, Settings]) -> str | None:
+    """Why a live community is on another's Official Account, if one is: it would answer and push as that one.
+
+    A community inherits the deployment's [wechat] settings until it has its own, so one whose variables
+    were forgotten would otherwise serve its residents through the first community's account.
+    """
+    owners: dict[str, str] = {}
+    for slug, settings in settings_by_slug.items():
+        if settings.sandbox:
+            continue
+        owner = owners.setdefault(settings.wechat.appid, slug)
+        if owner != slug:
+            variable = f"{community_prefix(slug)}WECHAT_APPID"
+            return (
+                f"community {slug}: wechat.appid is community {owner}'s; each community has an Official "
+                f"Account of its own (set {variable}, and its SECRET, TOKEN and AES_KEY)"
+            )
+    return None
 
 
 def register_of(home: Runtime, write: bool = True) -> list[CommunityEntry]:

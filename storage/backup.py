@@ -24,18 +24,23 @@ class BackupError(RuntimeError):
     """The backup could not be made; the message says why in one line."""
 
 
-def backup_path(destination: str, url: str, now: datetime) -> Path:
+def backup_path(destination: str, url: str, now: datetime, name: str = "griddesk") -> Path:
     """The file to write: destination itself, or a dated name in it for a folder (a trailing / makes one)."""
     path = Path(destination)
-    if path.is_dir() or destination.endswith(("/", os.sep)):
+    if is_folder(destination):
         path.mkdir(parents=True, exist_ok=True)
         suffix = ".db" if _is_sqlite(make_url(url)) else ".dump"
-        path = path / f"griddesk-{now:%Y%m%d-%H%M%S}{suffix}"
+        path = path / f"{name}-{now:%Y%m%d-%H%M%S}{suffix}"
     if path.exists():
         raise BackupError(f"{path} exists already: name a new file, or a folder")
     if not path.parent.is_dir():
         raise BackupError(f"no folder {path.parent} to write the backup into")
     return path
+
+
+def is_folder(destination: str) -> bool:
+    """Whether a backup's destination names a folder: one that exists, or any path ending in /."""
+    return Path(destination).is_dir() or destination.endswith(("/", os.sep))
 
 
 def back_up(url: str, target: Path) -> Path:

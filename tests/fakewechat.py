@@ -84,6 +84,8 @@ class Sent:
     payload: dict[str, Any]
     msgid: int | None
     at: float
+    # The Official Account whose access token the message came with ('' for WeCom's).
+    appid: str = ""
 
 
 @dataclass
@@ -143,6 +145,8 @@ class FakeWeChat:
         verified: bool = True,
     ) -> None:
         self.appid, self.secret = appid, secret
+        # Every Official Account the fake serves (appid -> secret): one, unless `add_account` adds more.
+        self.accounts = {appid: secret}
         self.corp_id, self.corp_secret, self.agent_id = corp_id, corp_secret, agent_id
         self.templates = set(templates)
         # Long-term subscription templates the account has (id -> its keywords), and who accepted which.
@@ -175,8 +179,9 @@ class FakeWeChat:
         self._template_blockers: set[str] = set()
         self._media: dict[str, tuple[bytes, str, str, float]] = {}
         self._tokens: dict[str, float] = {}  # Official Account token -> expiry
-        self._classic: str | None = None
-        self._stable: str | None = None
+        self._token_app: dict[str, str] = {}  # Official Account token -> the appid it was issued to
+        self._classic: dict[str, str] = {}  # appid -> its current classic token
+        self._stable: dict[str, str] = {}  # appid -> its current stable token
         self._wecom_tokens: dict[str, float] = {}
         self._wecom_current: str | None = None
         self._msgid = 400_000_000
@@ -228,6 +233,11 @@ class FakeWeChat:
         """Move the platform's clock: tokens, windows and media age."""
         with self._lock:
             self._offset += seconds
+
+    def add_account(self, appid: str, secret: str) -> None:
+        """Serve one more Official Account (a street deployment's other community): tokens of its own."""
+        with self._lock:
+            self.accounts[appid] = secret
 
     def user_wrote(self, openid: str, seconds_ago: float = 0) -> None:
         """The user messaged the account: 5 customer-service messages may follow within 48 hours."""
@@ -404,9 +414,10 @@ class FakeWeChat:
             return _error(f.rng.choice(f.codes), "system error (injected)")
         return None
 
-    def _issue(self, tokens: dict[str, float]) -> str:
+    def _issue(self, tokens: dict[str, float], appid: str = "") -> str:
         token = secrets.token_urlsafe(24)
         tokens[token] = self.now() + TOKEN_SECONDS
+        self._token_app[token] = appid
         return token
 
     def _token(self, query: dict[str, str], _body: bytes) -> Answer:
@@ -416,10 +427,11 @@ class FakeWeChat:
         if refused:
             return refused
         self.token_fetches += 1
-        # A new classic token replaces the previous one, as on the real platform.
-        self._tokens.pop(self._classic or "", None)
-        self._classic = self._issue(self._tokens)
-        return _json({"access_token": self._classic, "expires_in": TOKEN_SECONDS})
+        # A new classic token replaces the account's previous one, as on the real platform.
+        appid = query["appid"]
+        self._tokens.pop(self._classic.get(appid, ""), None)
+        self._classic[appid] = self._issue(self._tokens, appid)
+        return _json({"access_token": self._classic[appid], "expires_in": TOKEN_SECONDS})
 
     def _stable_token(self, _query: dict[str, str], body: bytes) -> Answer:
         data = _load(body)
@@ -429,18 +441,19 @@ class FakeWeChat:
         if refused:
             return refused
         self.token_fetches += 1
-        left = self._tokens.get(self._stable or "", 0.0) - self.now()
+        appid = data["appid"]
+        left = self._tokens.get(self._stable.get(appid, ""), 0.0) - self.now()
         self.forced_token_fetches += bool(data.get("force_refresh"))
         if data.get("force_refresh") or left <= 0:
-            self._tokens.pop(self._stable or "", None)
-            self._stable = self._issue(self._tokens)
+            self._tokens.pop(self._stable.get(appid, ""), None)
+            self._stable[appid] = self._issue(self._tokens, appid)
             left = TOKEN_SECONDS
-        return _json({"access_token": self._stable, "expires_in": int(left)})
+        return _json({"access_token": self._stable[appid], "expires_in": int(left)})
 
     def _check_app(self, appid: str | None, secret: str | None) -> Answer | None:
-        if appid != self.appid:
+        if appid not in self.accounts:
             return _error(40013, "invalid appid")
-        if secret != self.secret:
+        if secret != self.accounts[appid]:
             return _error(40125, "invalid appsecret")
         return None
 
@@ -453,6 +466,10 @@ class FakeWeChat:
         if tokens[token] <= self.now():
             return _error(42001, "access_token expired")
         return None
+
+    def _app_of(self, query: dict[str, str]) -> str:
+        """The Official Account whose (checked) access token a call came with."""
+        return self._token_app[query["access_token"]]
 
     def _check_user(self, openid: Any) -> Answer | None:
         if not isinstance(openid, str) or not openid or openid in self._unknown:
@@ -489,7 +506,7 @@ class FakeWeChat:
         if not window.room(now):
             return self._refuse("custom", openid, 45047, "out of response count limit")
         window.spend(now)
-        self.sent.append(Sent("custom", openid, data, None, self.now()))
+        self.sent.append(Sent("custom", openid, data, None, self.now(), self._app_of(query)))
         return _json(OK)
 
     def _template_send(self, query: dict[str, str], body: bytes) -> Answer:
@@ -511,7 +528,7 @@ class FakeWeChat:
                 return _error(47003, f"argument invalid! data.{name}.value invalid")
         self._hide_old_template_parts(fields)
         self._msgid += 1
-        self.sent.append(Sent("template", openid, data, self._msgid, self.now()))
+        self.sent.append(Sent("template", openid, data, self._msgid, self.now(), self._app_of(query)))
         blocked = openid in self._template_blockers
         self.template_results[self._msgid] = "failed:user block" if blocked else "success"
         return _json(OK | {"msgid": self._msgid})
@@ -538,7 +555,7 @@ class FakeWeChat:
             if not re.fullmatch(SUBSCRIPTION_RULES[name.rstrip("0123456789")], value):
                 return _error(47003, f"argument invalid! data.{name}.value invalid")
         self._msgid += 1
-        self.sent.append(Sent("subscription", openid, data, self._msgid, self.now()))
+        self.sent.append(Sent("subscription", openid, data, self._msgid, self.now(), self._app_of(query)))
         return _json(OK)
 
     def _refuse(self, api: str, openid: str, code: int, message: str) -> Answer:

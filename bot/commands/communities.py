@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import SchemaBehind, bootstrap
 from bot.commands.runtime import open_for_reading, shown_url
-from bot.street import entry_of
+from bot.street import entry_of, shared_account
 from config.communities import HOME_SLUG, CommunityEntry, check_slug
 from config.settings import Settings, SettingsError, load_settings
 from storage.db import snapshot, transaction
@@ -35,8 +37,33 @@ def settings_for(settings: Settings, slug: str) -> Settings:
     return load_settings(community=entry)
 
 
+def every_community(settings: Settings) -> list[Settings]:
+    """Each community's settings, the first community's first; only its own when the register cannot be read.
+
+    The register is in the first community's database: unreachable, or at a schema without one, there is
+    no other community to find (and whatever then uses that database says what is wrong with it).
+    """
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return [settings]  # no database there: connecting to read the register would make the file
+    try:
+        runtime = open_for_reading(settings)
+    except (SchemaBehind, DBAPIError):
+        return [settings]
+    try:
+        with snapshot(runtime.factory) as session:
+            entries = [entry_of(record) for record in communities.registered(session)]
+    except DBAPIError:
+        return [settings]
+    finally:
+        runtime.close()
+    return [settings, *(load_settings(community=entry) for entry in entries if not entry.home)]
+
+
 def community_add(settings: Settings, args: argparse.Namespace) -> int:
     """Register a community with a database of its own, migrated, and say how to fill it."""
+    if args.community is not None:
+        return _deployment_wide("community add")
     slug, name = check_slug(args.slug), args.name.strip()
     if slug == HOME_SLUG:
         raise SettingsError(f"community {HOME_SLUG}: the first community, on the deployment's own database")
@@ -48,6 +75,9 @@ def community_add(settings: Settings, args: argparse.Namespace) -> int:
         raise SettingsError("--database: that is the first community's database; each has its own")
     entry = CommunityEntry(slug, name, database_url, config_file)
     own = load_settings(community=entry)  # a bad file or variable stops here, before anything is made
+    shared = shared_account({HOME_SLUG: settings, slug: own})
+    if shared is not None:
+        raise SettingsError(shared)
     home = bootstrap(settings).prepare()
     try:
         with transaction(home.factory) as session:
@@ -71,8 +101,10 @@ def community_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def community_list(settings: Settings, _args: argparse.Namespace) -> int:
+def community_list(settings: Settings, args: argparse.Namespace) -> int:
     """Every community of the deployment: slug, name, database, where its webhook is."""
+    if args.community is not None:
+        return _deployment_wide("community list")
     runtime = open_for_reading(settings)
     try:
         with snapshot(runtime.factory) as session:
@@ -86,6 +118,12 @@ def community_list(settings: Settings, _args: argparse.Namespace) -> int:
         webhook = "/wechat" if entry.home else f"/wechat/{entry.slug}"
         print(f"{entry.slug}\t{entry.name or settings.community_name}\t{webhook}\t{database}")
     return 0
+
+
+def _deployment_wide(command: str) -> int:
+    """Refuse --community for a command on the register (it is the first community's database's): 2."""
+    print(f"{command} works on the whole deployment's register: leave out --community", file=sys.stderr)
+    return 2
 
 
 def database_beside(home_url: str, slug: str) -> str:

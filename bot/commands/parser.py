@@ -297,7 +297,8 @@ def _add_privacy_commands(commands: argparse._SubParsersAction[argparse.Argument
     backup_parser = commands.add_parser("backup", help="back up the database while GridDesk runs")
     backup_parser.add_argument(
         "destination",
-        help="a new file, or a folder (made if it ends in /) for griddesk-<date>-<time>.db/.dump",
+        help="a new file, or a folder (made if it ends in /) for griddesk-<date>-<time>.db/.dump "
+        "and, without --community, griddesk-<slug>-<date>-<time> for each other community",
     )
     backup_parser.set_defaults(func=Lazy("privacy", "backup_command"))
 

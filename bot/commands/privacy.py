@@ -13,7 +13,7 @@ from handlers.clock import utc_now
 from handlers.jobs.retention import sweep_retention
 from handlers.language.privacy import mask_name
 from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident, forget, preview
-from storage.backup import BackupError, back_up, backup_path
+from storage.backup import BackupError, back_up, backup_path, is_folder
 from storage.db import transaction
 from storage.erasure import delete_media_files
 from storage.leases import JobLeases
@@ -83,13 +83,29 @@ def _days(days: int) -> str:
 
 
 def backup_command(settings: Settings, args: argparse.Namespace) -> int:
-    """Back up the database while it runs (SQLite online backup, or pg_dump) into a new file."""
-    try:
-        target = back_up(
-            settings.database_url, backup_path(args.destination, settings.database_url, utc_now())
+    """Back up the database while it runs (SQLite online backup, or pg_dump) into a new file.
+
+    Without --community, every community's database of the deployment, a file each (the nightly unit's
+    one command then misses none); with it, that community's alone.
+    """
+    # Imported here: only a backup of the whole deployment reads the register.
+    from bot.commands.communities import every_community
+
+    wanted = [settings] if args.community is not None else every_community(settings)
+    if len(wanted) > 1 and not is_folder(args.destination):
+        print(
+            f"cannot back up: the deployment has {len(wanted)} communities, a file each: name a folder "
+            f"(ending in /), or one community with --community",
+            file=sys.stderr,
         )
-    except BackupError as exc:
-        print(f"cannot back up: {exc}", file=sys.stderr)
         return 2
-    print(f"backed up {shown_url(settings.database_url)} to {target} ({target.stat().st_size // 1024} KiB)")
+    for own in wanted:
+        name = f"griddesk-{own.community_slug}" if own.mount else "griddesk"
+        url = own.database_url
+        try:
+            target = back_up(url, backup_path(args.destination, url, utc_now(), name))
+        except BackupError as exc:
+            print(f"cannot back up: {exc}", file=sys.stderr)
+            return 2
+        print(f"backed up {shown_url(url)} to {target} ({target.stat().st_size // 1024} KiB)")
     return 0

@@ -21,11 +21,17 @@ from config.settings import PROJECT_ROOT, load_settings
 from handlers.language.intents import IntentClassifier
 from tests.conftest import DemoTemplates, database_url
 from tests.e2e.console_support import PASSWORD, csrf
+from tests.fakewechat import FakeWeChat
 from tests.support import FakeClock, WeChatServer
 
 HEPING_SETTINGS = PROJECT_ROOT / "config" / "examples" / "heping-settings.toml"
 HEPING_DEMO = PROJECT_ROOT / "config" / "examples" / "heping.toml"
 HEPING_TOKEN = "heping-token-2026"
+# 和平里's own Official Account, beside the first community's (the fake's first account).
+HEPING_APPID, HEPING_SECRET = "wx9876543210fedcba", "heping-app-secret"
+STREET_TEMPLATE_ID = "tpl-street-default"
+# Where the deployment's console is (the first community's; another's is under /c/<slug>).
+STREET_CONSOLE = "https://street.example.org"
 
 
 @pytest.fixture(scope="session")
@@ -62,10 +68,29 @@ def street(
     Both databases start as copies of migrated, loaded templates (tests/conftest.py DemoTemplates): the
     command then finds them at the newest schema with their demo, as a restart does.
     """
+    street = opened_street(
+        tmp_path, street_environment, clock, classifier, capsys, demo_templates, heping_templates
+    )
+    try:
+        yield street.prepare()
+    finally:
+        street.close()
+
+
+def opened_street(
+    tmp_path: Path,
+    environment: dict[str, str],
+    clock: FakeClock,
+    classifier: IntentClassifier,
+    capsys: pytest.CaptureFixture[str],
+    demo_templates: DemoTemplates,
+    heping_templates: DemoTemplates,
+) -> Street:
+    """和平里 added to the deployment of `environment` with `run.py community add`, then the street opened."""
     heping_db = database_url(tmp_path / "heping.db")
     heping = CommunityEntry("heping", "和平里社区", heping_db, HEPING_SETTINGS)
-    demo_templates.copy_into(load_settings(environ=street_environment), clock())
-    heping_templates.copy_into(load_settings(environ=street_environment, community=heping), clock())
+    demo_templates.copy_into(load_settings(environ=environment), clock())
+    heping_templates.copy_into(load_settings(environ=environment, community=heping), clock())
     added = run.main(
         [
             "community",
@@ -81,11 +106,51 @@ def street(
     )
     assert added == 0, capsys.readouterr().err
     assert "/wechat/heping" in capsys.readouterr().out
-    street = open_street(
-        load_settings(environ=street_environment),
-        environ=street_environment,
+    return open_street(
+        load_settings(environ=environment),
+        environ=environment,
         clock=clock,
         classifier=classifier,
+    )
+
+
+@pytest.fixture
+def street_wechat() -> Iterator[FakeWeChat]:
+    """One local WeChat serving both communities' Official Accounts (each its own appid and secret)."""
+    fake = FakeWeChat(templates=[STREET_TEMPLATE_ID]).start()
+    fake.add_account(HEPING_APPID, HEPING_SECRET)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def live_street(
+    tmp_path: Path,
+    street_environment: dict[str, str],
+    street_wechat: FakeWeChat,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: FakeClock,
+    classifier: IntentClassifier,
+    capsys: pytest.CaptureFixture[str],
+    demo_templates: DemoTemplates,
+    heping_templates: DemoTemplates,
+) -> Iterator[Street]:
+    """main and 和平里 live, each on its own Official Account at the fake WeChat; people as in `street`."""
+    live = {
+        "GRIDDESK_WECHAT_APPID": street_wechat.appid,
+        "GRIDDESK_WECHAT_SECRET": street_wechat.secret,
+        "GRIDDESK_COMMUNITIES_HEPING_WECHAT_APPID": HEPING_APPID,
+        "GRIDDESK_COMMUNITIES_HEPING_WECHAT_SECRET": HEPING_SECRET,
+        "GRIDDESK_DELIVERY_API_BASE_URL": street_wechat.mp_base_url,
+        "GRIDDESK_DELIVERY_REQUEST_TIMEOUT_SECONDS": "2",
+        "GRIDDESK_TEMPLATES_DEFAULT_ID": STREET_TEMPLATE_ID,
+        "GRIDDESK_DELIVERY_CONSOLE_URL": f"{STREET_CONSOLE}/console",
+    }
+    street_environment.update(live)
+    for name, value in live.items():
+        monkeypatch.setenv(name, value)
+    street = opened_street(
+        tmp_path, street_environment, clock, classifier, capsys, demo_templates, heping_templates
     )
     try:
         yield street.prepare()

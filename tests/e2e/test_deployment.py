@@ -498,6 +498,15 @@ def test_a_resident_is_answered_through_nginx_the_scheduler_pushes_and_the_leade
 
 @needs_nginx
 @pytest.mark.slow
+def test_nginx_logs_no_one_time_sign_in_link_of_any_community(deployment) -> None:
+    for path in ("/console/go/first-secret-token", "/c/heping/console/go/second-secret-token"):
+        requests.get(f"{deployment.layout.https}{path}", verify=deployment.cert, timeout=10)
+    access = log_once_it_has(deployment.logs / "griddesk.access.log", '"GET /c/heping/console/go/..."')
+    assert '"GET /console/go/..."' in access and "secret-token" not in access, access
+
+
+@needs_nginx
+@pytest.mark.slow
 def test_nginx_moves_plain_http_to_https_and_refuses_large_bodies(deployment) -> None:
     layout = deployment.layout
     moved = requests.get(f"http://127.0.0.1:{layout.http_port}/console/", allow_redirects=False, timeout=10)

@@ -1,0 +1,84 @@
+"""A street deployment as production runs it: `serve --workers 2` (gunicorn) and `scheduler` as separate
+processes serving two communities in sandbox mode. Each community's webhook answers over HTTP with its
+own token, and the scheduler prints each community's pushes for that community's own staff."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import requests
+
+from bot.simulator import message_xml, read_reply, sign
+from config.settings import load_settings
+from tests.cli import run_in_process
+from tests.conftest import command_env, database_url
+from tests.e2e.street_support import HEPING_SETTINGS, HEPING_TOKEN
+from tests.e2e.test_command_line import free_port, wait_until_up
+from tests.e2e.test_production import started, wait_for_log
+
+# A push as the sandbox prints it: its heading line, then its text up to the next blank line.
+PRINTED_PUSH = re.compile(r"── 推送 → (\S+?)\((\S+?)\)\[(\w+)\] ──\n(.*?)(?=\n\n|\Z)", re.S)
+
+
+def post(port: int, path: str, token: str, openid: str, text: str, msg_id: int) -> str | None:
+    """A resident's text as WeChat sends it to one community's webhook, signed with its token; the reply."""
+    signed = sign(token, message_xml(openid, "text", {"Content": text}, msg_id=msg_id))
+    url = f"http://127.0.0.1:{port}{path}"
+    response = requests.post(url, params=signed.params, data=signed.body.encode(), timeout=10)
+    assert response.status_code == 200, response.text
+    return read_reply(response.text, token=token)
+
+
+@pytest.mark.slow
+def test_two_communities_served_by_gunicorn_and_one_scheduler_each_push_to_their_own_staff(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = command_env(
+        tmp_path / "street.db",
+        GRIDDESK_SERVER_PORT=str(port),
+        GRIDDESK_DISPATCHER_INTERVAL_SECONDS="0.5",
+        GRIDDESK_DELIVERY_MEDIA_DIR=str(tmp_path / "media"),
+        GRIDDESK_COMMUNITIES_HEPING_WECHAT_TOKEN=HEPING_TOKEN,
+        PYTHONUNBUFFERED="1",
+    )
+    added = run_in_process(
+        env, "community", "add", "heping", "--name", "和平里社区",
+        "--database", database_url(tmp_path / "heping.db"), "--config", str(HEPING_SETTINGS),
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    main_token = load_settings(environ=env).wechat.token
+
+    serve = ("serve", "--workers", "2", "--host", "127.0.0.1", "--port", str(port))
+    # Started together, as systemd starts the two units: each migrates under the start-up lock.
+    with (
+        started(tmp_path, env, "web", *serve) as (web, web_log),
+        started(tmp_path, env, "scheduler", "scheduler") as (_, scheduler_log),
+    ):
+        wait_until_up(port, web, web_log)
+        wait_for_log(scheduler_log, "GridDesk scheduler:", seconds=60)
+        main_reply = post(port, "/wechat", main_token, "demo-resident-liu", "卫生间水管漏水了", 9001)
+        heping_reply = post(port, "/wechat/heping", HEPING_TOKEN, "heping-resident-he", "楼道灯坏了", 9001)
+        # 和平里's token is no good at the first community's door.
+        forged = sign(HEPING_TOKEN, message_xml("demo-resident-liu", "text", {"Content": "hi"}, msg_id=9002))
+        refused = requests.post(
+            f"http://127.0.0.1:{port}/wechat", params=forged.params, data=forged.body.encode(), timeout=10
+        )
+        wait_for_log(scheduler_log, "── 推送 → 吴磊")
+        wait_for_log(scheduler_log, "── 推送 → 李骁")
+    assert main_reply is not None and "工单号 #1" in main_reply and "李骁" in main_reply
+    assert heping_reply is not None and "工单号 #1" in heping_reply and "吴磊" in heping_reply
+    assert refused.status_code == 403
+
+    printed = PRINTED_PUSH.findall(scheduler_log.read_text())
+    new_tickets = {openid: text for _, openid, kind, text in printed if kind == "new_ticket"}
+    assert set(new_tickets) == {"demo-worker-li", "heping-worker-wu"}
+    assert "刘建华" in new_tickets["demo-worker-li"] and "5号楼" in new_tickets["demo-worker-li"]
+    assert "何文斌" in new_tickets["heping-worker-wu"] and "3号楼" in new_tickets["heping-worker-wu"]
+    banner = scheduler_log.read_text()
+    assert "和平里社区 (/wechat/heping)" in banner and "GridDesk scheduler stopped" in banner
+    assert "── 推送" not in web_log.read_text()  # pushes go out from the scheduler alone
+    for log in (web_log, scheduler_log):
+        assert "Traceback" not in log.read_text(), log.read_text()
