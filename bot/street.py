@@ -140,19 +140,21 @@ def shared_account(settings_by_slug: Mapping[str, Settings]) -> str | None:
     """Why a live community is on another's Official Account, if one is: it would answer and push as that one.
 
     A community inherits the deployment's [wechat] settings until it has its own, so one whose variables
-    were forgotten would otherwise serve its residents through the first community's account.
+    were forgotten would otherwise serve its residents through the first community's account, and accept
+    at its webhook what was signed for another's (the token proves which account sent a message).
     """
-    owners: dict[str, str] = {}
+    owners: dict[tuple[str, str], str] = {}
     for slug, settings in settings_by_slug.items():
         if settings.sandbox:
             continue
-        owner = owners.setdefault(settings.wechat.appid, slug)
-        if owner != slug:
-            variable = f"{community_prefix(slug)}WECHAT_APPID"
-            return (
-                f"community {slug}: wechat.appid is community {owner}'s; each community has an Official "
-                f"Account of its own (set {variable}, and its SECRET, TOKEN and AES_KEY)"
-            )
+        for key in ("appid", "token"):
+            owner = owners.setdefault((key, getattr(settings.wechat, key)), slug)
+            if owner != slug:
+                variable = f"{community_prefix(slug)}WECHAT_{key.upper()}"
+                return (
+                    f"community {slug}: wechat.{key} is community {owner}'s; each community has an Official "
+                    f"Account of its own (set {variable}, and its APPID, SECRET, TOKEN and AES_KEY)"
+                )
     return None
 
 

@@ -458,6 +458,13 @@ def test_a_live_community_without_an_official_account_of_its_own_is_refused_in_o
         assert "GRIDDESK_COMMUNITIES_HEPING_WECHAT_APPID" in line or "XINGFU" in line
     own = {"GRIDDESK_COMMUNITIES_HEPING_WECHAT_APPID": "wx9876543210fedcba"}
     assert run_in_process(env | own, "migrate").returncode == 0
+    # Its own account, but the first community's token: a message signed for one would pass the other's door.
+    same_token = own | {
+        "GRIDDESK_COMMUNITIES_HEPING_WECHAT_TOKEN": env.get("GRIDDESK_WECHAT_TOKEN", "griddesk-sandbox")
+    }
+    refused = run_in_process(env | same_token, "migrate")
+    assert refused.returncode == 2 and "wechat.token is community main's" in refused.stderr
+    assert "GRIDDESK_COMMUNITIES_HEPING_WECHAT_TOKEN" in refused.stderr
 
 
 @pytest.fixture
