@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Insert, Select, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage, Resident, Ticket, Worker
@@ -21,28 +21,42 @@ def queue_push(
     resident: Resident | None = None,
     ticket: Ticket | None = None,
     message_id: int | None = None,
-) -> OutboxMessage:
-    """Write a push into the outbox; the dispatcher sends it after this transaction commits."""
+) -> int:
+    """Write a push into the outbox; the dispatcher sends it after this transaction commits. Its id.
+
+    One Core INSERT built once, not an object for the unit of work to flush (the last flush on a new
+    ticket's path). Objects still waiting for a flush go first, so outbox rows keep the order they were
+    queued in and every row the push points at is already there.
+    """
+    if worker is None and resident is None:
+        raise ValueError("a push needs a worker or a resident")
+    if session.new:
+        session.flush()
     if worker is not None:
         recipient, name = worker.openid or worker.wecom_userid or f"worker:{worker.id}", worker.name
-    elif resident is not None:
-        recipient, name = resident.openid, resident.name or "居民"
     else:
-        raise ValueError("a push needs a worker or a resident")
-    row = OutboxMessage(
-        kind=kind,
-        recipient=recipient,
-        recipient_name=name,
-        worker_id=worker.id if worker else None,
-        resident_id=resident.id if resident else None,
-        ticket_id=ticket.id if ticket else None,
-        message_id=message_id,
-        text=text,
-        next_attempt_at=now,
-        created_at=now,
-    )
-    session.add(row)
-    return row
+        assert resident is not None
+        recipient, name = resident.openid, resident.name or "居民"
+    row = {
+        "kind": kind,
+        "recipient": recipient,
+        "recipient_name": name,
+        "worker_id": worker.id if worker else None,
+        "resident_id": resident.id if resident else None,
+        "ticket_id": ticket.id if ticket else None,
+        "message_id": message_id,
+        "text": text,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    result = session.connection().execute(_new_push(), row)
+    return int(result.inserted_primary_key[0])
+
+
+@cache
+def _new_push() -> Insert:
+    """Built once: every new ticket queues one."""
+    return insert(OutboxMessage.__table__)
 
 
 def fold_into(session: Session, carrier: OutboxMessage, rows: list[OutboxMessage]) -> list[OutboxMessage]:

@@ -10,19 +10,12 @@ CATEGORIES = ("emergency", "repair", "bill", "medicine", "health", "dispute", "i
 
 @dataclass(frozen=True)
 class Rule:
-    """One keyword or pattern, the name shown when it fires, and its weight."""
+    """One keyword or pattern, the name shown when it fires (found in the normalized text), and its weight."""
 
     shown: str
     weight: float
     word: str | None = None
     pattern: re.Pattern[str] | None = None
-
-    def hits(self, text: str) -> bool:
-        """True when the rule is found in the (normalized) text."""
-        if self.word is not None:
-            return self.word in text
-        assert self.pattern is not None
-        return self.pattern.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -37,7 +30,14 @@ class Family:
         """The sum of the weights that fire, and what fired."""
         total, matched = 0.0, []
         for rule in self.rules:
-            if rule.hits(text):
+            # Inline rather than a method of Rule: every text meets several hundred rules, and a call
+            # each was an eighth of a new ticket's Python calls.
+            if rule.word is not None:
+                found = rule.word in text
+            else:
+                assert rule.pattern is not None
+                found = rule.pattern.search(text) is not None
+            if found:
                 total += rule.weight
                 matched.append(rule.shown)
         return total, matched

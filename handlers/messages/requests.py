@@ -35,13 +35,15 @@ def handle_request(
     message_id: int | None = None,
     urgent: bool = False,
     receipt: str | None = None,
+    open_now: list[Ticket] | None = None,
 ) -> Reply:
     """Open a ticket of this category (or add to the open one about the same thing) and say who helps.
 
     An urgent follow-up ("急", "快点") about the same thing raises the open ticket. `receipt` words the
-    acknowledgement of a new ticket ("已收到您的语音留言") when the message was not words.
+    acknowledgement of a new ticket ("已收到您的语音留言") when the message was not words. `open_now` is
+    the resident's open tickets when the router has just read them (handlers/routing/message.py).
     """
-    same = same_open_ticket(services, resident, category, kind)
+    same = same_open_ticket(services, resident, category, kind, open_now)
     if same is not None and urgent:
         return raise_ticket(services, same, summary, message_id)
     if same is not None:
@@ -52,10 +54,14 @@ def handle_request(
 
 
 def same_open_ticket(
-    services: Services, resident: Resident, category: str, kind: str | None
+    services: Services,
+    resident: Resident,
+    category: str,
+    kind: str | None,
+    open_now: list[Ticket] | None = None,
 ) -> Ticket | None:
     """The resident's open ticket about the same thing: same category, and same kind when both have one."""
-    for ticket in open_tickets(services, resident):
+    for ticket in open_tickets(services, resident) if open_now is None else open_now:
         if ticket.category == category and (kind is None or ticket.kind is None or ticket.kind == kind):
             return ticket
     return None

@@ -83,12 +83,11 @@ def plan_notice(
     text = push_text(notice, timezone)
     for resident in residents:
         channel = _channel(resident, open_now, template_ready)
-        row = None
+        outbox_id = None
         if channel != POST:
-            row = queue_push(session, now, kind="notice", text=text, resident=resident)
-            session.flush()
+            outbox_id = queue_push(session, now, kind="notice", text=text, resident=resident)
         delivery = NoticeDelivery(notice_id=notice.id, resident_id=resident.id, channel=channel)
-        delivery.outbox_id = row.id if row is not None else None
+        delivery.outbox_id = outbox_id
         session.add(delivery)
         channels[channel] += 1
     return channels

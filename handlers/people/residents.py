@@ -52,5 +52,8 @@ def pending_category(services: Services, resident: Resident) -> str | None:
 def take_pending_category(services: Services, resident: Resident) -> str | None:
     """The category a recent menu tap announced, used once and only while fresh."""
     category = pending_category(services, resident)
-    resident.pending_category = resident.pending_until = None
+    # Only when there is one: setting None over None leaves the resident dirty, and every request's
+    # new ticket would pay for a flush that writes nothing.
+    if resident.pending_category is not None or resident.pending_until is not None:
+        resident.pending_category = resident.pending_until = None
     return category

@@ -173,6 +173,7 @@ def open_request(message: Message) -> Reply:
         kind=classification.kind,
         message_id=message.incoming.message_id,
         urgent=classification.urgent,
+        open_now=message.open_tickets,
     )
 
 

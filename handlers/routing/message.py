@@ -8,9 +8,9 @@ from functools import cached_property
 from handlers.context import Incoming, Services
 from handlers.language.intents import Classification
 from handlers.language.normalize import normalize
-from handlers.messages.resident_commands import awaiting_rating
 from handlers.notices.answering import notice_for_report
 from handlers.people.residents import resident_for
+from handlers.tickets.core import open_and_awaiting_rating
 from storage.models import Notice, Resident, Ticket, Worker
 from storage.repositories.staff import worker_id_for
 
@@ -56,9 +56,24 @@ class Message:
         return resident_for(self.services, self.incoming.openid)
 
     @cached_property
+    def tickets(self) -> tuple[list[Ticket], Ticket | None]:
+        """The resident's open tickets (newest first) and the resolved one waiting for their rating, read
+        together. Conditions change nothing, so this holds until a handler runs (forget_tickets)."""
+        return open_and_awaiting_rating(self.services, self.resident)
+
+    @cached_property
     def rated(self) -> Ticket | None:
         """The resolved ticket waiting for this resident's rating."""
-        return awaiting_rating(self.services, self.resident)
+        return self.tickets[1]
+
+    @property
+    def open_tickets(self) -> list[Ticket]:
+        """The resident's open tickets, newest first (handlers/tickets/core.py:open_tickets)."""
+        return self.tickets[0]
+
+    def forget_tickets(self) -> None:
+        """A handler that passed the message on may have changed the resident's tickets: read them again."""
+        self.__dict__.pop("tickets", None)
 
     @cached_property
     def notice(self) -> Notice | None:

@@ -40,6 +40,7 @@ def route(services: Services, incoming: Incoming) -> Reply:
             reply = row.handle(message)
             if reply is not None:
                 return _mention_held_news(message, row.name, reply)
+            message.forget_tickets()
     return _mention_held_news(message, "help", handle_help(services))
 
 

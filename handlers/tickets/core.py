@@ -15,7 +15,13 @@ from handlers.tickets.ladder import START_LEVELS
 from storage.models import Grid, InboundMessage, Resident, Ticket, Worker
 from storage.outbox import queue_push
 from storage.repositories.staff import serving_by_role
-from storage.repositories.tickets import add_ticket_event, add_ticket_events, insert_ticket, open_of
+from storage.repositories.tickets import (
+    add_ticket_event,
+    add_ticket_events,
+    insert_ticket,
+    open_and_unrated_of,
+    open_of,
+)
 
 OPEN_STATUSES = ("new", "assigned", "acknowledged", "in_progress", "reopened")
 UNSIGNED = ("new", "assigned", "reopened")
@@ -206,6 +212,12 @@ def open_tickets(services: Services, resident: Resident) -> list[Ticket]:
     # from" stamp can wait for the next write instead of costing a flush of its own on every message.
     with services.session.no_autoflush:
         return open_of(services.session, resident.id, OPEN_STATUSES)
+
+
+def open_and_awaiting_rating(services: Services, resident: Resident) -> tuple[list[Ticket], Ticket | None]:
+    """open_tickets and the resolved ticket awaiting the resident's rating, in one query."""
+    with services.session.no_autoflush:  # as open_tickets
+        return open_and_unrated_of(services.session, resident.id, OPEN_STATUSES)
 
 
 def link_message(services: Services, ticket: Ticket, message_id: int | None, note: str) -> None:

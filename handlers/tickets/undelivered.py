@@ -38,8 +38,8 @@ def give_up(
     now: datetime,
     *,
     unsubscribed: bool = False,
-) -> OutboxMessage | None:
-    """Close a push as dead or undeliverable; returns the alert queued for a person, if one was owed."""
+) -> int | None:
+    """Close a push as dead or undeliverable; returns the outbox id of the alert owed to a person, if any."""
     row.status, row.last_error, row.lease_until = status, error[:500], None
     if unsubscribed and row.resident_id is not None:
         resident = session.get(Resident, row.resident_id)
@@ -49,8 +49,8 @@ def give_up(
     return alert_someone(session, row, now) if row.kind in ALERT_KINDS else None
 
 
-def alert_someone(session: Session, row: OutboxMessage, now: datetime) -> OutboxMessage | None:
-    """Queue a push telling the grid leader (or the duty desk) that an urgent push did not arrive."""
+def alert_someone(session: Session, row: OutboxMessage, now: datetime) -> int | None:
+    """Queue a push telling the grid leader (or the duty desk) that an urgent push did not arrive; its id."""
     failed = session.get(Worker, row.worker_id) if row.worker_id is not None else None
     target = alert_target(session, row, failed)
     if target is None:

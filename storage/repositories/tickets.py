@@ -50,6 +50,32 @@ def _unrated_of() -> Select[tuple[Ticket]]:
     )
 
 
+def open_and_unrated_of(
+    session: Session, resident_id: int, statuses: tuple[str, ...]
+) -> tuple[list[Ticket], Ticket | None]:
+    """open_of and unrated_of in one query: the open tickets newest first, and the ticket to rate."""
+    rows = list(session.scalars(_open_or_unrated_of(statuses), {"resident_id": resident_id}))
+    unrated = [ticket for ticket in rows if ticket.status == "resolved" and ticket.rating is None]
+    opened = [ticket for ticket in rows if ticket.status in statuses]
+    return opened, max(unrated, key=_latest_resolved, default=None)
+
+
+def _latest_resolved(ticket: Ticket) -> tuple[bool, datetime | None, int]:
+    """unrated_of's order as a key: resolved_at, then id (resolving stamps the time; a missing one loses)."""
+    return ticket.resolved_at is not None, ticket.resolved_at, ticket.id
+
+
+@cache
+def _open_or_unrated_of(statuses: tuple[str, ...]) -> Select[tuple[Ticket]]:
+    """Built once: every resident message that gets past the rating route asks both questions."""
+    unrated = (Ticket.status == "resolved") & Ticket.rating.is_(None)
+    return (
+        select(Ticket)
+        .where(Ticket.resident_id == bindparam("resident_id"), Ticket.status.in_(statuses) | unrated)
+        .order_by(Ticket.id.desc())
+    )
+
+
 def held_by(session: Session, worker_id: int, statuses: Collection[str]) -> list[Ticket]:
     """The tickets a worker holds in these statuses, by number."""
     query = select(Ticket).where(Ticket.assignee_id == worker_id, Ticket.status.in_(statuses))

@@ -59,10 +59,10 @@ def sent_template(factory: sessionmaker[Session], now: datetime, msgid: int) -> 
     """A reminder sent to Wang as a template message WeChat has not reported on yet; its outbox id."""
     with transaction(factory) as session:
         wang = session.scalars(select(Worker).where(Worker.openid == WANG)).one()
-        row = queue_push(session, now, kind="deadline_warning", text="【提醒】请处理工单", worker=wang)
+        outbox_id = queue_push(session, now, kind="deadline_warning", text="【提醒】请处理工单", worker=wang)
+        row = session.get_one(OutboxMessage, outbox_id)
         row.status, row.channel, row.wechat_msgid, row.attempts = "sent", "template", str(msgid), 1
-        session.flush()
-        return row.id
+        return outbox_id
 
 
 def outbox_row(factory: sessionmaker[Session], outbox_id: int) -> OutboxMessage:

@@ -51,9 +51,7 @@ def queue(factory: sessionmaker[Session], now: datetime, openid: str, text: str,
     with transaction(factory) as session:
         worker = session.scalar(select(Worker).where(Worker.openid == openid))
         resident = None if worker else session.scalar(select(Resident).where(Resident.openid == openid))
-        row = queue_push(session, now, kind=kind, text=text, worker=worker, resident=resident)
-        session.flush()
-        return row.id
+        return queue_push(session, now, kind=kind, text=text, worker=worker, resident=resident)
 
 
 def resident_wrote(factory: sessionmaker[Session], openid: str, at: datetime) -> None:

@@ -247,7 +247,8 @@ def test_a_cry_for_help_is_answered_without_the_line_about_held_news(wechat, fac
     wechat.say(ZHANG, "你好")
     with transaction(factory) as session:  # an update waits for 张秀兰's next message
         zhang = session.scalars(select(Resident).where(Resident.openid == ZHANG)).one()
-        queue_push(session, clock(), kind="status", text="【工单进展】已上门", resident=zhang).status = "held"
+        held = queue_push(session, clock(), kind="status", text="【工单进展】已上门", resident=zhang)
+        session.get_one(OutboxMessage, held).status = "held"
     for cry in ("我一个人在家 好害怕 怎么办", "救命 我爸摔倒了起不来"):
         reply = wechat.say(ZHANG, cry) or ""
         assert "网格员" in reply and "未读" not in reply, reply
