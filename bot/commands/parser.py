@@ -126,7 +126,7 @@ def _add_routing_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
     training.add_argument("--out", type=Path, help="default: the settings' paths.emergency_model")
     training.add_argument(
-        "--budget", type=float, default=0.01, help="false alarms the model may add, share of others (0.01)"
+        "--budget", type=float, default=0.005, help="false alarms the model may add, share of others (0.005)"
     )
     misses = routing_actions.add_parser("misses", help="texts staff recategorised, as corpus TSV lines")
     misses.add_argument("--since", type=_calendar_date, help="only corrections from this day on, YYYY-MM-DD")

@@ -47,19 +47,45 @@ _CHARACTER_FOLDS = str.maketrans(
         "著": "着",
     }
 )
+# Words a speech recogniser systematically hears as others (着伙 for 着火, 点题 for 电梯), and
+# Cantonese phrases no single character carries (郁不到: cannot move; 抖不到气: cannot breathe).
+# Messages are matched as the word meant. Staff words are not folded (fold()), so a rules file that
+# still lists 救名 beside 救命 loads as before; its 救名 simply never fires.
+_WORD_FOLDS = {
+    "着伙": "着火",
+    "救名": "救命",
+    "云倒": "晕倒",
+    "点题": "电梯",
+    "新章病": "心脏病",
+    "心章病": "心脏病",
+    "燃起味": "燃气味",
+    "郁不到": "动不了",
+    "郁不了": "动不了",
+    "不郁": "不动",
+    "抖不到气": "透不到气",
+    "抖不过气": "透不过气",
+    "啱啱": "刚刚",
+}
+_WORDS = re.compile("|".join(sorted(_WORD_FOLDS, key=len, reverse=True)))
 # Pure hesitation sounds: never part of a word, so they go wherever they are.
 _HESITATIONS = re.compile("[呃嗯]")
 
 
 def normalize(text: str) -> str:
     """A resident's message as simplified, half-width, lower-case text without punctuation or fillers."""
-    clauses = (_strip_fillers(clause) for clause in _clauses(simplify(text).translate(_CHARACTER_FOLDS)))
+    clauses = (_strip_fillers(clause) for clause in _clauses(_folded(text)))
     return "".join(clauses)
 
 
 def fold(text: str) -> str:
     """Like normalize but keeps fillers: for keywords and phrases written by staff."""
     return "".join(_clauses(simplify(text).translate(_CHARACTER_FOLDS)))
+
+
+def _folded(text: str) -> str:
+    """Simplified text with dialect characters and misheard words read as the Mandarin meant."""
+    folded = simplify(text).translate(_CHARACTER_FOLDS)
+    return _WORDS.sub(lambda match: _WORD_FOLDS[match.group()], folded)
 
 
 def simplify(text: str) -> str:

@@ -12,6 +12,7 @@ from tests.e2e.test_checkin_conversations import desk, pinged  # noqa: F401  (th
 
 ZHANG, LIU = "demo-resident-zhang", "demo-resident-liu"  # grid G1 (王芳, leader 赵建国), grid G2 (李骁)
 WANG, ZHAO, DUTY = "demo-worker-wang", "demo-leader-zhao", "demo-community-duty"
+LI = "demo-worker-li"
 
 
 def recipients(factory, after: int = 0) -> list[str]:
@@ -122,3 +123,26 @@ def test_a_leader_recategorises_a_ticket_to_emergency_and_everyone_is_paged(
     assert capsys.readouterr().out.strip() == line
     assert main(["routing", "misses", "--since", "2999-01-01"]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_a_misheard_transcript_and_cantonese_are_read_as_the_danger_meant(wechat, factory) -> None:
+    # A speech recogniser's 点题 for 电梯 and 新章病 for 心脏病; 唔郁 is Cantonese for "does not move".
+    assert wechat.say(ZHANG, "点题关里面了 我妈有新章病").startswith("请不要强行扒门")
+    assert wechat.say(LIU, "阿公唔应人 唔郁 点算").startswith("请立即拨打120")
+    kinds = [(t.category, t.kind) for t in tickets(factory)]
+    assert kinds == [("emergency", "trapped"), ("emergency", "medical")]
+    assert {WANG, LI} <= set(recipients(factory))  # each grid's worker paged
+
+
+def test_a_farewell_with_no_word_of_danger_is_an_emergency(wechat, factory) -> None:
+    reply = wechat.say(ZHANG, "我的狗以后拜托你们找个人养吧 存折放在抽屉里了 别找我")
+    assert reply.startswith("请立即拨打110或120")
+    [ticket] = tickets(factory)
+    assert (ticket.category, ticket.kind) == ("emergency", "suicide")
+    assert {WANG, ZHAO} <= set(recipients(factory))
+
+
+def test_a_danger_already_dealt_with_is_thanks_not_an_emergency(wechat, factory) -> None:
+    wechat.say(ZHANG, "上次煤气泄漏修好了 师傅人很好 谢谢你们")
+    assert not [t for t in tickets(factory) if t.category == "emergency"]
+    assert not recipients(factory)

@@ -90,3 +90,22 @@ def test_dictionary_is_loaded_lazily_and_without_resource_warnings() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "ResourceWarning" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("樓上着伙了", "楼上着火了"),
+        ("点题卡在七楼八楼中间", "电梯卡在七楼八楼中间"),
+        ("我妈有新章病", "我妈有心脏病"),
+        ("外婆啱啱一边手脚郁唔到", "外婆刚刚一边手脚动不了"),
+        ("阿公唔应人 唔郁", "阿公不应人不动"),
+        ("佢好似抖唔到气", "他好似透不到气"),
+    ],
+)
+def test_misheard_words_and_cantonese_phrases_read_as_the_mandarin_meant(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+def test_staff_words_keep_their_misheard_spelling_so_older_rules_files_still_load() -> None:
+    assert fold("救名") == "救名"
