@@ -172,7 +172,7 @@ def train_emergency_model(rules: IntentClassifier, examples: list[Example], budg
         alone = sum(1 for p, label, _ in folds if p >= threshold and label)
         lines.append(
             f"threshold {threshold:.2f}: alone catches {alone / emergencies:.1%} of emergencies "
-            f"(cross-validated), adds {extra / others:.1%} false alarms to the rules'"
+            f"(cross-validated), adds {extra / others:.1%} false alarms to the rules' ({extra}/{others})"
         )
         if extra / others <= budget:
             chosen = threshold
