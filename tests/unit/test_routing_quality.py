@@ -18,12 +18,13 @@ HELDOUT = CORPUS / "routing-heldout.tsv"
 # The shared examples beside the checkout when there (they may have grown), else the copy kept here.
 SHARED = ROOT.parent / "shared" / "routing-examples.tsv"
 EXAMPLES = SHARED if SHARED.exists() else CORPUS / "routing-examples.tsv"
-# Measured when the held-out corpus was first routed (docs/routing.md): 176 of 178 emergencies, 92.9%
-# routed right, 7 of 259 raised. These floors catch a regression; the goals (every emergency,
-# 95%) are not met yet, and docs/routing.md says why.
-HELDOUT_RECALL_FLOOR = 0.98
-HELDOUT_ACCURACY_FLOOR = 0.92
-HELDOUT_FALSE_ALARM_CEILING = 0.03
+# Measured when this held-out corpus (batches 11 and 15, docs/routing.md) was first routed on the rules
+# and model of the fourth session's first round: 226 of 246 emergencies, 89.3% routed right, 12 of 238
+# raised. These floors catch a regression; the goal (every emergency) is not met, and docs/routing.md
+# says why.
+HELDOUT_RECALL_FLOOR = 0.91
+HELDOUT_ACCURACY_FLOOR = 0.89
+HELDOUT_FALSE_ALARM_CEILING = 0.055
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +70,12 @@ def test_the_heldout_corpus_figures(shipped, rules_only, report) -> None:
     result = measured(shipped, HELDOUT, "held-out corpus, rules and model", report)
     assert result.emergencies >= 150
     # Floors under the figures measured when the corpus was written (docs/routing.md): a drop is a regression.
-    assert result.recall >= HELDOUT_RECALL_FLOOR, result.summary()
-    assert result.accuracy >= HELDOUT_ACCURACY_FLOOR, result.summary()
-    assert result.false_alarm_rate <= HELDOUT_FALSE_ALARM_CEILING, result.summary()
+    # Plain numbers are compared, so that a failure's report shows figures, never the corpus's texts.
+    summary, recall, accuracy = result.summary(), result.recall, result.accuracy
+    raised = result.false_alarm_rate
+    assert recall >= HELDOUT_RECALL_FLOOR, summary
+    assert accuracy >= HELDOUT_ACCURACY_FLOOR, summary
+    assert raised <= HELDOUT_FALSE_ALARM_CEILING, summary
 
 
 def test_shared_routing_examples(shipped, report) -> None:
