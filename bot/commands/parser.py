@@ -128,6 +128,12 @@ def _add_routing_commands(commands: argparse._SubParsersAction[argparse.Argument
     training.add_argument(
         "--budget", type=float, default=0.005, help="false alarms the model may add, share of others (0.005)"
     )
+    training.add_argument(
+        "--placed-threshold",
+        type=float,
+        default=0.9,
+        help="the least it calls at where the rules placed a request firmly (0.9)",
+    )
     misses = routing_actions.add_parser("misses", help="texts staff recategorised, as corpus TSV lines")
     misses.add_argument("--since", type=_calendar_date, help="only corrections from this day on, YYYY-MM-DD")
     routing_parser.set_defaults(func=Lazy("routing", "routing_command"))

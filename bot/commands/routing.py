@@ -46,7 +46,7 @@ def routing_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "train":
         rules = load_classifier(settings.intents_path)
         examples = [example for path in args.corpus or [DEVELOPMENT_CORPUS] for example in read_corpus(path)]
-        training = train_emergency_model(rules, examples, args.budget)
+        training = train_emergency_model(rules, examples, args.budget, args.placed_threshold)
         print("\n".join(training.lines))
         out = args.out or settings.emergency_model_path or PROJECT_ROOT / "config" / "emergency-model.json"
         training.model.save(out)

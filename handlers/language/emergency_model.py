@@ -41,11 +41,21 @@ def features(normalized: str) -> set[str]:
 
 @dataclass(frozen=True)
 class EmergencyModel:
-    """Weights per n-gram, a bias, and the probability at which it calls an emergency."""
+    """Weights per n-gram, a bias, and the probabilities at which it calls an emergency."""
 
     weights: dict[str, float]
     bias: float
     threshold: float
+    # Where the rules placed another request firmly ("3号楼301水管漏了,电话1380..." is a repair): the
+    # model must be surer there, since such requests carry the addresses and names it confuses with
+    # danger. None: the same threshold everywhere.
+    placed_threshold: float | None = None
+
+    def threshold_for(self, placed: bool) -> float:
+        """The probability that calls an emergency, for a message the rules placed firmly or not."""
+        if placed and self.placed_threshold is not None:
+            return max(self.threshold, self.placed_threshold)
+        return self.threshold
 
     def probability(self, normalized: str) -> float:
         """How likely the (normalized) message is an emergency, 0 to 1."""
@@ -59,6 +69,7 @@ class EmergencyModel:
             "format": FORMAT_VERSION,
             "bias": round(self.bias, 4),
             "threshold": self.threshold,
+            **({} if self.placed_threshold is None else {"placed_threshold": self.placed_threshold}),
             "weights": kept,
         }
         path.write_text(json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
@@ -75,18 +86,22 @@ def load_model(path: Path) -> EmergencyModel:
     try:
         weights = {str(gram): float(w) for gram, w in body["weights"].items()}
         threshold = float(body["threshold"])
+        placed = body.get("placed_threshold")
+        placed_threshold = None if placed is None else float(placed)
         bias = float(body["bias"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelError(f"{path}: malformed emergency model: {exc}") from exc
-    if not 0 < threshold < 1:
-        raise ModelError(f"{path}: threshold must be between 0 and 1, got {threshold}")
-    return EmergencyModel(weights, bias, threshold)
+    for name, value in (("threshold", threshold), ("placed_threshold", placed_threshold)):
+        if value is not None and not 0 < value < 1:
+            raise ModelError(f"{path}: {name} must be between 0 and 1, got {value}")
+    return EmergencyModel(weights, bias, threshold, placed_threshold)
 
 
 def train(
     samples: Sequence[tuple[str, bool]],
     *,
     threshold: float,
+    placed_threshold: float | None = None,
     epochs: int = 40,
     rate: float = 0.2,
     l2: float = L2,
@@ -106,7 +121,7 @@ def train(
             for gram in grams:
                 weight = weights.get(gram, 0.0)
                 weights[gram] = weight - rate * (error + l2 * weight)
-    return EmergencyModel(weights, bias, threshold)
+    return EmergencyModel(weights, bias, threshold, placed_threshold)
 
 
 def cross_validate(

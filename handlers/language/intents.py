@@ -129,7 +129,7 @@ class IntentClassifier:
         )
         scores = {name: rules.score(normalized) for name, rules in self.categories.items()}
         winner = self._winner(scores)
-        second = self._second_opinion(normalized) if winner != EMERGENCY else None
+        second = self._second_opinion(normalized, _placed(scores, winner)) if winner != EMERGENCY else None
         if second is not None and EMERGENCY in self.categories:
             rules = self.categories[EMERGENCY]
             kind = rules.kind_of(scores[EMERGENCY], self.threshold)
@@ -142,12 +142,12 @@ class IntentClassifier:
         kind = self.categories[winner].kind_of(score, self.threshold)
         return Classification(text, winner, confidence, score.matched, kind, urgent, distressed, score.total)
 
-    def _second_opinion(self, normalized: str) -> float | None:
+    def _second_opinion(self, normalized: str, placed: bool) -> float | None:
         """The model's probability when it calls an emergency the rules did not; else None."""
         if self.model is None or not normalized:
             return None
         probability = self.model.probability(normalized)
-        return round(probability, 2) if probability >= self.model.threshold else None
+        return round(probability, 2) if probability >= self.model.threshold_for(placed) else None
 
     def _winner(self, scores: Mapping[str, CategoryScore]) -> str | None:
         """Emergency at or over its threshold; else the best of the rest, ties by settings.order."""
@@ -190,6 +190,12 @@ class ClassifierFiles(Protocol):
 def classifier_for(settings: ClassifierFiles) -> IntentClassifier:
     """The classifier the settings name: the rules file and, unless turned off, the emergency model."""
     return load_classifier(settings.intents_path, settings.emergency_model_path)
+
+
+def _placed(scores: Mapping[str, CategoryScore], winner: str | None) -> bool:
+    """The rules placed a request firmly: a category other than chit-chat, with points that say it alone."""
+    # Chit-chat never counts: farewells hide in thanks ("谢谢你们这些年照顾我").
+    return winner not in (None, EMERGENCY, FALLBACK) and scores[winner].total >= STRONG
 
 
 def _confidence(scores: Mapping[str, CategoryScore], winner: str) -> float:

@@ -146,3 +146,18 @@ def test_a_danger_already_dealt_with_is_thanks_not_an_emergency(wechat, factory)
     wechat.say(ZHANG, "上次煤气泄漏修好了 师傅人很好 谢谢你们")
     assert not [t for t in tickets(factory) if t.category == "emergency"]
     assert not recipients(factory)
+
+
+def test_a_parent_who_answers_no_calls_told_from_afar_is_an_emergency(wechat, factory) -> None:
+    reply = wechat.say(ZHANG, "我在上海上班 我妈一个人住 从早上到现在打了二十几个电话都不接 麻烦去看看她")
+    assert reply.startswith("请立即拨打120")
+    [ticket] = tickets(factory)
+    assert (ticket.category, ticket.priority) == ("emergency", "urgent")
+    assert {WANG, ZHAO} <= set(recipients(factory))
+
+
+def test_an_everyday_request_with_an_address_a_name_and_a_phone_is_no_emergency(wechat, factory) -> None:
+    wechat.say(LIU, "我住五号楼一单元五零二 卫生间水管漏了 找刘建华 电话一三八一二三四五六七八")
+    [ticket] = tickets(factory)
+    assert ticket.category == "repair"
+    assert ZHAO not in recipients(factory)  # the leader is paged for emergencies only

@@ -51,6 +51,16 @@ def test_routing_train_writes_a_model_the_service_can_load(corpus: Path, tmp_pat
     assert "chosen threshold" in printed and "trained on 8 messages" in printed
     model = load_model(out)
     assert 0 < model.threshold < 1 and model.weights
+    assert model.placed_threshold == 0.9  # where the rules placed a request firmly, the model must be surer
+
+
+def test_routing_train_takes_a_threshold_for_firmly_placed_requests(
+    corpus: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "model.json"
+    assert main(["routing", "train", str(corpus), "--out", str(out), "--placed-threshold", "0.95"]) == 0
+    assert "0.95 where the rules placed a request firmly" in capsys.readouterr().out
+    assert load_model(out).threshold_for(placed=True) == 0.95
 
 
 def test_a_malformed_corpus_is_one_clear_line(tmp_path: Path, capsys) -> None:

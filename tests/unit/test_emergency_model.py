@@ -46,6 +46,17 @@ def test_a_phone_number_is_one_mark_in_digits_or_chinese_numerals() -> None:
     assert "120" in features("打120")  # short numbers still count: 120, 119, 110
 
 
+def test_everyday_requests_with_an_address_a_name_and_a_phone_are_not_emergencies() -> None:
+    shipped = load_classifier(RULES, RULES.parent / "emergency-model.json")
+    for text, category in [
+        ("我住五号楼三单元六零二,厨房水管漏了,找李桂芝,电话一五零一二三四五六七八", "repair"),
+        ("8栋1单元1103的窗户关不上了 联系人周建平 13698765432", "repair"),
+        ("帮我查一下7号楼2单元402这个月的水费 户主刘淑珍 电话15811112222", "bill"),
+        ("楼上1502天天晚上拖椅子 吵得睡不着 我是1402的 电话一三七一一二二三三四四", "dispute"),
+    ]:
+        assert shipped.classify(text).category == category, text
+
+
 def test_a_leak_with_a_phone_read_out_in_chinese_is_not_an_emergency() -> None:
     shipped = load_classifier(RULES, RULES.parent / "emergency-model.json")
     assert shipped.classify("卫生间水管漏水了,电话一三八一二三四五六七八").category == "repair"
@@ -104,3 +115,26 @@ def test_the_model_raises_what_the_rules_miss_and_says_so(tmp_path: Path) -> Non
     result = with_model.classify(text)
     assert result.category == "emergency" and result.matched[0].startswith("model:")
     assert with_model.classify("水管漏水了").category == "repair"
+
+
+def test_where_the_rules_placed_a_request_firmly_the_model_must_be_surer(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    weights = {"不对劲": 2.2}  # probability 0.9 with the bias below: between the two thresholds
+    body = {"format": FORMAT_VERSION, "bias": 0.0, "threshold": 0.8, "placed_threshold": 0.95}
+    body["weights"] = weights
+    path.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    classifier = load_classifier(RULES, path)
+    assert classifier.classify("我爸今天不对劲").category == "emergency"  # the rules placed nothing
+    assert classifier.classify("水管漏水了 水表也不对劲").category == "repair"  # a firm repair
+
+
+def test_a_model_without_a_placed_threshold_calls_at_one_threshold_everywhere(tmp_path: Path) -> None:
+    model = train(SAMPLES, threshold=0.8)
+    path = tmp_path / "model.json"
+    model.save(path)
+    loaded = load_model(path)
+    assert loaded.placed_threshold is None
+    assert loaded.threshold_for(placed=True) == loaded.threshold_for(placed=False) == 0.8
+    both = train(SAMPLES, threshold=0.8, placed_threshold=0.9)
+    both.save(path)
+    assert load_model(path).threshold_for(placed=True) == 0.9

@@ -127,6 +127,15 @@ def test_shared_routing_examples(shipped, report) -> None:
         ("老人摔倒了应该怎么扶才对 我想学一下", "inquiry"),
         ("我爸有防走失手环吗 社区能办吗", "inquiry"),
         ("昨晚新闻里那场火灾好吓人", "other"),
+        # Danger implied, not named (written here, not taken from batch 17).
+        ("我在北京出差 我妈一个人住 昨晚到现在打了三十多个电话都没人接 麻烦去看一眼", "emergency"),
+        ("楼上老赵家门口的报纸堆了一地 整个星期没见过他", "emergency"),
+        ("这些年多亏你们照顾 我把狗托给对门了 谢谢", "emergency"),
+        ("我爸吃饭的时候筷子拿不住 手不听使唤 话也说不利索", "emergency"),
+        ("奶奶下午突然认不出我了 还一直说胡话", "emergency"),
+        # Near-misses: a manhole cover that held, blood pressure.
+        ("小区门口的井盖有点松 还好没掉下去 找人来修修", "repair"),
+        ("我妈血压好多年都偏高 想约社区医生量一下", "health"),
         ("收到,辛苦你们了", "other"),
         ("晚安", "other"),
     ],
