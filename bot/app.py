@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from flask import Flask, Response, request
+from flask import Flask, Response, has_request_context, request
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from bot.arrival import arrived_at
+from bot.arrival import REQUEST_START, arrived_at, waited_at_proxy
 from bot.backlog import Backlog
 from bot.console.web import missing_page, register_console
 from bot.freshness import RequestGuard
@@ -109,8 +110,19 @@ def create_app(
     # and before messages known not to be emergencies (what might be an emergency is treated as one).
     listening = Later(lambda _record: QuickReply(LISTENING, urgent=True), workers.wake)
 
+    def arrival() -> float | None:
+        """When this request arrived: at gunicorn's thread pool, or earlier at a trusted proxy."""
+        arrived = arrived_at()
+        waited = None
+        if settings.proxy_hops and has_request_context():
+            waited = waited_at_proxy(request.headers.get(REQUEST_START), time.time())
+        if waited is None:
+            return arrived
+        at_proxy = backlog.ago(waited)
+        return at_proxy if arrived is None else min(arrived, at_proxy)
+
     def process(record: InboundRecord, claim: NonceClaim) -> str | None:
-        now, arrived = clock(), arrived_at()
+        now, arrived = clock(), arrival()
         if listener is not None and needs_listening(record.incoming):
             return receive_later(session_factory, record, now, listening, claim)
         classify_early(record.incoming, classifier)

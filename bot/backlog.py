@@ -35,6 +35,10 @@ class Backlog:
             with self._lock:
                 del self._arrived[ticket]
 
+    def ago(self, seconds: float) -> float:
+        """The moment `seconds` ago on this backlog's clock (when a message that waited that long arrived)."""
+        return self._clock() - seconds
+
     def age(self, arrived: float | None = None) -> float:
         """Seconds the oldest message in hand (or the one that `arrived`, if older) has waited; 0: none."""
         with self._lock:

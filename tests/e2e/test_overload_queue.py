@@ -371,3 +371,34 @@ def test_under_gunicorn_a_message_kept_waiting_for_a_thread_is_answered_at_once(
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def post_through_proxy(overload: Overload, openid: str, text: str, waited: float) -> str | None:
+    """A message as nginx hands it on, stamped with when nginx took it in, `waited` seconds ago."""
+    signed = overload.wechat.sign(text_xml(openid, text))
+    stamp = {"X-Request-Start": f"t={time.time() - waited:.3f}"}
+    response = overload.wechat.client.post(
+        "/wechat", query_string=signed.params, data=signed.body.encode(), headers=stamp
+    )
+    return overload.wechat.reply(response)
+
+
+def test_a_message_that_waited_at_the_trusted_proxy_is_answered_at_once(
+    tmp_path, factory, clock: FakeClock, classifier: IntentClassifier
+) -> None:
+    """A burst fills gunicorn's listen backlog before any thread sees a message: nginx's stamp counts it."""
+    settings = make_settings(tmp_path, GRIDDESK_INBOX_QUEUE_AFTER_SECONDS="2", GRIDDESK_SERVER_PROXY_HOPS="1")
+    ticks = Ticks()
+    backlog = Backlog(ticks)
+    app = create_app(settings, factory, classifier, clock, backlog=backlog)
+    overload = Overload(app, backlog, ticks, WeChatServer(app.test_client(), settings.wechat, clock), factory)
+
+    assert post_through_proxy(overload, ZHANG, LEAK, waited=3.0) == QUEUED.request
+    assert "#" in post_through_proxy(overload, LIU, "楼道灯坏了", waited=0.5)  # a short wait is no backlog
+    assert overload.statuses() == [(ZHANG, "queued"), (LIU, "handled")]
+
+
+def test_the_stamp_of_a_proxy_that_is_not_trusted_is_ignored(overload: Overload) -> None:
+    # No server.proxy_hops: anyone could send the header, and it says nothing about this server's wait.
+    reply = post_through_proxy(overload, ZHANG, LEAK, waited=3.0)
+    assert "#1" in reply and overload.statuses() == [(ZHANG, "handled")]
