@@ -45,7 +45,8 @@ _CHARACTER_FOLDS = str.maketrans(
         "俺": "我",
         "勿": "不",
         "著": "着",
-        # Hokkien (Minnan) and Hakka, as written on Taiwanese and Fujianese phones: not, at, I, mouth, kill, home, all.
+        # Hokkien (Minnan) and Hakka as typed on Taiwanese and Fujianese phones:
+        # not, at, I (twice), mouth, a final particle, kill, home, all, where.
         "毋": "不",
         "伫": "在",
         "阮": "我",

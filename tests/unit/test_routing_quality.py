@@ -137,7 +137,8 @@ def test_shared_routing_examples(shipped, report) -> None:
         ("我妈血压好多年都偏高 想约社区医生量一下", "health"),
         ("收到,辛苦你们了", "other"),
         ("晚安", "other"),
-        # Hokkien read as Mandarin, a word typed by sound; near-misses: a parcel, cold hands, a fake offer asked about.
+        # Hokkien read as Mandarin, a word typed by sound.
+        # Near-misses: a parcel, cold hands, a fake offer asked about.
         ("阮阿爸佇房間昏去矣 叫伊攏無應", "emergency"),
         ("老头最歪了", "emergency"),
         ("快递放门口三天了都没人拿 是不是送错了", "other"),
