@@ -117,6 +117,10 @@ _WORD_FOLDS = {
     "快未": "快来",
     "起不未": "起不来",
     "老投": "老头",
+    "中封": "中风",
+    # 皿 looks like 血 and is typed for it.
+    "流皿": "流血",
+    "多皿": "多血",
 }
 _WORDS = re.compile("|".join(sorted(_WORD_FOLDS, key=len, reverse=True)))
 # Pure hesitation sounds: never part of a word, so they go wherever they are.
