@@ -45,6 +45,18 @@ _CHARACTER_FOLDS = str.maketrans(
         "俺": "我",
         "勿": "不",
         "著": "着",
+        # Hokkien (Minnan) and Hakka as typed on Taiwanese and Fujianese phones:
+        # not, at, I (twice), mouth, a final particle, kill, home, all, where.
+        "毋": "不",
+        "伫": "在",
+        "阮": "我",
+        "𠊎": "我",
+        "喙": "嘴",
+        "矣": "了",
+        "刣": "杀",
+        "厝": "家",
+        "拢": "都",
+        "佗": "哪",
     }
 )
 # Words a speech recogniser systematically hears as others (着伙 for 着火, 点题 for 电梯), and
@@ -65,6 +77,50 @@ _WORD_FOLDS = {
     "抖不到气": "透不到气",
     "抖不过气": "透不过气",
     "啱啱": "刚刚",
+    # Hokkien and Hakka words (folded characters already read: 厝 is 家, 毋 is 不): fall, faint, hands and
+    # feet, eyes, head, days, hit by a car (zhconv writes 挵 as 弄), a child, come quick, want to.
+    "跋倒": "摔倒",
+    "跋落": "摔下",
+    "昏去": "昏过去",
+    "手跤": "手脚",
+    "目睭": "眼睛",
+    "反白": "翻白",
+    "无应": "不应",
+    "无清楚": "不清楚",
+    "头壳": "脑子",
+    "无想": "不想",
+    "无看着": "没看到",
+    "几落工": "好几天",
+    "批信": "信件",
+    "予车弄着": "被车撞着",
+    "予车": "被车",
+    "车弄着": "车撞着",
+    "细人子": "小孩",
+    "紧来": "快来",
+    "卡紧": "赶紧",
+    "倒爿": "左边",
+    "正爿": "右边",
+    "肚屎": "肚子",
+    "么个": "什么",
+    "欲杀": "要杀",
+    "想欲": "想要",
+    "欲活": "要活",
+    # Typed by sound (pinyin input picks the wrong word): heart, mouth crooked, speech, leaking current,
+    # breath, help, come.
+    "新脏": "心脏",
+    "最歪": "嘴歪",
+    "说不出化": "说不出话",
+    "露电": "漏电",
+    "端不上": "喘不上",
+    "不上起": "不上气",
+    "求命": "救命",
+    "快未": "快来",
+    "起不未": "起不来",
+    "老投": "老头",
+    "中封": "中风",
+    # 皿 looks like 血 and is typed for it.
+    "流皿": "流血",
+    "多皿": "多血",
 }
 _WORDS = re.compile("|".join(sorted(_WORD_FOLDS, key=len, reverse=True)))
 # Pure hesitation sounds: never part of a word, so they go wherever they are.

@@ -161,3 +161,21 @@ def test_an_everyday_request_with_an_address_a_name_and_a_phone_is_no_emergency(
     [ticket] = tickets(factory)
     assert ticket.category == "repair"
     assert ZHAO not in recipients(factory)  # the leader is paged for emergencies only
+
+
+def test_a_fall_written_in_hokkien_is_an_emergency(wechat, factory) -> None:
+    # 阮 is "my", 佇 "at", 跋倒 "fell", 毋 "not": a Minnan speaker's message, read as the Mandarin meant.
+    reply = wechat.say(ZHANG, "阮阿公佇浴間跋倒 毋會振動")
+    assert reply.startswith("请立即拨打120")
+    [ticket] = tickets(factory)
+    assert (ticket.category, ticket.kind) == ("emergency", "medical")
+    assert {WANG, ZHAO} <= set(recipients(factory))
+
+
+def test_a_scam_under_way_is_an_emergency_but_a_call_asked_about_is_not(wechat, factory) -> None:
+    reply = wechat.say(LIU, "我妈现在在银行柜台 电话里有人指挥她往安全账户转钱 我在外地拦不住")
+    assert reply.startswith("请先确保自身安全,立即拨打110")
+    wechat.say(ZHANG, "接到电话说我医保卡被冻结了 要我转钱 是不是骗子")
+    scam, asked = tickets(factory)
+    assert (scam.category, scam.kind) == ("emergency", "police")
+    assert asked.category == "inquiry"

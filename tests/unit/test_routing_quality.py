@@ -137,6 +137,13 @@ def test_shared_routing_examples(shipped, report) -> None:
         ("我妈血压好多年都偏高 想约社区医生量一下", "health"),
         ("收到,辛苦你们了", "other"),
         ("晚安", "other"),
+        # Hokkien read as Mandarin, a word typed by sound.
+        # Near-misses: a parcel, cold hands, a fake offer asked about.
+        ("阮阿爸佇房間昏去矣 叫伊攏無應", "emergency"),
+        ("老头最歪了", "emergency"),
+        ("快递放门口三天了都没人拿 是不是送错了", "other"),
+        ("冬天一到手脚就冰凉 想找社区医生调理", "health"),
+        ("有人冒充社区的加我微信 说发鸡蛋 让我填银行卡号 是你们吗", "inquiry"),
     ],
 )
 def test_messages_beyond_the_shared_examples(shipped: IntentClassifier, text: str, expected: str) -> None:
