@@ -66,7 +66,8 @@ def test_a_flooding_senders_first_emergency_pages_and_later_ones_are_filed_quiet
 def test_a_possible_emergency_gets_the_safety_line_and_the_worker_ten_minutes(
     wechat, factory, domain, classifier, clock
 ) -> None:
-    reply = wechat.say(ZHANG, "我一个人在家 好害怕 怎么办")
+    # (A lone resident's "我一个人在家 好害怕 怎么办" the model raises to an emergency: docs/routing.md.)
+    reply = wechat.say(ZHANG, "我好害怕 有人吗")
     assert reply.splitlines()[0] == SAFETY_LINE
     assert "网格员王芳" in reply
     [ticket] = tickets(factory)
@@ -99,7 +100,7 @@ def test_a_resident_pressing_an_open_ticket_raises_it_once(wechat, factory, cloc
 def test_a_leader_recategorises_a_ticket_to_emergency_and_everyone_is_paged(
     wechat, factory, settings, capsys, monkeypatch
 ) -> None:
-    wechat.say(ZHANG, "我爸这两天一直不太对劲 饭也不吃 老张 13912345678")
+    wechat.say(ZHANG, "我妈最近老是忘事 老张 13912345678")
     [ticket] = tickets(factory)
     assert ticket.category == "other"
     assert "只有网格长" in wechat.say(WANG, "改类 1 紧急求助")
@@ -117,7 +118,7 @@ def test_a_leader_recategorises_a_ticket_to_emergency_and_everyone_is_paged(
     monkeypatch.setenv("GRIDDESK_DATABASE_URL", settings.database_url)
     assert main(["routing", "misses"]) == 0
     line = capsys.readouterr().out.strip()
-    assert line.split("\t")[1] == "emergency" and "我爸这两天一直不太对劲" in line
+    assert line.split("\t")[1] == "emergency" and "我妈最近老是忘事" in line
     assert "13912345678" not in line  # the export is masked
     assert main(["routing", "misses", "--since", "2000-01-01"]) == 0
     assert capsys.readouterr().out.strip() == line

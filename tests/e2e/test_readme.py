@@ -88,7 +88,7 @@ WALKTHROUGH: list[tuple[str, Expect]] = [
     ("classify 俺爹在厕所栽了个跟头 动弹不了", expect('"category": "emergency"', '"kind": "medical"')),
     (f"say --as {ZHANG} 急 快点来", expect("已催促网格员王芳", TO_WANG, "【居民催促】", "10分钟内")),
     (
-        f"say --as {LIU} 我一个人在家 好害怕 怎么办",
+        f"say --as {LIU} 我好害怕 有人吗",
         expect(
             "120", "网格员李骁", TO_LI, "【可能紧急", captures={"<the number it printed>": r"工单号 #(\d+)"}
         ),
@@ -97,7 +97,7 @@ WALKTHROUGH: list[tuple[str, Expect]] = [
         f"say --as {ZHAO} 改类 <the number it printed> 紧急求助",
         expect("改为紧急求助", TO_LI, TO_ZHAO, "【推送 → 刘建华(demo-resident-liu)· 已送达】"),
     ),
-    ("routing misses", expect("我一个人在家 好害怕 怎么办\temergency")),
+    ("routing misses", expect("我好害怕 有人吗\temergency")),
     ("routing check", expect("routing-heldout.tsv", "emergencies caught")),
     (f"say --as {WANG} 签收 1", expect("已签收工单 #1", TO_ZHANG, "网格员王芳签收")),
     (f"say --as {WANG} 进度 1 已联系物业,下午来修", expect(TO_ZHANG, "已联系物业,下午来修")),
