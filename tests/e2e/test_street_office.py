@@ -56,6 +56,11 @@ def test_one_table_of_every_communitys_tickets_searched_sorted_and_paged(street,
     assert "和平里社区 #1" in everything and "幸福里社区 #2" in everything
     newest_first = text(desk.get("/console/street/tickets?status=all&sort=-opened"))
     assert newest_first.index(LIGHT) < newest_first.index(TOILET) < newest_first.index(LEAK)
+    # By a name: 吴磊 (和平里) before 李骁 (幸福里), as the names sort, whichever database holds them.
+    by_worker = text(desk.get("/console/street/tickets?status=all&sort=assignee"))
+    assert by_worker.index(LIGHT) < by_worker.index(LEAK)
+    by_worker_down = text(desk.get("/console/street/tickets?status=all&sort=-assignee"))
+    assert by_worker_down.index(LEAK) < by_worker_down.index(LIGHT)
 
     # 刘建华 (13800000102) and 何文斌 (13811110102) share a phone's last four digits.
     both = text(desk.get("/console/street/tickets?q=尾号0102&status=all"))

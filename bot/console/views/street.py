@@ -191,6 +191,10 @@ class Row:
     card: Card
 
 
+# Sortable columns whose values are names (text), ordered by each database's collation.
+NAMED_COLUMNS = ("building", "assignee")
+
+
 def street_tickets() -> str:
     """Every community's tickets, filtered and searched as on a community's board, a page at a time."""
     places = communities()
@@ -209,8 +213,12 @@ def street_tickets() -> str:
         pages = max(1, -(-found // PAGE_SIZE))
         number = min(filters.board.page, pages)
         rows: list[Row] = []
-        # The first `number` pages of each community hold every row of the merged page `number`.
-        wanted = _sorted(query, filters.board.sort, now).limit(number * PAGE_SIZE).options(*_board_loads())
+        # The first `number` pages of each community hold every row of the merged page `number`, unless
+        # names decide the order: a database's collation may order them otherwise than Python, so then
+        # every row of each community is merged here.
+        by_name = filters.board.sort.removeprefix("-") in NAMED_COLUMNS
+        limit = None if by_name else number * PAGE_SIZE
+        wanted = _sorted(query, filters.board.sort, now).limit(limit).options(*_board_loads())
         for place, session in sessions:
             rows += [Row(place, card_of(ticket, now)) for ticket in session.scalars(wanted)]
         rows = _merged(rows, filters.board.sort, now)[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
