@@ -25,17 +25,8 @@ from typing import Any
 
 from bench.webhook_server import stop_process_group
 from config.settings import PROJECT_ROOT
-from tests.fakewechat import FakeWeChat, Sent
+from tests.fakewechat import TEMPLATE_IDS, FakeWeChat, Sent
 
-# The [templates.<name>] ids the bench configures, which the fake accepts.
-TEMPLATE_IDS = {
-    "new_ticket": "tpl-new-ticket",
-    "escalation": "tpl-escalation",
-    "status": "tpl-status",
-    "checkin": "tpl-checkin",
-    "rating": "tpl-rating",
-    "default": "tpl-default",
-}
 BOOT_SECONDS = 30.0
 
 

@@ -43,6 +43,15 @@ WECOM_PER_MINUTE, WECOM_PER_HOUR = 30, 1000
 # "first" and "remark" fields and colours are no longer shown (the fake records what it hid).
 TEMPLATE_VALUE_CHARS = 20
 TEMPLATE_HIDDEN_FIELDS = ("first", "remark")
+# Template ids the fake accepts, by the [templates.<name>] they are configured for.
+TEMPLATE_IDS = {
+    "new_ticket": "tpl-new-ticket",
+    "escalation": "tpl-escalation",
+    "status": "tpl-status",
+    "checkin": "tpl-checkin",
+    "rating": "tpl-rating",
+    "default": "tpl-default",
+}
 # Subscription messages (订阅通知, message/subscribe/bizsend): each field's value must fit its type.
 SUBSCRIPTION_RULES = {
     "thing": r"[^\x00-\x1f]{1,20}",

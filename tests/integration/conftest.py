@@ -15,18 +15,8 @@ from config.sections import DispatcherSettings
 from config.settings import Settings, load_settings
 from storage.db import make_engine, make_session_factory
 from tests.conftest import add_to_summary, database_url
-from tests.fakewechat import FakeWeChat
+from tests.fakewechat import TEMPLATE_IDS, FakeWeChat
 from tests.support import WeChatServer
-
-# Template ids the fake accepts, by the [templates.<name>] they are configured for.
-TEMPLATE_IDS = {
-    "new_ticket": "tpl-new-ticket",
-    "escalation": "tpl-escalation",
-    "status": "tpl-status",
-    "checkin": "tpl-checkin",
-    "rating": "tpl-rating",
-    "default": "tpl-default",
-}
 
 
 @pytest.fixture
