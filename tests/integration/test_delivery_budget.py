@@ -277,15 +277,20 @@ def test_a_menu_tap_allows_3_within_a_minute_and_then_templates_go_without_askin
     assert fake_wechat.sent_to(ZHANG)[-1].api == "template" and fake_wechat.refused == []
 
 
-def test_news_held_in_a_conversation_that_ends_goes_as_a_template_after_48_hours(
-    wechat, factory, clock, live, fake_wechat
-) -> None:
-    messenger = build_messenger(live, factory, clock)
+def signed_for_with_four_notes(wechat, factory, messenger, clock) -> None:
+    """A leak signed for and given four progress notes, each dispatched as it comes."""
     wechat.say(ZHANG, "卫生间水管漏水了")
     wechat.say(WANG, "签收 1")
     for note in NOTES[:4]:
         wechat.say(WANG, f"进度 1 {note}")
         dispatch_due(factory, messenger, POLICY, clock())
+
+
+def test_news_held_in_a_conversation_that_ends_goes_as_a_template_after_48_hours(
+    wechat, factory, clock, live, fake_wechat
+) -> None:
+    messenger = build_messenger(live, factory, clock)
+    signed_for_with_four_notes(wechat, factory, messenger, clock)
     # Signed for and three notes used four sends; the fourth note finds only the kept one.
     assert [row.status for row in resident_rows(factory)] == ["sent"] * 4 + ["held"]
     clock.advance(hours=48, seconds=1)
@@ -301,11 +306,7 @@ def test_forgetting_a_resident_cancels_news_held_for_them_and_drops_their_window
     tmp_path, wechat, factory, clock, live, fake_wechat
 ) -> None:
     messenger = build_messenger(live, factory, clock)
-    wechat.say(ZHANG, "卫生间水管漏水了")
-    wechat.say(WANG, "签收 1")
-    for note in NOTES[:4]:
-        wechat.say(WANG, f"进度 1 {note}")
-        dispatch_due(factory, messenger, POLICY, clock())
+    signed_for_with_four_notes(wechat, factory, messenger, clock)
     with transaction(factory) as session:
         assert session.get(CustomerServiceWindow, ZHANG) is not None
     assert [row.status for row in resident_rows(factory)][-1] == "held"
