@@ -8,7 +8,6 @@ their rows are in different databases.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
@@ -27,18 +26,20 @@ from storage.repositories import communities
 if TYPE_CHECKING:
     from handlers.language.intents import IntentClassifier
 
-log = logging.getLogger("griddesk")
-
 SettingsOf = Callable[[CommunityEntry], Settings]
 
 
 class Street:
     """The runtimes of a deployment's communities, the first one first; `close()` lets go of them all."""
 
-    def __init__(self, home: Runtime, others: Mapping[str, Runtime], names: Mapping[str, str]) -> None:
+    def __init__(self, home: Runtime, others: Mapping[str, Runtime]) -> None:
         self.home = home
         self.runtimes: dict[str, Runtime] = {home.settings.community_slug: home, **others}
-        self.names = dict(names)
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Each community's name, as its residents read it, by slug."""
+        return {slug: runtime.settings.community_name for slug, runtime in self.runtimes.items()}
 
     def __iter__(self) -> Iterator[Runtime]:
         return iter(self.runtimes.values())
@@ -67,7 +68,7 @@ class Street:
 
         # The street office's pages in the first community's console read every community (read-only).
         communities = {
-            slug: Community(slug, self.names.get(slug, slug), r.settings, r.factory, r.domain)
+            slug: Community(slug, r.settings.community_name, r.settings, r.factory, r.domain)
             for slug, r in self.runtimes.items()
         }
         register_street_views(self.home.app, communities)
@@ -132,8 +133,7 @@ def open_street(
     except BaseException:
         home.close()
         raise
-    names = {entry.slug: entry.name or settings.community_name for entry in entries}
-    return Street(home, others, names)
+    return Street(home, others)
 
 
 def shared_account(settings_by_slug: Mapping[str, Settings]) -> str | None:
