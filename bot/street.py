@@ -19,7 +19,7 @@ from bot.street_app import StreetApp
 from config.communities import HOME_SLUG, CommunityEntry, community_prefix, unknown_community_variables
 from config.settings import Settings, SettingsError, load_settings
 from handlers.clock import Clock, utc_now
-from storage.db import transaction
+from storage.db import snapshot, transaction
 from storage.models import CommunityRecord
 from storage.repositories import communities
 
@@ -159,10 +159,15 @@ def shared_account(settings_by_slug: Mapping[str, Settings]) -> str | None:
 
 
 def register_of(home: Runtime, write: bool = True) -> list[CommunityEntry]:
-    """The register; with `write`, the first community is added if the deployment's database has none yet."""
-    with transaction(home.factory) as session:
-        if write:
+    """The register, the first community first; with `write` it is added to the database if not there yet.
+
+    Without `write` only a snapshot is read (no write lock on SQLite): a first community not registered
+    yet is listed all the same, as the deployment's own database.
+    """
+    if write:
+        with transaction(home.factory) as session:
             communities.register_first(session, HOME_SLUG, home.clock())
+    with snapshot(home.factory) as session:
         entries = [entry_of(record) for record in communities.registered(session)]
     return entries if any(entry.home for entry in entries) else [CommunityEntry(HOME_SLUG), *entries]
 

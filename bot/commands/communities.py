@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.bootstrap import SchemaBehind, bootstrap
 from bot.commands.runtime import open_for_reading, shown_url
-from bot.street import entry_of, shared_account
+from bot.street import entry_of, register_of, shared_account
 from config.communities import HOME_SLUG, CommunityEntry, check_slug
 from config.settings import Settings, SettingsError, load_settings
 from storage.db import snapshot, transaction
@@ -107,12 +107,9 @@ def community_list(settings: Settings, args: argparse.Namespace) -> int:
         return _deployment_wide("community list")
     runtime = open_for_reading(settings)
     try:
-        with snapshot(runtime.factory) as session:
-            entries = [entry_of(record) for record in communities.registered(session)]
+        entries = register_of(runtime, write=False)
     finally:
         runtime.close()
-    if not any(entry.home for entry in entries):
-        entries.insert(0, CommunityEntry(HOME_SLUG))
     for entry in entries:
         database = shown_url(entry.database_url or settings.database_url)
         webhook = "/wechat" if entry.home else f"/wechat/{entry.slug}"
