@@ -117,9 +117,18 @@ def refresh_target(page, heping: Heping) -> str:
 
 
 def photo_drawn(page) -> bool:
-    """The ticket's photo was loaded and drawn (not a broken image)."""
-    page.wait_for_load_state("load")
-    return page.eval_on_selector("main img", "i => i.complete && i.naturalWidth > 0")
+    """The ticket's photo was loaded and drawn (not a broken image), waited for: it loads lazily, so the
+    page's load event does not wait for it."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.locator("main img").first.scroll_into_view_if_needed()
+    drawn = "() => { const i = document.querySelector('main img');"
+    drawn += " return !!i && i.complete && i.naturalWidth > 0 }"
+    try:
+        page.wait_for_function(drawn, timeout=TIMEOUT_MS)
+    except PlaywrightTimeout:
+        return False
+    return True
 
 
 def test_heping_s_desk_on_a_desktop_searches_signs_in_bulk_counts_new_tickets_and_shows_a_photo(
