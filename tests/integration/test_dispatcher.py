@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import time
 from datetime import timedelta
 
 from bot.dispatcher import backoff, dispatch_due
@@ -44,12 +45,15 @@ def test_console_messenger_prints_the_push_and_marks_it_sent(wechat, factory, cl
 def test_failed_push_is_retried_after_backoff(wechat, factory, clock) -> None:
     wechat.say("demo-resident-zhang", "家里水管漏了")
     messenger = FlakyMessenger(failures=1)
+    started = time.monotonic()
     assert dispatch_due(factory, messenger, POLICY, clock()).retried == 1
+    # The backoff counts from when the send failed: the run's start plus the time it took to get there.
+    took = timedelta(seconds=time.monotonic() - started)
     [row] = pushes(factory)
     assert row.status == "pending" and row.last_error == "WeChat timed out"
-    assert timedelta(seconds=8) <= row.next_attempt_at - clock() <= timedelta(seconds=12)
+    assert timedelta(seconds=8) <= row.next_attempt_at - clock() <= timedelta(seconds=12) + took
     assert dispatch_due(factory, messenger, POLICY, clock()).sent == 0  # not due yet
-    clock.advance(seconds=13)
+    clock.advance(seconds=13 + took.total_seconds())
     assert dispatch_due(factory, messenger, POLICY, clock()).sent == 1
     assert len(messenger.delivered) == 1 and pushes(factory)[0].status == "sent"
 
