@@ -228,7 +228,8 @@ def is_current(engine: Engine) -> bool:
 
 def current_revisions(engine: Engine) -> list[str]:
     """The revisions the database says it is at: none when GridDesk never migrated it."""
-    with engine.connect() as connection:
+    # Read-only: on SQLite a check of the schema must not wait behind a writer for the write lock.
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
         if not inspect(connection).has_table("alembic_version"):
             return []
         return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
