@@ -137,7 +137,12 @@ class Settings:
 
     def deadline(self, key: str) -> Deadline:
         """The deadline for a ticket kind, falling back to 'other'."""
-        return self.deadlines.get(key) or self.deadlines["other"]
+        return deadline_of(self.deadlines, key)
+
+
+def deadline_of(deadlines: Mapping[str, Deadline], key: str) -> Deadline:
+    """The deadline for a ticket kind among these, falling back to 'other'."""
+    return deadlines.get(key) or deadlines["other"]
 
 
 def load_settings(

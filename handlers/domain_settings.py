@@ -20,7 +20,7 @@ from config.sections import (
     ThrottleSettings,
     VisitSettings,
 )
-from config.settings import Settings
+from config.settings import Settings, deadline_of
 
 
 @dataclass(frozen=True)
@@ -73,4 +73,4 @@ class DomainSettings:
 
     def deadline(self, key: str) -> Deadline:
         """The deadline for a ticket kind, falling back to 'other'."""
-        return self.deadlines.get(key) or self.deadlines["other"]
+        return deadline_of(self.deadlines, key)
