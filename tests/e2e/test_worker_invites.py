@@ -90,7 +90,8 @@ def test_an_invite_printed_before_the_upgrade_still_binds_after_it(wechat, facto
     migrate(factory, "head")
 
     assert cells_holding(factory, PRINTED_BEFORE) == []
-    assert "绑定成功!社区值班孙丽,您好。您负责:全社区。" in wechat.say("o-sunli", f"绑定 {PRINTED_BEFORE.lower()}")
+    bound = wechat.say("o-sunli", f"绑定 {PRINTED_BEFORE.lower()}")
+    assert "绑定成功!社区值班孙丽,您好。您负责:全社区。" in bound
     with transaction(factory) as session:
         assert session.scalars(select(WorkerInvite.used_at)).one() is not None
 
