@@ -36,7 +36,7 @@ def worker_invite(settings: Settings, runtime: Runtime, args: argparse.Namespace
     """Print a one-time binding code, and what binding it will change."""
     with transaction(runtime.factory) as session:
         try:
-            invite = create_invite(
+            made = create_invite(
                 session,
                 runtime.clock(),
                 name=args.name,
@@ -51,9 +51,11 @@ def worker_invite(settings: Settings, runtime: Runtime, args: argparse.Namespace
         except InviteError as exc:
             print(f"cannot invite: {exc}", file=sys.stderr)
             return 2
-        print(f"Binding code for {invite.name} ({invite.role}): {invite.code}")
+        invite = made.invite
+        # Printed once: the database keeps only the code's hash, so it cannot be shown again.
+        print(f"Binding code for {invite.name} ({invite.role}): {made.code}")
         print(
-            f'Ask them to send "绑定 {invite.code}" to the Official Account within '
+            f'Ask them to send "绑定 {made.code}" to the Official Account within '
             f"{settings.escalation.invite_hours} hours. The code works once."
         )
         for grid, holder in grid_holders(session, invite.name, invite.role, tuple(args.grid)):

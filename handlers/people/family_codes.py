@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from handlers.people.followers import (
     who_for_elder,
 )
 from handlers.people.invites import CODE_ALPHABET, CODE_LENGTH
+from storage.codes import hash_code
 from storage.models import FamilyCode, FamilyFollower, Resident
 from storage.repositories import families, residents
 
@@ -36,11 +36,6 @@ SCENE_PREFIX = "family:"
 
 class FollowerError(ValueError):
     """A family code cannot be issued as asked; the message says why."""
-
-
-def hash_code(code: str) -> str:
-    """The stored form of a family code."""
-    return hashlib.sha256(code.upper().encode()).hexdigest()
 
 
 def family_code_in(text: str) -> tuple[str, bool] | None:

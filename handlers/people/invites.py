@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from handlers.context import Reply, Services
 from handlers.texts import ROLE_LABELS
+from storage.codes import hash_code
 from storage.models import AuditEvent, Grid, Worker, WorkerInvite
 from storage.repositories import audit, pushes, staff
 
@@ -33,6 +35,14 @@ class InviteError(ValueError):
     """An invite cannot be made as asked; the message says why."""
 
 
+@dataclass(frozen=True)
+class NewInvite:
+    """An invite just made, and its code: the only time the code exists, as the database keeps its hash."""
+
+    invite: WorkerInvite
+    code: str = field(repr=False)  # logging or printing the object never shows it
+
+
 def invite_code_in(text: str) -> str | None:
     """The code in "绑定 <code>", upper-cased, or None."""
     match = INVITE_MESSAGE.match(text.strip())
@@ -51,8 +61,8 @@ def create_invite(
     hours: int = 24,
     new_wechat: bool = False,
     replace: bool = False,
-) -> WorkerInvite:
-    """Check the invite against the register and store it with a fresh random code.
+) -> NewInvite:
+    """Check the invite against the register and store it with a fresh random code (only its hash).
 
     With new_wechat the code moves a bound worker to another WeChat, keeping their grids and tickets.
     A grid that already has a worker (or, for a leader, a leader) is taken over only with replace.
@@ -73,8 +83,9 @@ def create_invite(
     backup_worker = find_worker(session, backup) if backup else None
     if backup and backup_worker is None:
         raise InviteError(f"no worker named {backup!r} for the backup")
+    code = _new_code(session)
     invite = WorkerInvite(
-        code=_new_code(session),
+        code_hash=hash_code(code),
         name=name,
         role=role,
         phone=phone,
@@ -91,7 +102,7 @@ def create_invite(
         audit = AuditEvent(action=REPLACE_ACTION, actor=OFFICE, subject=f"invite #{invite.id}", detail=detail)
         audit.created_at = now
         session.add(audit)
-    return invite
+    return NewInvite(invite, code)
 
 
 def grid_holders(
@@ -150,9 +161,10 @@ def _bound_worker(session: Session, name: str, role: str) -> Worker | None:
 
 
 def _new_code(session: Session) -> str:
+    """A random code no invite has had."""
     while True:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        if not staff.invite_code_taken(session, code):
+        if not staff.invite_known(session, hash_code(code)):
             return code
 
 
@@ -163,7 +175,7 @@ def redeem_invite(services: Services, openid: str, code: str, take_over: TakeOve
     hands it over (tickets, and telling the person replaced). Otherwise the code stays unused.
     """
     session = services.session
-    invite = staff.invite_by_code(session, code)
+    invite = staff.invite_by_hash(session, hash_code(code))
     if invite is None or invite.used_at is not None or invite.expires_at <= services.now:
         return Reply(INVALID_CODE)
     if staff.worker_by_openid(session, openid) is not None:

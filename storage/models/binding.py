@@ -16,7 +16,8 @@ class WorkerInvite(Base):
     __tablename__ = "worker_invites"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(16), unique=True)
+    # sha256 of the code (storage/codes.py): a copied row or backup cannot be sent as "绑定 <code>".
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(50))
     role: Mapped[str] = mapped_column(String(20))
     phone: Mapped[str | None] = mapped_column(String(30))
@@ -43,7 +44,7 @@ class BindingClaim(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
     claimant_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
-    # Six digits, kept as they are (like worker invites): hashing cannot hide a million possibilities.
+    # Six digits, kept as they are: hashing cannot hide a million possibilities.
     code: Mapped[str | None] = mapped_column(String(12))
     # pending, proven, refused, locked (too many wrong codes), void (superseded, spent or expired)
     status: Mapped[str] = mapped_column(String(20), default="pending")

@@ -91,14 +91,14 @@ def grids_of(session: Session, worker_id: int) -> list[Grid]:
     return list(session.scalars(query.order_by(Grid.code)))
 
 
-def invite_code_taken(session: Session, code: str) -> bool:
-    """Whether an invite already has this code."""
-    return session.scalar(select(WorkerInvite.id).where(WorkerInvite.code == code)) is not None
+def invite_known(session: Session, code_hash: str) -> bool:
+    """Whether an invite already has a code with this hash."""
+    return session.scalar(select(WorkerInvite.id).where(WorkerInvite.code_hash == code_hash)) is not None
 
 
-def invite_by_code(session: Session, code: str) -> WorkerInvite | None:
-    """The invite with this code."""
-    return session.scalar(select(WorkerInvite).where(WorkerInvite.code == code))
+def invite_by_hash(session: Session, code_hash: str) -> WorkerInvite | None:
+    """The invite whose code has this hash."""
+    return session.scalar(select(WorkerInvite).where(WorkerInvite.code_hash == code_hash))
 
 
 def console_account(session: Session, worker_id: int) -> StaffAccount | None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from handlers.people.departures import DepartureError, leave, serving_worker
 from handlers.people.invites import InviteError, create_invite
 from run import main
+from storage.codes import hash_code
 from storage.db import transaction
 from storage.models import Grid, OutboxMessage, Worker, WorkerInvite
 from storage.queries import staff
@@ -253,5 +254,5 @@ def test_a_code_made_for_an_empty_grid_cannot_take_it_from_someone_who_came_sinc
     assert refused == "第一网格已有网格员吴刚,这个绑定码不能接替。请联系社区工作人员核实后重新领取绑定码。"
     assert holders(factory, "G1") == ("吴刚", "赵建国")
     with transaction(factory) as session:
-        invite = session.scalars(select(WorkerInvite).where(WorkerInvite.code == first)).one()
+        invite = session.scalars(select(WorkerInvite).where(WorkerInvite.code_hash == hash_code(first))).one()
         assert invite.used_at is None
