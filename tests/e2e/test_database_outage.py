@@ -8,6 +8,7 @@ as an unmounted volume, with the process's connections.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
@@ -21,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from bot.app import create_app, spool_replayer
+from bot.app import create_app, inbox_workers, spool_replayer
 from bot.simulator import read_reply, sign, text_xml
 from bot.spool import RECEIVED
 from config.settings import Settings, load_settings
@@ -31,11 +32,15 @@ from storage.models import InboundMessage
 from tests.conftest import TEST_DATABASE_URL, command_env, database_url, make_settings, pushes, tickets
 from tests.e2e.test_command_line import free_port, wait_until_up
 from tests.e2e.test_production import started, wait_for_log
+from tests.fakespeech import FakeSpeechServer
+from tests.fakewechat import FakeWeChat
+from tests.integration.conftest import live_env
 from tests.support import WeChatServer
 
 ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"
 WANG, ZHAO, LI = "demo-worker-wang", "demo-leader-zhao", "demo-worker-li"
 FALL = "我爸在卫生间摔倒了,站不起来"
+VOICE = (Path(__file__).parents[1] / "data" / "voice-sample.amr").read_bytes()  # a real AMR-NB recording
 
 
 class Outage:
@@ -213,6 +218,59 @@ def test_two_web_processes_replaying_at_once_store_each_message_once(
     assert len(tickets(factory)) == 12
     replies = [p.recipient for p in pushes(factory) if p.kind == "reply"]
     assert sorted(replies) == [f"o-outage-{n:02d}" for n in range(12)]
+
+
+def test_a_voice_kept_in_the_spool_is_transcribed_at_replay_and_its_emergency_pages_the_worker(
+    tmp_path, factory, outage, classifier, clock
+) -> None:
+    with ExitStack() as stack:
+        fake, speech = FakeWeChat().start(), FakeSpeechServer(says=FALL).start()
+        stack.callback(fake.stop)
+        stack.callback(speech.go_down)
+        environ = live_env(
+            tmp_path,
+            fake,
+            GRIDDESK_DATABASE_URL=database_url(tmp_path / "data" / "griddesk.db"),
+            GRIDDESK_SPOOL_DIR=str(tmp_path / "spool"),
+            GRIDDESK_SPEECH_BACKEND="openai",
+            GRIDDESK_SPEECH_URL=speech.url,
+            # Idle workers look only this rarely: within the test, only the replay's wake-up moves them.
+            GRIDDESK_INBOX_POLL_SECONDS="60",
+        )
+        live = load_settings(environ=environ)
+        app = create_app(live, factory, classifier, clock)
+        wechat = WeChatServer(app.test_client(), live.wechat, clock)
+        fake.add_media("VOICE_1", VOICE, "audio/amr", "VOICE_1.amr")
+
+        outage.begin()
+        voice = {"MediaId": "VOICE_1", "Format": "amr", "Recognition": ""}  # no words from WeChat
+        assert wechat.reply(wechat.post(ZHANG, "voice", **voice)) == RECEIVED
+        outage.end()
+        workers = inbox_workers(app)
+        workers.start()  # they look once, and sleep unless woken
+        stack.callback(workers.stop)
+        assert spool_replayer(app).replay_now().replayed == 1
+        found = _eventually(lambda: tickets(factory), seconds=40)
+
+    [fall] = found
+    assert (fall.category, fall.summary) == ("emergency", FALL)  # heard, and routed emergency first
+    assert len(speech.heard) == 1 and fake.calls["/cgi-bin/media/get"] == 1
+    rows = pushes(factory)
+    assert {WANG, ZHAO} <= {p.recipient for p in rows if p.kind == "emergency" and p.ticket_id == fall.id}
+    [reply] = [p for p in rows if p.kind == "reply"]
+    assert reply.recipient == ZHANG and f"#{fall.id}" in reply.text and advice_for("medical") in reply.text
+    with transaction(factory) as session:
+        [stored] = session.scalars(select(InboundMessage)).all()
+    assert (stored.content, stored.ticket_id, stored.status) == (FALL, fall.id, "handled")
+
+
+def _eventually(read: Callable[[], list], seconds: float) -> list:
+    """What `read` gives once it gives something (a worker thread is at it)."""
+    deadline = time.monotonic() + seconds
+    while not (found := read()):
+        assert time.monotonic() < deadline, "nothing came in time"
+        time.sleep(0.05)
+    return found
 
 
 @contextmanager
