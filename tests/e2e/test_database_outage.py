@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from bot.app import create_app, inbox_workers, spool_replayer
-from bot.simulator import read_reply, sign, text_xml
+from bot.simulator import message_xml, read_reply, sign, text_xml
 from bot.spool import RECEIVED
 from config.settings import Settings, load_settings
 from handlers.messages.emergency import advice_for
@@ -220,11 +221,13 @@ def test_two_web_processes_replaying_at_once_store_each_message_once(
     assert sorted(replies) == [f"o-outage-{n:02d}" for n in range(12)]
 
 
-def test_a_voice_kept_in_the_spool_is_transcribed_at_replay_and_its_emergency_pages_the_worker(
-    tmp_path, factory, outage, classifier, clock
-) -> None:
+@contextmanager
+def voice_listening(
+    tmp_path: Path, factory, classifier, clock, says: str
+) -> Iterator[tuple[Flask, WeChatServer, FakeWeChat, FakeSpeechServer]]:
+    """The app in live mode with a speech server (on the database that goes away), a voice file on WeChat."""
     with ExitStack() as stack:
-        fake, speech = FakeWeChat().start(), FakeSpeechServer(says=FALL).start()
+        fake, speech = FakeWeChat().start(), FakeSpeechServer(says=says).start()
         stack.callback(fake.stop)
         stack.callback(speech.go_down)
         environ = live_env(
@@ -239,16 +242,22 @@ def test_a_voice_kept_in_the_spool_is_transcribed_at_replay_and_its_emergency_pa
         )
         live = load_settings(environ=environ)
         app = create_app(live, factory, classifier, clock)
-        wechat = WeChatServer(app.test_client(), live.wechat, clock)
         fake.add_media("VOICE_1", VOICE, "audio/amr", "VOICE_1.amr")
+        stack.callback(inbox_workers(app).stop)
+        yield app, WeChatServer(app.test_client(), live.wechat, clock), fake, speech
 
+
+VOICE_FIELDS = {"MediaId": "VOICE_1", "Format": "amr", "Recognition": ""}  # no words from WeChat
+
+
+def test_a_voice_kept_in_the_spool_is_transcribed_at_replay_and_its_emergency_pages_the_worker(
+    tmp_path, factory, outage, classifier, clock
+) -> None:
+    with voice_listening(tmp_path, factory, classifier, clock, FALL) as (app, wechat, fake, speech):
         outage.begin()
-        voice = {"MediaId": "VOICE_1", "Format": "amr", "Recognition": ""}  # no words from WeChat
-        assert wechat.reply(wechat.post(ZHANG, "voice", **voice)) == RECEIVED
+        assert wechat.reply(wechat.post(ZHANG, "voice", **VOICE_FIELDS)) == RECEIVED
         outage.end()
-        workers = inbox_workers(app)
-        workers.start()  # they look once, and sleep unless woken
-        stack.callback(workers.stop)
+        inbox_workers(app).start()  # they look once, and sleep unless woken
         assert spool_replayer(app).replay_now().replayed == 1
         found = _eventually(lambda: tickets(factory), seconds=40)
 
@@ -262,6 +271,25 @@ def test_a_voice_kept_in_the_spool_is_transcribed_at_replay_and_its_emergency_pa
     with transaction(factory) as session:
         [stored] = session.scalars(select(InboundMessage)).all()
     assert (stored.content, stored.ticket_id, stored.status) == (FALL, fall.id, "handled")
+
+
+def test_a_query_string_reused_with_a_voice_during_the_outage_is_dropped_at_replay(
+    tmp_path, factory, outage, classifier, clock, caplog
+) -> None:
+    with voice_listening(tmp_path, factory, classifier, clock, FALL) as (app, wechat, _, speech):
+        outage.begin()
+        real = wechat.sign(text_xml(ZHANG, "卫生间水管漏水了", msg_id=9401))
+        assert wechat.reply(wechat.send(real)) == RECEIVED
+        # The captured query string again, with a voice a speech server would hear as a cry for help.
+        forged = replace(real, body=message_xml(ZHANG, "voice", VOICE_FIELDS))
+        assert wechat.send(forged).status_code == 200
+        outage.end()
+        assert spool_replayer(app).replay_now().replayed == 2
+        assert inbox_workers(app).drain() == 0  # nothing was queued for them
+
+    assert "its nonce came with another message" in caplog.text
+    assert [(t.resident.openid, t.category) for t in tickets(factory)] == [(ZHANG, "repair")]
+    assert speech.heard == [] and not any(p.kind == "emergency" for p in pushes(factory))
 
 
 def _eventually(read: Callable[[], list], seconds: float) -> list:
