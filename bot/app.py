@@ -139,7 +139,15 @@ def create_app(
     spool = Spool(settings.spool.dir, settings.database_url)
     process_or_keep = with_spool(process, spool, reply_offline, clock)
     app.register_blueprint(make_webhook(settings.wechat, guard, process_or_keep))
-    app.extensions[SPOOL_REPLAYER] = SpoolReplayer(spool, session_factory, handle, clock, settings.timezone)
+    app.extensions[SPOOL_REPLAYER] = SpoolReplayer(
+        spool,
+        session_factory,
+        handle,
+        clock,
+        settings.timezone,
+        later=later,
+        listening=listening if listener is not None else None,
+    )
     app.extensions[INBOX_WORKERS] = workers
     app.register_blueprint(make_open311(settings, dependencies, session_factory))
     register_console(app, settings, dependencies, session_factory)

@@ -56,6 +56,7 @@ from bot.wechat_api import (
 from config.sections import DAILY_PING_KINDS
 from config.settings import Settings
 from storage.capabilities import CUSTOMER_SERVICE, record_unavailable, unavailable_apis
+from storage.capabilities import SUBSCRIPTION as SUBSCRIPTION_API
 from storage.capabilities import TEMPLATE as TEMPLATE_API
 from storage.db import transaction
 from storage.repositories.subscriptions import record_consent
@@ -138,6 +139,7 @@ class WeChatMessenger:
             delivery = self._settings.delivery
             declared = {CUSTOMER_SERVICE} if delivery.customer_service_messages == "off" else set()
             declared |= {TEMPLATE_API} if delivery.template_messages == "off" else set()
+            declared |= set() if self._settings.subscriptions.enabled else {SUBSCRIPTION_API}
             with transaction(self._factory) as session:
                 self._unavailable = declared | set(unavailable_apis(session))
             self._unavailable_until = now + CAPABILITIES_FRESH
@@ -194,20 +196,56 @@ class WeChatMessenger:
         self._unavailable.add(api)
 
     def _send_daily_ping(self, push: Push, now: datetime) -> Delivery:
-        """A check-in ping on the channel its sweep chose; never a template (the same words every day)."""
+        """A check-in ping on the channel its sweep chose; never a template (the same words every day).
+
+        A subscription message the account may not send (48001, kept) goes as a customer-service message
+        while the elder's window is open; otherwise the ping fails, and the reminder and knock follow.
+        """
         if not push.openid or not push.subscribed:
             raise Undeliverable(_no_route(push), unsubscribed=not push.subscribed)
-        subscription = push.channel == SUBSCRIPTION and self._settings.subscriptions.enabled
+        if push.channel == SUBSCRIPTION and self._settings.subscriptions.enabled:
+            if self.may_use(SUBSCRIPTION_API, now):
+                sent = self._send_subscription_ping(push, now)
+                if sent is not None:
+                    return sent
+            if not self._window_open(push, now):
+                raise Undeliverable(
+                    "subscription: the account may not send subscription messages and the elder's "
+                    "customer-service window is closed; a check-in ping never goes as a template message"
+                )
+        return self._send_custom_ping(push, now)
+
+    def _send_subscription_ping(self, push: Push, now: datetime) -> Delivery | None:
+        """A check-in ping as the subscription message; None when WeChat says the account may not send one."""
+        assert push.openid is not None
         try:
-            return self._send_on(SUBSCRIPTION if subscription else CUSTOM, push, now)
+            return self._send_on(SUBSCRIPTION, push, now)
         except _ConsentWithdrawn as exc:
             # Their change of mind never reached us as an event: keep WeChat's word, so tomorrow's ping
             # takes the customer-service window or the call list instead of failing again.
             self._record_refusal(push.openid, now)
             raise Undeliverable(f"{exc}; the elder no longer accepts the subscription message") from exc
+        except _NoPermission as exc:
+            self._learn_unavailable(SUBSCRIPTION_API, exc, now)
+            return None
+
+    def _send_custom_ping(self, push: Push, now: datetime) -> Delivery:
+        """A check-in ping as a customer-service message; what WeChat refuses fails (the knock follows)."""
+        if not self.may_use(CUSTOMER_SERVICE, now):
+            raise Undeliverable("custom: the account may not send customer-service messages")
+        try:
+            return self._send_on(CUSTOM, push, now)
         except _WindowClosed as exc:
             # The knock task follows if the elder does not answer; a template would be abuse.
             raise Undeliverable(f"{exc}; a check-in ping never goes as a template message") from exc
+        except _NoPermission as exc:
+            self._learn_unavailable(CUSTOMER_SERVICE, exc, now)
+            raise Undeliverable(f"{exc}; a check-in ping never goes as a template message") from exc
+
+    def _window_open(self, push: Push, now: datetime) -> bool:
+        """Inside the 48 hours of the elder's last message or tap, as WeChat counts them."""
+        window = timedelta(hours=self._settings.delivery.customer_service_window_hours)
+        return push.last_interaction_at is not None and now - push.last_interaction_at < window
 
     def _record_refusal(self, openid: str, now: datetime) -> None:
         with transaction(self._factory) as session:
@@ -246,7 +284,7 @@ class WeChatMessenger:
             return _WindowClosed(text)
         if code == CONSENT_WITHDRAWN and channel == SUBSCRIPTION:
             return _ConsentWithdrawn(text)
-        if code in NO_PERMISSION_ERRORS and channel in (CUSTOM, TEMPLATE):
+        if code in NO_PERMISSION_ERRORS and channel in (CUSTOM, TEMPLATE, SUBSCRIPTION):
             return _NoPermission(text, code)
         if code in QUOTA_ERRORS:
             pause = timedelta(seconds=self._settings.delivery.quota_pause_seconds)

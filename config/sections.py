@@ -291,9 +291,10 @@ class InboxSettings:
 class SpeechSettings:
     """The speech-to-text server that turns residents' voice messages into words (docs/delivery.md)."""
 
-    # "openai" (POST /v1/audio/transcriptions), "funasr" (FunASR's runtime HTTP server), "" for none.
+    # "openai" (POST /v1/audio/transcriptions), "funasr" (FunASR's runtime server), "" for none.
     backend: str
-    # The address voice is posted to; for "openai" the transcriptions endpoint itself.
+    # The address voice is sent to; for "openai" the transcriptions endpoint itself; for "funasr" ws(s)://
+    # for its WebSocket server, http(s):// for its HTTP server.
     url: str
     # The model the "openai" server is asked for, and the language said (ISO 639-1, "" to let it guess).
     model: str

@@ -1,28 +1,36 @@
 """What the Official Account may send, as settings declare it or WeChat's answers showed it (48001).
 
-A personal-subject account has no customer-service messages at all and an unverified one no template
-messages: WeChat answers 48001 ("api unauthorized") to every try. The first such answer is kept in
-`account_capabilities`, so every process stops trying what cannot work.
+A personal-subject account has no customer-service messages at all, an unverified one no template
+messages, and only government-service (政务民生) and medical accounts may send long-term subscription
+messages: WeChat answers 48001 ("api unauthorized", or 48004 when banned) to every try. The first such
+answer is kept in `account_capabilities`, so every process stops trying what cannot work (and the ping
+sweep stops choosing subscription messages, through `usable`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db import transaction
 from storage.models import AccountCapability
 
-CUSTOMER_SERVICE, TEMPLATE = "customer_service", "template"
+CUSTOMER_SERVICE, TEMPLATE, SUBSCRIPTION = "customer_service", "template", "subscription"
 
 
 def unavailable_apis(session: Session) -> dict[str, AccountCapability]:
     """The APIs WeChat told us the account may not use, by name."""
     query = select(AccountCapability).where(AccountCapability.available.is_(False))
     return {row.name: row for row in session.scalars(query)}
+
+
+def usable(name: str) -> ColumnElement[bool]:
+    """SQL: WeChat has not told us the account may not use this API (no refusal kept for it)."""
+    refused = exists().where(AccountCapability.name == name, AccountCapability.available.is_(False))
+    return ~refused
 
 
 def record_unavailable(

@@ -4,8 +4,15 @@
   `language`, `response_format`), answering `{"text": ...}`; a missing field or a file that is not audio
   gets OpenAI's 400 error object, another path 404.
 - "funasr": FunASR's runtime HTTP server, which takes a multipart form of exactly one part, the sound
-  file, on any path, and answers `{"text": ..., "mode": "offline", "is_final": false, ...}`. It reads every
-  part's bytes as sound, so a form with more parts is refused here (400) rather than misheard.
+  file, on any path, and answers `{"text": ..., "mode": "offline", "is_final": false, ...}` as
+  text/html (runtime/http/bin/model-decoder.cpp, reply.cpp). It reads every part's bytes as sound, so a
+  form with more parts is refused here (400) rather than misheard.
+
+`FakeFunASRWebSocket` plays FunASR's runtime WebSocket server in offline mode, in the two ways FunASR
+ships it; see its docstring. Both were checked against modelscope/FunASR at commit
+3c58cb56a56598232c3efffa15d313d7e82a4307 (2026-08-21): runtime/docs/websocket_protocol.md,
+runtime/python/websocket/funasr_wss_server.py, funasr_wss_client.py, runtime/websocket/bin/
+websocket-server.cpp, and runtime/http/bin/ for the HTTP server.
 
 The test chooses what is heard (`says`) and reads what was posted (`heard`: fields and the WAV's format);
 `go_down()` stops listening, `answer_with(status)` answers every request with that HTTP status, `delay`
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
 import wave
@@ -23,8 +31,14 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.sync.server import Server, ServerConnection, serve
+from websockets.typing import Subprotocol
 
 OPENAI_PATH = "/v1/audio/transcriptions"
 
@@ -40,6 +54,8 @@ class Heard:
     channels: int
     sample_bytes: int
     seconds: float
+    # FunASR's WebSocket servers: the start message the client sent.
+    start: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,8 +117,155 @@ class FakeSpeechServer:
             return 400, _openai_error("the file is not a WAV file the server can read")
         self.heard.append(heard)
         if self.protocol == "funasr":
+            # wav_name is the request's Content-Disposition filename, which a multipart request has not.
             return 200, {"text": self.says, "mode": "offline", "is_final": False, "wav_name": ""}
         return 200, {"text": self.says}
+
+
+@dataclass
+class FakeFunASRWebSocket:
+    """FunASR's runtime WebSocket server in offline mode (speech.backend "funasr", a ws:// url).
+
+    - flavor "python", runtime/python/websocket/funasr_wss_server.py: the handshake must offer the
+      subprotocol "binary" (the server lists it, and websockets then answers 400 to a client offering
+      none); text frames are JSON (mode, wav_name, audio_fs, chunk_size, is_speaking, is_end...); binary
+      frames are 16-bit PCM at audio_fs, dropped (an error) until a start message set chunk_size;
+      `{"is_speaking": false}` ends the input: one answer per stretch of speech VAD found (here: per
+      clause of `says`, split after ,。!?), each `{"mode": "offline", "text", "wav_name", "is_final": true}`,
+      then with `"is_end": true` the acknowledgement `{"mode", "wav_name", "is_final": <no error>,
+      "is_end": true}` (and "error").
+    - flavor "cpp", runtime/websocket/bin/websocket-server.cpp (`funasr-wss-server`, FunASR's docker
+      image for file transcription): any subprotocol; binary frames appended as they come;
+      `is_speaking` false (or `is_finished` true) ends the input and gets one answer,
+      `{"text", "mode": "offline", "is_final": false, "wav_name"}`; is_end means nothing to it.
+
+    A WAV file sent as "pcm" is heard with its header as sound (`header_heard`); other formats are
+    decoded by FFmpeg on the real servers, which the fake does not do: it refuses them (no answer).
+    """
+
+    flavor: str = "python"
+    says: str = ""
+    heard: list[Heard] = field(default_factory=list)
+    delay: float = 0.0
+    status: int | None = None
+    errors: list[str] = field(default_factory=list)
+    header_heard: bool = False
+    protocol: str = "funasr"
+    _server: Server | None = None
+
+    def start(self) -> FakeFunASRWebSocket:
+        """Listen on a free loopback port."""
+        subprotocols = [Subprotocol("binary")] if self.flavor == "python" else None
+        self._server = serve(
+            self._serve,
+            "127.0.0.1",
+            0,
+            subprotocols=subprotocols,
+            ping_interval=None,
+            process_request=self._refuse,
+        )
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def go_down(self) -> None:
+        """Stop listening: connections are refused."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def answer_with(self, status: int) -> None:
+        """Refuse every handshake with this HTTP status (a proxy in front answering 502, say)."""
+        self.status = status
+
+    @property
+    def url(self) -> str:
+        """The address GridDesk is configured with."""
+        assert self._server is not None
+        return f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}"
+
+    def _refuse(self, connection: ServerConnection, _request: Request) -> Response | None:
+        if self.status is None:
+            return None
+        return connection.respond(HTTPStatus(self.status), "unavailable\n")
+
+    def _serve(self, connection: ServerConnection) -> None:
+        session = _Session(path=connection.request.path if connection.request else "/")
+        try:
+            for message in connection:
+                if isinstance(message, bytes):
+                    self._sound(session, message)
+                    continue
+                try:
+                    start = json.loads(message)
+                except ValueError:
+                    continue  # both servers log a bad message and go on
+                if not isinstance(start, dict):
+                    continue
+                session.configure(start)
+                ended = start.get("is_speaking") is False or (
+                    self.flavor == "cpp" and start.get("is_finished") is True
+                )
+                if ended:
+                    self._answer(connection, session, acknowledge=bool(start.get("is_end")))
+        except ConnectionClosed:
+            pass
+
+    def _sound(self, session: _Session, frame: bytes) -> None:
+        if self.flavor == "python" and "chunk_size" not in session.start:
+            self.errors.append("audio frame discarded: chunk_size is not configured")
+            session.errors.append("audio frame discarded: chunk_size is not configured")
+            return
+        session.audio += frame
+
+    def _answer(self, connection: ServerConnection, session: _Session, *, acknowledge: bool) -> None:
+        time.sleep(self.delay)
+        heard = self._hear(session)
+        name = session.start.get("wav_name", "microphone" if self.flavor == "python" else "wav-default-id")
+        if self.flavor == "cpp":
+            text = self.says if heard else ""
+            answer = {"text": text, "mode": "offline", "is_final": False, "wav_name": name}
+            connection.send(json.dumps(answer, ensure_ascii=False))
+            session.audio = b""
+            return
+        if heard:
+            for clause in re.findall(r"[^,。!?]+[,。!?]?", self.says) or [""]:
+                answer = {"mode": "offline", "text": clause, "wav_name": name, "is_final": True}
+                connection.send(json.dumps(answer, ensure_ascii=False))
+        if acknowledge:
+            ack = {"mode": "offline", "wav_name": name, "is_final": not session.errors, "is_end": True}
+            if session.errors:
+                ack["error"] = "; ".join(session.errors)
+            connection.send(json.dumps(ack, ensure_ascii=False))
+        session.audio, session.errors = b"", []
+
+    def _hear(self, session: _Session) -> bool:
+        """Record what was sent as sound; False when there was none."""
+        audio, start = session.audio, session.start
+        if not audio:
+            return False
+        if start.get("wav_format", "pcm") != "pcm":
+            return False
+        self.header_heard = self.header_heard or audio.startswith(b"RIFF")
+        rate = int(start.get("audio_fs", 16000))
+        self.heard.append(Heard(session.path, {}, "", rate, 1, 2, len(audio) / 2 / rate, dict(start)))
+        return True
+
+
+@dataclass
+class _Session:
+    """One connection to the fake FunASR server: the start message's fields so far, the sound sent."""
+
+    path: str
+    start: dict[str, Any] = field(default_factory=dict)
+    audio: bytes = b""
+    errors: list[str] = field(default_factory=list)
+
+    def configure(self, message: dict[str, Any]) -> None:
+        """Take the fields a text message sets (a later one overrides an earlier)."""
+        self.start |= {k: v for k, v in message.items() if k not in ("is_speaking", "is_end", "is_finished")}
+        mode = message.get("mode")
+        if mode is not None and mode not in ("online", "offline", "2pass"):
+            self.errors.append(f"unsupported mode: {mode!r}")
 
 
 def _openai_error(message: str) -> dict[str, Any]:
@@ -150,8 +313,12 @@ def _handler_for(fake: FakeSpeechServer) -> type[BaseHTTPRequestHandler]:
             time.sleep(fake.delay)
             status, answer = fake.answer(self.path, self.headers.get("Content-Type", ""), body)
             payload = json.dumps(answer, ensure_ascii=False).encode()
+            if fake.protocol == "funasr" and status == 200:
+                # funasr-http-server: the JSON and a newline, labelled text/html (runtime/http/bin/reply.cpp).
+                payload += b"\n"
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            is_html = fake.protocol == "funasr" and status == 200
+            self.send_header("Content-Type", "text/html;charset=utf-8" if is_html else "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

@@ -4,10 +4,11 @@ It checks what WeChat checks: the app's credentials, that the access_token is cu
 from /token replaces the previous one; /stable_token keeps it unless force_refresh), the JSON shape, and
 the customer-service window per openid: a user's message allows 5 sends within 48 hours, a follow, scan
 or menu tap 3 within a minute (45015 past the window, 45047 past the count; 48001 for an account with no
-customer-service permission). It learns of users' messages through `heard` (tests/support.py's
-WeChatServer calls it for every message it posts to the webhook) or `user_wrote` / `user_tapped`. It
-keeps a log of delivered messages (and of sends it refused), counts token fetches, and can fail the next
-N calls, fail a seeded random share of calls, add latency, or go down.
+customer-service permission, and as well to templates and subscription messages an account may not send).
+It learns of users' messages through `heard` (tests/support.py's WeChatServer calls it for every message
+it posts to the webhook) or `user_wrote` / `user_tapped`. It keeps a log of delivered messages (and of
+sends it refused), counts token fetches, and can fail the next N calls, fail a seeded random share of
+calls, add latency, or go down.
 The Official Account API lives under /cgi-bin/, WeCom (qyapi) under /qyapi/cgi-bin/.
 """
 
@@ -152,6 +153,7 @@ class FakeWeChat:
         subscription_templates: dict[str, tuple[str, ...]] | None = None,
         customer_service: bool = True,
         verified: bool = True,
+        subscription_messages: bool = True,
     ) -> None:
         self.appid, self.secret = appid, secret
         # Every Official Account the fake serves (appid -> secret): one, unless `add_account` adds more.
@@ -161,9 +163,11 @@ class FakeWeChat:
         # Long-term subscription templates the account has (id -> its keywords), and who accepted which.
         self.subscription_templates = dict(subscription_templates or {})
         self._subscriptions: dict[tuple[str, str], bool] = {}
-        # A personal-subject account has no customer-service permission; an unverified one no templates:
-        # WeChat answers 48001 (api unauthorized) to either.
+        # A personal-subject account has no customer-service permission; an unverified one no templates;
+        # one that is neither a government-service (政务民生) nor a medical account no long-term
+        # subscription messages: WeChat answers 48001 (api unauthorized) to each.
         self.customer_service, self.verified = customer_service, verified
+        self.subscription_messages = subscription_messages
         self.wecom_users: set[str] = set()
         self.sent: list[Sent] = []
         # WeCom messages answered errcode 0 but never delivered (over a member's per-minute or hourly limit).
@@ -547,6 +551,8 @@ class FakeWeChat:
         data, openid, refused = self._addressed(query, body)
         if refused:
             return refused
+        if not self.subscription_messages:
+            return self._refuse("subscription", openid, 48001, "api unauthorized")
         keywords = self.subscription_templates.get(data.get("template_id"))
         if keywords is None:
             return _error(40037, "invalid template_id")

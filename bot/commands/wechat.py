@@ -21,7 +21,7 @@ from config.settings import Settings
 from handlers.clock import utc_now
 from handlers.people.family_codes import FollowerError
 from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident
-from storage.capabilities import CUSTOMER_SERVICE, TEMPLATE, unavailable_apis
+from storage.capabilities import CUSTOMER_SERVICE, SUBSCRIPTION, TEMPLATE, unavailable_apis
 from storage.db import transaction
 from storage.models import AccountCapability, Building, OutboxMessage, Resident
 from storage.windows import window_figures
@@ -29,6 +29,7 @@ from storage.windows import window_figures
 API_NAMES = {
     CUSTOMER_SERVICE: "customer-service messages (客服消息)",
     TEMPLATE: "template messages (模板消息)",
+    SUBSCRIPTION: "subscription messages (订阅通知)",
 }
 SETTING_OF = {CUSTOMER_SERVICE: "customer_service_messages", TEMPLATE: "template_messages"}
 
@@ -67,9 +68,9 @@ def status_command(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _capability(settings: Settings, api: str, refusal: AccountCapability | None) -> str:
     """'available', or why not: declared in the settings, or WeChat's answer and when."""
-    key = SETTING_OF[api]
-    if getattr(settings.delivery, key) == "off":
-        return f"off (declared by delivery.{key})"
+    declared = _declared_off(settings, api)
+    if declared:
+        return f"off (declared by {declared})"
     if refusal is not None:
         when = refusal.discovered_at.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
         return (
@@ -77,6 +78,15 @@ def _capability(settings: Settings, api: str, refusal: AccountCapability | None)
             f"(delete the account_capabilities row '{api}' once the account has the permission)"
         )
     return "available (not refused so far)"
+
+
+def _declared_off(settings: Settings, api: str) -> str | None:
+    """The setting that turns this API off, when it does."""
+    if api == SUBSCRIPTION:
+        # The account's long-term subscription template for the ping: none set, none sent.
+        return None if settings.subscriptions.enabled else "subscriptions.checkin_template_id, which is empty"
+    key = SETTING_OF[api]
+    return f"delivery.{key}" if getattr(settings.delivery, key) == "off" else None
 
 
 def menu_command(settings: Settings, args: argparse.Namespace) -> int:

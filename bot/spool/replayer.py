@@ -1,4 +1,8 @@
-"""Replaying the spool once the database is back: the normal path, its reply sent to the sender as a push."""
+"""Replaying the spool once the database is back: the normal path, its reply sent to the sender as a push.
+
+A voice message that came without words while a speech server is set up goes where the webhook would
+have sent it: queued for the inbox workers, who transcribe it and route the words (emergencies first).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.inbox import Handler, receive
+from bot.inbox import Handler, Later, receive, receive_later
+from bot.speech.listening import needs_listening
 from bot.spool.file import ReplayResult, Spool
 from bot.spool.records import SpooledMessage
 from handlers.context import Incoming, Reply
@@ -34,9 +39,15 @@ class SpoolReplayer:
         handle: Handler,
         clock: Callable[[], datetime],
         timezone: str,
+        *,
+        later: Later | None = None,
+        listening: Later | None = None,
     ) -> None:
+        """`listening`: how a voice message without words is left to the inbox workers (None: no speech
+        server); `later`: how a message waits behind its sender's one they still hold, as on the webhook."""
         self.spool = spool
         self._factory, self._handle, self._clock, self._timezone = factory, handle, clock, timezone
+        self._later, self._listening = later, listening
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -45,9 +56,14 @@ class SpoolReplayer:
         return self.spool.replay(self._store, lambda: database_up(self._factory))
 
     def _store(self, message: SpooledMessage) -> None:
-        handle = replying_by_push(self._handle, self._clock, self._timezone, message.received_at)
+        record, at, claim = message.record, message.received_at, message.nonce
+        handle = replying_by_push(self._handle, self._clock, self._timezone, at)
         try:
-            receive(self._factory, message.record, handle, message.received_at, claim=message.nonce)
+            if self._listening is not None and needs_listening(record.incoming):
+                # Its words take the speech server seconds: the workers get them, and push the reply.
+                receive_later(self._factory, record, at, self._listening, claim)
+            else:
+                receive(self._factory, record, handle, at, self._later, claim)
         except NonceReused:
             # A captured query string replayed with another body while the database was away.
             log.warning(

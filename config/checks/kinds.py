@@ -155,11 +155,15 @@ class _TimeZone(_Rule):
 
 
 class _Url(_Rule):
-    """An http(s) address; `base` ones lose a trailing '/' (paths are appended to them)."""
+    """An http(s) address (`websocket`: or ws(s)); `base` ones lose a trailing '/' (paths are appended)."""
 
-    def __init__(self, example: str, base: bool = False, optional: bool = False) -> None:
+    def __init__(
+        self, example: str, base: bool = False, optional: bool = False, websocket: bool = False
+    ) -> None:
         self.base, self.optional = base, optional
-        self.expected = f"an http(s) address like {example}{', or nothing' if optional else ''}"
+        self.schemes = "(?:https?|wss?)" if websocket else "https?"
+        kinds = "an http(s) or ws(s) address" if websocket else "an http(s) address"
+        self.expected = f"{kinds} like {example}{', or nothing' if optional else ''}"
 
     def check(self, value: Any, from_env: bool) -> str:
         if not isinstance(value, str):
@@ -168,7 +172,7 @@ class _Url(_Rule):
         if url == "" and self.optional:
             return ""
         # A path is fine; a query or fragment is not (addresses are built by appending to these).
-        if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~%/\-]*)?", url):
+        if not re.fullmatch(self.schemes + r"://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~%/\-]*)?", url):
             raise _Invalid
         return url if self.base else value.strip()
 

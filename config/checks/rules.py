@@ -176,7 +176,7 @@ RULES: dict[str, _Rule] = {
     "inbox.poll_seconds": _Number(0, 60, "seconds"),
     "inbox.lease_seconds": _Number(5, 3600, "seconds", inclusive=True),
     "speech.backend": _Choice("", "openai", "funasr"),
-    "speech.url": _Url("http://10.0.0.5:8000/v1/audio/transcriptions", optional=True),
+    "speech.url": _Url("http://10.0.0.5:8000/v1/audio/transcriptions", optional=True, websocket=True),
     "speech.model": _Text("a model name without spaces, like whisper-1", _NO_SPACES),
     "speech.language": _Text("a language code like zh, or nothing", r"[a-z]{2,3}", True),
     "speech.api_key": _Text("the server's API key, without spaces, or nothing", _SECRET, True, secret=True),

@@ -82,6 +82,11 @@ def _check_speech(values: Mapping[str, Any], origins: Mapping[str, Origin]) -> N
             f"{origins[key].where(key)}: expected {missing} to be set too, got {speech[key.split('.')[1]]!r} "
             f"without {missing}"
         )
+    if speech["backend"] == "openai" and speech["url"].startswith(("ws://", "wss://")):
+        raise SettingsError(
+            f"{origins['speech.url'].where('speech.url')}: expected an http(s) address for the \"openai\" "
+            f"backend (ws:// and wss:// are FunASR's WebSocket server), got {speech['url']!r}"
+        )
     lease = values["inbox"]["lease_seconds"]
     if speech["backend"] and speech["timeout_seconds"] >= lease:
         key = "speech.timeout_seconds"

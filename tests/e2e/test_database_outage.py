@@ -8,6 +8,7 @@ as an unmounted volume, with the process's connections.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
@@ -16,13 +17,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from bot.app import create_app, spool_replayer
-from bot.simulator import read_reply, sign, text_xml
+from bot.app import create_app, inbox_workers, spool_replayer
+from bot.simulator import message_xml, read_reply, sign, text_xml
 from bot.spool import RECEIVED
 from config.settings import Settings, load_settings
 from handlers.messages.emergency import advice_for
@@ -31,11 +33,15 @@ from storage.models import InboundMessage
 from tests.conftest import TEST_DATABASE_URL, command_env, database_url, make_settings, pushes, tickets
 from tests.e2e.test_command_line import free_port, wait_until_up
 from tests.e2e.test_production import started, wait_for_log
+from tests.fakespeech import FakeSpeechServer
+from tests.fakewechat import FakeWeChat
+from tests.integration.conftest import live_env
 from tests.support import WeChatServer
 
 ZHANG, LIU, SUN = "demo-resident-zhang", "demo-resident-liu", "demo-resident-sun"
 WANG, ZHAO, LI = "demo-worker-wang", "demo-leader-zhao", "demo-worker-li"
 FALL = "我爸在卫生间摔倒了,站不起来"
+VOICE = (Path(__file__).parents[1] / "data" / "voice-sample.amr").read_bytes()  # a real AMR-NB recording
 
 
 class Outage:
@@ -213,6 +219,86 @@ def test_two_web_processes_replaying_at_once_store_each_message_once(
     assert len(tickets(factory)) == 12
     replies = [p.recipient for p in pushes(factory) if p.kind == "reply"]
     assert sorted(replies) == [f"o-outage-{n:02d}" for n in range(12)]
+
+
+@contextmanager
+def voice_listening(
+    tmp_path: Path, factory, classifier, clock, says: str
+) -> Iterator[tuple[Flask, WeChatServer, FakeWeChat, FakeSpeechServer]]:
+    """The app in live mode with a speech server (on the database that goes away), a voice file on WeChat."""
+    with ExitStack() as stack:
+        fake, speech = FakeWeChat().start(), FakeSpeechServer(says=says).start()
+        stack.callback(fake.stop)
+        stack.callback(speech.go_down)
+        environ = live_env(
+            tmp_path,
+            fake,
+            GRIDDESK_DATABASE_URL=database_url(tmp_path / "data" / "griddesk.db"),
+            GRIDDESK_SPOOL_DIR=str(tmp_path / "spool"),
+            GRIDDESK_SPEECH_BACKEND="openai",
+            GRIDDESK_SPEECH_URL=speech.url,
+            # Idle workers look only this rarely: within the test, only the replay's wake-up moves them.
+            GRIDDESK_INBOX_POLL_SECONDS="60",
+        )
+        live = load_settings(environ=environ)
+        app = create_app(live, factory, classifier, clock)
+        fake.add_media("VOICE_1", VOICE, "audio/amr", "VOICE_1.amr")
+        stack.callback(inbox_workers(app).stop)
+        yield app, WeChatServer(app.test_client(), live.wechat, clock), fake, speech
+
+
+VOICE_FIELDS = {"MediaId": "VOICE_1", "Format": "amr", "Recognition": ""}  # no words from WeChat
+
+
+def test_a_voice_kept_in_the_spool_is_transcribed_at_replay_and_its_emergency_pages_the_worker(
+    tmp_path, factory, outage, classifier, clock
+) -> None:
+    with voice_listening(tmp_path, factory, classifier, clock, FALL) as (app, wechat, fake, speech):
+        outage.begin()
+        assert wechat.reply(wechat.post(ZHANG, "voice", **VOICE_FIELDS)) == RECEIVED
+        outage.end()
+        inbox_workers(app).start()  # they look once, and sleep unless woken
+        assert spool_replayer(app).replay_now().replayed == 1
+        found = _eventually(lambda: tickets(factory), seconds=40)
+
+    [fall] = found
+    assert (fall.category, fall.summary) == ("emergency", FALL)  # heard, and routed emergency first
+    assert len(speech.heard) == 1 and fake.calls["/cgi-bin/media/get"] == 1
+    rows = pushes(factory)
+    assert {WANG, ZHAO} <= {p.recipient for p in rows if p.kind == "emergency" and p.ticket_id == fall.id}
+    [reply] = [p for p in rows if p.kind == "reply"]
+    assert reply.recipient == ZHANG and f"#{fall.id}" in reply.text and advice_for("medical") in reply.text
+    with transaction(factory) as session:
+        [stored] = session.scalars(select(InboundMessage)).all()
+    assert (stored.content, stored.ticket_id, stored.status) == (FALL, fall.id, "handled")
+
+
+def test_a_query_string_reused_with_a_voice_during_the_outage_is_dropped_at_replay(
+    tmp_path, factory, outage, classifier, clock, caplog
+) -> None:
+    with voice_listening(tmp_path, factory, classifier, clock, FALL) as (app, wechat, _, speech):
+        outage.begin()
+        real = wechat.sign(text_xml(ZHANG, "卫生间水管漏水了", msg_id=9401))
+        assert wechat.reply(wechat.send(real)) == RECEIVED
+        # The captured query string again, with a voice a speech server would hear as a cry for help.
+        forged = replace(real, body=message_xml(ZHANG, "voice", VOICE_FIELDS))
+        assert wechat.send(forged).status_code == 200
+        outage.end()
+        assert spool_replayer(app).replay_now().replayed == 2
+        assert inbox_workers(app).drain() == 0  # nothing was queued for them
+
+    assert "its nonce came with another message" in caplog.text
+    assert [(t.resident.openid, t.category) for t in tickets(factory)] == [(ZHANG, "repair")]
+    assert speech.heard == [] and not any(p.kind == "emergency" for p in pushes(factory))
+
+
+def _eventually(read: Callable[[], list], seconds: float) -> list:
+    """What `read` gives once it gives something (a worker thread is at it)."""
+    deadline = time.monotonic() + seconds
+    while not (found := read()):
+        assert time.monotonic() < deadline, "nothing came in time"
+        time.sleep(0.05)
+    return found
 
 
 @contextmanager

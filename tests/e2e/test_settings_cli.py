@@ -164,8 +164,13 @@ def test_the_scheduler_does_not_start_on_a_bad_check_in_time(monkeypatch, capsys
     [
         (
             {"GRIDDESK_SPEECH_BACKEND": "openai", "GRIDDESK_SPEECH_URL": "whisper.local:8000/v1"},
-            "GRIDDESK_SPEECH_URL (speech.url): expected an http(s) address like "
+            "GRIDDESK_SPEECH_URL (speech.url): expected an http(s) or ws(s) address like "
             "http://10.0.0.5:8000/v1/audio/transcriptions, or nothing, got 'whisper.local:8000/v1'",
+        ),
+        (
+            {"GRIDDESK_SPEECH_BACKEND": "openai", "GRIDDESK_SPEECH_URL": "ws://10.0.0.5:10095"},
+            "GRIDDESK_SPEECH_URL (speech.url): expected an http(s) address for the \"openai\" backend "
+            "(ws:// and wss:// are FunASR's WebSocket server), got 'ws://10.0.0.5:10095'",
         ),
         (
             {"GRIDDESK_SPEECH_BACKEND": "whisper", "GRIDDESK_SPEECH_URL": "http://10.0.0.5:8000/"},

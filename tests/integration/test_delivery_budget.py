@@ -222,6 +222,9 @@ def test_an_account_declared_without_customer_service_never_tries_it(
     status = run_in_process(live_env(tmp_path, fake_wechat, **off), "wechat", "status")
     declared = "customer-service messages (客服消息): off (declared by delivery.customer_service_messages)"
     assert declared in status.stdout
+    # No subscription template for the ping is set up either: none is ever sent.
+    none_set = "subscription messages (订阅通知): off (declared by subscriptions.checkin_template_id, "
+    assert none_set in status.stdout
 
 
 def test_without_templates_or_customer_service_routine_news_waits_for_the_residents_next_message(

@@ -15,10 +15,11 @@ from bot.dispatcher import dispatch_due
 from bot.wechat_api import official_account_client
 from config.settings import DispatcherSettings, Settings
 from handlers.domain_settings import DomainSettings
-from handlers.jobs.checkins import call_list_sweep, ping_sweep, remind_sweep
+from handlers.jobs.checkins import call_list_sweep, knock_sweep, ping_sweep, remind_sweep
 from storage.db import transaction
-from storage.models import Building, CheckIn, OutboxMessage, Resident, SubscriptionConsent
-from tests.integration.conftest import live_settings
+from storage.models import AccountCapability, Building, CheckIn, OutboxMessage, Resident, SubscriptionConsent
+from tests.cli import run_in_process
+from tests.integration.conftest import live_env, live_settings
 from tests.integration.test_checkins import FIRST_DAY, LOCAL
 
 SUB = "sub-checkin"
@@ -196,6 +197,57 @@ def test_an_elder_wechat_says_no_longer_accepts_is_reached_another_way_the_next_
     call_list_sweep(factory, domain, now)
     assert "张秀兰" in pings_of(factory, "checkin_call_list")[WANG].text
     assert fake_wechat.sent_to(ZHANG) == []
+
+
+def test_an_account_without_subscription_messages_is_learnt_once_and_pings_go_by_window_or_call_list(
+    tmp_path, factory, clock, wechat, classifier, live_sub, fake_wechat
+) -> None:
+    # Neither a government-service (政务民生) nor a medical account: WeChat answers 48001 to bizsend.
+    fake_wechat.subscription_messages = False
+    for elder in (ZHANG, SUN):
+        wechat.post_xml(fake_wechat.subscribe_popup(elder, {SUB: True}))
+    wechat.say(SUN, "你好")  # 孙桂英's customer-service window is open as well
+    domain, messenger = DomainSettings.of(live_sub), build_messenger(live_sub, factory, clock)
+    now = at(clock, "09:00", day=1)
+    assert ping_sweep(factory, domain, now).pinged == 2
+    assert {openid: row.channel for openid, row in pings_of(factory).items()} == {
+        ZHANG: "subscription",
+        SUN: "subscription",
+    }
+    result = dispatch_due(factory, messenger, POLICY, now)
+    # WeChat is asked once: 孙桂英's ping goes by her window, 张秀兰's fails (no window, never a template).
+    assert (result.sent, result.undeliverable) == (1, 1)
+    assert [(api, code) for api, _, code in fake_wechat.refused] == [("subscription", 48001)]
+    assert [s.api for s in fake_wechat.sent_to(SUN)] == ["custom"] and fake_wechat.sent_to(ZHANG) == []
+    assert "window is closed" in (pings_of(factory)[ZHANG].last_error or "")
+    with transaction(factory) as session:
+        [known] = session.scalars(select(AccountCapability)).all()
+        assert (known.name, known.available, known.errcode) == ("subscription", False, 48001)
+    status = run_in_process(
+        live_env(tmp_path, fake_wechat, GRIDDESK_SUBSCRIPTIONS_CHECKIN_TEMPLATE_ID=SUB), "wechat", "status"
+    )
+    assert status.returncode == 0, status.stderr
+    assert "subscription messages (订阅通知): unavailable: WeChat answered 48001" in status.stdout
+
+    # Nothing is lost: 孙桂英 answers; 张秀兰's silence is followed as always, by a knock on her door.
+    wechat.say(SUN, "1")
+    now = at(clock, "11:00", day=1)
+    reminders = remind_sweep(factory, domain, now)
+    assert (reminders.reminded, reminders.silent_reminders) == (0, 1)
+    now = at(clock, "13:00", day=1)
+    assert knock_sweep(factory, domain, classifier, now).knocked == 1
+
+    # The next morning no subscription message is queued: 孙桂英 by her window, 张秀兰 on 王芳's call list.
+    now = at(clock, "09:00", day=2)
+    assert ping_sweep(factory, domain, now).pinged == 1
+    assert pings_of(factory)[SUN].channel == "custom"
+    call_list_sweep(factory, domain, now)
+    assert "张秀兰" in pings_of(factory, "checkin_call_list")[WANG].text
+    assert dispatch_due(factory, messenger, POLICY, now).undeliverable == 0
+    assert fake_wechat.calls["/cgi-bin/message/subscribe/bizsend"] == 1
+    assert [s.api for s in fake_wechat.sent_to(SUN)] == ["custom", "custom"]
+    elders = (ZHANG, SUN)
+    assert not [s for s in fake_wechat.sent if s.api == "template" and s.to in elders]
 
 
 @pytest.mark.parametrize(

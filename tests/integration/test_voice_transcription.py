@@ -2,17 +2,22 @@
 community's speech server, then routed like a text; with no words to be had, the call-back ticket.
 
 Real signed XML through the webhook, a fake WeChat serving the voice file (a real AMR-NB recording,
-tests/data/voice-sample.amr) and a local speech server speaking the OpenAI or FunASR protocol.
+tests/data/voice-sample.amr) and a local speech server speaking the OpenAI or FunASR protocol (FunASR's
+HTTP server, and its WebSocket server as runtime/python and runtime/websocket ship it: tests/fakespeech.py).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from bot.app import QUEUED, create_app, inbox_workers
 from bot.backlog import Backlog
@@ -27,7 +32,7 @@ from storage.db import transaction
 from storage.models import InboundMessage
 from tests.conftest import pushes, tickets
 from tests.e2e.console_support import make_account, sign_in, text
-from tests.fakespeech import FakeSpeechServer
+from tests.fakespeech import FakeFunASRWebSocket, FakeSpeechServer
 from tests.fakewechat import FakeWeChat
 from tests.integration.conftest import live_settings
 from tests.support import FakeClock, WeChatServer
@@ -36,6 +41,7 @@ ZHANG, LIU = "demo-resident-zhang", "demo-resident-liu"
 WANG, ZHAO = "demo-worker-wang", "demo-leader-zhao"
 SAMPLE = (Path(__file__).parents[1] / "data" / "voice-sample.amr").read_bytes()
 FALL, LEAK = "我爸摔倒了起不来", "卫生间水管漏水了"
+FALL_TOLD = "我爸在卫生间摔倒了,站不起来"  # with a pause: two stretches of speech
 
 
 @pytest.fixture
@@ -48,7 +54,7 @@ def speech() -> Iterator[FakeSpeechServer]:
 def voice_app(
     tmp_path: Path,
     fake_wechat: FakeWeChat,
-    server: FakeSpeechServer,
+    server: FakeSpeechServer | FakeFunASRWebSocket,
     factory,
     clock,
     classifier,
@@ -274,3 +280,65 @@ def test_the_funasr_server_is_spoken_to_in_its_own_protocol(
     [heard] = funasr.heard
     assert (heard.fields, heard.filename, heard.rate) == ({}, "voice.wav", 16000)  # one part: the file
     assert tickets(factory)[0].summary == LEAK
+
+
+@pytest.mark.parametrize("flavor", ["python", "cpp"])
+def test_funasr_s_websocket_server_hears_the_voice_as_its_own_clients_send_it(
+    tmp_path, factory, clock, classifier, fake_wechat, flavor: str
+) -> None:
+    funasr = FakeFunASRWebSocket(flavor=flavor, says=FALL_TOLD).start()
+    try:
+        app = voice_app(tmp_path, fake_wechat, funasr, factory, clock, classifier)
+        fake_wechat.add_media("VOICE_1", SAMPLE, "audio/amr", "VOICE_1.amr")
+        assert send_voice(app, clock) == LISTENING
+        assert inbox_workers(app).drain() == 1
+    finally:
+        funasr.go_down()
+    [heard] = funasr.heard
+    assert heard.start == {
+        "mode": "offline",
+        "wav_name": "voice",
+        "wav_format": "pcm",
+        "audio_fs": 16000,
+        "chunk_size": [5, 10, 5],
+        "chunk_interval": 10,
+        "itn": True,
+    }
+    # The samples alone, as FunASR's clients send a WAV file: no header heard as sound.
+    assert heard.seconds == pytest.approx(2.0, abs=0.1) and not funasr.header_heard
+    assert funasr.errors == []
+    # The python server answers each stretch of speech apart ("我爸在卫生间摔倒了," and "站不起来"): all kept.
+    [ticket] = tickets(factory)
+    assert (ticket.category, ticket.summary) == ("emergency", FALL_TOLD)
+
+
+def test_the_fake_funasr_websocket_server_refuses_what_funasr_refuses(fake_wechat) -> None:
+    funasr = FakeFunASRWebSocket(says=LEAK).start()
+    try:
+        with pytest.raises(InvalidStatus) as refused:  # no subprotocol "binary": websockets answers 400
+            connect(funasr.url).close()
+        assert refused.value.response.status_code == 400
+        with connect(funasr.url, subprotocols=[Subprotocol("binary")]) as server:
+            server.send(json.dumps({"mode": "offline", "wav_name": "voice", "is_speaking": True}))
+            server.send(b"\0\0" * 16000)  # before any chunk_size: dropped
+            server.send(json.dumps({"is_speaking": False, "is_end": True}))
+            ack = json.loads(server.recv(timeout=5))
+    finally:
+        funasr.go_down()
+    assert ack["is_end"] is True and ack["is_final"] is False and "chunk_size" in ack["error"]
+    assert funasr.heard == []
+
+
+def test_a_funasr_websocket_server_too_slow_or_down_costs_no_message(
+    tmp_path, factory, clock, classifier, fake_wechat
+) -> None:
+    funasr = FakeFunASRWebSocket(says=LEAK, delay=3).start()
+    app = voice_app(tmp_path, fake_wechat, funasr, factory, clock, classifier, timeout="1")
+    fake_wechat.add_media("VOICE_1", SAMPLE, "audio/amr", "VOICE_1.amr")
+    send_voice(app, clock)
+    assert inbox_workers(app).drain() == 1
+    funasr.go_down()
+    fake_wechat.add_media("VOICE_2", SAMPLE, "audio/amr", "VOICE_2.amr")
+    send_voice(app, clock, "VOICE_2", sender=LIU)
+    assert inbox_workers(app).drain() == 1
+    assert [(t.kind, "请回电" in t.summary) for t in tickets(factory)] == [("voice", True), ("voice", True)]

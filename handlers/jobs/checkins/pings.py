@@ -24,6 +24,7 @@ from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins.states import CheckInResult
 from handlers.jobs.checkins.timing import LocalMoment, Timing, local_moment
 from handlers.register.entries import PLACEHOLDER_PREFIX
+from storage.capabilities import SUBSCRIPTION, usable
 from storage.db import PING_SWEEP_LOCK_KEY, bulk_slice, snapshot, take_turns
 from storage.models import CheckIn, Resident, SubscriptionConsent, UTCDateTime
 from storage.repositories import residents
@@ -214,15 +215,17 @@ def _pingable(settings: DomainSettings, now: datetime) -> ColumnElement[bool]:
 
 
 def _consented(settings: DomainSettings) -> ColumnElement[bool]:
-    """SQL: the resident accepted the account's subscription template for the ping (false with none set)."""
+    """SQL: the resident accepted the account's subscription template for the ping (false with none set,
+    and while WeChat says the account may not send subscription messages: 48001, kept by the channel)."""
     template_id = settings.subscriptions.checkin_template_id
     if not template_id:
         return false()
-    return exists().where(
+    accepted = exists().where(
         SubscriptionConsent.openid == Resident.openid,
         SubscriptionConsent.template_id == template_id,
         SubscriptionConsent.status == "accept",
     )
+    return and_(usable(SUBSCRIPTION), accepted)
 
 
 def _ping_channel(settings: DomainSettings) -> ColumnElement[str]:
