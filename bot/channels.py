@@ -233,8 +233,16 @@ class WeChatMessenger:
         """A check-in ping as a customer-service message; what WeChat refuses fails (the knock follows)."""
         if not self.may_use(CUSTOMER_SERVICE, now):
             raise Undeliverable("custom: the account may not send customer-service messages")
+        assert push.openid is not None
+        window = timedelta(hours=self._settings.delivery.customer_service_window_hours)
+        # WeChat counts a ping among the window's 5 sends like any other customer-service message.
+        if not take_window_send(self._factory, push.openid, now, span=window):
+            raise Undeliverable(
+                "custom: no customer-service send left in the elder's window; "
+                "a check-in ping never goes as a template message"
+            )
         try:
-            return self._send_on(CUSTOM, push, now)
+            return self._send_counted_custom(push, now)
         except _WindowClosed as exc:
             # The knock task follows if the elder does not answer; a template would be abuse.
             raise Undeliverable(f"{exc}; a check-in ping never goes as a template message") from exc

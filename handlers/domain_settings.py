@@ -50,6 +50,8 @@ class DomainSettings:
     # How the daily ping reaches an elder: a subscription message, else the customer-service window.
     subscriptions: SubscriptionSettings
     customer_service_window_hours: float
+    # False when settings declare the account has no customer-service messages (a personal-subject account).
+    customer_service_messages: bool = True
 
     @classmethod
     def of(cls, settings: Settings) -> DomainSettings:
@@ -69,6 +71,7 @@ class DomainSettings:
             reports=settings.reports,
             subscriptions=settings.subscriptions,
             customer_service_window_hours=settings.delivery.customer_service_window_hours,
+            customer_service_messages=settings.delivery.customer_service_messages != "off",
         )
 
     def deadline(self, key: str) -> Deadline:

@@ -18,6 +18,7 @@ from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins import call_list_sweep, knock_sweep, ping_sweep, remind_sweep
 from storage.db import transaction
 from storage.models import AccountCapability, Building, CheckIn, OutboxMessage, Resident, SubscriptionConsent
+from storage.windows import allowances, take_window_send
 from tests.cli import run_in_process
 from tests.integration.conftest import live_env, live_settings
 from tests.integration.test_checkins import FIRST_DAY, LOCAL
@@ -248,6 +249,62 @@ def test_an_account_without_subscription_messages_is_learnt_once_and_pings_go_by
     assert [s.api for s in fake_wechat.sent_to(SUN)] == ["custom", "custom"]
     elders = (ZHANG, SUN)
     assert not [s for s in fake_wechat.sent if s.api == "template" and s.to in elders]
+
+
+def test_an_account_without_customer_service_messages_phones_the_elders_it_cannot_ping(
+    tmp_path, factory, clock, wechat, fake_wechat
+) -> None:
+    # A personal-subject account: WeChat answers 48001 to every customer-service message.
+    fake_wechat.customer_service = False
+    settings = live_settings(tmp_path, fake_wechat)
+    wechat.say(SUN, "你好")  # 孙桂英's window is open, but the account may not use it
+    domain, messenger = DomainSettings.of(settings), build_messenger(settings, factory, clock)
+    now = at(clock, "09:00", day=1)
+    assert ping_sweep(factory, domain, now).pinged == 1
+    assert dispatch_due(factory, messenger, POLICY, now).undeliverable == 1
+    assert [(api, code) for api, _, code in fake_wechat.refused] == [("custom", 48001)]
+    # The next morning she is on the call list, not pinged into a refusal: WeChat is not asked again.
+    now = at(clock, "09:00", day=2)
+    assert ping_sweep(factory, domain, now).pinged == 0
+    call_list_sweep(factory, domain, now)
+    assert "孙桂英" in pings_of(factory, "checkin_call_list")["demo-worker-li"].text
+    assert len(fake_wechat.refused) == 1
+
+
+def test_customer_service_declared_off_puts_window_elders_on_the_call_list_from_the_first_day(
+    tmp_path, factory, clock, wechat, fake_wechat
+) -> None:
+    settings = live_settings(tmp_path, fake_wechat, GRIDDESK_DELIVERY_CUSTOMER_SERVICE_MESSAGES="off")
+    wechat.say(SUN, "你好")
+    domain = DomainSettings.of(settings)
+    now = at(clock, "09:00", day=1)
+    assert ping_sweep(factory, domain, now).pinged == 0
+    call_list_sweep(factory, domain, now)
+    assert "孙桂英" in pings_of(factory, "checkin_call_list")["demo-worker-li"].text
+
+
+def test_a_ping_counts_among_the_window_s_five_sends_and_none_goes_past_them(
+    tmp_path, factory, clock, wechat, fake_wechat
+) -> None:
+    settings = live_settings(tmp_path, fake_wechat)
+    wechat.say(SUN, "你好")
+    fake_wechat.user_wrote(SUN)
+    now = at(clock, "09:00", day=1)
+    for _ in range(4):  # four updates on her tickets went as customer-service messages already
+        assert take_window_send(factory, SUN, now)
+    domain, messenger = DomainSettings.of(settings), build_messenger(settings, factory, clock)
+    assert ping_sweep(factory, domain, now).pinged == 1
+    assert dispatch_due(factory, messenger, POLICY, now).sent == 1  # the fifth send
+    with transaction(factory) as session:
+        assert allowances(session, SUN).sends_left(now) == 0
+    # She does not answer: the reminder would be a sixth, which WeChat refuses (45047), so it is not sent
+    # and her silence is followed by the knock as for any unanswered ping.
+    now = at(clock, "11:00", day=1)
+    assert remind_sweep(factory, domain, now).reminded == 1
+    result = dispatch_due(factory, messenger, POLICY, now)
+    assert (result.sent, result.undeliverable) == (0, 1)
+    assert "no customer-service send left" in (pings_of(factory, "checkin_reminder")[SUN].last_error or "")
+    assert fake_wechat.refused == [] and len(fake_wechat.sent_to(SUN)) == 1
 
 
 @pytest.mark.parametrize(

@@ -95,10 +95,13 @@ def test_the_domain_reads_what_handlers_read_under_the_same_names() -> None:
     )
     domain = DomainSettings.of(settings)
     for field in dataclasses.fields(domain):
-        if field.name not in ("console", "customer_service_window_hours"):
+        if field.name not in ("console", "customer_service_window_hours", "customer_service_messages"):
             assert getattr(domain, field.name) == getattr(settings, field.name), field.name
     assert (domain.console.base_url, domain.console.link_hours) == ("https://grid.example.org", 12)
     # The window a check-in ping may use, without the rest of [delivery] (addresses and paths).
     assert domain.customer_service_window_hours == settings.delivery.customer_service_window_hours
+    assert domain.customer_service_messages is True
+    declared_off = load_settings(environ={"GRIDDESK_DELIVERY_CUSTOMER_SERVICE_MESSAGES": "off"})
+    assert DomainSettings.of(declared_off).customer_service_messages is False
     assert domain.deadline("repair_utility") == settings.deadline("repair_utility")
     assert domain.deadline("no-such-kind") == settings.deadlines["other"]

@@ -24,7 +24,7 @@ from handlers.domain_settings import DomainSettings
 from handlers.jobs.checkins.states import CheckInResult
 from handlers.jobs.checkins.timing import LocalMoment, Timing, local_moment
 from handlers.register.entries import PLACEHOLDER_PREFIX
-from storage.capabilities import SUBSCRIPTION, usable
+from storage.capabilities import CUSTOMER_SERVICE, SUBSCRIPTION, usable
 from storage.db import PING_SWEEP_LOCK_KEY, bulk_slice, snapshot, take_turns
 from storage.models import CheckIn, Resident, SubscriptionConsent, UTCDateTime
 from storage.repositories import residents
@@ -208,10 +208,18 @@ def _greeting(minute: int) -> str:
 def _pingable(settings: DomainSettings, now: datetime) -> ColumnElement[bool]:
     """SQL: a ping reaches the resident without a template: a subscription message they accepted, or a
     customer-service message while the window their last message opened is still open."""
+    return or_(_consented(settings), _window_usable(settings, now))
+
+
+def _window_usable(settings: DomainSettings, now: datetime) -> ColumnElement[bool]:
+    """SQL: the resident's customer-service window is open, and the account may send in it (not declared
+    off, and no 48001 kept by the channel)."""
+    if not settings.customer_service_messages:
+        return false()
     cutoff = now - timedelta(hours=settings.customer_service_window_hours)
     # Both sides NOT NULL: this is negated, and NOT NULL would count a resident never heard from as pingable.
     window = and_(Resident.last_message_at.is_not(None), Resident.last_message_at > cutoff)
-    return or_(_consented(settings), window)
+    return and_(usable(CUSTOMER_SERVICE), window)
 
 
 def _consented(settings: DomainSettings) -> ColumnElement[bool]:
