@@ -47,3 +47,8 @@ def _standard_input(text: str | None) -> Iterator[None]:
     """Standard input holding `text`, or empty as for a subprocess given no input."""
     with patch.object(sys, "stdin", io.StringIO(text or "")):
         yield
+
+
+def code_in(out: str) -> str:
+    """The code `worker invite` printed."""
+    return out.split("): ", 1)[1].split()[0]

@@ -8,18 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from run import main
 from storage.db import transaction
 from storage.models import Building, Grid, Worker
 
 G1_BUILDINGS = 'buildings = ["1号楼", "2号楼", "3号楼"]\n'
-
-
-@pytest.fixture
-def office(monkeypatch, settings):
-    """`run.py` in-process on the test's database (the demo community loaded)."""
-    monkeypatch.setenv("GRIDDESK_DATABASE_URL", settings.database_url)
-    return main
 
 
 def toml(tmp_path: Path, text: str) -> str:

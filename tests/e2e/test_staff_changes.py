@@ -7,27 +7,15 @@ from sqlalchemy import select
 
 from handlers.people.departures import DepartureError, leave, serving_worker
 from handlers.people.invites import InviteError, create_invite
-from run import main
 from storage.codes import hash_code
 from storage.db import transaction
 from storage.models import Grid, OutboxMessage, Worker, WorkerInvite
 from storage.queries import staff
+from tests.cli import code_in
 from tests.conftest import pushes, tickets
 
 ZHANG, LIU = "demo-resident-zhang", "demo-resident-liu"  # grid G1 (王芳), grid G2 (李骁)
 WANG, LI, ZHAO, DUTY = "demo-worker-wang", "demo-worker-li", "demo-leader-zhao", "demo-community-duty"
-
-
-@pytest.fixture
-def office(monkeypatch, settings):
-    """`run.py` in-process on the test's database (the community office's command line)."""
-    monkeypatch.setenv("GRIDDESK_DATABASE_URL", settings.database_url)
-    return main
-
-
-def code_in(out: str) -> str:
-    """The code `worker invite` printed."""
-    return out.split("): ", 1)[1].split()[0]
 
 
 def holders(factory, code: str) -> tuple[str | None, str | None]:

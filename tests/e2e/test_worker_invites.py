@@ -5,30 +5,17 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import select, text
 
 from handlers.people.invites import create_invite
-from run import main
 from storage.db import MIGRATIONS, transaction
 from storage.models import Base, Grid, WorkerInvite
+from tests.cli import code_in
 
 # A code as `worker invite` printed it before the upgrade (0022 stored it as it is).
 PRINTED_BEFORE = "K7M2Q9PX"
-
-
-@pytest.fixture
-def office(monkeypatch, settings):
-    """`run.py` in-process on the test's database (the community office's command line)."""
-    monkeypatch.setenv("GRIDDESK_DATABASE_URL", settings.database_url)
-    return main
-
-
-def code_in(out: str) -> str:
-    """The code `worker invite` printed."""
-    return out.split("): ", 1)[1].split()[0]
 
 
 def cells_holding(factory, code: str) -> list[str]:
