@@ -266,17 +266,22 @@ def test_a_voice_with_wechat_s_transcript_is_handled_at_once_as_before(app, fact
     assert tickets(factory)[0].category == "repair" and speech.heard == []
 
 
-def test_the_funasr_server_is_spoken_to_in_its_own_protocol(
-    tmp_path, factory, clock, classifier, fake_wechat
-) -> None:
-    funasr = FakeSpeechServer(protocol="funasr", says=LEAK).start()
+def say_once_to(server, tmp_path, fake_wechat, factory, clock, classifier) -> None:
+    """One voice message, answered "listening" and transcribed by this speech server, which then goes down."""
     try:
-        app = voice_app(tmp_path, fake_wechat, funasr, factory, clock, classifier)
+        app = voice_app(tmp_path, fake_wechat, server, factory, clock, classifier)
         fake_wechat.add_media("VOICE_1", SAMPLE, "audio/amr", "VOICE_1.amr")
         assert send_voice(app, clock) == LISTENING
         assert inbox_workers(app).drain() == 1
     finally:
-        funasr.go_down()
+        server.go_down()
+
+
+def test_the_funasr_server_is_spoken_to_in_its_own_protocol(
+    tmp_path, factory, clock, classifier, fake_wechat
+) -> None:
+    funasr = FakeSpeechServer(protocol="funasr", says=LEAK).start()
+    say_once_to(funasr, tmp_path, fake_wechat, factory, clock, classifier)
     [heard] = funasr.heard
     assert (heard.fields, heard.filename, heard.rate) == ({}, "voice.wav", 16000)  # one part: the file
     assert tickets(factory)[0].summary == LEAK
@@ -287,13 +292,7 @@ def test_funasr_s_websocket_server_hears_the_voice_as_its_own_clients_send_it(
     tmp_path, factory, clock, classifier, fake_wechat, flavor: str
 ) -> None:
     funasr = FakeFunASRWebSocket(flavor=flavor, says=FALL_TOLD).start()
-    try:
-        app = voice_app(tmp_path, fake_wechat, funasr, factory, clock, classifier)
-        fake_wechat.add_media("VOICE_1", SAMPLE, "audio/amr", "VOICE_1.amr")
-        assert send_voice(app, clock) == LISTENING
-        assert inbox_workers(app).drain() == 1
-    finally:
-        funasr.go_down()
+    say_once_to(funasr, tmp_path, fake_wechat, factory, clock, classifier)
     [heard] = funasr.heard
     assert heard.start == {
         "mode": "offline",
