@@ -20,6 +20,8 @@ CONSOLE_PAGE_LINK = re.compile(r"https?://\S+/console(?:/\S*)?")
 # 48001: the account has no permission for this API (customer-service messages on a personal-subject
 # account, templates on an unverified one); 48004: the API is banned for the account.
 NO_PERMISSION_ERRORS = frozenset({48001, 48004})
+# 40037: the template id is not one of the account's (deleted in its admin pages, or mistyped).
+UNKNOWN_TEMPLATE = 40037
 # What the account may not use, read from the database again after this long (another process may learn).
 CAPABILITIES_FRESH = timedelta(seconds=30)
 # -1: "system busy", WeChat's own trouble rather than the push's.

@@ -24,6 +24,7 @@ from bot.channel_rules import (
     SUBSCRIPTION,
     SYSTEM_BUSY,
     TEMPLATE,
+    UNKNOWN_TEMPLATE,
     UNSUBSCRIBED_ERRORS,
     WECOM,
     WINDOW_ERRORS,
@@ -55,7 +56,7 @@ from bot.wechat_api import (
 )
 from config.sections import DAILY_PING_KINDS
 from config.settings import Settings
-from storage.capabilities import CUSTOMER_SERVICE, record_unavailable, unavailable_apis
+from storage.capabilities import CUSTOMER_SERVICE, one_template, record_unavailable, unavailable_apis
 from storage.capabilities import SUBSCRIPTION as SUBSCRIPTION_API
 from storage.capabilities import TEMPLATE as TEMPLATE_API
 from storage.db import transaction
@@ -79,6 +80,10 @@ class _NoPermission(SendError):
     def __init__(self, message: str, errcode: int) -> None:
         super().__init__(message)
         self.errcode = errcode
+
+
+class _TemplateUnknown(_NoPermission):
+    """WeChat answered 40037: the template id is not one of the account's."""
 
 
 class WeChatMessenger:
@@ -174,6 +179,13 @@ class WeChatMessenger:
                 raise Held(f"{HELD}: they are in conversation and their window's sends are spent or kept")
         try:
             return self._send_on(TEMPLATE, push, now)
+        except _TemplateUnknown as exc:
+            template = self._settings.templates.for_kind(push.kind)
+            assert template is not None
+            self._learn_unavailable(one_template(template.id), exc, now)
+            if can_wait(push):
+                raise Held(f"{HELD}: WeChat does not know its template") from exc
+            raise SendError(str(exc)) from exc
         except _NoPermission as exc:
             self._learn_unavailable(TEMPLATE_API, exc, now)
             if can_wait(push):
@@ -181,8 +193,14 @@ class WeChatMessenger:
             raise SendError(str(exc)) from exc
 
     def template_carries(self, kind: str, now: datetime) -> bool:
-        """True when a template is set up for this kind of push and the account may send templates."""
-        return self._settings.templates.for_kind(kind) is not None and self.may_use(TEMPLATE_API, now)
+        """True when a template WeChat has not refused is set up for this kind of push, and the account may
+        send templates."""
+        template = self._settings.templates.for_kind(kind)
+        return (
+            template is not None
+            and self.may_use(TEMPLATE_API, now)
+            and self.may_use(one_template(template.id), now)
+        )
 
     def _in_conversation(self, push: Push, now: datetime, window: timedelta) -> bool:
         """Inside the 48 hours of the resident's last message: they are likely to write again soon."""
@@ -191,7 +209,7 @@ class WeChatMessenger:
             return allowances(session, push.openid).in_conversation(now, window)
 
     def _learn_unavailable(self, api: str, exc: _NoPermission, now: datetime) -> None:
-        log.warning("WeChat says the account may not use %s messages: %s; not trying them again", api, exc)
+        log.warning("WeChat refused %s: %s; not trying it again", api, exc)
         record_unavailable(self._factory, api, exc.errcode, str(exc), now)
         self._unavailable.add(api)
 
@@ -292,6 +310,8 @@ class WeChatMessenger:
             return _WindowClosed(text)
         if code == CONSENT_WITHDRAWN and channel == SUBSCRIPTION:
             return _ConsentWithdrawn(text)
+        if code == UNKNOWN_TEMPLATE and channel == TEMPLATE:
+            return _TemplateUnknown(text, code)
         if code in NO_PERMISSION_ERRORS and channel in (CUSTOM, TEMPLATE, SUBSCRIPTION):
             return _NoPermission(text, code)
         if code in QUOTA_ERRORS:
@@ -328,6 +348,8 @@ class WeChatMessenger:
         template = templates.for_kind(push.kind)
         if template is None:
             raise SendError(f"template: none set up for '{push.kind}', and the 48 h window is closed")
+        if not self.may_use(one_template(template.id), self._clock()):
+            raise SendError(f"template: WeChat does not know template {template.id} ('{template.name}')")
         data = template_data(template, push.text, templates.max_value_chars)
         result = self._official.message.send_template(push.openid, template.id, data, url=self._link(push))
         msgid = result.get("msgid")

@@ -4,7 +4,8 @@ A personal-subject account has no customer-service messages at all, an unverifie
 messages, and only government-service (政务民生) and medical accounts may send long-term subscription
 messages: WeChat answers 48001 ("api unauthorized", or 48004 when banned) to every try. The first such
 answer is kept in `account_capabilities`, so every process stops trying what cannot work (and the ping
-sweep stops choosing subscription messages, through `usable`).
+sweep stops choosing subscription messages, through `usable`). A template id WeChat does not know (40037:
+deleted in the account's admin pages, or mistyped in the settings) is kept the same way, per template.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from storage.db import transaction
 from storage.models import AccountCapability
 
 CUSTOMER_SERVICE, TEMPLATE, SUBSCRIPTION = "customer_service", "template", "subscription"
+
+
+def one_template(template_id: str) -> str:
+    """The capability of one template id: unavailable once WeChat answered it does not know the id (40037)."""
+    return f"{TEMPLATE}:{template_id}"
 
 
 def unavailable_apis(session: Session) -> dict[str, AccountCapability]:

@@ -402,6 +402,7 @@ class FakeWeChat:
             ("GET", MP_PREFIX + "media/get"): self._media_get,
             ("POST", MP_PREFIX + "menu/create"): self._menu_create,
             ("POST", MP_PREFIX + "qrcode/create"): self._qrcode_create,
+            ("GET", MP_PREFIX + "template/get_all_private_template"): self._template_list,
             ("GET", WECOM_PREFIX + "gettoken"): self._wecom_token,
             ("POST", WECOM_PREFIX + "message/send"): self._wecom_send,
         }
@@ -605,6 +606,26 @@ class FakeWeChat:
             return _error(40016, "invalid button size")
         self.menu = _load(body)
         return _json(OK)
+
+    def _template_list(self, query: dict[str, str], _body: bytes) -> Answer:
+        """The account's templates (模板消息 → 我的模板), as get_all_private_template lists them."""
+        refused = self._check_token(query, self._tokens, 40001)
+        if refused:
+            return refused
+        if not self.verified:
+            return _error(48001, "api unauthorized")
+        listed = [
+            {
+                "template_id": template_id,
+                "title": "工单进度通知",
+                "primary_industry": "政府与公共事业",
+                "deputy_industry": "政务民生",
+                "content": "{{thing1.DATA}}",
+                "example": "",
+            }
+            for template_id in sorted(self.templates)
+        ]
+        return _json({"template_list": listed})
 
     def _qrcode_create(self, query: dict[str, str], body: bytes) -> Answer:
         refused = self._check_token(query, self._tokens, 40001)

@@ -16,12 +16,13 @@ from wechatpy.exceptions import WeChatClientException
 from bot.commands.runtime import open_for_reading, open_runtime
 from bot.menu import MenuError, load_menu, publish_menu
 from bot.qrcodes import create_building_codes, issue_family_qr, render_png
-from bot.wechat_api import OfficialAccountClient
+from bot.tokens import TokenUnavailable
+from bot.wechat_api import OfficialAccountClient, call_with_fresh_token
 from config.settings import Settings
 from handlers.clock import utc_now
 from handlers.people.family_codes import FollowerError
 from handlers.people.forgetting import AlreadyForgotten, ForgetError, find_resident
-from storage.capabilities import CUSTOMER_SERVICE, SUBSCRIPTION, TEMPLATE, unavailable_apis
+from storage.capabilities import CUSTOMER_SERVICE, SUBSCRIPTION, TEMPLATE, one_template, unavailable_apis
 from storage.db import transaction
 from storage.models import AccountCapability, Building, OutboxMessage, Resident
 from storage.windows import window_figures
@@ -48,6 +49,7 @@ def status_command(settings: Settings, _args: argparse.Namespace) -> int:
             now = utc_now()
             inside, spent = window_figures(session, now)
             held = session.scalar(select(func.count()).where(OutboxMessage.status == "held")) or 0
+        listed = None if settings.sandbox else _listed_templates(runtime.official_account)
     finally:
         runtime.close()
     if settings.sandbox:
@@ -56,8 +58,10 @@ def status_command(settings: Settings, _args: argparse.Namespace) -> int:
         print(f"mode: live, Official Account {settings.wechat.appid}")
     for api, name in API_NAMES.items():
         print(f"{name}: {_capability(settings, api, refused.get(api))}")
-    templates = [f"{t.name}={t.id}" for t in settings.templates.templates.values() if t.id]
-    print(f"templates set up: {', '.join(templates) if templates else 'none'}")
+    templates = [t for t in settings.templates.templates.values() if t.id]
+    print(f"templates set up: {', '.join(f'{t.name}={t.id}' for t in templates) if templates else 'none'}")
+    for template in templates:
+        print(f"  {template.name}: {_template_state(settings, template.id, refused, listed)}")
     print(f"WeCom for staff: {'on' if settings.wecom.enabled else 'off'}")
     print(
         f"customer-service windows: {inside} users sent to in an open window, {spent} with all 5 sends used; "
@@ -78,6 +82,35 @@ def _capability(settings: Settings, api: str, refusal: AccountCapability | None)
             f"(delete the account_capabilities row '{api}' once the account has the permission)"
         )
     return "available (not refused so far)"
+
+
+def _listed_templates(client: OfficialAccountClient) -> set[str] | str:
+    """The template ids the account has (template/get_all_private_template), or why WeChat could not say."""
+    try:
+        answer = call_with_fresh_token(client, client.template.get_all_private_template)
+    except WeChatClientException as exc:
+        return f"WeChat refused the list: {_wechat_error(exc)}"
+    except (requests.RequestException, TokenUnavailable) as exc:
+        return f"WeChat could not be asked: {type(exc).__name__}"
+    return {entry.get("template_id", "") for entry in answer.get("template_list") or []}
+
+
+def _template_state(
+    settings: Settings, template_id: str, refused: dict[str, AccountCapability], listed: set[str] | str | None
+) -> str:
+    """Whether the account has this template: WeChat's 40037 kept, and its list when it could be read."""
+    refusal = refused.get(one_template(template_id))
+    if refusal is not None:
+        when = refusal.discovered_at.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
+        return (
+            f"unknown to WeChat: it answered {refusal.errcode} at {when}; not used since "
+            "(set the id the account's template page shows)"
+        )
+    if listed is None:
+        return "not checked (sandbox)"
+    if isinstance(listed, str):
+        return f"not checked: {listed}"
+    return "on the account" if template_id in listed else "not among the account's templates"
 
 
 def _declared_off(settings: Settings, api: str) -> str | None:

@@ -63,8 +63,8 @@ class AccountCapability(Base):
 
     __tablename__ = "account_capabilities"
 
-    # "customer_service" or "template".
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # "customer_service", "template" or "subscription"; "template:<id>" for one template WeChat does not know.
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
     available: Mapped[bool] = mapped_column(Boolean)
     errcode: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str | None] = mapped_column(String(200))

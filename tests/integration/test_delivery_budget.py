@@ -321,3 +321,46 @@ def test_forgetting_a_resident_cancels_news_held_for_them_and_drops_their_window
         to_residents = select(OutboxMessage.status).where(OutboxMessage.resident_id.is_not(None))
         statuses = list(session.scalars(to_residents))
     assert "held" not in statuses and "cancelled" in statuses
+
+
+def test_a_template_the_account_no_longer_has_is_learnt_once_and_its_news_waits_for_the_resident(
+    tmp_path, wechat, factory, clock, live, fake_wechat
+) -> None:
+    fake_wechat.templates.discard(TEMPLATE_IDS["status"])  # deleted in the account's admin pages
+    messenger = build_messenger(live, factory, clock)
+    wechat.say(ZHANG, "卫生间水管漏水了")
+    wechat.say(WANG, "签收 1")
+    dispatch_due(factory, messenger, POLICY, clock())
+    clock.advance(hours=49)
+    fake_wechat.advance(49 * 3600)  # her window closed: progress goes as the status template
+    wechat.say(WANG, f"进度 1 {NOTES[0]}")
+    assert dispatch_due(factory, messenger, POLICY, clock()).held == 1
+    asked = fake_wechat.calls["/cgi-bin/message/template/send"]  # answered 40037 (after a token refresh)
+    with transaction(factory) as session:
+        [known] = session.scalars(select(AccountCapability)).all()
+        assert (known.name, known.errcode) == ("template:tpl-status", 40037)
+    # The next note is held without asking WeChat again, by this process or a new one.
+    wechat.say(WANG, f"进度 1 {NOTES[1]}")
+    assert dispatch_due(factory, build_messenger(live, factory, clock), POLICY, clock()).held == 1
+    assert fake_wechat.calls["/cgi-bin/message/template/send"] == asked
+    status = run_in_process(live_env(tmp_path, fake_wechat), "wechat", "status")
+    assert status.returncode == 0, status.stderr
+    assert "  status: unknown to WeChat: it answered 40037" in status.stdout
+    assert "  new_ticket: on the account" in status.stdout
+    # Nothing is lost: her next message tells her, and 我的工单 shows both notes.
+    reply = wechat.say(ZHANG, "你好")
+    assert "您有2条工单进展未读" in reply
+    listing = wechat.say(ZHANG, "我的工单")
+    assert NOTES[0] in listing and NOTES[1] in listing
+
+
+def test_wechat_status_says_which_templates_the_account_does_not_have(tmp_path, factory, fake_wechat) -> None:
+    fake_wechat.templates.discard(TEMPLATE_IDS["rating"])
+    status = run_in_process(live_env(tmp_path, fake_wechat), "wechat", "status")
+    assert status.returncode == 0, status.stderr
+    assert "  rating: not among the account's templates" in status.stdout
+    assert "  status: on the account" in status.stdout
+    fake_wechat.go_down()
+    status = run_in_process(live_env(tmp_path, fake_wechat), "wechat", "status")
+    assert status.returncode == 0, status.stderr
+    assert "  status: not checked: WeChat could not be asked: ConnectionError" in status.stdout
