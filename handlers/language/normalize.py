@@ -57,8 +57,21 @@ _CHARACTER_FOLDS = str.maketrans(
         "厝": "家",
         "拢": "都",
         "佗": "哪",
+        # Cantonese: shout, hold, defecate, things, plural, lift (zhconv writes 𨋢 as 䢂), scald.
+        "嗌": "喊",
+        "揸": "拿",
+        "屙": "拉",
+        "嘢": "东西",
+        "哋": "们",
+        "䢂": "电梯",
+        "𨋢": "电梯",
+        "渌": "烫",
     }
 )
+# Cantonese phrases whose characters the folds above would misread (唔该 is "please", not 不该):
+# matched on the simplified text before those folds.
+_BEFORE_FOLDS = {"唔该": "麻烦", "唔使": "不用", "唔识郁": "动不了", "唔好挂住": "不要挂念"}
+_BEFORE = re.compile("|".join(sorted(_BEFORE_FOLDS, key=len, reverse=True)))
 # Words a speech recogniser systematically hears as others (着伙 for 着火, 点题 for 电梯), and
 # Cantonese phrases no single character carries (郁不到: cannot move; 抖不到气: cannot breathe).
 # Messages are matched as the word meant. Staff words are not folded (fold()), so a rules file that
@@ -121,8 +134,84 @@ _WORD_FOLDS = {
     # 皿 looks like 血 and is typed for it.
     "流皿": "流血",
     "多皿": "多血",
+    "制养鸡": "制氧机",
+    "制氧鸡": "制氧机",
+    "制养机": "制氧机",
+    "一样化碳": "一氧化碳",
+    "烧坑": "烧炕",
+    # Cantonese told by relatives far away (characters already folded: 唔 is 不, 咗 is 了, 佢 is 他):
+    # fell, cannot get up, rolled down, fell from, fire, hack, chest tight, hurt by (亲), all (晒),
+    # people, now, just now, at once, afraid, concrete, following, standing, saying, eating, lying.
+    "跌低": "摔倒",
+    "起不到身": "起不来",
+    "起不了身": "起不来",
+    "不识郁": "动不了",
+    "碌落": "滚下",
+    "跌落": "掉下",
+    "落去": "下去",
+    "火烛": "着火",
+    "斩人": "砍人",
+    "心口翳": "心口闷",
+    "胸口翳": "胸口闷",
+    "哽亲": "噎着",
+    "鲠亲": "噎着",
+    "烫亲": "烫着",
+    "撞亲": "撞着",
+    "跌亲": "摔着",
+    "咬亲": "咬伤",
+    "割亲": "割伤",
+    "电亲": "电着",
+    "起晒泡": "起了泡",
+    "软晒": "软了",
+    "肿晒": "肿了",
+    "紫晒": "紫了",
+    "细路": "小孩",
+    "细佬": "弟弟",
+    "老豆": "爸",
+    "后生仔": "年轻人",
+    "阿嫲": "奶奶",
+    "嫲嫲": "奶奶",
+    "隔篱": "隔壁",
+    "隔离屋": "隔壁屋",
+    "隔离邻居": "隔壁邻居",
+    "而家": "现在",
+    "头先": "刚才",
+    "即刻": "马上",
+    "成日": "整天",
+    "今朝": "今早",
+    "好惊": "好怕",
+    "石屎": "水泥",
+    "跟住": "跟着",
+    "追住": "追着",
+    "拿住": "拿着",
+    "企不": "站不",
+    "企都": "站都",
+    "讲不出": "说不出",
+    "讲不到东西": "说不出话",
+    "食了": "吃了",
+    "食完": "吃完",
+    "食饭": "吃饭",
+    "食错": "吃错",
+    "食药": "吃药",
+    "饮了": "喝了",
+    "瞓在": "躺在",
+    "瞓不低": "睡不着",
+    "困了在": "困在",
+    "仲在": "还在",
+    "仲有": "还有",
+    "挂住": "挂念",
+    # V咗俾: given to (寄咗俾我, sent to me)
+    "了给": "给",
+    # Hunan and Sichuan: grandmother, old man, children, no (没得).
+    "娭毑": "奶奶",
+    "老倌子": "老头子",
+    "崽女": "儿女",
+    "没得意思": "没意思",
 }
 _WORDS = re.compile("|".join(sorted(_WORD_FOLDS, key=len, reverse=True)))
+# Cantonese 话 after a person is "says" (阿妈话, 佢话): read as 说, so a retold worry reads like the
+# Mandarin one; 电话, 说话, 话费 and the like are untouched.
+_SAID = re.compile("(?<=[妈爸爷嫲婆公他她我们仔女姐哥弟妹伯叔姨])话(?![费筒题剧说语])")
 # Pure hesitation sounds: never part of a word, so they go wherever they are.
 _HESITATIONS = re.compile("[呃嗯]")
 
@@ -140,8 +229,9 @@ def fold(text: str) -> str:
 
 def _folded(text: str) -> str:
     """Simplified text with dialect characters and misheard words read as the Mandarin meant."""
-    folded = simplify(text).translate(_CHARACTER_FOLDS)
-    return _WORDS.sub(lambda match: _WORD_FOLDS[match.group()], folded)
+    simplified = _BEFORE.sub(lambda match: _BEFORE_FOLDS[match.group()], simplify(text))
+    folded = simplified.translate(_CHARACTER_FOLDS)
+    return _SAID.sub("说", _WORDS.sub(lambda match: _WORD_FOLDS[match.group()], folded))
 
 
 def simplify(text: str) -> str:

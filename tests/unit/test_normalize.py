@@ -101,6 +101,9 @@ def test_dictionary_is_loaded_lazily_and_without_resource_warnings() -> None:
         ("外婆啱啱一边手脚郁唔到", "外婆刚刚一边手脚动不了"),
         ("阿公唔应人 唔郁", "阿公不应人不动"),
         ("佢好似抖唔到气", "他好似透不到气"),
+        ("阿嫲喺廚房跌低咗 起唔到身", "奶奶在厨房摔倒了起不来"),
+        ("個細路俾滾水淥親", "个小孩给滚水烫着"),
+        ("老伴兒的制養雞不轉了", "老伴儿的制氧机不转了"),
     ],
 )
 def test_misheard_words_and_cantonese_phrases_read_as_the_mandarin_meant(text: str, expected: str) -> None:
@@ -109,3 +112,22 @@ def test_misheard_words_and_cantonese_phrases_read_as_the_mandarin_meant(text: s
 
 def test_staff_words_keep_their_misheard_spelling_so_older_rules_files_still_load() -> None:
     assert fold("救名") == "救名"
+
+
+def test_cantonese_please_is_not_read_as_should_not() -> None:
+    # Folded a character at a time, 唔该 ("please") had read as 不该 ("should not").
+    assert normalize("唔該快啲派人上去") == "麻烦快点派人上去"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("阿媽話佢頭暈", "阿妈说他头晕"),
+        ("我妈打电话来", "我妈打电话来"),
+        ("他说话不清楚", "他说话不清楚"),
+    ],
+)
+def test_cantonese_says_after_a_person_reads_as_mandarin_and_phone_calls_are_untouched(
+    text: str, expected: str
+) -> None:
+    assert normalize(text) == expected

@@ -144,6 +144,18 @@ def test_shared_routing_examples(shipped, report) -> None:
         ("快递放门口三天了都没人拿 是不是送错了", "other"),
         ("冬天一到手脚就冰凉 想找社区医生调理", "health"),
         ("有人冒充社区的加我微信 说发鸡蛋 让我填银行卡号 是你们吗", "inquiry"),
+        # Retold from afar in Cantonese, a routine broken, food gone bad, a ceiling bulging, blood at a door
+        # (written here, not taken from batches 22-24).
+        ("阿爸頭先喺浴室跌低咗 起唔到身 我喺多倫多 唔該派人去睇下", "emergency"),
+        ("我爸平时每天早上八点都给我发语音 今天到中午都没发 打电话也没人接", "emergency"),
+        ("一家三口吃了隔夜的凉拌菜 都在拉肚子 孩子拉得站都站不稳", "emergency"),
+        ("楼上漏水 我家客厅天花板鼓了个大包 一直往下掉灰", "emergency"),
+        ("我是快递员 302那家门口地上有一滩血 敲门没人应", "emergency"),
+        # Near-misses: a fire that is over, a fall "when nothing happened", hyperbole, a smoke alarm battery.
+        ("上回楼下着火多亏你们 想送面锦旗过来", "other"),
+        ("我妈说她上周在家摔了一跤 当时没啥事 想约社区医生看看腰", "health"),
+        ("隔壁吵到半夜 我真的烦到想死", "dispute"),
+        ("烟雾报警器没电了一直嘀嘀响 不是着火", "repair"),
     ],
 )
 def test_messages_beyond_the_shared_examples(shipped: IntentClassifier, text: str, expected: str) -> None:
