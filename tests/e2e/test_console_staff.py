@@ -157,6 +157,7 @@ def test_the_community_office_brings_a_worker_in_whose_code_is_shown_once_and_bi
         ({"name": "孙\n丽", "role": "worker", "grid": "G3"}, "姓名里不能有换行"),
         ({"name": "孙" * 51, "role": "worker", "grid": "G3"}, "姓名最多50个字"),
         ({"name": "孙丽", "role": "street"}, "请选择人员的岗位"),
+        ({"name": "孙丽", "role": "community", "grid": "G3"}, "社区值班负责全社区,不用选择网格"),
         ({"name": "孙丽", "role": "worker", "grid": "G3", "phone": "12"}, "手机号码格式不对"),
         ({"name": "王芳", "role": "worker", "grid": "G3", "replace": "1"}, "网格员王芳已经绑定了微信"),
     ],

@@ -315,6 +315,8 @@ def _form_problem(form: InviteForm) -> str:
     """What the form itself gets wrong before the register is asked ('' when nothing)."""
     if form.role not in INVITED_ROLES:
         return "请选择人员的岗位。"
+    if form.role == "community" and form.grids:
+        return "社区值班负责全社区,不用选择网格。"
     if form.phone:
         try:
             parse_phone(form.phone)
