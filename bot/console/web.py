@@ -44,6 +44,7 @@ from bot.console.views import (
     media,
     notices,
     reports,
+    roster,
     street,
     street_reports,
     tickets,
@@ -134,7 +135,7 @@ def make_blueprint() -> Blueprint:
     blueprint.app_template_global("csrf_token")(csrf_token)
     blueprint.app_template_filter("local")(local)
     blueprint.register_error_handler(HTTPException, _error_page)
-    pages = (auth, board, tickets, actions, bulk, media, checkins, notices, reports)
+    pages = (auth, board, tickets, actions, bulk, media, checkins, notices, reports, roster)
     # The street office's section answers only in the first community's console (bot/street.py).
     for module in (*pages, street, street_reports):
         module.register(blueprint)

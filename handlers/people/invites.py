@@ -31,8 +31,17 @@ SLOTS = {"worker": "grid worker", "leader": "grid leader"}
 TakeOver = Callable[[Services, Grid, Worker, Worker], list[str]]
 
 
+# Longest name the register keeps (workers.name).
+NAME_CHARS = 50
+
+
 class InviteError(ValueError):
-    """An invite cannot be made as asked; the message says why."""
+    """An invite cannot be made as asked; the message says why (for the command line), `said` in the
+    console's words."""
+
+    def __init__(self, message: str, said: str = "无法生成绑定码,请核对填写的内容。") -> None:
+        super().__init__(message)
+        self.said = said
 
 
 @dataclass(frozen=True)
@@ -67,22 +76,26 @@ def create_invite(
     With new_wechat the code moves a bound worker to another WeChat, keeping their grids and tickets.
     A grid that already has a worker (or, for a leader, a leader) is taken over only with replace.
     """
+    _check_name(name)
     if role not in ROLES:
-        raise InviteError(f"role must be one of {', '.join(ROLES)}")
+        raise InviteError(f"role must be one of {', '.join(ROLES)}", "请选择人员的岗位。")
     if replace and not grid_codes:
-        raise InviteError("--replace goes with the --grid to take over")
+        raise InviteError("--replace goes with the --grid to take over", "接替现有人员时请选择要接替的网格。")
     moving = _moving_worker(session, name, role, grid_codes) if new_wechat else None
     if moving is None:
         _check_new_binding(session, name, role, grid_codes)
     for code in grid_codes:
         if staff.grid_id(session, code) is None:
-            raise InviteError(f"no grid with code {code!r}")
+            raise InviteError(f"no grid with code {code!r}", "没有找到所选的网格,请刷新页面后重新选择。")
     held = grid_holders(session, name, role, grid_codes)
     if held and not replace:
-        raise InviteError(f"{_describe_held(held, role)}; add --replace to hand it to {name}")
+        raise InviteError(
+            f"{_describe_held(held, role)}; add --replace to hand it to {name}",
+            f"{_said_held(held, role)}。如确需由{name}接替,请勾选“接替现有人员”。",
+        )
     backup_worker = find_worker(session, backup) if backup else None
     if backup and backup_worker is None:
-        raise InviteError(f"no worker named {backup!r} for the backup")
+        raise InviteError(f"no worker named {backup!r} for the backup", f"没有找到在职的AB岗人员“{backup}”。")
     code = _new_code(session)
     invite = WorkerInvite(
         code_hash=hash_code(code),
@@ -120,6 +133,24 @@ def grid_holders(
     return held
 
 
+def _check_name(name: str) -> None:
+    """A name as people write it: not blank, no line breaks or control characters, and not too long."""
+    if not name.strip():
+        raise InviteError("the name is empty", "请填写姓名。")
+    if len(name) > NAME_CHARS:
+        raise InviteError(f"the name is longer than {NAME_CHARS} characters", f"姓名最多{NAME_CHARS}个字。")
+    if name != name.strip() or not name.isprintable():
+        raise InviteError(
+            "the name has spaces at its ends, a line break or a control character",
+            "姓名里不能有换行或特殊字符,前后也不要留空格。",
+        )
+
+
+def _said_held(held: list[tuple[Grid, Worker]], role: str) -> str:
+    """'第一网格已有网格员王芳': the console's words for grids already held."""
+    return "、".join(f"{grid.name}已有{ROLE_LABELS[role]}{holder.name}" for grid, holder in held)
+
+
 def _describe_held(held: list[tuple[Grid, Worker]], role: str) -> str:
     """'G1 (第一网格) already has a grid worker, 王芳': the office's tool names staff in full."""
     return "; ".join(
@@ -137,12 +168,13 @@ def _check_new_binding(session: Session, name: str, role: str, grid_codes: tuple
     if _bound_worker(session, name, role) is not None:
         raise InviteError(
             f"{name} ({role}) already has a WeChat bound. The same person on a new WeChat: add --new-wechat."
-            f" Someone who left: run `worker leave --name {name}` first."
+            f" Someone who left: run `worker leave --name {name}` first.",
+            f"{ROLE_LABELS[role]}{name}已经绑定了微信。已离岗的请先办理离岗;同名的另一位请在姓名上加以区分。",
         )
     if role == "worker" and len(grid_codes) != 1:
-        raise InviteError("a grid worker needs exactly one --grid")
+        raise InviteError("a grid worker needs exactly one --grid", "网格员请选择一个网格(只能选一个)。")
     if role == "leader" and not grid_codes:
-        raise InviteError("a grid leader needs at least one --grid")
+        raise InviteError("a grid leader needs at least one --grid", "网格长请至少选择一个网格。")
 
 
 def _moving_worker(session: Session, name: str, role: str, grid_codes: tuple[str, ...]) -> Worker:

@@ -2,7 +2,8 @@
 
 A real HTTP server on loopback serves the app; residents write through the webhook. Screenshots of the
 board, a ticket and reports with their charts (375x812 and 390x844, phone-sized screens) and of the desk's
-table and a report (1366x768) are kept under var/test-artifacts/browser.
+table and a report (1366x768) and of the staff page and a binding code (375x812) are kept under
+var/test-artifacts/browser.
 """
 
 from __future__ import annotations
@@ -336,3 +337,32 @@ def test_on_a_phone_the_board_stays_cards_with_search_sort_and_the_new_count(
         assert cards(phone)[0] == "#4"
         assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE_390["width"]
         phone.screenshot(path=str(artifacts / "board-new-ticket-390x844.png"), full_page=True)
+
+
+def test_the_community_office_brings_a_worker_in_from_the_staff_page_on_a_phone(
+    server, community, phone, factory, clock, artifacts
+) -> None:
+    base, _ = server
+    make_account(factory, clock, "社区值班台", "duty", "community")
+    sign_in(phone, base, "duty")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # five tabs fit
+    phone.get_by_role("link", name="人员").click()
+    phone.wait_for_url(f"{base}/console/staff")
+    assert "第一网格" in phone.inner_text("main") and "已绑定微信" in phone.inner_text("main")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.screenshot(path=str(artifacts / "staff-community-375x812.png"), full_page=True)
+
+    phone.get_by_role("link", name="新增人员").click()
+    phone.get_by_label("姓名").fill("孙丽")
+    phone.get_by_label("第三网格").check()
+    phone.get_by_label("接替现有人员").check()
+    phone.get_by_role("button", name="生成绑定码").click()
+    phone.wait_for_url(f"{base}/console/staff/invites/*")
+    shown = phone.inner_text("main")
+    code = shown.split("绑定 ")[1][:8]
+    assert code.isalnum() and "只能使用一次" in shown
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.screenshot(path=str(artifacts / "staff-invite-code-375x812.png"), full_page=True)
+    assert "绑定成功" in community.say("o-sunli", f"绑定 {code}")
+    phone.goto(f"{base}/console/staff")
+    assert "孙丽" in phone.inner_text("main")
