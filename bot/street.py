@@ -172,6 +172,8 @@ class Street:
                 raise SettingsError(shared)
             if self._migrate:
                 runtime.prepare()
+            if "app" in self.__dict__:
+                runtime.app  # noqa: B018 (built here, so a failure leaves the community out, whole)
         except BaseException:
             runtime.close()
             raise
@@ -192,7 +194,7 @@ class Street:
 
     def _refuse(self, entry: CommunityEntry, reason: str) -> None:
         """Keep and log why a registered community is not served; a reason already logged is not repeated."""
-        refusal = NotServed(entry.name or entry.slug, reason)
+        refusal = NotServed(entry.name or entry.slug, reason.removeprefix(f"community {entry.slug}: "))
         if self.not_served.get(entry.slug) == refusal:
             return
         self.not_served = {**self.not_served, entry.slug: refusal}
@@ -203,7 +205,7 @@ class Street:
             "after this process started is read only when it restarts)",
             entry.slug,
             entry.name,
-            reason,
+            refusal.reason,
             self.home.settings.street.register_poll_seconds,
         )
 
@@ -250,12 +252,18 @@ class RegisterWatch:
                 self.street.add_registered()
             except SQLAlchemyError as exc:
                 # The first community's database is away: the webhooks spool; look again next time.
-                reason = _first_line(exc)
-                if reason != self._failed:
-                    log.warning("cannot read the register of communities: %s", reason)
-                self._failed = reason
+                self._failure(_first_line(exc), log.warning)
+            except Exception as exc:
+                # A bug: said with its traceback, and the thread keeps looking rather than dying silently.
+                self._failure(f"{type(exc).__name__}: {_first_line(exc)}", log.exception)
             else:
                 self._failed = ""
+
+    def _failure(self, reason: str, say: Callable[..., None]) -> None:
+        """Log a failed look, unless the last look failed the same way."""
+        if reason != self._failed:
+            say("cannot look at the register of communities: %s", reason)
+        self._failed = reason
 
 
 def _start_web_workers(runtime: Runtime) -> None:

@@ -194,6 +194,7 @@ def test_a_community_whose_own_account_the_running_processes_cannot_see_is_not_s
 
     assert "they do not see GRIDDESK_COMMUNITIES_HEPING_WECHAT_APPID ... until they restart" in added
     [refusal] = [r.getMessage() for r in caplog.records]
-    assert "community heping: wechat.appid is community main's" in refusal
+    assert refusal.startswith("community heping (和平里社区) is registered but not served: wechat.appid is ")
+    assert "community main's" in refusal
     assert "read only when it restarts" in refusal
     assert Client(live_lone_street.app).post("/wechat/heping", data=b"<xml/>").status_code == 404
