@@ -8,11 +8,15 @@ their rows are in different databases.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.bootstrap import Runtime, bootstrap
 from bot.street_app import StreetApp
@@ -27,14 +31,41 @@ if TYPE_CHECKING:
     from handlers.language.intents import IntentClassifier
 
 SettingsOf = Callable[[CommunityEntry], Settings]
+log = logging.getLogger("griddesk")
+
+
+class NotServed(NamedTuple):
+    """A registered community this process does not serve: its name, and why (one line, for operators)."""
+
+    name: str
+    reason: str
 
 
 class Street:
-    """The runtimes of a deployment's communities, the first one first; `close()` lets go of them all."""
+    """The runtimes of a deployment's communities, the first one first; `close()` lets go of them all.
 
-    def __init__(self, home: Runtime, others: Mapping[str, Runtime]) -> None:
+    A community registered while the street runs is served once `add_registered()` (called every
+    [street] register_poll_seconds by `start_watching()`) has checked it as start-up checks every one.
+    """
+
+    def __init__(
+        self,
+        home: Runtime,
+        others: Mapping[str, Runtime],
+        *,
+        settings_of: SettingsOf | None = None,
+        migrate: bool = False,
+    ) -> None:
         self.home = home
+        # Replaced, never changed in place: request and worker threads read it while a community is added.
         self.runtimes: dict[str, Runtime] = {home.settings.community_slug: home, **others}
+        self._settings_of = settings_of or (lambda entry: load_settings(community=entry))
+        self._migrate = migrate
+        # Each registered community not served, by slug, and why (logged once per reason).
+        self.not_served: dict[str, NotServed] = {}
+        self._adding = threading.Lock()
+        self._web_workers = self._schedulers = False
+        self._watch: RegisterWatch | None = None
 
     @property
     def names(self) -> dict[str, str]:
@@ -64,38 +95,189 @@ class Street:
     @cached_property
     def app(self) -> StreetApp:
         """One WSGI app for every community (bot/street_app.py); their spool replayers not started."""
-        from bot.console.views.street import Community, register_street_views
-
-        # The street office's pages in the first community's console read every community (read-only).
-        communities = {
-            slug: Community(slug, r.settings.community_name, r.settings, r.factory, r.domain)
-            for slug, r in self.runtimes.items()
-        }
-        register_street_views(self.home.app, communities)
+        self._give_street_views()
         return StreetApp(
             self.home.settings.community_slug, {slug: r.app for slug, r in self.runtimes.items()}
         )
 
+    def _give_street_views(self) -> None:
+        """The street office's pages in the first community's console read every community (read-only)."""
+        from bot.console.views.street import Community, register_street_views
+
+        communities = {
+            slug: Community(slug, r.settings.community_name, r.settings, r.factory, r.domain)
+            for slug, r in self.runtimes.items()
+        }
+        register_street_views(self.home.app, communities, self.not_served)
+
     def start_web_workers(self) -> None:
         """Start each community's spool replayer and inbox workers (in this process)."""
-        from bot.app import inbox_workers, spool_replayer
-
-        for runtime in self:
-            spool_replayer(runtime.app).start(runtime.settings.spool.replay_interval_seconds)
-            inbox_workers(runtime.app).start()
+        with self._adding:
+            self._web_workers = True
+            for runtime in self:
+                _start_web_workers(runtime)
 
     def stop_web_workers(self) -> None:
         """Stop what start_web_workers started."""
         from bot.app import inbox_workers, spool_replayer
 
-        for runtime in self:
-            inbox_workers(runtime.app).stop()
-            spool_replayer(runtime.app).stop()
+        with self._adding:
+            self._web_workers = False
+            for runtime in self:
+                inbox_workers(runtime.app).stop()
+                spool_replayer(runtime.app).stop()
+
+    def start_schedulers(self) -> None:
+        """Start each community's scheduler (its jobs run under leases: other processes may run them too)."""
+        with self._adding:
+            self._schedulers = True
+            for runtime in self:
+                runtime.scheduler.start()
+
+    def stop_schedulers(self, wait: bool) -> None:
+        """Shut down what start_schedulers started; with `wait`, running jobs finish and hand back leases."""
+        with self._adding:
+            self._schedulers = False
+            for runtime in self:
+                if "scheduler" in runtime.__dict__:
+                    runtime.scheduler.shutdown(wait=wait)
+
+    def add_registered(self) -> list[str]:
+        """Serve each community registered since the street opened and checked as at start; their slugs.
+
+        One that fails its checks is not served, the others carry on: its reason is logged once (until it
+        changes) and kept in `not_served`; it is checked again at the next call.
+        """
+        with self._adding:
+            added = []
+            for entry in register_of(self.home, write=False):
+                if entry.slug in self.runtimes:
+                    continue
+                try:
+                    runtime = self._checked(entry)
+                except (SettingsError, SQLAlchemyError, OSError) as exc:
+                    self._refuse(entry, _first_line(exc))
+                    continue
+                self._serve(entry, runtime)
+                added.append(entry.slug)
+            return added
+
+    def _checked(self, entry: CommunityEntry) -> Runtime:
+        """A newly registered community's runtime; SettingsError where start-up would refuse it."""
+        runtime = _runtime_of(entry, self._settings_of, self.home, None)
+        try:
+            settings = {slug: r.settings for slug, r in self.runtimes.items()}
+            shared = shared_account(settings | {entry.slug: runtime.settings})
+            if shared is not None:
+                raise SettingsError(shared)
+            if self._migrate:
+                runtime.prepare()
+            if "app" in self.__dict__:
+                runtime.app  # noqa: B018 (built here, so a failure leaves the community out, whole)
+        except BaseException:
+            runtime.close()
+            raise
+        return runtime
+
+    def _serve(self, entry: CommunityEntry, runtime: Runtime) -> None:
+        """Add the community to whatever this process serves: web app, web workers, scheduler."""
+        self.not_served = {s: r for s, r in self.not_served.items() if s != entry.slug}
+        self.runtimes = {**self.runtimes, entry.slug: runtime}
+        if "app" in self.__dict__:
+            self.app.add(entry.slug, runtime.app)
+            self._give_street_views()
+        if self._web_workers:
+            _start_web_workers(runtime)
+        if self._schedulers:
+            runtime.scheduler.start()
+        log.info("community %s (%s) added to the register: now served", entry.slug, entry.name)
+
+    def _refuse(self, entry: CommunityEntry, reason: str) -> None:
+        """Keep and log why a registered community is not served; a reason already logged is not repeated."""
+        refusal = NotServed(entry.name or entry.slug, reason.removeprefix(f"community {entry.slug}: "))
+        if self.not_served.get(entry.slug) == refusal:
+            return
+        self.not_served = {**self.not_served, entry.slug: refusal}
+        if "app" in self.__dict__:
+            self._give_street_views()
+        log.error(
+            "community %s (%s) is registered but not served: %s (checked again every %g s; a variable set "
+            "after this process started is read only when it restarts)",
+            entry.slug,
+            entry.name,
+            refusal.reason,
+            self.home.settings.street.register_poll_seconds,
+        )
+
+    def start_watching(self) -> None:
+        """Look at the register every [street] register_poll_seconds in a thread of this process."""
+        self._watch = RegisterWatch(self, self.home.settings.street.register_poll_seconds)
+        self._watch.start()
+
+    def stop_watching(self) -> None:
+        """Stop looking at the register (before the runtimes are stopped and closed)."""
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
 
     def close(self) -> None:
-        """Close every community's database connections."""
+        """Stop watching the register, and close every community's database connections."""
+        self.stop_watching()
         for runtime in self:
             runtime.close()
+
+
+class RegisterWatch:
+    """A daemon thread calling `street.add_registered()` every so often; a failed look is logged once."""
+
+    def __init__(self, street: Street, seconds: float) -> None:
+        self.street, self.seconds = street, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="griddesk-register-watch", daemon=True)
+        self._failed = ""
+
+    def start(self) -> None:
+        """Start looking."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop looking, after the look under way if any."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.street.add_registered()
+            except SQLAlchemyError as exc:
+                # The first community's database is away: the webhooks spool; look again next time.
+                self._failure(_first_line(exc), log.warning)
+            except Exception as exc:
+                # A bug: said with its traceback, and the thread keeps looking rather than dying silently.
+                self._failure(f"{type(exc).__name__}: {_first_line(exc)}", log.exception)
+            else:
+                self._failed = ""
+
+    def _failure(self, reason: str, say: Callable[..., None]) -> None:
+        """Log a failed look, unless the last look failed the same way."""
+        if reason != self._failed:
+            say("cannot look at the register of communities: %s", reason)
+        self._failed = reason
+
+
+def _start_web_workers(runtime: Runtime) -> None:
+    """Start one community's spool replayer and inbox workers."""
+    from bot.app import inbox_workers, spool_replayer
+
+    spool_replayer(runtime.app).start(runtime.settings.spool.replay_interval_seconds)
+    inbox_workers(runtime.app).start()
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error's message on one line, as the log and the console show it."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 def open_street(
@@ -133,7 +315,7 @@ def open_street(
     except BaseException:
         home.close()
         raise
-    return Street(home, others)
+    return Street(home, others, settings_of=settings_of, migrate=migrate)
 
 
 def shared_account(settings_by_slug: Mapping[str, Settings]) -> str | None:

@@ -24,6 +24,10 @@ class StreetApp:
         self.home_slug, self.apps = home_slug, dict(apps)
         self.home = self.apps[home_slug]
 
+    def add(self, slug: str, app: WSGIApplication) -> None:
+        """Serve one more community; requests in flight keep the mapping they read (it is replaced whole)."""
+        self.apps = {**self.apps, slug: app}
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith(WEBHOOK + "/"):

@@ -27,7 +27,7 @@ HOME_SLUG = "main"
 # Letters and digits only: the slug is in URLs (/wechat/<slug>) and in variable names, where '_' is the
 # separator and a '-' cannot be written.
 SLUG = re.compile(r"[a-z][a-z0-9]{1,31}")
-DEPLOYMENT_SECTIONS = ("database", "server")
+DEPLOYMENT_SECTIONS = ("database", "server", "street")
 # Where a community's console is, under its mount.
 CONSOLE_PATH = "/console"
 

@@ -309,6 +309,13 @@ class SpeechSettings:
 
 
 @dataclass(frozen=True)
+class StreetSettings:
+    """How a street deployment's serving processes notice communities added while they run."""
+
+    register_poll_seconds: float
+
+
+@dataclass(frozen=True)
 class SpoolSettings:
     """Where the webhook keeps messages the database could not take, and how often they are replayed."""
 

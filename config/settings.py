@@ -28,6 +28,7 @@ from config.sections import (
     RetentionSettings,
     SpeechSettings,
     SpoolSettings,
+    StreetSettings,
     SubscriptionSettings,
     Template,
     TemplateSettings,
@@ -70,6 +71,7 @@ __all__ = [
     "SettingsError",
     "SpeechSettings",
     "SpoolSettings",
+    "StreetSettings",
     "SubscriptionSettings",
     "Template",
     "TemplateSettings",
@@ -123,6 +125,7 @@ class Settings:
     spool: SpoolSettings
     inbox: InboxSettings
     speech: SpeechSettings
+    street: StreetSettings
     # Where `serve` records the address it listens on, so `say` finds it.
     address_file: Path
     # Which community of the deployment these settings are (config/communities.py), and the path its
@@ -225,6 +228,7 @@ def _build(values: Mapping[str, Any], root: Path) -> Settings:
         ),
         inbox=InboxSettings(**values["inbox"]),
         speech=SpeechSettings(**values["speech"]),
+        street=StreetSettings(**values["street"]),
         address_file=_resolve(root, values["server"]["address_file"]),
     )
 

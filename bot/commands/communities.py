@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.bootstrap import SchemaBehind, bootstrap
 from bot.commands.runtime import open_for_reading, shown_url
 from bot.street import entry_of, register_of, shared_account
-from config.communities import HOME_SLUG, CommunityEntry, check_slug
+from config.communities import HOME_SLUG, CommunityEntry, check_slug, community_prefix
 from config.settings import Settings, SettingsError, load_settings
 from storage.db import snapshot, transaction
 from storage.repositories import communities
@@ -97,7 +98,12 @@ def community_add(settings: Settings, args: argparse.Namespace) -> int:
     print(f"community {slug} ({name}) added, database {shown_url(database_url)}")
     print(f"  webhook: /wechat/{slug}   console: /c/{slug}/console   Open311: /c/{slug}/open311/v2")
     print(f"  next: uv run run.py --community {slug} community load FILE   (grids, buildings, staff)")
-    print("  then restart `serve` and `scheduler` so they serve it")
+    seconds = settings.street.register_poll_seconds
+    print(f"  running `serve` and `scheduler` processes start serving it within {seconds:g} seconds")
+    own = sorted(name for name in os.environ if name.startswith(community_prefix(slug)))
+    if own:
+        # A process reads its environment once: these reach the running ones only when they restart.
+        print(f"  they do not see {own[0]}{' ...' if len(own) > 1 else ''} until they restart")
     return 0
 
 

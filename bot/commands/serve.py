@@ -44,10 +44,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         return serve_workers(settings, host, port, args.workers, args.threads)
     clock = frozen_clock(utc_now()) if args.freeze_clock else None
     street = open_street(settings, clock=clock).prepare()
-    app, schedulers = street.app, [runtime.scheduler for runtime in street]
-    for scheduler in schedulers:
-        scheduler.start()
+    app = street.app
+    street.start_schedulers()
     street.start_web_workers()
+    street.start_watching()
     announce(settings, host, port)
     print(banner(settings, host, port, communities=street.names), flush=True)
     if args.freeze_clock:
@@ -57,9 +57,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
+        street.stop_watching()
         street.stop_web_workers()
-        for scheduler in schedulers:
-            scheduler.shutdown(wait=False)
+        street.stop_schedulers(wait=False)
         remove_address(settings.address_file)
         street.close()
     return 0
@@ -85,12 +85,15 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int, thread
 def web_app(settings: Settings) -> StreetApp:
     """Every community's webhook on engines of its own: what each gunicorn worker builds after the fork.
 
-    Each worker also replays the spools (the workers take turns through a lock file) and runs inbox
-    workers for the messages queued under overload (they claim each message under a lease).
+    Each worker also replays the spools (the workers take turns through a lock file), runs inbox
+    workers for the messages queued under overload (they claim each message under a lease), and looks at
+    the register for communities added since it started.
     """
     street = open_street(settings, migrate=False)
     street.start_web_workers()
-    return street.app
+    app = street.app
+    street.start_watching()  # communities registered later are served by this worker too
+    return app
 
 
 def frozen_clock_refusal(settings: Settings, args: argparse.Namespace) -> str | None:
@@ -163,20 +166,19 @@ def scheduler_command(settings: Settings, args: argparse.Namespace) -> int:
         print("scheduler runs every community's jobs: leave out --community", file=sys.stderr)
         return 2
     street = open_street(settings).prepare()
-    schedulers = [runtime.scheduler for runtime in street]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    for scheduler in schedulers:
-        scheduler.start()
+    street.start_schedulers()
+    street.start_watching()  # a community registered later gets its scheduler here too
     print(scheduler_banner(settings, street.names), flush=True)
     try:
         while not stop.wait(1.0):
             pass
     finally:
+        street.stop_watching()
         # Let running jobs finish, so they hand their leases back instead of leaving them to run out.
-        for scheduler in schedulers:
-            scheduler.shutdown(wait=True)
+        street.stop_schedulers(wait=True)
         street.close()
     print("GridDesk scheduler stopped", flush=True)
     return 0

@@ -51,6 +51,7 @@ RULES: dict[str, _Rule] = {
     "server.max_body_bytes": _Int(1024, 16 * 1024 * 1024, "bytes"),
     "server.proxy_hops": _Int(0, 5),
     "server.address_file": _Path("var/server.json"),
+    "street.register_poll_seconds": _Number(0, 600, "seconds"),
     "wechat.token": _Text(
         "3 to 32 letters, digits, '-' or '_' (the Token of the server configuration)",
         r"[A-Za-z0-9_\-]{3,32}",

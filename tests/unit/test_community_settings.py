@@ -79,3 +79,22 @@ def test_a_variable_naming_no_community_is_found_and_slugs_are_plain() -> None:
     for bad in ("He", "he-ping", "2heping", "h", "he_ping"):
         with pytest.raises(SettingsError, match="lower-case letters and digits"):
             check_slug(bad)
+
+
+def test_how_often_processes_look_at_the_register_is_the_deployments_and_checked(tmp_path: Path) -> None:
+    assert load_settings(environ=BASE).street.register_poll_seconds == 30.0
+    assert (
+        load_settings(
+            environ=BASE | {"GRIDDESK_STREET_REGISTER_POLL_SECONDS": "0.5"}
+        ).street.register_poll_seconds
+        == 0.5
+    )
+    for bad in ("0", "601", "soon"):
+        with pytest.raises(
+            SettingsError, match=r"^GRIDDESK_STREET_REGISTER_POLL_SECONDS \(street\.register_poll"
+        ):
+            load_settings(environ=BASE | {"GRIDDESK_STREET_REGISTER_POLL_SECONDS": bad})
+    own = tmp_path / "heping.toml"
+    own.write_text("[street]\nregister_poll_seconds = 5\n")
+    with pytest.raises(SettingsError, match=r"heping.toml: \[street\] is the deployment's"):
+        load_settings(environ=BASE, community=heping(own))

@@ -45,6 +45,7 @@ from storage.models import Ticket
 from storage.repositories import street
 
 STREET = "griddesk.street"
+STREET_NOT_SERVED = "griddesk.street.not_served"
 # The overview's average time to first response looks this far back.
 RESPONSE_WINDOW = timedelta(days=30)
 # A street office sees every ticket of every community, as a community office sees its own.
@@ -68,8 +69,15 @@ class Community:
         return f"{self.settings.mount}/console"
 
 
-def register_street_views(app: Flask, communities: Mapping[str, Community]) -> None:
-    """Give the first community's console the street section over these communities (in this order)."""
+def register_street_views(
+    app: Flask, communities: Mapping[str, Community], not_served: Mapping[str, Any] | None = None
+) -> None:
+    """Give the first community's console the street section over these communities (in this order).
+
+    `not_served`: registered communities this process does not serve (their settings failed the checks),
+    by slug, each with a `name`; the overview lists them. Called again when the register grows.
+    """
+    app.extensions[STREET_NOT_SERVED] = dict(not_served or {})
     app.extensions[STREET] = dict(communities)
 
 
@@ -135,7 +143,10 @@ def overview() -> str:
         for name in ("open", "overdue", "new_today", "late_unsigned", "missed_checkins")
     }
     waits = tuple(wait for row in rows for wait in row.waits)
-    return page("street.html", rows=rows, totals=totals, first_response=_average(waits))
+    not_served = [refusal.name for refusal in current_app.extensions.get(STREET_NOT_SERVED, {}).values()]
+    return page(
+        "street.html", rows=rows, totals=totals, first_response=_average(waits), not_served=not_served
+    )
 
 
 def _overview_of(place: Community, now: datetime) -> Overview:
