@@ -45,6 +45,8 @@ from bot.console.views import (
     notices,
     reports,
     roster,
+    staff_departures,
+    staff_invites,
     street,
     street_reports,
     tickets,
@@ -135,7 +137,20 @@ def make_blueprint() -> Blueprint:
     blueprint.app_template_global("csrf_token")(csrf_token)
     blueprint.app_template_filter("local")(local)
     blueprint.register_error_handler(HTTPException, _error_page)
-    pages = (auth, board, tickets, actions, bulk, media, checkins, notices, reports, roster)
+    pages = (
+        auth,
+        board,
+        tickets,
+        actions,
+        bulk,
+        media,
+        checkins,
+        notices,
+        reports,
+        roster,
+        staff_invites,
+        staff_departures,
+    )
     # The street office's section answers only in the first community's console (bot/street.py).
     for module in (*pages, street, street_reports):
         module.register(blueprint)
@@ -205,5 +220,3 @@ def missing_page(error: HTTPException) -> Response:
     if allowed := dict(error.get_headers()).get("Allow"):
         response.headers["Allow"] = allowed
     return response
-
-
