@@ -331,7 +331,7 @@ def test_the_fake_funasr_websocket_server_refuses_what_funasr_refuses(fake_wecha
 def test_a_funasr_websocket_server_too_slow_or_down_costs_no_message(
     tmp_path, factory, clock, classifier, fake_wechat
 ) -> None:
-    funasr = FakeFunASRWebSocket(says=LEAK, delay=3).start()
+    funasr = FakeFunASRWebSocket(says=LEAK, delay=2).start()
     app = voice_app(tmp_path, fake_wechat, funasr, factory, clock, classifier, timeout="1")
     fake_wechat.add_media("VOICE_1", SAMPLE, "audio/amr", "VOICE_1.amr")
     send_voice(app, clock)
