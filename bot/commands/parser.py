@@ -126,7 +126,7 @@ def _add_routing_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
     training.add_argument("--out", type=Path, help="default: the settings' paths.emergency_model")
     training.add_argument(
-        "--budget", type=float, default=0.006, help="false alarms the model may add, share of others (0.006)"
+        "--budget", type=float, default=0.005, help="false alarms the model may add, share of others (0.005)"
     )
     training.add_argument(
         "--placed-threshold",

@@ -139,6 +139,16 @@ _WORD_FOLDS = {
     "制养机": "制氧机",
     "一样化碳": "一氧化碳",
     "烧坑": "烧炕",
+    # heard by a recogniser (batch 28): gas, its bill, a ventilator, an ambulance, fell, on fire.
+    "梅奇": "煤气",
+    "燃其": "燃气",
+    "呼息": "呼吸",
+    "呼息鸡": "呼吸机",
+    "呼息机": "呼吸机",
+    "呼吸鸡": "呼吸机",
+    "就护车": "救护车",
+    "甩倒": "摔倒",
+    "着活了": "着火了",
     # Cantonese told by relatives far away (characters already folded: 唔 is 不, 咗 is 了, 佢 is 他):
     # fell, cannot get up, rolled down, fell from, fire, hack, chest tight, hurt by (亲), all (晒),
     # people, now, just now, at once, afraid, concrete, following, standing, saying, eating, lying.
@@ -207,6 +217,20 @@ _WORD_FOLDS = {
     "老倌子": "老头子",
     "崽女": "儿女",
     "没得意思": "没意思",
+    # Sichuan: head, at home, father, cannot bear it, cannot say clearly (batch 28).
+    "脑壳": "头",
+    "屋头": "家里",
+    "老汉儿": "爸",
+    "遭不住": "受不了",
+    "说不伸展": "说不清楚",
+    # Cantonese: home, go home, cannot get out, a cash machine, on the phone now (紧 after a verb).
+    "返屋企": "回家",
+    "屋企": "家",
+    "出不到去": "出不去",
+    "柜员机": "取款机",
+    "倾紧": "正在聊",
+    # Shanghainese: mother, we/my.
+    "姆妈": "妈",
 }
 _WORDS = re.compile("|".join(sorted(_WORD_FOLDS, key=len, reverse=True)))
 # Cantonese 话 after a person is "says" (阿妈话, 佢话): read as 说, so a retold worry reads like the

@@ -66,8 +66,8 @@ def test_a_flooding_senders_first_emergency_pages_and_later_ones_are_filed_quiet
 def test_a_possible_emergency_gets_the_safety_line_and_the_worker_ten_minutes(
     wechat, factory, domain, classifier, clock
 ) -> None:
-    # (A lone resident's "我一个人在家 好害怕 怎么办" sits near the model's threshold: raised by the model of
-    # batches 1-21, 0.75 against 0.8 after batches 22-24, docs/routing.md. This one is the tier's either way.)
+    # (A lone resident's "我一个人在家 好害怕 怎么办" is an emergency since the round of batches 26-28:
+    # fear voiced by someone alone, no cause given, docs/routing.md. This one names nobody alone: the tier's.)
     reply = wechat.say(ZHANG, "我好害怕 有人吗")
     assert reply.splitlines()[0] == SAFETY_LINE
     assert "网格员王芳" in reply

@@ -496,7 +496,7 @@ def test_a_filed_request_is_a_ticket_pushed_to_the_grid_worker(
         address_string="北京市朝阳区幸福里社区三号楼2单元301",
         lat="39.9042",
         long="116.4074",
-        description="楼道里水管爆了,水流到楼下。联系人赵敏 13912345678",
+        description="楼道里水管漏水,滴到楼下。联系人赵敏 13912345678",
         first_name="敏",
         last_name="赵",
         phone="13912345678",
@@ -518,10 +518,10 @@ def test_a_filed_request_is_a_ticket_pushed_to_the_grid_worker(
     assert ticket.summary.endswith("(地点:北京市朝阳区幸福里社区三号楼2单元301)")
     (push,) = pushes(factory)
     assert push.recipient == WANG and push.kind == "new_ticket" and push.ticket_id == 1
-    assert "楼道里水管爆了" in push.text and "赵敏 13912345678" in push.text and "地址:3号楼" in push.text
+    assert "楼道里水管漏水" in push.text and "赵敏 13912345678" in push.text and "地址:3号楼" in push.text
     printed = io.StringIO()
     assert dispatch_due(factory, ConsoleMessenger(printed), settings.dispatcher, clock()).sent == 1
-    assert "王芳(demo-worker-wang)" in printed.getvalue() and "楼道里水管爆了" in printed.getvalue()
+    assert "王芳(demo-worker-wang)" in printed.getvalue() and "楼道里水管漏水" in printed.getvalue()
 
     with transaction(factory) as session:
         requester = session.get(Resident, ticket.resident_id)
@@ -532,7 +532,7 @@ def test_a_filed_request_is_a_ticket_pushed_to_the_grid_worker(
         assert message.msg_type == "open311" and "api_key" not in message.raw and API_KEY not in message.raw
 
     (row,) = get_requests(client, service_request_id="1")
-    assert row["description"] == "楼道里水管爆了,水流到楼下。联系人赵* ***********"
+    assert row["description"] == "楼道里水管漏水,滴到楼下。联系人赵* ***********"
     assert row["address"] == "3号楼,幸福里社区" and row["address_id"] == "3号楼"
     assert (row["lat"], row["long"]) == (39.9042, 116.4074)
     assert row["media_url"] == "https://12345.example.org/photos/1.jpg"

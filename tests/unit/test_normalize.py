@@ -104,6 +104,15 @@ def test_dictionary_is_loaded_lazily_and_without_resource_warnings() -> None:
         ("阿嫲喺廚房跌低咗 起唔到身", "奶奶在厨房摔倒了起不来"),
         ("個細路俾滾水淥親", "个小孩给滚水烫着"),
         ("老伴兒的制養雞不轉了", "老伴儿的制氧机不转了"),
+        # Heard by a recogniser; Sichuan, Cantonese and Shanghainese (written here, not taken from batch 28).
+        ("厨房有梅奇味 我妈的呼息鸡也停了", "厨房有煤气味我妈的呼吸机也停了"),
+        ("快叫就护车 我爸甩倒了", "快叫救护车我爸摔倒了"),
+        ("隔壁着活了", "隔壁着火了"),
+        ("我老汉儿脑壳痛得遭不住", "我爸头痛得受不了"),
+        ("我哋返屋企食飯", "我们回家吃饭"),
+        ("佢喺屋企出唔到去", "他在家出不去"),
+        ("我同阿媽傾緊電話", "我同阿妈正在聊电话"),
+        ("樓下有部櫃員機", "楼下有部取款机"),
     ],
 )
 def test_misheard_words_and_cantonese_phrases_read_as_the_mandarin_meant(text: str, expected: str) -> None:

@@ -156,6 +156,22 @@ def test_shared_routing_examples(shipped, report) -> None:
         ("我妈说她上周在家摔了一跤 当时没啥事 想约社区医生看看腰", "health"),
         ("隔壁吵到半夜 我真的烦到想死", "dispute"),
         ("烟雾报警器没电了一直嘀嘀响 不是着火", "repair"),
+        # Danger written obliquely: violence in code, a threat to a child, despair, a child gone, a scam's
+        # second payment, a lone resident frightened with no cause given, heatstroke (written here, not
+        # taken from batches 26-28).
+        ("我老公又在砸东西了 孩子吓得直哭 你们能来个人吗 3栋", "emergency"),
+        ("催债的说明天再不还 就让我儿子上学路上小心点", "emergency"),
+        ("我妈刚才说她活够了 电话那头声音不对 我在外地", "emergency"),
+        ("孩子在小区滑梯那边不见了 六岁 找了半天", "emergency"),
+        ("对方让我别告诉家里人 说再转一笔就能解冻 我在银行门口", "emergency"),
+        ("我一个人在家 心里发慌 说不上哪里不舒服", "emergency"),
+        ("奶奶热得不出汗了 一直说头疼想吐", "emergency"),
+        # Near-misses: 救命 as a joke, despair told as over, a neighbour's fumes, a detector, a cold snap.
+        ("救命 快递又送错了 哈哈", "other"),
+        ("前阵子我挺想不开的 现在好多了 谢谢你们", "other"),
+        ("邻居家的油烟都飘进我家了 能不能管管", "dispute"),
+        ("哪里能领一氧化碳报警器", "inquiry"),
+        ("寒潮来了 水管怎么防冻", "inquiry"),
     ],
 )
 def test_messages_beyond_the_shared_examples(shipped: IntentClassifier, text: str, expected: str) -> None:
