@@ -18,11 +18,11 @@ HELDOUT = CORPUS / "routing-heldout.tsv"
 # The shared examples beside the checkout when there (they may have grown), else the copy kept here.
 SHARED = ROOT.parent / "shared" / "routing-examples.tsv"
 EXAMPLES = SHARED if SHARED.exists() else CORPUS / "routing-examples.tsv"
-# Measured on this held-out corpus (batches 11, 15 and 25, docs/routing.md) after the fifth session's
-# round of batches 22-24: 370 of 387 emergencies, 92.1% routed right, 15 of 333 raised. These floors catch
+# Measured on this held-out corpus (batches 11, 15, 25 and 29, docs/routing.md) after the fifth session's
+# round of batches 26-28: 512 of 534 emergencies, 93.0% routed right, 18 of 426 raised. These floors catch
 # a regression; the goal (every emergency) is not met, and docs/routing.md says why.
 HELDOUT_RECALL_FLOOR = 0.95
-HELDOUT_ACCURACY_FLOOR = 0.91
+HELDOUT_ACCURACY_FLOOR = 0.92
 HELDOUT_FALSE_ALARM_CEILING = 0.05
 
 
