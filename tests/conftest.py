@@ -36,7 +36,6 @@ from bot.console import accounts
 from config.settings import Settings, load_settings
 from handlers.domain_settings import DomainSettings
 from handlers.language.intents import IntentClassifier, classifier_for
-from storage import codes
 from storage.db import make_engine, make_session_factory, transaction, upgrade
 from storage.demo import load_community
 from storage.models import OutboxMessage, Ticket
@@ -194,18 +193,11 @@ TEST_PASSWORD_METHOD = "scrypt:1024:8:1"
 PRODUCTION_PASSWORD_METHOD = accounts.PASSWORD_METHOD
 
 
-# One-time codes likewise: scrypt at N 2**14 costs tens of milliseconds a code; production's N is pinned by
-# tests/unit/test_codes.py.
-TEST_SCRYPT_N = 2**4
-PRODUCTION_SCRYPT_N = codes.SCRYPT_N
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _cheap_password_hashing() -> Iterator[None]:
-    """Hash console passwords at TEST_PASSWORD_METHOD, and codes at TEST_SCRYPT_N, for the whole session."""
+    """Hash console passwords at TEST_PASSWORD_METHOD for the whole session (see above)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(accounts, "PASSWORD_METHOD", TEST_PASSWORD_METHOD)
-        patch.setattr(codes, "SCRYPT_N", TEST_SCRYPT_N)
         yield
 
 

@@ -10,9 +10,8 @@ from alembic.config import Config
 from sqlalchemy import select, text
 
 from handlers.people.invites import create_invite
-from storage.codes import sha256_of, slow_hash
 from storage.db import MIGRATIONS, transaction
-from storage.models import Base, FamilyCode, Grid, WorkerInvite
+from storage.models import Base, Grid, WorkerInvite
 from tests.cli import code_in
 
 # A code as `worker invite` printed it before the upgrade (0022 stored it as it is).
@@ -98,29 +97,3 @@ def test_downgrading_expires_the_unused_invites_whose_codes_it_cannot_recover(fa
     migrate(factory, "head")  # and back: the row stays expired, its placeholder hashed like any code
     with transaction(factory) as session:
         assert session.scalars(select(WorkerInvite.expires_at)).one() <= datetime.now(UTC)
-
-
-def test_a_family_code_given_before_codes_were_slow_hashed_still_binds_after_the_upgrade(
-    wechat, factory
-) -> None:
-    migrate(factory, "0024", down=True)
-    reply = wechat.say("demo-worker-wang", "家属码 3号楼2单元301")
-    code = reply.split("家属码:", 1)[1][:8]
-    with factory.kw["bind"].begin() as connection:  # as 0017-0024 kept it: SHA-256 alone
-        connection.execute(text("UPDATE family_codes SET code_hash = :hash"), {"hash": sha256_of(code)})
-
-    migrate(factory, "head")
-
-    with transaction(factory) as session:
-        assert session.scalars(select(FamilyCode.code_hash)).one() not in (sha256_of(code), code)
-    bound = wechat.say("o-family-daughter", f"关注 {code}")
-    assert bound.startswith("绑定成功!您已关注家人张秀兰的平安问候。")
-
-
-def test_a_new_invite_is_kept_as_scrypt_over_its_sha256(office, factory, capsys) -> None:
-    assert office(["worker", "invite", "--name", "孙丽", "--role", "community"]) == 0
-    code = code_in(capsys.readouterr().out)
-    with transaction(factory) as session:
-        stored = session.scalars(select(WorkerInvite.code_hash)).one()
-    # Not the plain SHA-256 a GPU could search through within the code's 24 hours.
-    assert stored != sha256_of(code) and stored == slow_hash(sha256_of(code))

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from alembic import op
 import sqlalchemy as sa
 
-# SHA-256, as family codes were kept then; 0025 puts scrypt over both (storage/codes.py).
-from storage.codes import sha256_of
+# The same function redeeming hashes with: a code printed before the upgrade must match after it.
+from storage.codes import hash_code
 
 
 revision = '0023'
@@ -35,7 +35,7 @@ def upgrade() -> None:
     for row_id, code in connection.execute(sa.text("SELECT id, code_hash FROM worker_invites")).all():
         connection.execute(
             sa.text("UPDATE worker_invites SET code_hash = :hash WHERE id = :id"),
-            {"hash": sha256_of(code), "id": row_id},
+            {"hash": hash_code(code), "id": row_id},
         )
 
 
