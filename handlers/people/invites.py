@@ -214,7 +214,7 @@ def redeem_invite(services: Services, openid: str, code: str, take_over: TakeOve
         return Reply("您的微信已经绑定为工作人员,无需重复绑定。")
     held = grid_holders(session, invite.name, invite.role, _codes(invite))
     if held and not _replacing(session, invite):
-        taken = "、".join(f"{grid.name}已有{ROLE_LABELS[invite.role]}{holder.name}" for grid, holder in held)
+        taken = _said_held(held, invite.role)
         return Reply(f"{taken},这个绑定码不能接替。请联系社区工作人员核实后重新领取绑定码。")
     worker = _worker_for(session, invite)
     if worker is None:

@@ -206,7 +206,7 @@ def _waiting_invites(db: Session, now: datetime) -> list[WorkerInvite]:
     return list(db.scalars(query.order_by(WorkerInvite.created_at.desc(), WorkerInvite.id.desc())))
 
 
-# Bringing a new worker in
+# Shared with the invite and departure views
 
 
 def audit(db: Session, now: datetime, me: Staff, action: str, subject: str, detail: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -17,8 +16,9 @@ from handlers.people.departures import DepartureError, leave
 from handlers.texts import ROLE_LABELS
 from handlers.tickets.core import OPEN_STATUSES
 from storage.db import transaction
-from storage.models import Ticket, Worker
+from storage.models import Worker
 from storage.repositories import staff as staff_queries
+from storage.repositories import tickets as ticket_queries
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def leave_form(worker_id: int) -> str:
             role=ROLE_LABELS.get(worker.role, worker.role),
             grids=staff_queries.grids_of(db, worker.id),
             backed_up=staff_queries.backed_up_by(db, worker.id),
-            tickets=_open_count(db, worker.id),
+            tickets=len(ticket_queries.held_by(db, worker.id, OPEN_STATUSES)),  # what leave() passes on
             successors=_successors(db, worker),
         )
 
@@ -116,11 +116,6 @@ def _chosen_successor(db: Session, worker: Worker) -> Worker | None:
     if chosen is None:
         raise DepartureError(f"no serving {worker.role} with id {given!r}")
     return chosen
-
-
-def _open_count(db: Session, worker_id: int) -> int:
-    query = select(func.count()).where(Ticket.assignee_id == worker_id, Ticket.status.in_(OPEN_STATUSES))
-    return db.scalar(query) or 0
 
 
 def _ticket_lines(tickets: dict[int, str | None]) -> list[str]:
